@@ -1,0 +1,48 @@
+"""The deliberately unsafe purchase route. Mounted only when FLASHSALE_DEMO=true."""
+
+from __future__ import annotations
+
+import time
+
+from litestar import Controller, Response, post
+
+from flashsale.api import problems as p
+from flashsale.api import responses as r
+from flashsale.api.params import SaleIdParam
+from flashsale.api.purchases import answer, unavailable
+from flashsale.api.schemas import Order, PurchaseRequest
+from flashsale.inventory import Inventory, Outcome, Unavailable
+from flashsale.telemetry import Recorder
+
+UNSAFE_DESCRIPTION = (
+    "**UNSAFE: demo only.** Reads the stock, awaits, then writes it back (read-modify-write). Concurrent "
+    "buyers all read the same stock and all succeed, so this route OVERSELLS. It ignores per-buyer limits "
+    "and idempotency. It exists to show why the atomic route is needed, and is mounted only when "
+    "FLASHSALE_DEMO=true."
+)
+
+
+class DemoController(Controller):
+    path = "/demo/sales/{sale_id:str}/purchases"
+    tags = ["demo (unsafe)"]
+
+    @post(
+        "/",
+        status_code=201,
+        summary="UNSAFE read-modify-write purchase (oversells; demo mode only)",
+        description=UNSAFE_DESCRIPTION,
+        responses=r.problems(
+            r.BAD_REQUEST, (404, r.describe(p.UNKNOWN_SALE)), (409, r.describe(p.SOLD_OUT)), r.UNAVAILABLE
+        ),
+    )
+    async def purchase_unsafe(
+        self, sale_id: SaleIdParam, data: PurchaseRequest, inventory: Inventory, recorder: Recorder
+    ) -> Response[Order]:
+        started = time.perf_counter()
+        try:
+            result = await inventory.purchase_unsafe(sale_id, data.buyer_id, data.quantity)
+        except Unavailable as exc:
+            return unavailable(exc, recorder, sale_id, "unsafe", started)
+        recorder.attempt(sale_id, "unsafe", result.outcome, time.perf_counter() - started,
+                         result.quantity if result.outcome is Outcome.SOLD else 0)
+        return answer(sale_id, "/demo", result)

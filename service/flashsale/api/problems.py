@@ -1,0 +1,162 @@
+"""The one map from what went wrong to an HTTP status and an RFC 9457 problem ``type``.
+
+Every error the API returns is built here, so a problem type is named once and documented once
+(docs/problems.md lists the same slugs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    TooManyRequestsException,
+    ValidationException,
+)
+from litestar.exceptions.http_exceptions import ClientException
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException
+from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
+from redis.exceptions import RedisError
+
+from flashsale.inventory import Outcome, Unavailable
+from flashsale.inventory.engine import classify
+
+PROBLEM_BASE = "urn:flashsale:problem:"
+MEDIA_TYPE = "application/problem+json"
+RETRY_AFTER_S = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemType:
+    slug: str
+    status: int
+    title: str
+
+    @property
+    def uri(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+
+SOLD_OUT = ProblemType("sold-out", 409, "Not enough stock left")
+LIMIT_REACHED = ProblemType("limit-reached", 409, "Per-buyer limit reached")
+NOT_OPEN = ProblemType("sale-not-open", 409, "The sale has not opened yet")
+CLOSED = ProblemType("sale-closed", 409, "The sale is closed")
+UNKNOWN_SALE = ProblemType("unknown-sale", 404, "No such sale")
+IDEMPOTENCY_CONFLICT = ProblemType(
+    "idempotency-key-reused", 422, "Idempotency-Key already used with another request body"
+)
+INVALID = ProblemType("invalid-request", 400, "The request is not valid")
+UNAVAILABLE = ProblemType("unavailable", 503, "Storage unavailable: outcome unknown")
+RATE_LIMITED = ProblemType("rate-limited", 429, "Too many requests")
+UNAUTHORIZED = ProblemType("unauthorized", 401, "Missing or wrong admin token")
+FORBIDDEN = ProblemType("admin-disabled", 403, "Admin routes are disabled")
+NOT_FOUND = ProblemType("not-found", 404, "Not found")
+TOO_LARGE = ProblemType("body-too-large", 413, "Request body too large")
+SALE_EXISTS = ProblemType("sale-exists", 409, "A sale with this id exists already")
+HTTP_ERROR = ProblemType("http-error", 400, "HTTP error")
+
+ALL: tuple[ProblemType, ...] = (
+    SOLD_OUT, LIMIT_REACHED, NOT_OPEN, CLOSED, UNKNOWN_SALE, IDEMPOTENCY_CONFLICT, INVALID, UNAVAILABLE,
+    RATE_LIMITED, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, TOO_LARGE, SALE_EXISTS, HTTP_ERROR,
+)
+
+BY_OUTCOME: dict[Outcome, ProblemType] = {
+    Outcome.SOLD_OUT: SOLD_OUT,
+    Outcome.LIMIT_REACHED: LIMIT_REACHED,
+    Outcome.NOT_OPEN: NOT_OPEN,
+    Outcome.CLOSED: CLOSED,
+    Outcome.UNKNOWN_SALE: UNKNOWN_SALE,
+    Outcome.IDEMPOTENCY_CONFLICT: IDEMPOTENCY_CONFLICT,
+    Outcome.INVALID: INVALID,
+    Outcome.UNAVAILABLE: UNAVAILABLE,
+    Outcome.RATE_LIMITED: RATE_LIMITED,
+}
+
+UNAVAILABLE_DETAIL = (
+    "The outcome of this request is unknown. Retrying with the same Idempotency-Key is safe: "
+    "it can never buy twice."
+)
+
+
+def problem_response(
+    problem: ProblemType,
+    detail: str,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[dict[str, Any]]:
+    """A problem-details response built without raising: the purchase path answers 409s at full speed."""
+    body: dict[str, Any] = {"type": problem.uri, "title": problem.title, "status": problem.status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return Response(body, status_code=problem.status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def unavailable_headers() -> dict[str, str]:
+    return {"Retry-After": str(RETRY_AFTER_S)}
+
+
+class Problem(ProblemDetailsException):
+    """A problem raised from a handler or guard; rendered by Litestar's ProblemDetailsPlugin."""
+
+    def __init__(self, problem: ProblemType, detail: str, headers: dict[str, str] | None = None,
+                 **extra: Any) -> None:
+        super().__init__(
+            detail=detail, status_code=problem.status, headers=headers, extra=extra or None, type_=problem.uri,
+            title=problem.title,
+        )
+
+
+def _from_http(exc: HTTPException) -> ProblemDetailsException:
+    problem = {
+        ValidationException: INVALID,
+        NotAuthorizedException: UNAUTHORIZED,
+        PermissionDeniedException: FORBIDDEN,
+        NotFoundException: NOT_FOUND,
+        TooManyRequestsException: RATE_LIMITED,
+    }.get(type(exc))
+    if problem is None and exc.status_code == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
+        problem = TOO_LARGE
+    if problem is None:
+        problem = ProblemType(HTTP_ERROR.slug, exc.status_code, HTTP_ERROR.title)
+    headers = dict(exc.headers or {})
+    if problem is RATE_LIMITED:
+        headers.setdefault("Retry-After", str(RETRY_AFTER_S))
+    extra = exc.extra if isinstance(exc, ClientException | ValidationException) else None
+    return ProblemDetailsException(
+        detail=exc.detail, status_code=exc.status_code, headers=headers or None,
+        extra={"errors": extra} if isinstance(extra, list) else extra, type_=problem.uri, title=problem.title,
+    )
+
+
+def _from_storage(exc: Exception) -> ProblemDetailsException:
+    unavailable = classify(exc)
+    return ProblemDetailsException(
+        detail=f"{UNAVAILABLE_DETAIL} ({unavailable.kind})",
+        status_code=UNAVAILABLE.status,
+        headers=unavailable_headers(),
+        type_=UNAVAILABLE.uri,
+        title=UNAVAILABLE.title,
+    )
+
+
+def problem_details_config() -> ProblemDetailsConfig:
+    """Every HTTP error and every storage failure becomes a problem-details body with a stable type."""
+    return ProblemDetailsConfig(
+        enable_for_all_http_exceptions=True,
+        exception_to_problem_detail_map={
+            HTTPException: _from_http,
+            Unavailable: _from_storage,
+            RedisError: _from_storage,
+        },
+    )
+
+
+def instance_of(request: Request[Any, Any, Any]) -> str:
+    return request.url.path

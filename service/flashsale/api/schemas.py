@@ -1,0 +1,100 @@
+"""Every request and response body, as msgspec Structs (validated by Litestar, documented in OpenAPI)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from flashsale.inventory import SALE_ID_PATTERN
+
+MAX_QUANTITY = 1000
+BUYER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:+/=~-]{8,255}$"
+
+SaleId = Annotated[str, msgspec.Meta(pattern=SALE_ID_PATTERN, min_length=1, max_length=64,
+                                     description="URL-safe slug: a-z, 0-9 and inner dashes")]
+BuyerId = Annotated[str, msgspec.Meta(pattern=BUYER_ID_PATTERN, min_length=1, max_length=64,
+                                      description="Opaque buyer id: letters, digits and . _ : @ -")]
+Quantity = Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY, description="Units to buy")]
+Units = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
+SaleStatus = Literal["scheduled", "open", "sold_out", "closed"]
+
+
+class PurchaseRequest(msgspec.Struct, forbid_unknown_fields=True):
+    buyer_id: BuyerId
+    quantity: Quantity = 1
+
+
+class Order(msgspec.Struct):
+    order_id: str
+    sale_id: str
+    buyer_id: str
+    quantity: int
+    created_at: datetime
+
+
+class SaleView(msgspec.Struct):
+    sale_id: str
+    name: str
+    status: SaleStatus
+    stock: int
+    remaining: int
+    sold: int
+    per_buyer_limit: int
+    opens_at: datetime | None
+    closes_at: datetime | None
+
+
+class CreateSale(msgspec.Struct, forbid_unknown_fields=True):
+    sale_id: SaleId
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    stock: Units
+    per_buyer_limit: Annotated[int, msgspec.Meta(ge=0, le=MAX_QUANTITY * 1000)] = 0
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+
+
+class Restock(msgspec.Struct, forbid_unknown_fields=True):
+    units: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
+
+
+class Audit(msgspec.Struct):
+    sale_id: str
+    stock_added: int
+    remaining: int
+    sold: int
+    orders: int
+    ledger_length: int
+    oversold: int
+    stock_balanced: bool
+    ledger_matches: bool
+    ok: bool
+
+
+class Health(msgspec.Struct):
+    status: Literal["ok", "unavailable"]
+    detail: str = ""
+
+
+class ProblemBody(msgspec.Struct):
+    """RFC 9457 problem details, as every error response carries."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+
+
+def from_ms(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def to_ms(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)

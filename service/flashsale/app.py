@@ -1,0 +1,110 @@
+"""``create_app(settings)``: plugins, routes and lifespan wired in one place, nothing else."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.datastructures import ResponseHeader, State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.problem_details import ProblemDetailsPlugin
+from litestar.plugins.prometheus import PrometheusConfig
+
+from flashsale import __version__
+from flashsale.api.admin import AdminController, admin_guard
+from flashsale.api.demo import DemoController
+from flashsale.api.health import HealthController
+from flashsale.api.metrics import MetricsController
+from flashsale.api.problems import problem_details_config
+from flashsale.api.purchases import PurchaseController
+from flashsale.api.sales import SaleController
+from flashsale.inventory import Inventory
+from flashsale.inventory.connection import connect
+from flashsale.security import check_admin_token
+from flashsale.settings import Settings
+from flashsale.telemetry import Recorder
+
+SECURITY_HEADERS = [
+    ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
+    ResponseHeader(name="X-Frame-Options", value="DENY"),
+    ResponseHeader(name="Referrer-Policy", value="no-referrer"),
+]
+
+
+def _inventory(state: State) -> Inventory:
+    return state.inventory  # type: ignore[no-any-return]
+
+
+def _recorder(state: State) -> Recorder:
+    return state.recorder  # type: ignore[no-any-return]
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    check_admin_token(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        inventory = Inventory(connect(settings), settings)
+        app.state.inventory = inventory
+        try:
+            await inventory.load_scripts()
+        except Exception:  # noqa: BLE001  readiness reports it; the process still serves 503s meanwhile
+            pass
+        # Objects made at start-up live for the whole process: keep the cyclic GC's full passes off them
+        # (they caused the ~40 ms p99 tail measured in the field notes).
+        gc.collect()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            await inventory.close()
+
+    handlers: list[Any] = [PurchaseController, SaleController, HealthController]
+    if settings.telemetry:
+        handlers.append(MetricsController)
+    if settings.admin_enabled:
+        handlers.append(Router("/", route_handlers=[AdminController], guards=[admin_guard(settings.admin_token)]))
+    if settings.demo:
+        handlers.append(DemoController)
+
+    middleware: list[Any] = []
+    if settings.telemetry:
+        middleware.append(
+            PrometheusConfig(
+                app_name="flashsale", prefix="flashsale_http", group_path=True,
+                exclude=["^/metrics", "^/health"],
+            ).middleware
+        )
+
+    return Litestar(
+        route_handlers=handlers,
+        lifespan=[lifespan],
+        state=State({"settings": settings, "recorder": Recorder()}),
+        dependencies={
+            "inventory": Provide(_inventory, sync_to_thread=False),
+            "recorder": Provide(_recorder, sync_to_thread=False),
+        },
+        plugins=[ProblemDetailsPlugin(problem_details_config())],
+        middleware=middleware,
+        response_headers=SECURITY_HEADERS,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Flash-sale engine",
+            version=__version__,
+            description="Sells exactly the stock there is, once per request. Errors are RFC 9457 problem details.",
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer",
+                                                           description="FLASHSALE_ADMIN_TOKEN")}
+            ),
+            render_plugins=[ScalarRenderPlugin()],
+            path="/schema",
+        ),
+        debug=False,
+    )

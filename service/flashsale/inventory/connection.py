@@ -1,0 +1,59 @@
+"""Opening the Redis client the purchase path can trust.
+
+redis-py retries a command after a timeout or a dropped connection by default. For the purchase script that
+is unsafe: a timed-out EVALSHA may already have run on the server, and sending it again would decrement the
+stock twice for one attempt. The engine therefore turns every automatic retry off and reports the outcome as
+unknown (HTTP 503); the client retries with the same Idempotency-Key, which the script deduplicates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from flashsale.settings import Settings
+
+
+CLUSTER_NODE_CONNECTIONS = 1024
+
+
+def no_retry() -> Retry:
+    return Retry(NoBackoff(), retries=0)
+
+
+def connect(settings: Settings, url: str | None = None) -> Any:
+    """A client for ``url`` (default: the settings' URL): ``Redis`` or ``RedisCluster``, never retrying.
+
+    A blocking pool makes a burst wait for a free connection instead of failing with ``MaxConnectionsError``;
+    the wait is bounded by the same deadline as the call.
+    """
+    target = url or settings.redis_url
+    if not target:
+        raise ValueError("no Redis URL: set FLASHSALE_REDIS_URL or use the embedded Redis")
+    timeout = settings.redis_timeout_s
+    if settings.redis_cluster:
+        # The async cluster client has no blocking pool: past max_connections it raises at once. Give each
+        # node room for a full burst so the pool limit never turns a rush into 503s.
+        return RedisCluster.from_url(
+            target,
+            decode_responses=True,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=no_retry(),
+            max_connections=max(settings.redis_max_connections, CLUSTER_NODE_CONNECTIONS),
+        )
+    pool = BlockingConnectionPool.from_url(
+        target,
+        decode_responses=True,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        max_connections=settings.redis_max_connections,
+        timeout=timeout,
+        retry=no_retry(),
+        health_check_interval=0,
+    )
+    return Redis(connection_pool=pool)

@@ -1,0 +1,309 @@
+"""The purchase engine: every sale operation as one Redis round trip, with a deadline.
+
+Knows nothing of HTTP. Returns ``PurchaseResult`` values named by ``Outcome``, and raises ``Unavailable``
+whenever Redis did not give an answer in time: the outcome of that attempt is then unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from flashsale.inventory.keys import sale_keys
+from flashsale.inventory.outcomes import Outcome
+from flashsale.inventory.scripts import Scripts
+from flashsale.settings import Durability, Settings
+
+SALES_INDEX = "fs:sales"
+"""Set of live sale ids, read by the metrics collector and the CLI (not on the purchase path)."""
+
+_TRANSIENT_REPLIES = ("BUSY", "LOADING", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "NOREPLICAS", "READONLY")
+
+
+class Unavailable(Exception):  # noqa: N818  (it names a state, like the HTTP status it maps to)
+    """Redis gave no usable answer in time; the attempt's outcome is unknown."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        """One of: timeout, connection, script, replication."""
+
+
+def classify(exc: BaseException) -> Unavailable:
+    if isinstance(exc, Unavailable):
+        return exc
+    if isinstance(exc, TimeoutError | RedisTimeoutError):
+        return Unavailable("timeout", "Redis did not answer within the deadline")
+    if isinstance(exc, RedisConnectionError | OSError):
+        return Unavailable("connection", f"Redis connection failed: {type(exc).__name__}")
+    if isinstance(exc, ResponseError) and str(exc).startswith(_TRANSIENT_REPLIES):
+        return Unavailable("connection", f"Redis is not serving writes: {str(exc).split(' ', 1)[0]}")
+    return Unavailable("script", f"Redis error: {type(exc).__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseResult:
+    outcome: Outcome
+    order_id: str = ""
+    created_ms: int = 0
+    buyer_id: str = ""
+    quantity: int = 0
+    remaining: int = -1
+    bought: int = 0
+    limit: int = 0
+    opens_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SaleSnapshot:
+    sale_id: str
+    name: str
+    total: int
+    remaining: int
+    sold: int
+    orders: int
+    ledger_length: int
+    limit: int
+    opens_ms: int | None
+    closes_ms: int | None
+    closed: bool
+    now_ms: int
+
+    @property
+    def status(self) -> str:
+        if self.closed or (self.closes_ms is not None and self.now_ms >= self.closes_ms):
+            return "closed"
+        if self.opens_ms is not None and self.now_ms < self.opens_ms:
+            return "scheduled"
+        if self.remaining <= 0:
+            return "sold_out"
+        return "open"
+
+    @property
+    def oversold(self) -> int:
+        return max(0, self.sold - self.total)
+
+    @property
+    def stock_balanced(self) -> bool:
+        return self.total == self.remaining + self.sold
+
+    @property
+    def ledger_matches(self) -> bool:
+        return self.ledger_length == self.orders
+
+
+class Inventory:
+    """All sale state lives in Redis; this object holds the client, the scripts and a sold-out memo."""
+
+    def __init__(self, client: Any, settings: Settings, scripts: Scripts | None = None) -> None:
+        self.client = client
+        self.settings = settings
+        self.scripts = scripts or Scripts.load()
+        self._deadline = settings.redis_timeout_s
+        self._ttl = str(settings.idempotency_ttl_s)
+        self._soldout_ttl = settings.soldout_cache_ms / 1000
+        self._soldout_until: dict[str, float] = {}
+        self._replicated = settings.durability is Durability.REPLICATED
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    # -- purchase path -------------------------------------------------------------------------------------
+
+    def known_sold_out(self, sale_id: str) -> bool:
+        """True while this process saw the sale sold out less than ``soldout_cache_ms`` ago.
+
+        Stale memory only ever refuses: a restock elsewhere is seen at most ``soldout_cache_ms`` late,
+        and nothing is sold on the strength of it.
+        """
+        until = self._soldout_until.get(sale_id)
+        return until is not None and until > time.monotonic()
+
+    async def purchase(self, sale_id: str, buyer_id: str, quantity: int, idempotency_key: str) -> PurchaseResult:
+        """One atomic purchase attempt: one script call, one round trip (plus WAIT in replicated mode)."""
+        if self._soldout_ttl and self.known_sold_out(sale_id):
+            return PurchaseResult(Outcome.SOLD_OUT, remaining=0)
+        k = sale_keys(sale_id)
+        keys = (k.sale, k.buyers, k.orders, k.idem(idempotency_key))
+        args = (buyer_id, quantity, idempotency_key, self._ttl)
+        try:
+            async with asyncio.timeout(self._deadline):
+                if self._replicated:
+                    reply = await self._purchase_replicated(keys, args)
+                else:
+                    reply = await self.scripts.purchase.run(self.client, keys, args)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise classify(exc) from exc
+        return self._parse(sale_id, reply, buyer_id, quantity)
+
+    async def _purchase_replicated(self, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        """Run the script and ``WAIT`` on one connection, in one round trip (a non-transactional pipeline)."""
+        script = self.scripts.purchase
+        wait = ("WAIT", self.settings.replicas, self.settings.replica_timeout_ms)
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            pipe.execute_command(*wait)
+            reply, acked = await pipe.execute(raise_on_error=False)
+            if isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT"):
+                pipe.eval(script.source, len(keys), *keys, *args)
+                pipe.execute_command(*wait)
+                reply, acked = await pipe.execute(raise_on_error=False)
+        if isinstance(reply, Exception):
+            raise reply
+        if isinstance(acked, Exception):
+            raise acked
+        if reply[0] == Outcome.SOLD and int(acked) < self.settings.replicas:
+            raise Unavailable(
+                "replication", f"order reached {acked} of {self.settings.replicas} replicas in time"
+            )
+        return reply
+
+    def _parse(self, sale_id: str, reply: list[Any], buyer_id: str, quantity: int) -> PurchaseResult:
+        outcome = Outcome(reply[0])
+        if outcome is Outcome.SOLD:
+            return PurchaseResult(outcome, reply[1], int(reply[2]), buyer_id, quantity, int(reply[3]))
+        if outcome is Outcome.REPLAYED:
+            return PurchaseResult(outcome, reply[1], int(reply[2]), reply[3], int(reply[4]))
+        if outcome is Outcome.SOLD_OUT:
+            remaining = int(reply[1])
+            if remaining == 0 and self._soldout_ttl:
+                self._soldout_until[sale_id] = time.monotonic() + self._soldout_ttl
+            return PurchaseResult(outcome, remaining=remaining)
+        if outcome is Outcome.LIMIT_REACHED:
+            return PurchaseResult(outcome, bought=int(reply[1]), limit=int(reply[2]))
+        if outcome is Outcome.NOT_OPEN:
+            return PurchaseResult(outcome, opens_ms=int(reply[1]))
+        if outcome is Outcome.IDEMPOTENCY_CONFLICT:
+            return PurchaseResult(outcome, buyer_id=reply[1], quantity=int(reply[2]))
+        return PurchaseResult(outcome)
+
+    async def purchase_unsafe(self, sale_id: str, buyer_id: str, quantity: int) -> PurchaseResult:
+        """The naive read-modify-write purchase, kept to show the oversell. Demo mode only.
+
+        Between reading the stock and writing it back, every other buyer's request runs too: they all see
+        the same stock and all succeed. No limit, no idempotency, no atomicity: never use this.
+        """
+        k = sale_keys(sale_id)
+        try:
+            async with asyncio.timeout(self._deadline):
+                raw = await self.client.hget(k.sale, "remaining")
+                if raw is None:
+                    return PurchaseResult(Outcome.UNKNOWN_SALE)
+                remaining = int(raw)
+                if remaining < quantity:
+                    return PurchaseResult(Outcome.SOLD_OUT, remaining=remaining)
+                await asyncio.sleep(0)
+                await self.client.hset(k.sale, "remaining", remaining - quantity)
+                await self.client.hincrby(k.sale, "sold", quantity)
+                await self.client.hincrby(k.sale, "orders", 1)
+                now_ms = int(time.time() * 1000)
+                order_id = await self.client.xadd(
+                    k.orders, {"buyer": buyer_id, "quantity": quantity, "created_ms": now_ms, "key": ""}
+                )
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise classify(exc) from exc
+        return PurchaseResult(Outcome.SOLD, order_id, now_ms, buyer_id, quantity, remaining - quantity)
+
+    # -- reads and administration (not on the hot path) --------------------------------------------------
+
+    async def _call(self, coro: Any) -> Any:
+        try:
+            async with asyncio.timeout(self._deadline * 4):
+                return await coro
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise classify(exc) from exc
+
+    async def read(self, sale_id: str) -> SaleSnapshot | None:
+        k = sale_keys(sale_id)
+        reply = await self._call(self.scripts.read_sale.run(self.client, (k.sale, k.orders), ()))
+        if not reply:
+            return None
+        now_ms, ledger_length, *flat = reply
+        f = dict(zip(flat[::2], flat[1::2], strict=True))
+        return SaleSnapshot(
+            sale_id=sale_id,
+            name=f.get("name", ""),
+            total=int(f.get("total", 0)),
+            remaining=int(f.get("remaining", 0)),
+            sold=int(f.get("sold", 0)),
+            orders=int(f.get("orders", 0)),
+            ledger_length=int(ledger_length),
+            limit=int(f.get("limit", 0)),
+            opens_ms=int(f["opens_ms"]) if "opens_ms" in f else None,
+            closes_ms=int(f["closes_ms"]) if "closes_ms" in f else None,
+            closed=f.get("closed") == "1",
+            now_ms=int(now_ms),
+        )
+
+    async def create_sale(
+        self,
+        sale_id: str,
+        name: str,
+        stock: int,
+        per_buyer_limit: int = 0,
+        opens_ms: int | None = None,
+        closes_ms: int | None = None,
+    ) -> bool:
+        """Create a sale; False if one with this id exists already (it is left untouched)."""
+        k = sale_keys(sale_id)
+        args = (name, stock, per_buyer_limit, "" if opens_ms is None else opens_ms,
+                "" if closes_ms is None else closes_ms)
+        created = bool(await self._call(self.scripts.create_sale.run(self.client, (k.sale,), args)))
+        if created:
+            await self._call(self.client.sadd(SALES_INDEX, sale_id))
+            self._soldout_until.pop(sale_id, None)
+        return created
+
+    async def restock(self, sale_id: str, units: int) -> int | None:
+        """Add units; returns the new remaining stock, or None for an unknown sale."""
+        k = sale_keys(sale_id)
+        remaining = int(await self._call(self.scripts.restock.run(self.client, (k.sale,), (units,))))
+        self._soldout_until.pop(sale_id, None)
+        return None if remaining < 0 else remaining
+
+    async def close_sale(self, sale_id: str) -> bool:
+        k = sale_keys(sale_id)
+        return bool(await self._call(self.scripts.close_sale.run(self.client, (k.sale,), ())))
+
+    async def delete_sale(self, sale_id: str) -> bool:
+        """Delete a sale, its ledger, buyer counts and idempotency records (SCAN; admin only)."""
+        k = sale_keys(sale_id)
+        existed = bool(await self._call(self.client.exists(k.sale)))
+        idem_keys = [key async for key in self.client.scan_iter(match=k.idem_pattern, count=1000)]
+        for key in (k.sale, k.buyers, k.orders, *idem_keys):
+            await self._call(self.client.delete(key))
+        await self._call(self.client.srem(SALES_INDEX, sale_id))
+        self._soldout_until.pop(sale_id, None)
+        return existed
+
+    async def sale_ids(self) -> list[str]:
+        return sorted(await self._call(self.client.smembers(SALES_INDEX)))
+
+    async def ready(self) -> bool:
+        """Redis answers and knows the purchase script (loading it where a restart or flush dropped it)."""
+        sha = self.scripts.purchase.sha
+        exists = await self._call(self.client.script_exists(sha))
+        if isinstance(exists, dict):
+            exists = list(exists.values())
+        if not all(bool(x) for x in _flatten(exists)):
+            await self._call(self.client.script_load(self.scripts.purchase.source))
+            exists = await self._call(self.client.script_exists(sha))
+            if isinstance(exists, dict):
+                exists = list(exists.values())
+        return all(bool(x) for x in _flatten(exists))
+
+    async def load_scripts(self) -> None:
+        for script in self.scripts:
+            await self._call(self.client.script_load(script.source))
+
+
+def _flatten(value: Any) -> list[Any]:
+    if isinstance(value, list | tuple):
+        return [item for v in value for item in _flatten(v)]
+    return [value]

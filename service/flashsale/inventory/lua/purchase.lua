@@ -1,0 +1,63 @@
+-- purchase.lua: decide and record one purchase attempt atomically.
+--
+-- KEYS[1] sale hash    fs:{<sale>}:sale    fields total, remaining, sold, orders, limit, opens_ms, closes_ms, closed
+-- KEYS[2] buyer hash   fs:{<sale>}:buyers  field <buyer_id> -> units bought
+-- KEYS[3] ledger       fs:{<sale>}:orders  stream, one entry per order
+-- KEYS[4] idempotency  fs:{<sale>}:idem:<Idempotency-Key>  "<order_id>\t<buyer>\t<quantity>\t<created_ms>"
+-- ARGV[1] buyer_id   ARGV[2] quantity (> 0)   ARGV[3] Idempotency-Key   ARGV[4] idempotency TTL in seconds
+--
+-- Returns {code, ...}; the codes are the Outcome values of inventory/outcomes.py:
+--   {"sold", order_id, created_ms, remaining}
+--   {"replayed", order_id, created_ms, buyer, quantity}  key used before by this very request
+--   {"idempotency_conflict", buyer, quantity}            key used before with another buyer or quantity
+--   {"unknown_sale"}   {"not_open", opens_ms}   {"closed"}
+--   {"limit_reached", bought, limit}   {"sold_out", remaining}
+--
+-- Every check runs before the first write: Lua has no rollback. Time comes from the server (TIME), so all
+-- API replicas agree on when a sale opens. Only orders are remembered under the key: a rejection changed
+-- nothing, so evaluating a retried rejection again is safe and lets a buyer retry once the sale opens.
+local sale = redis.call('HMGET', KEYS[1], 'remaining', 'limit', 'opens_ms', 'closes_ms', 'closed')
+if not sale[1] then
+  return {'unknown_sale'}
+end
+
+local buyer = ARGV[1]
+local quantity = tonumber(ARGV[2])
+
+local seen = redis.call('GET', KEYS[4])
+if seen then
+  local order_id, old_buyer, old_quantity, created_ms = string.match(seen, '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
+  if old_buyer ~= buyer or tonumber(old_quantity) ~= quantity then
+    return {'idempotency_conflict', old_buyer, old_quantity}
+  end
+  return {'replayed', order_id, created_ms, old_buyer, old_quantity}
+end
+
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if sale[5] == '1' or (sale[4] and now_ms >= tonumber(sale[4])) then
+  return {'closed'}
+end
+if sale[3] and now_ms < tonumber(sale[3]) then
+  return {'not_open', sale[3]}
+end
+
+local limit = tonumber(sale[2])
+local bought = tonumber(redis.call('HGET', KEYS[2], buyer) or '0')
+if limit > 0 and bought + quantity > limit then
+  return {'limit_reached', bought, limit}
+end
+
+local remaining = tonumber(sale[1])
+if remaining < quantity then
+  return {'sold_out', remaining}
+end
+
+redis.call('HINCRBY', KEYS[1], 'remaining', -quantity)
+redis.call('HINCRBY', KEYS[1], 'sold', quantity)
+redis.call('HINCRBY', KEYS[1], 'orders', 1)
+redis.call('HINCRBY', KEYS[2], buyer, quantity)
+local order_id = redis.call('XADD', KEYS[3], '*', 'buyer', buyer, 'quantity', quantity,
+  'created_ms', now_ms, 'key', ARGV[3])
+redis.call('SET', KEYS[4], order_id .. '\t' .. buyer .. '\t' .. quantity .. '\t' .. now_ms, 'EX', ARGV[4])
+return {'sold', order_id, now_ms, remaining - quantity}

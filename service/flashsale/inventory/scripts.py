@@ -1,0 +1,52 @@
+"""The Lua scripts, read once from the package and called by SHA.
+
+redis-py's ``Script`` objects reload on NOSCRIPT with ``SCRIPT LOAD``, which on the async cluster client has
+been seen to land on another node than the one that answered NOSCRIPT (redis-py #3935). ``LuaScript.run``
+falls back to ``EVAL`` with the full source instead: ``EVAL`` is routed by the script's keys like ``EVALSHA``,
+runs the script and caches it on exactly the node that lacked it. NOSCRIPT means the script did not run, so
+that second call can never apply a purchase twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from collections.abc import Iterator
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+
+@dataclass(frozen=True, slots=True)
+class LuaScript:
+    name: str
+    source: str
+    sha: str
+
+    @classmethod
+    def load(cls, name: str) -> LuaScript:
+        source = resources.files("flashsale.inventory").joinpath("lua", f"{name}.lua").read_text("utf-8")
+        return cls(name=name, source=source, sha=hashlib.sha1(source.encode()).hexdigest())  # noqa: S324
+
+    async def run(self, client: Any, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await client.eval(self.source, len(keys), *keys, *args)
+
+
+@dataclass(frozen=True, slots=True)
+class Scripts:
+    purchase: LuaScript
+    create_sale: LuaScript
+    restock: LuaScript
+    close_sale: LuaScript
+    read_sale: LuaScript
+
+    @classmethod
+    def load(cls) -> Scripts:
+        return cls(**{name: LuaScript.load(name) for name in cls.__slots__})
+
+    def __iter__(self) -> Iterator[LuaScript]:
+        return iter(getattr(self, name) for name in self.__slots__)
