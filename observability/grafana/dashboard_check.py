@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""Offline checks of the provisioned Grafana dashboards (no Grafana needed).
+
+1. Structure: valid JSON, unique panel titles and ids, every panel queries the
+   Prometheus datasource (uid ``prometheus``) with a non-empty ``expr``, the
+   template variable ``sale`` exists, the oversold stat turns red above 0.
+2. Queries: every panel expression (and the ``sale`` variable's
+   ``label_values`` query) is evaluated by promtool's PromQL engine against
+   synthetic series shaped like the API's metrics, with the recording rules
+   loaded. Each must parse and return at least one non-NaN sample.
+
+Grafana variables are not PromQL, so before evaluation they are replaced:
+``$sale`` / ``${sale}`` -> ``.*`` (the "All" value; panels may use it only
+inside a regex matcher such as ``sale=~"$sale"``), ``$__rate_interval`` /
+``$__interval`` -> ``1m``, ``$__range`` -> ``5m``. A ``$`` left after that is
+an error.
+
+Standard library only. Usable as a script (observability/check.sh runs it)
+and as a module (tests/test_observability_static.py imports it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+DASHBOARD_DIR = HERE / "dashboards"
+RULES_DIR = HERE.parent / "prometheus" / "rules"
+PROMETHEUS_UID = "prometheus"
+
+SUBSTITUTIONS = (
+    ("${sale}", ".*"),
+    ("$sale", ".*"),
+    ("$__rate_interval", "1m"),
+    ("$__interval", "1m"),
+    ("$__range", "5m"),
+)
+
+# Required panels: a title fragment (lower case) -> what it shows.
+REQUIRED_PANELS = {
+    "remaining stock": "units left per sale",
+    "sold against stock": "sold units against stock",
+    "oversold": "oversold units (stat, red above 0)",
+    "attempts per second by outcome": "purchase attempts by outcome",
+    "p99": "latency quantiles",
+    "503": "503 rate",
+    "by replica": "per-replica request rate",
+}
+
+EVAL_TIME = "5m"
+
+# Series shaped like the API's /metrics (two replicas, two sales, both paths),
+# plus redis_exporter's redis_up and Prometheus' own up. Counters grow by a
+# fixed step every 15s; 41 samples cover 0..10m.
+_API = 'job="flashsale-api"'
+_SERIES: list[tuple[str, str]] = []
+
+
+def _add(metric: str, labels: str, values: str) -> None:
+    _SERIES.append((f"{metric}{{{labels}}}", values))
+
+
+for _inst in ("a:8000", "b:8000"):
+    _base = f'{_API},instance="{_inst}"'
+    _add("up", _base, "1x40")
+    for _sale, _path in (("s1", "safe"), ("s2", "unsafe")):
+        for _outcome, _step in (("sold", 30), ("sold_out", 15), ("unavailable", 3), ("limit_reached", 6)):
+            _add("flashsale_purchase_attempts_total",
+                 f'{_base},sale="{_sale}",path="{_path}",outcome="{_outcome}"', f"0+{_step}x40")
+        _add("flashsale_units_sold_total", f'{_base},sale="{_sale}",path="{_path}"', "0+30x40")
+        _add("flashsale_stock_remaining", f'{_base},sale="{_sale}"', "20x40")
+        _add("flashsale_stock_total", f'{_base},sale="{_sale}"', "50x40")
+        _add("flashsale_oversold_units", f'{_base},sale="{_sale}"', "0x40" if _path == "safe" else "3x40")
+        _cumulative = 0
+        for _le, _step in (("0.0001", 0), ("0.001", 20), ("0.01", 8), ("0.1", 1), ("1", 1), ("+Inf", 0)):
+            _cumulative += _step
+            _add("flashsale_purchase_duration_seconds_bucket",
+                 f'{_base},path="{_path}",outcome="sold",le="{_le}"', f"0+{_cumulative}x40")
+    for _code, _step in (("201", 45), ("409", 15), ("503", 3)):
+        _add("flashsale_http_requests_total",
+             f'{_base},app_name="flashsale",method="POST",path="/sales/{{sale_id}}/purchases",'
+             f'status_code="{_code}"', f"0+{_step}x40")
+    _add("flashsale_http_requests_in_progress",
+         f'{_base},app_name="flashsale",method="POST",path="/sales/{{sale_id}}/purchases",pid="7"', "2x40")
+    _add("flashsale_redis_errors_total", f'{_base},kind="timeout"', "0+3x40")
+_add("redis_up", 'job="redis",instance="redis-exporter:9121"', "1x40")
+_add("up", 'job="redis",instance="redis-exporter:9121"', "1x40")
+
+SYNTHETIC_SERIES: tuple[tuple[str, str], ...] = tuple(_SERIES)
+
+
+def load_dashboards(directory: Path = DASHBOARD_DIR) -> dict[Path, dict[str, Any]]:
+    return {p: json.loads(p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.json"))}
+
+
+def iter_panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every panel, including those nested in collapsed rows."""
+    for panel in panels:
+        if panel.get("type") == "row":
+            yield from iter_panels(panel.get("panels", []))
+        else:
+            yield panel
+
+
+def substitute(expr: str) -> str:
+    for var, value in SUBSTITUTIONS:
+        expr = expr.replace(var, value)
+    return expr
+
+
+def variable_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
+    """(name, PromQL) for each label_values(metric, label) variable: ``count by (label) (metric)``."""
+    out = []
+    for var in dashboard.get("templating", {}).get("list", []):
+        query = var.get("query")
+        if isinstance(query, dict):
+            query = query.get("query", "")
+        match = re.fullmatch(r"\s*label_values\(\s*(.+?)\s*,\s*(\w+)\s*\)\s*", str(query or ""))
+        if match:
+            out.append((f"variable {var.get('name')}", f"count by ({match[2]}) ({match[1]})"))
+    return out
+
+
+def expressions(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
+    """(where, substituted PromQL) for every panel target and every label_values variable."""
+    out = []
+    for panel in iter_panels(dashboard.get("panels", [])):
+        for target in panel.get("targets", []):
+            out.append((f"panel {panel.get('title')!r} target {target.get('refId')}",
+                        substitute(str(target.get("expr", "")))))
+    return out + variable_queries(dashboard)
+
+
+def _uid(ref: Any) -> Any:
+    return ref.get("uid") if isinstance(ref, dict) else ref
+
+
+def structure_problems(dashboard: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    if not dashboard.get("title"):
+        problems.append("dashboard has no title")
+    if not dashboard.get("uid"):
+        problems.append("dashboard has no uid")
+    panels = list(iter_panels(dashboard.get("panels", [])))
+    if not panels:
+        problems.append("dashboard has no panels")
+    titles = [str(p.get("title", "")) for p in panels]
+    for title in sorted({t for t in titles if titles.count(t) > 1}):
+        problems.append(f"panel title {title!r} is used more than once")
+    ids = [p.get("id") for p in panels]
+    if len(set(ids)) != len(ids) or None in ids:
+        problems.append(f"panel ids must be present and unique, got {ids}")
+    for panel in panels:
+        name = f"panel {panel.get('title')!r}"
+        if not panel.get("title"):
+            problems.append(f"panel id {panel.get('id')} has no title")
+        if "gridPos" not in panel:
+            problems.append(f"{name} has no gridPos")
+        if _uid(panel.get("datasource")) != PROMETHEUS_UID:
+            problems.append(f"{name} datasource uid is not {PROMETHEUS_UID!r}")
+        targets = panel.get("targets") or []
+        if not targets:
+            problems.append(f"{name} has no targets")
+        for target in targets:
+            ref = target.get("refId")
+            if not str(target.get("expr", "")).strip():
+                problems.append(f"{name} target {ref} has no expr")
+            if _uid(target.get("datasource", panel.get("datasource"))) != PROMETHEUS_UID:
+                problems.append(f"{name} target {ref} datasource uid is not {PROMETHEUS_UID!r}")
+    for where, expr in expressions(dashboard):
+        if "$" in expr:
+            problems.append(f"{where}: unknown Grafana variable left after substitution: {expr}")
+    lowered = [t.lower() for t in titles]
+    for fragment, meaning in REQUIRED_PANELS.items():
+        if not any(fragment in t for t in lowered):
+            problems.append(f"no panel showing {meaning} (title containing {fragment!r})")
+    variables = {v.get("name"): v for v in dashboard.get("templating", {}).get("list", [])}
+    if "sale" not in variables:
+        problems.append("template variable 'sale' is missing")
+    elif _uid(variables["sale"].get("datasource")) != PROMETHEUS_UID:
+        problems.append("template variable 'sale' does not query the prometheus datasource")
+    oversold = [p for p in panels if "oversold" in str(p.get("title", "")).lower()]
+    for panel in oversold:
+        problems.extend(oversold_threshold_problems(panel))
+    trace_links = [link for link in dashboard.get("links", []) + [
+        link for p in panels for link in p.get("links", [])] if "trace" in str(link.get("title", "")).lower()]
+    if not trace_links:
+        problems.append("no dashboard or panel link to the traces")
+    return problems
+
+
+def oversold_threshold_problems(panel: dict[str, Any]) -> list[str]:
+    """The oversold stat must be green at 0 and red for any unit above 0."""
+    name = f"panel {panel.get('title')!r}"
+    if panel.get("type") != "stat":
+        return [f"{name} must be a stat panel"]
+    steps = panel.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps", [])
+    reds = [s for s in steps if s.get("color") == "red" and s.get("value") is not None]
+    if not reds:
+        return [f"{name} has no red threshold step"]
+    red = min(float(s["value"]) for s in reds)
+    if not 0 < red <= 1:
+        return [f"{name} red threshold is {red}; it must be above 0 and at most 1 (one unit)"]
+    base = [s for s in steps if s.get("value") is None]
+    if not base or base[0].get("color") == "red":
+        return [f"{name} base (0 units) colour must not be red"]
+    return []
+
+
+def promtool_test_document(exprs: list[tuple[str, str]], rule_files: list[Path]) -> dict[str, Any]:
+    """A promtool unit-test file asserting that every expression returns a non-NaN sample.
+
+    ``count((E) == (E))`` drops NaN samples (NaN != NaN) and counts the rest; ``> bool 0`` turns any
+    non-empty result into exactly ``{} 1``. An empty or all-NaN result, or a parse error, fails the test.
+    """
+    return {
+        "rule_files": [str(p) for p in rule_files],
+        "evaluation_interval": "15s",
+        "tests": [{
+            "name": "every dashboard query returns data",
+            "interval": "15s",
+            "input_series": [{"series": s, "values": v} for s, v in SYNTHETIC_SERIES],
+            "promql_expr_test": [
+                {"expr": f"count(({e}) == ({e})) > bool 0", "eval_time": EVAL_TIME,
+                 "exp_samples": [{"labels": "{}", "value": 1}]}
+                for _, e in exprs
+            ],
+        }],
+    }
+
+
+def run_promtool(exprs: list[tuple[str, str]], promtool: str,
+                 rule_files: list[Path] | None = None) -> subprocess.CompletedProcess[str]:
+    rule_files = sorted(RULES_DIR.glob("recording.yml")) if rule_files is None else rule_files
+    with tempfile.TemporaryDirectory(prefix="dashboard-check-") as tmp:
+        test_file = Path(tmp) / "dashboard_test.yml"
+        # JSON is YAML: no third-party YAML library needed.
+        test_file.write_text(json.dumps(promtool_test_document(exprs, rule_files), indent=1))
+        return subprocess.run([promtool, "test", "rules", str(test_file)],
+                              capture_output=True, text=True, timeout=120, check=False)
+
+
+def main(argv: list[str]) -> int:
+    directory = Path(argv[1]) if len(argv) > 1 else DASHBOARD_DIR
+    dashboards = load_dashboards(directory)
+    if not dashboards:
+        print(f"FAIL: no dashboards in {directory}")
+        return 1
+    failed = False
+    all_exprs: list[tuple[str, str]] = []
+    for path, dashboard in dashboards.items():
+        problems = structure_problems(dashboard)
+        for problem in problems:
+            print(f"FAIL: {path.name}: {problem}")
+        failed = failed or bool(problems)
+        exprs = expressions(dashboard)
+        all_exprs += [(f"{path.name}: {where}", e) for where, e in exprs]
+        if not problems:
+            print(f"ok: {path.name}: structure ({len(exprs)} queries)")
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        print("SKIP: promtool not found, dashboard queries not evaluated")
+    else:
+        result = run_promtool(all_exprs, promtool)
+        if result.returncode == 0:
+            print(f"ok: {len(all_exprs)} dashboard queries evaluated by promtool, all return data")
+        else:
+            failed = True
+            print("FAIL: promtool could not evaluate every dashboard query:")
+            print(result.stdout + result.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
