@@ -90,7 +90,7 @@ def table(results: dict[str, Any]) -> str:
     codes = sorted({code for r in results.values() for code in r["statuses"]})
     lines = ["| | " + " | ".join(paths) + " |", "|---" * (len(paths) + 1) + "|"]
     first = results[paths[0]]
-    lines.append(f"| buyers / stock | " + " | ".join(
+    lines.append("| buyers / stock | " + " | ".join(
         f"{results[p]['buyers']} / {results[p]['stock']}" for p in paths) + " |")
     for label, key in rows:
         lines.append(f"| {label} | " + " | ".join(str(results[p][key]) for p in paths) + " |")

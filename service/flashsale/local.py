@@ -3,6 +3,7 @@ the benchmark and the test suite, so all three run the very command a user runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -91,10 +92,8 @@ class LocalServer:
                 os.killpg(self.process.pid, signal.SIGTERM)
                 self.process.wait(timeout=10)
             except (subprocess.TimeoutExpired, ProcessLookupError):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 self.process.wait(timeout=5)
         self.process = None
 

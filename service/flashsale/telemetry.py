@@ -6,6 +6,7 @@ children it has already made in a dict, so recording an attempt costs a dict loo
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -81,7 +82,5 @@ class Recorder:
     @staticmethod
     def forget_sale(sale_id: str) -> None:
         for gauge in (STOCK_REMAINING, STOCK_TOTAL, OVERSOLD):
-            try:
+            with contextlib.suppress(KeyError):
                 gauge.remove(sale_id)
-            except KeyError:
-                pass

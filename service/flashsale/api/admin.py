@@ -47,7 +47,7 @@ async def _snapshot(inventory: Inventory, sale_id: str) -> Any:
 class AdminController(Controller):
     path = "/admin/sales"
     tags = ["admin"]
-    security = [{"bearer": []}]  # noqa: RUF012  (Litestar reads it as a class attribute)
+    security = [{"bearer": []}]
 
     @post("/", status_code=201, summary="Create a sale",
           responses={**AUTH_FAILURES, **r.problems(r.BAD_REQUEST, (409, r.describe(p.SALE_EXISTS)),

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from litestar import Controller, Response, post
+from litestar import Controller, Request, Response, post
 
 from flashsale.api import problems as p
 from flashsale.api import responses as r
+from flashsale.api.body import PurchaseOperation, decode_purchase
 from flashsale.api.params import SaleIdParam
 from flashsale.api.purchases import answer, unavailable
-from flashsale.api.schemas import Order, PurchaseRequest
+from flashsale.api.schemas import Order
 from flashsale.inventory import Inventory, Outcome, Unavailable
 from flashsale.telemetry import Recorder
 
@@ -29,6 +31,7 @@ class DemoController(Controller):
     @post(
         "/",
         status_code=201,
+        operation_class=PurchaseOperation,
         summary="UNSAFE read-modify-write purchase (oversells; demo mode only)",
         description=UNSAFE_DESCRIPTION,
         responses=r.problems(
@@ -36,9 +39,10 @@ class DemoController(Controller):
         ),
     )
     async def purchase_unsafe(
-        self, sale_id: SaleIdParam, data: PurchaseRequest, inventory: Inventory, recorder: Recorder
+        self, sale_id: SaleIdParam, request: Request[Any, Any, Any], inventory: Inventory, recorder: Recorder
     ) -> Response[Order]:
         started = time.perf_counter()
+        data = decode_purchase(await request.body())
         try:
             result = await inventory.purchase_unsafe(sale_id, data.buyer_id, data.quantity)
         except Unavailable as exc:

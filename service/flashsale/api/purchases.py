@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any, cast
 
-from litestar import Controller, Response, post
+from litestar import Controller, Request, Response, post
 from litestar.datastructures import CacheControlHeader, ResponseHeader
 
 from flashsale.api import problems as p
 from flashsale.api import responses as r
+from flashsale.api.body import PurchaseOperation, decode_purchase
 from flashsale.api.params import IdempotencyKey, SaleIdParam
-from flashsale.api.schemas import Order, PurchaseRequest, from_ms
+from flashsale.api.schemas import Order, from_ms
 from flashsale.inventory import Inventory, Outcome, PurchaseResult, Unavailable
 from flashsale.telemetry import Recorder
 
@@ -23,7 +24,8 @@ def answer(sale_id: str, path: str, result: PurchaseResult) -> Response[Any]:
     """The HTTP answer for an engine outcome: shared by the safe and the unsafe path."""
     outcome = result.outcome
     if outcome is Outcome.SOLD or outcome is Outcome.REPLAYED:
-        order = Order(result.order_id, sale_id, result.buyer_id, result.quantity, cast("Any", from_ms(result.created_ms)))
+        created_at = cast("Any", from_ms(result.created_ms))
+        order = Order(result.order_id, sale_id, result.buyer_id, result.quantity, created_at)
         headers = REPLAYED_HEADERS if outcome is Outcome.REPLAYED else None
         return Response(order, status_code=201, headers=headers)
     problem = p.BY_OUTCOME[outcome]
@@ -60,6 +62,7 @@ class PurchaseController(Controller):
     @post(
         "/",
         status_code=201,
+        operation_class=PurchaseOperation,
         summary="Buy units of a sale",
         description=(
             "Atomically checks that the sale is open, the buyer's limit and the stock, then records the order. "
@@ -86,12 +89,13 @@ class PurchaseController(Controller):
     async def purchase(
         self,
         sale_id: SaleIdParam,
-        data: PurchaseRequest,
+        request: Request[Any, Any, Any],
         idempotency_key: IdempotencyKey,
         inventory: Inventory,
         recorder: Recorder,
     ) -> Response[Order]:
         started = time.perf_counter()
+        data = decode_purchase(await request.body())
         try:
             result = await inventory.purchase(sale_id, data.buyer_id, data.quantity, idempotency_key)
         except Unavailable as exc:

@@ -17,7 +17,6 @@ from redis.backoff import NoBackoff
 
 from flashsale.settings import Settings
 
-
 CLUSTER_NODE_CONNECTIONS = 1024
 
 

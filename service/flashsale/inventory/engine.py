@@ -26,7 +26,7 @@ SALES_INDEX = "fs:sales"
 _TRANSIENT_REPLIES = ("BUSY", "LOADING", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "NOREPLICAS", "READONLY")
 
 
-class Unavailable(Exception):  # noqa: N818  (it names a state, like the HTTP status it maps to)
+class Unavailable(Exception):
     """Redis gave no usable answer in time; the attempt's outcome is unknown."""
 
     def __init__(self, kind: str, detail: str) -> None:

@@ -10,9 +10,9 @@ that second call can never apply a purchase twice.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
-from collections.abc import Iterator
 from typing import Any
 
 from redis.exceptions import NoScriptError

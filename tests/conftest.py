@@ -1,0 +1,114 @@
+"""Fixtures: real redis-server processes and real API servers on free loopback ports."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from flashsale.local import LocalServer
+from tests.servers import RedisClusterProcesses, RedisProcess
+
+DEADLINE_MS = 300
+LOG_DIR = Path(tempfile.gettempdir()) / "flashsale-test-logs"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisProcess]:
+    server = RedisProcess("--appendonly", "no").start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterProcesses]:
+    cluster = RedisClusterProcesses(masters=3).start()
+    yield cluster
+    cluster.cleanup()
+
+
+def start_api(redis_url: str, **env: str) -> LocalServer:
+    LOG_DIR.mkdir(exist_ok=True)
+    server = LocalServer(
+        redis_url,
+        env={"FLASHSALE_DEMO": "true", "FLASHSALE_REDIS_TIMEOUT_MS": str(DEADLINE_MS),
+             "FLASHSALE_LOG_LEVEL": "WARNING", **env},
+        admin_token=secrets.token_urlsafe(32),
+    )
+    server.start(log_path=str(LOG_DIR / f"api-{server.port}.log"))
+    return server
+
+
+@pytest.fixture(scope="session")
+def api(redis_server: RedisProcess) -> Iterator[LocalServer]:
+    server = start_api(redis_server.url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster_api(redis_cluster: RedisClusterProcesses) -> Iterator[LocalServer]:
+    server = start_api(redis_cluster.url, FLASHSALE_REDIS_CLUSTER="true")
+    yield server
+    server.stop()
+
+
+class Api:
+    """A thin synchronous client with the admin token, for readable tests."""
+
+    def __init__(self, server: LocalServer) -> None:
+        self.server = server
+        self.url = server.url
+        self.http = httpx.Client(base_url=server.url, timeout=10.0)
+        self.auth = {"Authorization": f"Bearer {server.admin_token}"}
+
+    def new_sale(self, stock: int = 10, limit: int = 0, **extra: Any) -> str:
+        sale = f"t-{uuid.uuid4().hex[:12]}"
+        r = self.http.post("/admin/sales", json={"sale_id": sale, "name": "test", "stock": stock,
+                                                 "per_buyer_limit": limit, **extra}, headers=self.auth)
+        assert r.status_code == 201, r.text
+        return sale
+
+    def buy(self, sale: str, buyer: str = "alice", quantity: int = 1, key: str | None = None) -> httpx.Response:
+        return self.http.post(f"/sales/{sale}/purchases", json={"buyer_id": buyer, "quantity": quantity},
+                              headers={"Idempotency-Key": key or str(uuid.uuid4())})
+
+    def audit(self, sale: str) -> dict[str, Any]:
+        r = self.http.get(f"/admin/sales/{sale}/audit", headers=self.auth)
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    def sale(self, sale: str) -> dict[str, Any]:
+        r = self.http.get(f"/sales/{sale}")
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def client(api: LocalServer) -> Iterator[Api]:
+    c = Api(api)
+    yield c
+    c.http.close()
+
+
+async def burst(url: str, requests: list[tuple[str, dict[str, Any], dict[str, str]]]) -> list[httpx.Response]:
+    """Send all requests at once, each on its own connection, released together by one gate."""
+    limits = httpx.Limits(max_connections=len(requests) + 8, max_keepalive_connections=len(requests) + 8)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30.0) as http:
+        gate = asyncio.Event()
+
+        async def one(path: str, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+            await gate.wait()
+            return await http.post(path, json=body, headers=headers)
+
+        tasks = [asyncio.create_task(one(*r)) for r in requests]
+        await asyncio.sleep(0)
+        gate.set()
+        return await asyncio.gather(*tasks)

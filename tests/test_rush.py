@@ -1,0 +1,38 @@
+"""The headline: 500 simultaneous buyers, 50 units. The atomic path sells exactly 50; the unsafe one oversells."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from flashsale.attack import run_path
+from flashsale.local import LocalServer
+
+
+def test_500_buyers_50_units_sells_exactly_50(api: LocalServer) -> None:
+    result = asyncio.run(run_path(api.url, "safe", buyers=500, stock=50, admin_token=api.admin_token))
+    assert result["sold"] == 50
+    assert result["remaining"] == 0
+    assert result["orders"] == 50
+    assert result["oversold"] == 0
+    assert result["invariants_ok"] is True
+    assert result["statuses"] == {"201": 50, "409": 450}
+
+
+def test_unsafe_path_oversells_on_the_same_setup(api: LocalServer) -> None:
+    result = asyncio.run(run_path(api.url, "unsafe", buyers=500, stock=50, admin_token=api.admin_token))
+    assert result["sold"] > 50
+    assert result["oversold"] == result["sold"] - 50
+    assert result["invariants_ok"] is False
+
+
+@pytest.mark.cluster
+def test_500_buyers_50_units_on_redis_cluster(cluster_api: LocalServer) -> None:
+    result = asyncio.run(run_path(cluster_api.url, "safe", buyers=500, stock=50,
+                                  admin_token=cluster_api.admin_token))
+    assert result["sold"] == 50
+    assert result["remaining"] == 0
+    assert result["orders"] == 50
+    assert result["invariants_ok"] is True
+    assert result["statuses"] == {"201": 50, "409": 450}
