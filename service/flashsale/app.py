@@ -18,6 +18,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 
 from flashsale import __version__
 from flashsale.api.admin import AdminController, admin_guard
+from flashsale.api.bench import BareController
 from flashsale.api.body import with_purchase_schema
 from flashsale.api.demo import DemoController
 from flashsale.api.health import HealthController
@@ -72,6 +73,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         handlers.append(Router("/", route_handlers=[AdminController], guards=[admin_guard(settings.admin_token)]))
     if settings.demo:
         handlers.append(DemoController)
+    if settings.bench_routes:
+        handlers.append(BareController)
 
     middleware: list[Any] = []
     if settings.telemetry:

@@ -65,8 +65,8 @@ def serve(args: argparse.Namespace) -> int:
         print(f"serving on http://{settings.host}:{settings.port} ({settings.workers} worker(s), "
               f"{args.server})", file=sys.stderr)
         if args.server == "granian":
-            from granian import Granian  # type: ignore[import-not-found]
-            from granian.constants import Interfaces, Loops  # type: ignore[import-not-found]
+            from granian import Granian
+            from granian.constants import Interfaces, Loops
 
             Granian("flashsale.app:create_app", address=settings.host, port=settings.port,
                     workers=settings.workers, interface=Interfaces.ASGI, factory=True,

@@ -72,6 +72,8 @@ class Settings:
     """Largest request body accepted."""
     telemetry: bool = True
     """Prometheus metrics, traces and per-attempt logs. Off only to measure their cost."""
+    bench_routes: bool = False
+    """Mount the benchmark's bare reference route (``make bench`` only)."""
     log_level: str = "INFO"
     """Log level of the JSON logs."""
     host: str = "127.0.0.1"

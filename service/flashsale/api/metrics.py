@@ -33,6 +33,6 @@ class MetricsController(PrometheusController):
     path = "/metrics"
 
     @get(include_in_schema=False)
-    async def get(self, inventory: Inventory, recorder: Recorder) -> Response:  # type: ignore[override]
+    async def get(self, inventory: Inventory, recorder: Recorder) -> Response[bytes]:
         await refresh_sale_gauges(inventory, recorder)
         return await PrometheusController.get.fn(self)  # type: ignore[no-any-return]

@@ -114,13 +114,14 @@ class Problem(ProblemDetailsException):
 
 
 def _from_http(exc: HTTPException) -> ProblemDetailsException:
-    problem = {
+    known: dict[type[HTTPException], ProblemType] = {
         ValidationException: INVALID,
         NotAuthorizedException: UNAUTHORIZED,
         PermissionDeniedException: FORBIDDEN,
         NotFoundException: NOT_FOUND,
         TooManyRequestsException: RATE_LIMITED,
-    }.get(type(exc))
+    }
+    problem = known.get(type(exc))
     if problem is None and exc.status_code == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
         problem = TOO_LARGE
     if problem is None:

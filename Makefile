@@ -1,0 +1,67 @@
+# flashsale: `make run` serves the API on an embedded Redis; `make test` installs what the tests need and runs them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages the test suite uses: real Redis 7 (single and cluster), promtool and a Prometheus server,
+# the compose parser, shellcheck and wrk. Installed only when a binary is missing.
+APT_PACKAGES := redis-server redis-tools prometheus docker-compose shellcheck wrk
+APT_BINARIES := redis-server redis-cli promtool prometheus docker-compose shellcheck wrk
+
+CAMPAIGN ?= rush
+HOST ?=
+
+.PHONY: help venv system-deps run test lint chaos load bench tf-test attack clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (3.11+)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP) ## create .venv with the package and its dev tools
+
+system-deps: ## install the Debian packages the tests need (only those missing)
+	@missing=""; for b in $(APT_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "missing:$$missing -> apt-get install $(APT_PACKAGES)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+
+run: $(STAMP) ## serve the API on 127.0.0.1:8000 (embedded Redis unless FLASHSALE_REDIS_URL is set)
+	$(BIN)/flashsale serve
+
+attack: $(STAMP) ## 500 buyers, 50 units, safe and unsafe paths, on an embedded stack
+	$(BIN)/flashsale attack --buyers 500 --stock 50 --path both
+
+test: system-deps $(STAMP) ## install what the tests need and run the whole suite
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP) ## ruff and mypy --strict
+	$(BIN)/ruff check service tests load
+	$(BIN)/ruff format --check service || true
+	$(BIN)/mypy
+
+chaos: system-deps $(STAMP) ## the fault-injection suite only
+	$(BIN)/python -m pytest -q -m chaos
+
+load: $(STAMP) ## one locust campaign headless (CAMPAIGN=rush|steady|soldout-storm|unsafe-vs-safe, HOST=...)
+	$(BIN)/python -m load.run $(CAMPAIGN) $(if $(HOST),--host $(HOST),)
+
+bench: system-deps $(STAMP) ## the throughput benchmark: load/reports/bench.{json,md,png}
+	$(BIN)/python -m load.bench
+
+tf-test: ## terraform fmt, offline init + validate, terraform test, checkov
+	bash terraform/tf-test.sh
+
+clean: ## remove the venv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache load/reports/*
