@@ -35,7 +35,10 @@ ENV VIRTUAL_ENV=/opt/flashsale \
     PATH=/opt/flashsale/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
+    PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus \
+    FLASHSALE_HOST=0.0.0.0 \
+    FLASHSALE_PORT=8000 \
+    FLASHSALE_WORKERS=2
 
 RUN groupadd --system --gid 10001 flashsale \
     && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/flashsale \
@@ -55,4 +58,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=2)"]
 
-CMD ["flashsale", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
+CMD ["flashsale", "serve"]

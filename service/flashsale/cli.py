@@ -33,6 +33,16 @@ def _create_sale(settings: Settings, sale: dict[str, object]) -> bool:
     return asyncio.run(go())
 
 
+def _clear_metric_files(folder: str | None) -> None:
+    """Metric files of an earlier run would be added to this one's counters: start from none."""
+    if not folder:
+        return
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
+
+
 def serve(args: argparse.Namespace) -> int:
     from flashsale.embedded import EmbeddedRedis
     from flashsale.security import check_admin_token
@@ -62,6 +72,7 @@ def serve(args: argparse.Namespace) -> int:
         check_admin_token(settings)
         if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in env:
             env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="flashsale-metrics-")
+        _clear_metric_files(env.get("PROMETHEUS_MULTIPROC_DIR"))
         print(f"serving on http://{settings.host}:{settings.port} ({settings.workers} worker(s), "
               f"{args.server})", file=sys.stderr)
         if args.server == "granian":
