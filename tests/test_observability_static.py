@@ -339,9 +339,11 @@ def test_dockerfile_policies() -> None:
     assert "/health/ready" in healthchecks[0] and "urllib" in healthchecks[0]
     assert not re.search(r"\b(curl|wget)\b", healthchecks[0])
     cmd = [json.loads(rest) for kw, rest in runtime if kw == "CMD"]
-    assert cmd == [["flashsale", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]]
+    assert cmd == [["flashsale", "serve"]]
     envs = " ".join(rest for kw, rest in runtime if kw == "ENV")
     assert "PROMETHEUS_MULTIPROC_DIR=" in envs
+    for setting in ("FLASHSALE_HOST=0.0.0.0", "FLASHSALE_PORT=8000", "FLASHSALE_WORKERS=2"):
+        assert setting in envs
     assert any(kw == "COPY" and "--from=builder" in rest for kw, rest in runtime)
     for kw, rest in instructions:
         assert kw != "ADD", "use COPY"

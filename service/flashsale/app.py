@@ -13,8 +13,10 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.problem_details import ProblemDetailsPlugin
 from litestar.plugins.prometheus import PrometheusConfig
+from opentelemetry.sdk.trace import TracerProvider
 
 from flashsale import __version__
 from flashsale.api.admin import AdminController, admin_guard
@@ -28,9 +30,11 @@ from flashsale.api.purchases import PurchaseController
 from flashsale.api.sales import SaleController
 from flashsale.inventory import Inventory
 from flashsale.inventory.connection import connect
+from flashsale.logs import get_logger, structlog_plugin
 from flashsale.security import check_admin_token
 from flashsale.settings import Settings
 from flashsale.telemetry import Recorder
+from flashsale.tracing import provider_from_env
 
 SECURITY_HEADERS = [
     ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
@@ -47,9 +51,15 @@ def _recorder(state: State) -> Recorder:
     return state.recorder  # type: ignore[no-any-return]
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, tracer_provider: TracerProvider | None = None) -> Litestar:
+    """The app. ``tracer_provider`` overrides the one built from ``OTEL_*`` variables (tests pass one)."""
     settings = settings or Settings.from_env()
     check_admin_token(settings)
+    if settings.telemetry and tracer_provider is None:
+        tracer_provider = provider_from_env()
+    tracer = tracer_provider.get_tracer("flashsale") if settings.telemetry and tracer_provider else None
+    recorder = Recorder(tracer=tracer, logger=get_logger() if settings.telemetry else None,
+                        metrics=settings.telemetry)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -85,15 +95,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ).middleware
         )
 
+    plugins: list[Any] = [ProblemDetailsPlugin(problem_details_config()), structlog_plugin(settings.log_level)]
+    if tracer is not None:
+        plugins.append(OpenTelemetryPlugin(OpenTelemetryConfig(
+            tracer_provider=tracer_provider, exclude=["^/metrics", "^/health"], exclude_spans=["receive", "send"],
+        )))
+
     return Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
-        state=State({"settings": settings, "recorder": Recorder()}),
+        state=State({"settings": settings, "recorder": recorder}),
         dependencies={
             "inventory": Provide(_inventory, sync_to_thread=False),
             "recorder": Provide(_recorder, sync_to_thread=False),
         },
-        plugins=[ProblemDetailsPlugin(problem_details_config())],
+        plugins=plugins,
         middleware=middleware,
         response_headers=SECURITY_HEADERS,
         request_max_body_size=settings.max_body_bytes,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from opentelemetry.trace import Tracer
 from prometheus_client import Counter, Gauge, Histogram
 
 from flashsale.inventory import Outcome, SaleSnapshot
@@ -44,14 +45,26 @@ NO_SALE = ""
 
 
 class Recorder:
-    def __init__(self) -> None:
+    """Records each purchase attempt once, with the same outcome name, in metrics, the log and the trace."""
+
+    def __init__(self, tracer: Tracer | None = None, logger: Any = None, metrics: bool = True) -> None:
+        self.tracer = tracer
+        """None when no trace exporter is configured: then no span is made at all."""
+        self.log = logger
+        self.metrics = metrics
         self._attempts: dict[tuple[str, str, str], Any] = {}
         self._durations: dict[tuple[str, str], Any] = {}
         self._units: dict[tuple[str, str], Any] = {}
 
-    def attempt(self, sale: str, path: str, outcome: Outcome, seconds: float, units: int = 0) -> None:
+    def attempt(self, sale: str, path: str, outcome: Outcome, seconds: float, units: int = 0,
+                **fields: Any) -> None:
         if outcome is Outcome.UNKNOWN_SALE or outcome is Outcome.INVALID:
             sale = NO_SALE
+        if self.log is not None:
+            self.log.info("purchase_attempt", sale=sale, path=path, outcome=outcome.value,
+                          duration_ms=round(seconds * 1000, 3), units=units, **fields)
+        if not self.metrics:
+            return
         key = (sale, path, outcome)
         counter = self._attempts.get(key)
         if counter is None:
@@ -69,9 +82,9 @@ class Recorder:
                 sold = self._units[ukey] = UNITS_SOLD.labels(sale, path)
             sold.inc(units)
 
-    @staticmethod
-    def redis_error(kind: str) -> None:
-        REDIS_ERRORS.labels(kind).inc()
+    def redis_error(self, kind: str) -> None:
+        if self.metrics:
+            REDIS_ERRORS.labels(kind).inc()
 
     @staticmethod
     def sale_state(snapshot: SaleSnapshot) -> None:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from litestar import Controller, Request, Response, post
 
 from flashsale.api import problems as p
 from flashsale.api import responses as r
+from flashsale.api.attempt import run_attempt
 from flashsale.api.body import PurchaseOperation, decode_purchase
 from flashsale.api.params import SaleIdParam
-from flashsale.api.purchases import answer, unavailable
 from flashsale.api.schemas import Order
-from flashsale.inventory import Inventory, Outcome, Unavailable
+from flashsale.inventory import Inventory
 from flashsale.telemetry import Recorder
 
 UNSAFE_DESCRIPTION = (
@@ -35,18 +34,16 @@ class DemoController(Controller):
         summary="UNSAFE read-modify-write purchase (oversells; demo mode only)",
         description=UNSAFE_DESCRIPTION,
         responses=r.problems(
-            r.BAD_REQUEST, (404, r.describe(p.UNKNOWN_SALE)), (409, r.describe(p.SOLD_OUT)), r.UNAVAILABLE
+            r.BAD_REQUEST, (404, r.describe(p.UNKNOWN_SALE)), (409, r.describe(p.SOLD_OUT)), r.TOO_LARGE,
+            r.UNAVAILABLE,
         ),
     )
     async def purchase_unsafe(
         self, sale_id: SaleIdParam, request: Request[Any, Any, Any], inventory: Inventory, recorder: Recorder
     ) -> Response[Order]:
-        started = time.perf_counter()
         data = decode_purchase(await request.body())
-        try:
-            result = await inventory.purchase_unsafe(sale_id, data.buyer_id, data.quantity)
-        except Unavailable as exc:
-            return unavailable(exc, recorder, sale_id, "unsafe", started)
-        recorder.attempt(sale_id, "unsafe", result.outcome, time.perf_counter() - started,
-                         result.quantity if result.outcome is Outcome.SOLD else 0)
-        return answer(sale_id, "/demo", result)
+        return await run_attempt(
+            recorder, "unsafe", sale_id, data.quantity,
+            lambda: inventory.purchase_unsafe(sale_id, data.buyer_id, data.quantity),
+            buyer_id=data.buyer_id,
+        )

@@ -2,57 +2,22 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any, cast
+from typing import Any
 
 from litestar import Controller, Request, Response, post
 from litestar.datastructures import CacheControlHeader, ResponseHeader
 
 from flashsale.api import problems as p
 from flashsale.api import responses as r
+from flashsale.api.attempt import run_attempt
 from flashsale.api.body import PurchaseOperation, decode_purchase
 from flashsale.api.params import IdempotencyKey, SaleIdParam
-from flashsale.api.schemas import Order, from_ms
-from flashsale.inventory import Inventory, Outcome, PurchaseResult, Unavailable
+from flashsale.api.schemas import Order
+from flashsale.inventory import Inventory
+from flashsale.logs import key_digest
 from flashsale.telemetry import Recorder
 
-REPLAYED_HEADERS = {"Idempotent-Replayed": "true"}
 NO_STORE = CacheControlHeader(no_store=True)
-
-
-def answer(sale_id: str, path: str, result: PurchaseResult) -> Response[Any]:
-    """The HTTP answer for an engine outcome: shared by the safe and the unsafe path."""
-    outcome = result.outcome
-    if outcome is Outcome.SOLD or outcome is Outcome.REPLAYED:
-        created_at = cast("Any", from_ms(result.created_ms))
-        order = Order(result.order_id, sale_id, result.buyer_id, result.quantity, created_at)
-        headers = REPLAYED_HEADERS if outcome is Outcome.REPLAYED else None
-        return Response(order, status_code=201, headers=headers)
-    problem = p.BY_OUTCOME[outcome]
-    instance = f"{path}/sales/{sale_id}/purchases" if path else f"/sales/{sale_id}/purchases"
-    if outcome is Outcome.SOLD_OUT:
-        return p.problem_response(problem, f"{result.remaining} left", instance, remaining=result.remaining)
-    if outcome is Outcome.LIMIT_REACHED:
-        detail = f"this buyer has bought {result.bought} of at most {result.limit}"
-        return p.problem_response(problem, detail, instance, bought=result.bought, limit=result.limit)
-    if outcome is Outcome.NOT_OPEN:
-        opens_at = cast("Any", from_ms(result.opens_ms))
-        return p.problem_response(problem, f"opens at {opens_at.isoformat()}", instance,
-                                  opens_at=opens_at.isoformat())
-    if outcome is Outcome.IDEMPOTENCY_CONFLICT:
-        return p.problem_response(problem, "this Idempotency-Key bought something else; use a new key", instance)
-    if outcome is Outcome.UNKNOWN_SALE:
-        return p.problem_response(problem, f"no sale {sale_id!r}", instance)
-    return p.problem_response(problem, outcome.value, instance)
-
-
-def unavailable(exc: Unavailable, recorder: Recorder, sale_id: str, path: str, started: float) -> Response[Any]:
-    recorder.redis_error(exc.kind)
-    recorder.attempt(sale_id, path, Outcome.UNAVAILABLE, time.perf_counter() - started)
-    return p.problem_response(
-        p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", f"/sales/{sale_id}/purchases",
-        headers=p.unavailable_headers(),
-    )
 
 
 class PurchaseController(Controller):
@@ -94,12 +59,9 @@ class PurchaseController(Controller):
         inventory: Inventory,
         recorder: Recorder,
     ) -> Response[Order]:
-        started = time.perf_counter()
         data = decode_purchase(await request.body())
-        try:
-            result = await inventory.purchase(sale_id, data.buyer_id, data.quantity, idempotency_key)
-        except Unavailable as exc:
-            return unavailable(exc, recorder, sale_id, "safe", started)
-        recorder.attempt(sale_id, "safe", result.outcome, time.perf_counter() - started,
-                         result.quantity if result.outcome is Outcome.SOLD else 0)
-        return answer(sale_id, "", result)
+        return await run_attempt(
+            recorder, "safe", sale_id, data.quantity,
+            lambda: inventory.purchase(sale_id, data.buyer_id, data.quantity, idempotency_key),
+            buyer_id=data.buyer_id, key_digest=key_digest(idempotency_key),
+        )

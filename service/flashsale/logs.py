@@ -1,0 +1,64 @@
+"""Structured JSON logs: one line per purchase attempt, never a secret in clear.
+
+structlog is configured through Litestar's StructlogPlugin with its request-logging middleware off: the
+attempt line already says what happened, and a second line per request would double the cost of logging.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import MutableMapping
+from typing import Any
+
+import msgspec
+import structlog
+from litestar.logging.config import StructLoggingConfig
+from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
+
+SECRET_FIELDS = frozenset({"authorization", "token", "admin_token", "idempotency_key", "password", "redis_url"})
+
+_encoder = msgspec.json.Encoder()
+
+
+def key_digest(idempotency_key: str) -> str:
+    """A short, stable digest that lets operators correlate retries without logging the key itself."""
+    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
+
+
+def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for name in SECRET_FIELDS.intersection(event):
+        event[name] = "***"
+    return event
+
+
+def _render(_: Any, __: str, event: MutableMapping[str, Any]) -> bytes:
+    """JSON with msgspec: about five times cheaper than structlog's JSONRenderer over the stdlib json module,
+    which matters at one line per purchase attempt."""
+    return _encoder.encode(event)
+
+
+def structlog_plugin(level: str) -> StructlogPlugin:
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    config = StructLoggingConfig(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact,
+            structlog.processors.format_exc_info,
+            _render,
+        ],
+        logger_factory=structlog.BytesLoggerFactory(),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        cache_logger_on_first_use=True,
+        log_exceptions="always",
+        pretty_print_tty=False,
+    )
+    return StructlogPlugin(StructlogConfig(structlog_logging_config=config, enable_middleware_logging=False))
+
+
+def get_logger() -> Any:
+    return structlog.get_logger("flashsale")
