@@ -194,6 +194,12 @@ variable "enable_waf" {
   default     = true
 }
 
+variable "waf_block_hosting_providers" {
+  description = "Block requests from hosting-provider and cloud addresses (typical for bots). Set false to load-test from cloud machines."
+  type        = bool
+  default     = true
+}
+
 variable "waf_rate_limit" {
   description = "Requests per client IP per 5 minutes before WAF blocks it (10-2000000000); null disables the rate rule. Keep it above what one real buyer does during a sale."
   type        = number

@@ -1,0 +1,89 @@
+data "aws_availability_zones" "available" {
+  count = var.azs == null ? 1 : 0
+
+  state = "available"
+
+  filter {
+    name   = "opt-in-status"
+    values = ["opt-in-not-required"]
+  }
+}
+
+locals {
+  azs = var.azs != null ? var.azs : slice(sort(data.aws_availability_zones.available[0].names), 0, 3)
+}
+
+module "network" {
+  source = "../../modules/network"
+
+  name             = var.name
+  vpc_cidr         = var.vpc_cidr
+  azs              = local.azs
+  nat_gateway_mode = var.nat_gateway_mode
+  enable_flow_logs = var.enable_flow_logs
+}
+
+module "alb" {
+  source = "../../modules/alb"
+
+  name                       = var.name
+  vpc_id                     = module.network.vpc_id
+  public_subnet_ids          = module.network.public_subnet_ids
+  target_cidr_blocks         = module.network.private_subnet_cidrs
+  certificate_arn            = var.certificate_arn
+  allow_plain_http           = var.allow_plain_http
+  ingress_cidr_blocks        = var.ingress_cidr_blocks
+  target_port                = 8000
+  health_check_path          = "/health/ready"
+  enable_deletion_protection = var.enable_deletion_protection
+  access_logs_force_destroy  = true # so that `terraform destroy` removes the bucket with its logs
+  enable_waf                 = var.enable_waf
+  waf_rate_limit             = var.waf_rate_limit
+}
+
+module "redis" {
+  source = "../../modules/redis"
+
+  name                    = var.name
+  vpc_id                  = module.network.vpc_id
+  subnet_ids              = module.network.private_subnet_ids
+  app_security_group_id   = module.app.security_group_id
+  engine                  = var.redis_engine
+  engine_version          = var.redis_engine_version
+  node_type               = var.redis_node_type
+  cluster_mode_enabled    = var.redis_cluster_mode_enabled
+  num_node_groups         = var.redis_num_node_groups
+  replicas_per_node_group = var.redis_replicas_per_node_group
+  apply_immediately       = true
+}
+
+module "app" {
+  source = "../../modules/app"
+
+  name                    = var.name
+  vpc_id                  = module.network.vpc_id
+  private_subnet_ids      = module.network.private_subnet_ids
+  alb_security_group_id   = module.alb.security_group_id
+  target_group_arn        = module.alb.target_group_arn
+  alb_arn_suffix          = module.alb.lb_arn_suffix
+  target_group_arn_suffix = module.alb.target_group_arn_suffix
+
+  image            = var.image
+  container_port   = 8000
+  instance_type    = var.instance_type
+  min_size         = var.min_size
+  max_size         = var.max_size
+  desired_capacity = var.desired_capacity
+
+  target_requests_per_instance = var.target_requests_per_instance
+
+  redis_host                   = module.redis.endpoint_address
+  redis_port                   = module.redis.port
+  redis_cluster_mode           = module.redis.cluster_mode_enabled
+  redis_security_group_id      = module.redis.security_group_id
+  redis_auth_token_secret_arn  = module.redis.auth_token_secret_arn
+  redis_auth_token_kms_key_arn = module.redis.kms_key_arn
+  redis_timeout_ms             = var.redis_timeout_ms
+  durability                   = var.durability
+  log_level                    = var.log_level
+}

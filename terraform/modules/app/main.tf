@@ -1,0 +1,121 @@
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+
+  # Graviton families carry a "g" after the generation digit (t4g, c7g, m7gd, r8g, ...).
+  architecture = can(regex("^[a-z]+[0-9]+[a-z]*g[a-z]*\\.", var.instance_type)) ? "arm64" : "x86_64"
+  ami_id       = var.ami_id != null ? var.ami_id : data.aws_ssm_parameter.al2023[0].value
+
+  # ECR images: log in at boot and scope the pull permission to that one repository.
+  ecr_match      = regexall("^(([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com(\\.cn)?)/([^:@]+)", var.image)
+  ecr_registry   = length(local.ecr_match) > 0 ? local.ecr_match[0][0] : ""
+  ecr_repository = length(local.ecr_match) > 0 ? "arn:${local.partition}:ecr:${local.ecr_match[0][2]}:${local.ecr_match[0][1]}:repository/${local.ecr_match[0][4]}" : null
+
+  log_group_name = "/flashsale/${var.name}/api"
+  log_group_arn  = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}"
+
+  user_data = templatefile("${path.module}/templates/user_data.sh.tftpl", {
+    region                      = local.region
+    image                       = var.image
+    ecr_registry                = local.ecr_registry
+    container_port              = var.container_port
+    log_group_name              = local.log_group_name
+    redis_host                  = var.redis_host
+    redis_port                  = var.redis_port
+    redis_auth_token_secret_arn = var.redis_auth_token_secret_arn
+    admin_token_secret_arn      = aws_secretsmanager_secret.admin_token.arn
+    settings                    = local.settings
+  })
+
+  # Non-secret container settings; the two secrets are added on the instance.
+  settings = merge(var.extra_environment, {
+    FLASHSALE_REDIS_CLUSTER    = var.redis_cluster_mode ? "true" : "false"
+    FLASHSALE_REDIS_TIMEOUT_MS = tostring(var.redis_timeout_ms)
+    FLASHSALE_DURABILITY       = var.durability
+    FLASHSALE_LOG_LEVEL        = var.log_level
+  })
+}
+
+data "aws_ssm_parameter" "al2023" {
+  count = var.ami_id == null ? 1 : 0
+
+  name = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-${local.architecture}"
+}
+
+# Customer managed key for the container logs and the admin-token secret.
+resource "aws_kms_key" "this" {
+  description             = "${var.name}: API logs and admin token"
+  enable_key_rotation     = true
+  deletion_window_in_days = 7
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministers"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchLogsUsesForTheApiGroupOnly"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${local.region}.amazonaws.com" }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+        Condition = {
+          ArnEquals = { "kms:EncryptionContext:aws:logs:arn" = local.log_group_arn }
+        }
+      },
+    ]
+  })
+
+  tags = merge(var.tags, { Name = "${var.name}-api" })
+}
+
+resource "aws_kms_alias" "this" {
+  name          = "alias/${var.name}-api"
+  target_key_id = aws_kms_key.this.key_id
+}
+
+resource "aws_cloudwatch_log_group" "api" {
+  name              = local.log_group_name
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.this.arn
+
+  tags = var.tags
+}
+
+# Admin token of the API (FLASHSALE_ADMIN_TOKEN), generated once, read at boot.
+data "aws_secretsmanager_random_password" "admin_token" {
+  password_length     = 48
+  exclude_punctuation = true
+  include_space       = false
+}
+
+resource "aws_secretsmanager_secret" "admin_token" {
+  #checkov:skip=CKV2_AWS_57:Rotation needs a Lambda and a coordinated instance refresh; the token is rotated deliberately (README: replace the secret version, then refresh the instances).
+  name_prefix             = "${var.name}/admin-token-"
+  description             = "${var.name}: FLASHSALE_ADMIN_TOKEN of the API"
+  kms_key_id              = aws_kms_key.this.arn
+  recovery_window_in_days = var.secret_recovery_window_days
+
+  tags = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "admin_token" {
+  secret_id     = aws_secretsmanager_secret.admin_token.id
+  secret_string = data.aws_secretsmanager_random_password.admin_token.random_password
+
+  # The data source draws a new value on every plan; keep the first one.
+  # Rotate with `terraform apply -replace=<this address>` plus an instance refresh.
+  lifecycle {
+    ignore_changes = [secret_string]
+  }
+}

@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# Offline verification of the AWS Terraform code (no credentials, no AWS calls).
+#
+#   terraform/tf-test.sh [all|terraform|checkov]     (default: all)
+#
+#   terraform  fmt -check, offline init + validate of every module and the
+#              example, `terraform test` (mocked AWS provider) where tests exist
+#   checkov    static security scan of terraform/ and ../Dockerfile (if present)
+#
+# Environment:
+#   TF_PLUGIN_DIR   offline provider mirror (default /opt/tf-plugins); when it is
+#                   missing, `terraform init` uses the normal registry instead
+#   SKIP_CHECKOV=1  skip the checkov step
+#   CHECKOV_VENV    virtualenv of checkov (default terraform/.venv-checkov)
+#   CHECKOV_VERSION version installed when the virtualenv has none
+#   PYTHON          interpreter for that virtualenv (default python3.11, else python3)
+#
+# Exit status: 0 all green (or terraform absent: SKIP), 1 a check failed,
+# 77 checkov could not be installed (nothing was scanned).
+set -euo pipefail
+
+readonly EXIT_CHECKOV_UNAVAILABLE=77
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo_root="$(cd "${here}/.." && pwd)"
+mode="${1:-all}"
+
+case "${mode}" in
+  all | terraform | checkov) ;;
+  *)
+    echo "usage: $0 [all|terraform|checkov]" >&2
+    exit 2
+    ;;
+esac
+
+# Directories with Terraform configurations, in dependency order.
+tf_dirs=(
+  modules/network
+  modules/alb
+  modules/app
+  modules/redis
+  environments/example
+)
+
+summary=()
+failed=0
+
+log() { printf '==> %s\n' "$*"; }
+record() { summary+=("$1"); }
+fail() {
+  record "FAIL  $1"
+  failed=1
+}
+
+# Runs a command quietly; on failure prints its output and records the failure.
+run_quiet() {
+  local label="$1" out
+  shift
+  if out="$("$@" 2>&1)"; then
+    return 0
+  fi
+  printf '%s\n' "${out}" >&2
+  fail "${label}"
+  return 1
+}
+
+start_time="$(date +%s)"
+
+if ! command -v terraform >/dev/null 2>&1; then
+  echo "SKIP: terraform is not on PATH; the Terraform checks were not run."
+  exit 0
+fi
+
+tmp_dir="$(mktemp -d)"
+trap 'rm -rf "${tmp_dir}"' EXIT
+
+# Nothing here may reach AWS or HashiCorp: no credentials, no metadata
+# service, no update check. The tests use mock_provider "aws".
+unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+export AWS_EC2_METADATA_DISABLED=true
+export CHECKPOINT_DISABLE=1
+export TF_IN_AUTOMATION=1
+export TF_INPUT=0
+
+run_terraform_checks() {
+  local plugin_dir="${TF_PLUGIN_DIR:-/opt/tf-plugins}"
+
+  if [[ -d "${plugin_dir}" ]]; then
+    # A filesystem mirror (instead of -plugin-dir) lets init symlink the
+    # provider rather than copy 700 MB into every module directory.
+    cat >"${tmp_dir}/terraformrc" <<EOF
+provider_installation {
+  filesystem_mirror {
+    path = "${plugin_dir}"
+  }
+}
+EOF
+    export TF_CLI_CONFIG_FILE="${tmp_dir}/terraformrc"
+    log "terraform $(terraform version | head -n 1 | awk '{print $2}'), providers from ${plugin_dir} (offline)"
+  else
+    log "WARNING: ${plugin_dir} not found; terraform init will use the registry"
+  fi
+
+  log "terraform fmt -check -recursive"
+  if run_quiet "fmt -check" terraform -chdir="${here}" fmt -check -recursive -diff; then
+    record "PASS  fmt -check -recursive"
+  fi
+
+  local dir test_out passed
+  for dir in "${tf_dirs[@]}"; do
+    log "${dir}: init (offline) + validate"
+    if ! run_quiet "${dir}: init" terraform -chdir="${here}/${dir}" init -backend=false -input=false -no-color; then
+      continue
+    fi
+    if ! run_quiet "${dir}: validate" terraform -chdir="${here}/${dir}" validate -no-color; then
+      continue
+    fi
+
+    if ! compgen -G "${here}/${dir}/tests/*.tftest.hcl" >/dev/null; then
+      record "PASS  ${dir}: validate (no tests)"
+      continue
+    fi
+
+    log "${dir}: terraform test (mock_provider \"aws\")"
+    if test_out="$(terraform -chdir="${here}/${dir}" test -no-color 2>&1)"; then
+      passed="$(grep -Eo '[0-9]+ passed, [0-9]+ failed' <<<"${test_out}" | tail -n 1)"
+      record "PASS  ${dir}: validate, test (${passed})"
+    else
+      printf '%s\n' "${test_out}" >&2
+      fail "${dir}: test"
+    fi
+  done
+}
+
+ensure_checkov() {
+  local venv="$1" python version
+  if [[ -x "${venv}/bin/checkov" ]]; then
+    return 0
+  fi
+  python="${PYTHON:-}"
+  if [[ -z "${python}" ]]; then
+    if command -v python3.11 >/dev/null 2>&1; then python=python3.11; else python=python3; fi
+  fi
+  version="${CHECKOV_VERSION:-3.3.30}"
+  log "installing checkov ${version} into ${venv} (once)"
+  rm -rf "${venv}"
+  "${python}" -m venv "${venv}" &&
+    "${venv}/bin/pip" install --quiet --disable-pip-version-check "checkov==${version}"
+}
+
+# One checkov scan. The JSON report (stdout) is summarised: counts, every
+# failed check with its location, every skip with its reason. Records
+# PASS/FAIL under the given label.
+checkov_scan() {
+  local venv="$1" label="$2" report="$3"
+  shift 3
+  local rc=0
+  (cd "${repo_root}" && BC_SKIP_MAPPING=TRUE "${venv}/bin/checkov" "$@" \
+    --skip-download --output json >"${report}") || rc=$?
+
+  if [[ ! -s "${report}" ]] || ! "${venv}/bin/python" - "${report}" <<'PY'; then
+import json, sys
+
+data = json.load(open(sys.argv[1]))
+reports = data if isinstance(data, list) else [data]
+for report in reports:
+    if "summary" not in report:  # a framework with nothing to scan
+        continue
+    s, results = report["summary"], report.get("results", {})
+    print(f"  checkov {report.get('check_type', '?')}: passed {s.get('passed', 0)}, "
+          f"failed {s.get('failed', 0)}, skipped {s.get('skipped', 0)}")
+    for check in results.get("failed_checks", []):
+        print(f"    FAILED  {check['check_id']} {check.get('check_name', '')}")
+        print(f"            {check['resource']} ({check.get('file_path', '?')}:"
+              f"{'-'.join(str(n) for n in check.get('file_line_range', []))})")
+    for check in results.get("skipped_checks", []):
+        reason = (check.get("check_result") or {}).get("suppress_comment", "")
+        print(f"    skipped {check['check_id']} on {check['resource']}: {reason}")
+PY
+    cat "${report}" >&2
+    fail "checkov ${label}: no readable report (exit ${rc})"
+    return 0
+  fi
+
+  if [[ "${rc}" -eq 0 ]]; then
+    record "PASS  checkov ${label}"
+  else
+    fail "checkov ${label} (failed checks above)"
+  fi
+}
+
+run_checkov() {
+  local venv="${CHECKOV_VENV:-${here}/.venv-checkov}"
+  if ! ensure_checkov "${venv}"; then
+    echo "SKIP: checkov could not be installed into ${venv}; nothing was scanned." >&2
+    return "${EXIT_CHECKOV_UNAVAILABLE}"
+  fi
+  log "checkov $("${venv}/bin/checkov" --version) (offline: --skip-download)"
+
+  # checkov ignores --file when --directory is given: two scans.
+  log "checkov: terraform/ (terraform and secrets frameworks)"
+  checkov_scan "${venv}" "terraform/" "${tmp_dir}/checkov-terraform.json" \
+    --directory "${here}" --framework terraform secrets
+
+  if [[ -f "${repo_root}/Dockerfile" ]]; then
+    log "checkov: Dockerfile"
+    checkov_scan "${venv}" "Dockerfile" "${tmp_dir}/checkov-dockerfile.json" \
+      --file "${repo_root}/Dockerfile" --framework dockerfile
+  else
+    log "no Dockerfile at the repository root yet; only terraform/ was scanned"
+    record "SKIP  checkov Dockerfile: none at the repository root"
+  fi
+}
+
+checkov_rc=0
+if [[ "${mode}" == all || "${mode}" == terraform ]]; then
+  run_terraform_checks
+fi
+if [[ "${mode}" == all || "${mode}" == checkov ]]; then
+  if [[ "${SKIP_CHECKOV:-0}" == 1 ]]; then
+    record "SKIP  checkov (SKIP_CHECKOV=1)"
+  else
+    run_checkov || checkov_rc=$?
+    if [[ "${checkov_rc}" -eq "${EXIT_CHECKOV_UNAVAILABLE}" ]]; then
+      record "SKIP  checkov: could not be installed"
+    fi
+  fi
+fi
+
+echo
+echo "tf-test summary ($(($(date +%s) - start_time))s):"
+printf '  %s\n' "${summary[@]}"
+
+if [[ "${failed}" -ne 0 ]]; then
+  echo "tf-test: FAILED"
+  exit 1
+fi
+if [[ "${checkov_rc}" -eq "${EXIT_CHECKOV_UNAVAILABLE}" ]]; then
+  echo "tf-test: checkov unavailable"
+  exit "${EXIT_CHECKOV_UNAVAILABLE}"
+fi
+echo "tf-test: OK"
