@@ -171,3 +171,30 @@ def test_ledger_entries_match_orders(client: Api, redis_server: RedisProcess) ->
     ttl = r.ttl(sale_keys(sale).idem(keys[0]))
     assert 86_000 < ttl <= 86_400
     r.close()
+
+
+def test_sold_out_memo_answers_without_redis_and_still_replays(client: Api, redis_server: RedisProcess) -> None:
+    sale = client.new_sale(stock=2)
+    keys = [str(uuid.uuid4()) for _ in range(2)]
+    first = [client.buy(sale, f"memo-{i}", 1, k) for i, k in enumerate(keys)]
+    assert [r.status_code for r in first] == [201, 201]
+    r = redis.Redis(port=redis_server.port)
+
+    def evalsha_calls() -> int:
+        return int(r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+
+    assert client.buy(sale, "late", 1).status_code == 409
+    before = evalsha_calls()
+    answers = [client.buy(sale, f"late-{i}", 1) for i in range(50)]
+    assert {a.status_code for a in answers} == {409}
+    assert {a.json()["type"] for a in answers} == {"urn:flashsale:problem:sold-out"}
+    assert evalsha_calls() - before < 25
+    for _ in range(3):
+        replay = client.buy(sale, "memo-0", 1, keys[0])
+        assert replay.status_code == 201
+        assert replay.json() == first[0].json()
+        assert replay.headers["idempotent-replayed"] == "true"
+        conflict = client.buy(sale, "memo-0", 2, keys[0])
+        assert conflict.status_code == 422
+    assert client.audit(sale)["orders"] == 2
+    r.close()

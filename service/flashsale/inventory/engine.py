@@ -16,6 +16,7 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from flashsale.inventory.keys import sale_keys
+from flashsale.inventory.memo import OrderRecord, SoldOutMemo
 from flashsale.inventory.outcomes import Outcome
 from flashsale.inventory.scripts import Scripts
 from flashsale.settings import Durability, Settings
@@ -107,8 +108,8 @@ class Inventory:
         self.scripts = scripts or Scripts.load()
         self._deadline = settings.redis_timeout_s
         self._ttl = str(settings.idempotency_ttl_s)
-        self._soldout_ttl = settings.soldout_cache_ms / 1000
-        self._soldout_until: dict[str, float] = {}
+        self.memo = (SoldOutMemo(client, settings.soldout_cache_ms / 1000, self._deadline)
+                     if settings.soldout_cache_ms else None)
         self._replicated = settings.durability is Durability.REPLICATED
 
     async def close(self) -> None:
@@ -116,19 +117,12 @@ class Inventory:
 
     # -- purchase path -------------------------------------------------------------------------------------
 
-    def known_sold_out(self, sale_id: str) -> bool:
-        """True while this process saw the sale sold out less than ``soldout_cache_ms`` ago.
-
-        Stale memory only ever refuses: a restock elsewhere is seen at most ``soldout_cache_ms`` late,
-        and nothing is sold on the strength of it.
-        """
-        until = self._soldout_until.get(sale_id)
-        return until is not None and until > time.monotonic()
-
     async def purchase(self, sale_id: str, buyer_id: str, quantity: int, idempotency_key: str) -> PurchaseResult:
         """One atomic purchase attempt: one script call, one round trip (plus WAIT in replicated mode)."""
-        if self._soldout_ttl and self.known_sold_out(sale_id):
-            return PurchaseResult(Outcome.SOLD_OUT, remaining=0)
+        if self.memo is not None:
+            hit = self.memo.lookup(sale_id, idempotency_key, buyer_id, quantity)
+            if hit is not None:
+                return _from_memo(*hit)
         k = sale_keys(sale_id)
         keys = (k.sale, k.buyers, k.orders, k.idem(idempotency_key))
         args = (buyer_id, quantity, idempotency_key, self._ttl)
@@ -172,8 +166,8 @@ class Inventory:
             return PurchaseResult(outcome, reply[1], int(reply[2]), reply[3], int(reply[4]))
         if outcome is Outcome.SOLD_OUT:
             remaining = int(reply[1])
-            if remaining == 0 and self._soldout_ttl:
-                self._soldout_until[sale_id] = time.monotonic() + self._soldout_ttl
+            if remaining == 0 and self.memo is not None:
+                self.memo.sold_out(sale_id, int(reply[2]))
             return PurchaseResult(outcome, remaining=remaining)
         if outcome is Outcome.LIMIT_REACHED:
             return PurchaseResult(outcome, bought=int(reply[1]), limit=int(reply[2]))
@@ -257,14 +251,14 @@ class Inventory:
         created = bool(await self._call(self.scripts.create_sale.run(self.client, (k.sale,), args)))
         if created:
             await self._call(self.client.sadd(SALES_INDEX, sale_id))
-            self._soldout_until.pop(sale_id, None)
+            self._forget(sale_id)
         return created
 
     async def restock(self, sale_id: str, units: int) -> int | None:
         """Add units; returns the new remaining stock, or None for an unknown sale."""
         k = sale_keys(sale_id)
         remaining = int(await self._call(self.scripts.restock.run(self.client, (k.sale,), (units,))))
-        self._soldout_until.pop(sale_id, None)
+        self._forget(sale_id)
         return None if remaining < 0 else remaining
 
     async def close_sale(self, sale_id: str) -> bool:
@@ -279,8 +273,12 @@ class Inventory:
         for key in (k.sale, k.buyers, k.orders, *idem_keys):
             await self._call(self.client.delete(key))
         await self._call(self.client.srem(SALES_INDEX, sale_id))
-        self._soldout_until.pop(sale_id, None)
+        self._forget(sale_id)
         return existed
+
+    def _forget(self, sale_id: str) -> None:
+        if self.memo is not None:
+            self.memo.forget(sale_id)
 
     async def sale_ids(self) -> list[str]:
         return sorted(await self._call(self.client.smembers(SALES_INDEX)))
@@ -301,6 +299,15 @@ class Inventory:
     async def load_scripts(self) -> None:
         for script in self.scripts:
             await self._call(self.client.script_load(script.source))
+
+
+def _from_memo(outcome: Outcome, order: OrderRecord | None) -> PurchaseResult:
+    if order is None:
+        return PurchaseResult(outcome, remaining=0)
+    order_id, buyer_id, quantity, created_ms = order
+    if outcome is Outcome.REPLAYED:
+        return PurchaseResult(outcome, order_id, created_ms, buyer_id, quantity)
+    return PurchaseResult(outcome, buyer_id=buyer_id, quantity=quantity)
 
 
 def _flatten(value: Any) -> list[Any]:

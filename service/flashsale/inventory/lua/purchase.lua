@@ -11,12 +11,12 @@
 --   {"replayed", order_id, created_ms, buyer, quantity}  key used before by this very request
 --   {"idempotency_conflict", buyer, quantity}            key used before with another buyer or quantity
 --   {"unknown_sale"}   {"not_open", opens_ms}   {"closed"}
---   {"limit_reached", bought, limit}   {"sold_out", remaining}
+--   {"limit_reached", bought, limit}   {"sold_out", remaining, orders}  (orders: the ledger's length)
 --
 -- Every check runs before the first write: Lua has no rollback. Time comes from the server (TIME), so all
 -- API replicas agree on when a sale opens. Only orders are remembered under the key: a rejection changed
 -- nothing, so evaluating a retried rejection again is safe and lets a buyer retry once the sale opens.
-local sale = redis.call('HMGET', KEYS[1], 'remaining', 'limit', 'opens_ms', 'closes_ms', 'closed')
+local sale = redis.call('HMGET', KEYS[1], 'remaining', 'limit', 'opens_ms', 'closes_ms', 'closed', 'orders')
 if not sale[1] then
   return {'unknown_sale'}
 end
@@ -50,7 +50,7 @@ end
 
 local remaining = tonumber(sale[1])
 if remaining < quantity then
-  return {'sold_out', remaining}
+  return {'sold_out', remaining, tonumber(sale[6])}
 end
 
 redis.call('HINCRBY', KEYS[1], 'remaining', -quantity)
