@@ -8,14 +8,14 @@ from typing import Any
 from litestar import Controller, delete, get, post
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+from litestar.params import JSONBody
 
 from flashsale.api import problems as p
 from flashsale.api import responses as r
+from flashsale.api.deps import InventoryDep, RecorderDep
 from flashsale.api.params import SaleIdParam
 from flashsale.api.schemas import Audit, CreateSale, Restock, SaleView, to_ms
 from flashsale.api.views import audit_view, sale_view
-from flashsale.inventory import Inventory
-from flashsale.telemetry import Recorder
 
 AUTH_FAILURES = r.problems(
     (401, "Missing or wrong bearer token."), (403, "No admin token configured: admin routes refuse every call.")
@@ -37,7 +37,7 @@ def admin_guard(token: str | None) -> Any:
     return guard
 
 
-async def _snapshot(inventory: Inventory, sale_id: str) -> Any:
+async def _snapshot(inventory: InventoryDep, sale_id: str) -> Any:
     snapshot = await inventory.read(sale_id)
     if snapshot is None:
         raise p.Problem(p.UNKNOWN_SALE, f"no sale {sale_id!r}")
@@ -52,7 +52,7 @@ class AdminController(Controller):
     @post("/", status_code=201, summary="Create a sale",
           responses={**AUTH_FAILURES, **r.problems(r.BAD_REQUEST, (409, r.describe(p.SALE_EXISTS)),
                                                    r.UNAVAILABLE)})
-    async def create_sale(self, data: CreateSale, inventory: Inventory) -> SaleView:
+    async def create_sale(self, data: JSONBody[CreateSale], inventory: InventoryDep) -> SaleView:
         opens_ms, closes_ms = to_ms(data.opens_at), to_ms(data.closes_at)
         if opens_ms is not None and closes_ms is not None and closes_ms <= opens_ms:
             raise p.Problem(p.INVALID, "closes_at must be after opens_at")
@@ -66,7 +66,7 @@ class AdminController(Controller):
     @post("/{sale_id:str}/restock", status_code=200, summary="Add stock to a sale",
           responses={**AUTH_FAILURES, **r.problems(r.BAD_REQUEST, (404, r.describe(p.UNKNOWN_SALE)),
                                                    r.UNAVAILABLE)})
-    async def restock(self, sale_id: SaleIdParam, data: Restock, inventory: Inventory) -> SaleView:
+    async def restock(self, sale_id: SaleIdParam, data: JSONBody[Restock], inventory: InventoryDep) -> SaleView:
         if await inventory.restock(sale_id, data.units) is None:
             raise p.Problem(p.UNKNOWN_SALE, f"no sale {sale_id!r}")
         return sale_view(await _snapshot(inventory, sale_id))
@@ -74,7 +74,7 @@ class AdminController(Controller):
     @post("/{sale_id:str}/close", status_code=200, summary="Close a sale now",
           responses={**AUTH_FAILURES, **r.problems(r.BAD_REQUEST, (404, r.describe(p.UNKNOWN_SALE)),
                                                    r.UNAVAILABLE)})
-    async def close_sale(self, sale_id: SaleIdParam, inventory: Inventory) -> SaleView:
+    async def close_sale(self, sale_id: SaleIdParam, inventory: InventoryDep) -> SaleView:
         if not await inventory.close_sale(sale_id):
             raise p.Problem(p.UNKNOWN_SALE, f"no sale {sale_id!r}")
         return sale_view(await _snapshot(inventory, sale_id))
@@ -82,7 +82,7 @@ class AdminController(Controller):
     @delete("/{sale_id:str}", status_code=204, summary="Delete a sale, its ledger and its idempotency records",
             responses={**AUTH_FAILURES, **r.problems(r.BAD_REQUEST, (404, r.describe(p.UNKNOWN_SALE)),
                                                      r.UNAVAILABLE)})
-    async def delete_sale(self, sale_id: SaleIdParam, inventory: Inventory, recorder: Recorder) -> None:
+    async def delete_sale(self, sale_id: SaleIdParam, inventory: InventoryDep, recorder: RecorderDep) -> None:
         if not await inventory.delete_sale(sale_id):
             raise p.Problem(p.UNKNOWN_SALE, f"no sale {sale_id!r}")
         recorder.forget_sale(sale_id)
@@ -91,9 +91,9 @@ class AdminController(Controller):
          description="stock_added == remaining + sold, ledger length == orders, and oversold == 0.",
          responses={**AUTH_FAILURES, **r.problems(r.BAD_REQUEST, (404, r.describe(p.UNKNOWN_SALE)),
                                                   r.UNAVAILABLE)})
-    async def audit(self, sale_id: SaleIdParam, inventory: Inventory) -> Audit:
+    async def audit(self, sale_id: SaleIdParam, inventory: InventoryDep) -> Audit:
         return audit_view(await _snapshot(inventory, sale_id))
 
     @get("/", summary="List sale ids", responses={**AUTH_FAILURES, **r.problems(r.UNAVAILABLE)})
-    async def list_sales(self, inventory: Inventory) -> list[str]:
+    async def list_sales(self, inventory: InventoryDep) -> list[str]:
         return await inventory.sale_ids()

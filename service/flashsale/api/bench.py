@@ -10,7 +10,8 @@ from typing import Any
 
 from litestar import Controller, Request, Response, post
 
-from flashsale.inventory import Inventory, sale_keys
+from flashsale.api.deps import InventoryDep
+from flashsale.inventory import sale_keys
 
 
 class BareController(Controller):
@@ -18,7 +19,7 @@ class BareController(Controller):
     include_in_schema = False
 
     @post("/", status_code=200)
-    async def bare(self, sale_id: str, request: Request[Any, Any, Any], inventory: Inventory) -> Response[bytes]:
+    async def bare(self, sale_id: str, request: Request[Any, Any, Any], inventory: InventoryDep) -> Response[bytes]:
         await request.body()
         key = request.headers.get("idempotency-key", "bench-key")
         k = sale_keys(sale_id)

@@ -7,8 +7,9 @@ from litestar import Controller, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
 from flashsale.api import problems as p
+from flashsale.api.deps import InventoryDep
 from flashsale.api.schemas import Health
-from flashsale.inventory import Inventory, Unavailable
+from flashsale.inventory import Unavailable
 
 
 class HealthController(Controller):
@@ -24,7 +25,7 @@ class HealthController(Controller):
         summary="Redis answers and the purchase script is loaded",
         responses={503: ResponseSpec(data_container=Health, description="Not ready; see Retry-After.")},
     )
-    async def ready(self, inventory: Inventory) -> Response[Health]:
+    async def ready(self, inventory: InventoryDep) -> Response[Health]:
         try:
             if await inventory.ready():
                 return Response(Health(status="ok"))

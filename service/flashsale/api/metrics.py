@@ -11,11 +11,11 @@ import asyncio
 from litestar import Response, get
 from litestar.plugins.prometheus import PrometheusController
 
-from flashsale.inventory import Inventory, Unavailable
-from flashsale.telemetry import Recorder
+from flashsale.api.deps import InventoryDep, RecorderDep
+from flashsale.inventory import Unavailable
 
 
-async def refresh_sale_gauges(inventory: Inventory, recorder: Recorder) -> None:
+async def refresh_sale_gauges(inventory: InventoryDep, recorder: RecorderDep) -> None:
     try:
         sale_ids = await inventory.sale_ids()
         snapshots = await asyncio.gather(*(inventory.read(s) for s in sale_ids), return_exceptions=True)
@@ -33,6 +33,6 @@ class MetricsController(PrometheusController):
     path = "/metrics"
 
     @get(include_in_schema=False)
-    async def get(self, inventory: Inventory, recorder: Recorder) -> Response[bytes]:
+    async def get(self, inventory: InventoryDep, recorder: RecorderDep) -> Response[bytes]:
         await refresh_sale_gauges(inventory, recorder)
         return await PrometheusController.get.fn(self)  # type: ignore[no-any-return]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, Parameter
 
 from flashsale.api.schemas import IDEMPOTENCY_KEY_PATTERN
 from flashsale.inventory import SALE_ID_PATTERN
@@ -15,8 +15,8 @@ SaleIdParam = Annotated[
 ]
 IdempotencyKey = Annotated[
     str,
-    Parameter(
-        header="Idempotency-Key",
+    HeaderParameter(
+        name="Idempotency-Key",
         pattern=IDEMPOTENCY_KEY_PATTERN,
         min_length=8,
         max_length=255,

@@ -11,11 +11,10 @@ from flashsale.api import problems as p
 from flashsale.api import responses as r
 from flashsale.api.attempt import run_attempt
 from flashsale.api.body import PurchaseOperation, decode_purchase
+from flashsale.api.deps import InventoryDep, RecorderDep
 from flashsale.api.params import IdempotencyKey, SaleIdParam
 from flashsale.api.schemas import Order
-from flashsale.inventory import Inventory
 from flashsale.logs import key_digest
-from flashsale.telemetry import Recorder
 
 NO_STORE = CacheControlHeader(no_store=True)
 
@@ -56,8 +55,8 @@ class PurchaseController(Controller):
         sale_id: SaleIdParam,
         request: Request[Any, Any, Any],
         idempotency_key: IdempotencyKey,
-        inventory: Inventory,
-        recorder: Recorder,
+        inventory: InventoryDep,
+        recorder: RecorderDep,
     ) -> Response[Order]:
         data = decode_purchase(await request.body())
         return await run_attempt(

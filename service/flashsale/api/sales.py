@@ -6,10 +6,10 @@ from litestar import Controller, get
 
 from flashsale.api import problems as p
 from flashsale.api import responses as r
+from flashsale.api.deps import InventoryDep
 from flashsale.api.params import SaleIdParam
 from flashsale.api.schemas import SaleView
 from flashsale.api.views import sale_view
-from flashsale.inventory import Inventory
 
 
 class SaleController(Controller):
@@ -22,7 +22,7 @@ class SaleController(Controller):
         description="`status` is one of scheduled, open, sold_out, closed, judged by the Redis server's clock.",
         responses=r.problems(r.BAD_REQUEST, (404, r.describe(p.UNKNOWN_SALE)), r.UNAVAILABLE),
     )
-    async def read_sale(self, sale_id: SaleIdParam, inventory: Inventory) -> SaleView:
+    async def read_sale(self, sale_id: SaleIdParam, inventory: InventoryDep) -> SaleView:
         snapshot = await inventory.read(sale_id)
         if snapshot is None:
             raise p.Problem(p.UNKNOWN_SALE, f"no sale {sale_id!r}")
