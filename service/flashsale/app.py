@@ -24,6 +24,7 @@ from flashsale.api.bench import BareController
 from flashsale.api.body import with_purchase_schema
 from flashsale.api.demo import DemoController
 from flashsale.api.health import HealthController
+from flashsale.api.limits import BuyerRateLimiter, ip_rate_limit
 from flashsale.api.metrics import MetricsController
 from flashsale.api.problems import problem_details_config
 from flashsale.api.purchases import PurchaseController
@@ -59,7 +60,9 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         tracer_provider = provider_from_env()
     tracer = tracer_provider.get_tracer("flashsale") if settings.telemetry and tracer_provider else None
     recorder = Recorder(tracer=tracer, logger=get_logger() if settings.telemetry else None,
-                        metrics=settings.telemetry)
+                        metrics=settings.telemetry,
+                        buyer_limiter=BuyerRateLimiter(settings.rate_limit_per_buyer)
+                        if settings.rate_limit_per_buyer else None)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -95,6 +98,12 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
             ).middleware
         )
 
+    stores: dict[str, Any] = {}
+    ip_limit = ip_rate_limit(settings)
+    if ip_limit is not None:
+        middleware.append(ip_limit[0])
+        stores.update(ip_limit[1])
+
     plugins: list[Any] = [ProblemDetailsPlugin(problem_details_config()), structlog_plugin(settings.log_level)]
     if tracer is not None:
         plugins.append(OpenTelemetryPlugin(OpenTelemetryConfig(
@@ -111,6 +120,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         },
         plugins=plugins,
         middleware=middleware,
+        stores=stores or None,
         response_headers=SECURITY_HEADERS,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -47,7 +47,10 @@ NO_SALE = ""
 class Recorder:
     """Records each purchase attempt once, with the same outcome name, in metrics, the log and the trace."""
 
-    def __init__(self, tracer: Tracer | None = None, logger: Any = None, metrics: bool = True) -> None:
+    def __init__(self, tracer: Tracer | None = None, logger: Any = None, metrics: bool = True,
+                 buyer_limiter: Any = None) -> None:
+        self.buyer_limiter = buyer_limiter
+        """A per-buyer rate limiter (api/limits.py), or None when that limit is off."""
         self.tracer = tracer
         """None when no trace exporter is configured: then no span is made at all."""
         self.log = logger

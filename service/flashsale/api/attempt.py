@@ -58,3 +58,11 @@ async def run_attempt(
     sold = result.quantity if result.outcome is Outcome.SOLD else 0
     recorder.attempt(sale_id, path, result.outcome, time.perf_counter() - started, sold, **log_fields)
     return answer(sale_id, path, result)
+
+
+def rate_limited(recorder: Recorder, sale_id: str, buyer_id: str) -> Response[Any]:
+    recorder.attempt(sale_id, "safe", Outcome.RATE_LIMITED, 0.0, 0, buyer_id=buyer_id)
+    return p.problem_response(
+        p.RATE_LIMITED, "too many purchase requests for this buyer; retry after Retry-After",
+        f"/sales/{sale_id}/purchases", headers=p.unavailable_headers(),
+    )

@@ -9,7 +9,7 @@ from litestar.datastructures import CacheControlHeader, ResponseHeader
 
 from flashsale.api import problems as p
 from flashsale.api import responses as r
-from flashsale.api.attempt import run_attempt
+from flashsale.api.attempt import rate_limited, run_attempt
 from flashsale.api.body import PurchaseOperation, decode_purchase
 from flashsale.api.deps import InventoryDep, RecorderDep
 from flashsale.api.params import IdempotencyKey, SaleIdParam
@@ -59,6 +59,9 @@ class PurchaseController(Controller):
         recorder: RecorderDep,
     ) -> Response[Order]:
         data = decode_purchase(await request.body())
+        limiter = recorder.buyer_limiter
+        if limiter is not None and not limiter.allow(data.buyer_id):
+            return rate_limited(recorder, sale_id, data.buyer_id)
         return await run_attempt(
             recorder, "safe", sale_id, data.quantity,
             lambda: inventory.purchase(sale_id, data.buyer_id, data.quantity, idempotency_key),

@@ -1,0 +1,62 @@
+"""Rate limits: per client address with Litestar's RateLimitMiddleware on a Redis store, per buyer in memory.
+
+Litestar's middleware runs before the body is read, so it cannot key on ``buyer_id``; and a per-buyer
+limit kept in Redis would cost every purchase a second round trip to the very shard that holds the hot
+sale. The per-buyer limit is therefore a fixed one-second window in each worker's memory, checked after
+the body is decoded and before Redis is called: a buyer flooding the API is refused without touching
+Redis. It holds per worker, so the whole fleet admits at most ``rate x workers`` per buyer per second.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
+from litestar.stores.redis import RedisStore
+from redis.asyncio import Redis
+
+from flashsale.settings import Settings
+
+RATE_LIMIT_STORE = "rate_limit"
+
+
+class BuyerRateLimiter:
+    def __init__(self, per_second: int) -> None:
+        self.per_second = per_second
+        self._window = 0
+        self._counts: dict[str, int] = {}
+
+    def allow(self, buyer_id: str) -> bool:
+        window = int(time.monotonic())
+        if window != self._window:
+            self._window = window
+            self._counts = {}
+        count = self._counts.get(buyer_id, 0) + 1
+        self._counts[buyer_id] = count
+        return count <= self.per_second
+
+
+def ip_rate_limit(settings: Settings) -> tuple[Any, dict[str, Store]] | None:
+    """The middleware and its store, or None when the per-address limit is off.
+
+    The store is Redis (shared by every replica) on a single-node deployment; on Redis Cluster, where
+    Litestar's RedisStore cannot route, each worker keeps its own memory store.
+    """
+    if not settings.rate_limit_per_ip:
+        return None
+    store: Store
+    if settings.redis_cluster or not settings.redis_url:
+        store = MemoryStore()
+    else:
+        client = Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_s,
+                                socket_connect_timeout=settings.redis_timeout_s)
+        store = RedisStore(client, namespace="flashsale-ratelimit", handle_client_shutdown=True)
+    config = RateLimitConfig(
+        rate_limit=("second", settings.rate_limit_per_ip),
+        exclude=["^/health", "^/metrics", "^/schema"],
+        store=RATE_LIMIT_STORE,
+    )
+    return config.middleware, {RATE_LIMIT_STORE: store}
