@@ -9,7 +9,7 @@ locals {
 
   # Graviton families carry a "g" after the generation digit (t4g, c7g, m7gd, r8g, ...).
   architecture = can(regex("^[a-z]+[0-9]+[a-z]*g[a-z]*\\.", var.instance_type)) ? "arm64" : "x86_64"
-  ami_id       = var.ami_id != null ? var.ami_id : data.aws_ssm_parameter.al2023[0].value
+  ami_id       = var.ami_id != null ? var.ami_id : data.aws_ssm_parameter.al2023[0].insecure_value # a public, non-secret parameter
 
   # ECR images: log in at boot and scope the pull permission to that one repository.
   ecr_match      = regexall("^(([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com(\\.cn)?)/([^:@]+)", var.image)

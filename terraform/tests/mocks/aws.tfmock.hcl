@@ -33,7 +33,8 @@ mock_data "aws_availability_zones" {
 
 mock_data "aws_ssm_parameter" {
   defaults = {
-    value = "ami-0123456789abcdef0"
+    value          = "ami-0123456789abcdef0"
+    insecure_value = "ami-0123456789abcdef0"
   }
 }
 

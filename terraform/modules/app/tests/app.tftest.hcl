@@ -81,6 +81,11 @@ run "launch_template_hardening" {
   }
 
   assert {
+    condition     = aws_launch_template.this.image_id == "ami-0123456789abcdef0"
+    error_message = "Without ami_id the launch template must use the AMI published in SSM."
+  }
+
+  assert {
     condition     = data.aws_ssm_parameter.al2023[0].name == "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
     error_message = "t3 instances must boot the x86_64 Amazon Linux 2023 AMI."
   }
