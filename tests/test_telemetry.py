@@ -69,9 +69,9 @@ def test_no_exporter_configured_means_no_tracing() -> None:
 
 
 class _Collector(BaseHTTPRequestHandler):
-    received: list[ExportTraceServiceRequest] = []  # noqa: RUF012
+    received: list[ExportTraceServiceRequest] = []
 
-    def do_POST(self) -> None:  # noqa: N802  (the stdlib's naming)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         request = ExportTraceServiceRequest()
         request.ParseFromString(body)

@@ -21,7 +21,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from flashsale import __version__
 from flashsale.api.admin import AdminController, admin_guard
 from flashsale.api.bench import BareController
-from flashsale.api.body import with_purchase_schema
 from flashsale.api.demo import DemoController
 from flashsale.api.health import HealthController
 from flashsale.api.limits import BuyerRateLimiter, ip_rate_limit
@@ -127,10 +126,10 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
             title="Flash-sale engine",
             version=__version__,
             description="Sells exactly the stock there is, once per request. Errors are RFC 9457 problem details.",
-            components=with_purchase_schema(Components(
+            components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer",
                                                            description="FLASHSALE_ADMIN_TOKEN")}
-            )),
+            ),
             render_plugins=[ScalarRenderPlugin()],
             path="/schema",
         ),

@@ -1,7 +1,8 @@
 """Strict decoding of the purchase body, and its OpenAPI description.
 
-Litestar converts bodies with msgspec in lax mode, which turns ``"quantity": "1"`` into 1 and ``1.0`` into 1.
-A purchase must refuse a wrong type outright, so the purchase routes decode the raw body themselves with
+Litestar converts bodies with msgspec in lax mode, which turns ``"quantity": "1"`` into 1. A purchase must
+refuse a wrong type outright (a string or a boolean for a number), while accepting what JSON Schema calls an
+integer (``2`` and ``2.0``), so the purchase routes decode the raw body themselves with
 one strict ``msgspec`` decoder made at import (also the cheapest way to decode it). Because the handler then
 takes no ``data`` parameter, the request body is added to the OpenAPI operation here, from the same Struct.
 """
@@ -9,30 +10,39 @@ takes no ``data`` parameter, the request body is added to the OpenAPI operation 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated
 
 import msgspec
 from litestar.openapi.spec import (
-    Components,
     OpenAPIMediaType,
     OpenAPIType,
-    Operation,
-    Reference,
     RequestBody,
     Schema,
 )
 
 from flashsale.api import problems as p
-from flashsale.api.schemas import BUYER_ID_PATTERN, MAX_QUANTITY, PurchaseRequest
+from flashsale.api.responses import DocumentedOperation
+from flashsale.api.schemas import BUYER_ID_PATTERN, MAX_QUANTITY, BuyerId, PurchaseRequest
 
-_decoder = msgspec.json.Decoder(PurchaseRequest)
+
+class _PurchaseWire(msgspec.Struct, forbid_unknown_fields=True):
+    """The body as JSON Schema defines it: an integer may be written 2 or 2.0 (but never "2" or true)."""
+
+    buyer_id: BuyerId
+    quantity: Annotated[float, msgspec.Meta(ge=1, le=MAX_QUANTITY)] = 1.0
+
+
+_decoder = msgspec.json.Decoder(_PurchaseWire)
 
 
 def decode_purchase(raw: bytes) -> PurchaseRequest:
     try:
-        return _decoder.decode(raw)
+        wire = _decoder.decode(raw)
     except msgspec.DecodeError as exc:
         raise p.Problem(p.INVALID, f"invalid purchase body: {exc}") from None
+    if not wire.quantity.is_integer():
+        raise p.Problem(p.INVALID, "invalid purchase body: quantity must be a whole number - at `$.quantity`")
+    return PurchaseRequest(wire.buyer_id, int(wire.quantity))
 
 
 PURCHASE_REQUEST_SCHEMA = Schema(
@@ -48,18 +58,11 @@ PURCHASE_REQUEST_SCHEMA = Schema(
     },
 )
 
-PURCHASE_COMPONENTS: dict[str, Any] = {"PurchaseRequest": PURCHASE_REQUEST_SCHEMA}
-
-
 @dataclass
-class PurchaseOperation(Operation):
+class PurchaseOperation(DocumentedOperation):
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.request_body = RequestBody(
             required=True,
-            content={"application/json": OpenAPIMediaType(schema=Reference("#/components/schemas/PurchaseRequest"))},
+            content={"application/json": OpenAPIMediaType(schema=PURCHASE_REQUEST_SCHEMA)},
         )
-
-
-def with_purchase_schema(components: Components) -> Components:
-    components.schemas = {**(components.schemas or {}), **PURCHASE_COMPONENTS}
-    return components

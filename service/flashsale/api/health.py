@@ -8,6 +8,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from flashsale.api import problems as p
 from flashsale.api.deps import InventoryDep
+from flashsale.api.responses import DocumentedOperation
 from flashsale.api.schemas import Health
 from flashsale.inventory import Unavailable
 
@@ -21,7 +22,7 @@ class HealthController(Controller):
         return Health(status="ok")
 
     @get(
-        "/ready",
+        "/ready", operation_class=DocumentedOperation,
         summary="Redis answers and the purchase script is loaded",
         responses={503: ResponseSpec(data_container=Health, description="Not ready; see Retry-After.")},
     )

@@ -8,6 +8,7 @@ from flashsale.api import problems as p
 from flashsale.api import responses as r
 from flashsale.api.deps import InventoryDep
 from flashsale.api.params import SaleIdParam
+from flashsale.api.responses import DocumentedOperation
 from flashsale.api.schemas import SaleView
 from flashsale.api.views import sale_view
 
@@ -17,7 +18,7 @@ class SaleController(Controller):
     tags = ["sales"]
 
     @get(
-        "/{sale_id:str}",
+        "/{sale_id:str}", operation_class=DocumentedOperation,
         summary="A sale's status and stock",
         description="`status` is one of scheduled, open, sold_out, closed, judged by the Redis server's clock.",
         responses=r.problems(r.BAD_REQUEST, (404, r.describe(p.UNKNOWN_SALE)), r.UNAVAILABLE),

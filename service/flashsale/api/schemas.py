@@ -47,7 +47,7 @@ class SaleView(msgspec.Struct):
     closes_at: datetime | None
 
 
-class CreateSale(msgspec.Struct, forbid_unknown_fields=True):
+class CreateSale(msgspec.Struct):
     sale_id: SaleId
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     stock: Units
@@ -56,7 +56,7 @@ class CreateSale(msgspec.Struct, forbid_unknown_fields=True):
     closes_at: datetime | None = None
 
 
-class Restock(msgspec.Struct, forbid_unknown_fields=True):
+class Restock(msgspec.Struct):
     units: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
 
 
