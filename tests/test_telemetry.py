@@ -177,3 +177,26 @@ def test_metrics_count_every_attempt_across_two_workers(redis_server: RedisProce
     assert value("flashsale_purchase_duration_seconds_count", path="safe", outcome="sold") >= 5
     assert "flashsale_http_requests_total" in text
     assert Path(str(LOG_DIR)).exists()
+
+
+def test_refused_attempts_are_counted_as_invalid(redis_server: RedisProcess) -> None:
+    token = secrets.token_urlsafe(32)
+    app = create_app(Settings(redis_url=redis_server.url, admin_token=token))
+
+    def invalid_count(text: str) -> float:
+        for line in text.splitlines():
+            if line.startswith("flashsale_purchase_attempts_total{") and 'outcome="invalid"' in line \
+                    and 'path="safe"' in line:
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    with TestClient(app) as client:
+        before = invalid_count(client.get("/metrics").text)
+        assert client.post("/sales/x/purchases", content=b"{bad", headers={"Idempotency-Key": "k" * 10,
+                                                                           "Content-Type": "application/json"}
+                           ).status_code == 400
+        assert client.post("/sales/x/purchases", json={"buyer_id": "a"}).status_code == 400
+        assert client.post("/sales/BAD_ID/purchases", json={"buyer_id": "a"},
+                           headers={"Idempotency-Key": "k" * 10}).status_code == 400
+        after = invalid_count(client.get("/metrics").text)
+    assert after - before == 3

@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from flashsale import __version__
 from flashsale.api.admin import AdminController, admin_guard
+from flashsale.api.attempt import count_refused_attempt
 from flashsale.api.bench import BareController
 from flashsale.api.demo import DemoController
 from flashsale.api.health import HealthController
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         },
         plugins=plugins,
         middleware=middleware,
+        after_exception=[count_refused_attempt],
         stores=stores or None,
         response_headers=SECURITY_HEADERS,
         request_max_body_size=settings.max_body_bytes,

@@ -7,12 +7,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Response
+from litestar.exceptions import HTTPException
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from flashsale.api import problems as p
 from flashsale.api.answers import answer
 from flashsale.inventory import Outcome, PurchaseResult, Unavailable
 from flashsale.telemetry import Recorder
+
+PURCHASE_PATH = "flashsale_purchase_path"
+"""Route ``opt`` key marking the purchase handlers, so attempts refused before the handler still count."""
 
 REDIS_SPAN_ATTRIBUTES = {"db.system": "redis", "db.operation": "EVALSHA", "db.statement": "purchase.lua"}
 
@@ -66,3 +70,15 @@ def rate_limited(recorder: Recorder, sale_id: str, buyer_id: str) -> Response[An
         p.RATE_LIMITED, "too many purchase requests for this buyer; retry after Retry-After",
         f"/sales/{sale_id}/purchases", headers=p.unavailable_headers(),
     )
+
+
+async def count_refused_attempt(exc: Exception, scope: Any) -> None:
+    """``after_exception`` hook: a purchase refused before its handler ran (bad path, header or body, body too
+    large, rate limited) is still an attempt, counted with outcome ``invalid`` or ``rate_limited``."""
+    handler = scope.get("route_handler")
+    path = getattr(handler, "opt", {}).get(PURCHASE_PATH) if handler is not None else None
+    if path is None or not isinstance(exc, HTTPException):
+        return
+    recorder: Recorder = scope["litestar_app"].state.recorder
+    outcome = Outcome.RATE_LIMITED if exc.status_code == 429 else Outcome.INVALID
+    recorder.attempt("", path, outcome, 0.0, 0, status=exc.status_code)

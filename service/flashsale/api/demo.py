@@ -8,7 +8,7 @@ from litestar import Controller, Request, Response, post
 
 from flashsale.api import problems as p
 from flashsale.api import responses as r
-from flashsale.api.attempt import run_attempt
+from flashsale.api.attempt import PURCHASE_PATH, run_attempt
 from flashsale.api.body import PurchaseOperation, decode_purchase
 from flashsale.api.deps import InventoryDep, RecorderDep
 from flashsale.api.params import SaleIdParam
@@ -30,6 +30,7 @@ class DemoController(Controller):
         "/",
         status_code=201,
         operation_class=PurchaseOperation,
+        opt={PURCHASE_PATH: "unsafe"},
         summary="UNSAFE read-modify-write purchase (oversells; demo mode only)",
         description=UNSAFE_DESCRIPTION,
         responses=r.problems(

@@ -9,7 +9,7 @@ from litestar.datastructures import CacheControlHeader, ResponseHeader
 
 from flashsale.api import problems as p
 from flashsale.api import responses as r
-from flashsale.api.attempt import rate_limited, run_attempt
+from flashsale.api.attempt import PURCHASE_PATH, rate_limited, run_attempt
 from flashsale.api.body import PurchaseOperation, decode_purchase
 from flashsale.api.deps import InventoryDep, RecorderDep
 from flashsale.api.params import IdempotencyKey, SaleIdParam
@@ -27,6 +27,7 @@ class PurchaseController(Controller):
         "/",
         status_code=201,
         operation_class=PurchaseOperation,
+        opt={PURCHASE_PATH: "safe"},
         summary="Buy units of a sale",
         description=(
             "Atomically checks that the sale is open, the buyer's limit and the stock, then records the order. "
