@@ -1,0 +1,158 @@
+"""``python -m load.run CAMPAIGN [--host URL]``: one locust campaign, headless and bounded, with its reports.
+
+Without ``--host`` it starts its own stack on loopback: an embedded Redis and the API (``LocalServer`` with
+FLASHSALE_DEMO=true), stopped afterwards. With ``--host`` it loads that server instead, which must be a
+loopback address unless ``--allow-remote`` is given; FLASHSALE_ADMIN_TOKEN must then hold the server's
+admin token, since every campaign creates its own sales.
+
+Every run is bounded: at most MAX_USERS users and MAX_RUN_TIME_S seconds, and the locust process is killed
+if it overruns its run time by more than a minute.
+
+Reports (git-ignored) in load/reports/: CAMPAIGN.html, CAMPAIGN_stats.csv (and _failures, _exceptions,
+_stats_history), CAMPAIGN.json (the verdict: end checks, SLOs, outcomes) and server-CAMPAIGN.log.
+Exit code: 0 passed, 1 an end check or an SLO failed, 2 the run could not be set up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from load.checks import refuse_target
+
+LOAD_DIR = Path(__file__).resolve().parent
+ROOT = LOAD_DIR.parent
+REPORTS = LOAD_DIR / "reports"
+MAX_USERS = 2000
+MAX_RUN_TIME_S = 600
+OVERRUN_GRACE_S = 60
+
+
+@dataclass(frozen=True)
+class Spec:
+    locustfile: str
+    users: int
+    run_time_s: int
+    spawn_rate: float | None = None
+    """Users started per second (None: all within a second; ignored by campaigns with a load shape)."""
+
+
+CAMPAIGNS: dict[str, Spec] = {
+    "rush": Spec("rush.py", users=300, run_time_s=20),
+    "steady": Spec("steady.py", users=50, run_time_s=30, spawn_rate=10),
+    "soldout-storm": Spec("soldout_storm.py", users=200, run_time_s=20),
+    "unsafe-vs-safe": Spec("unsafe_vs_safe.py", users=200, run_time_s=15),
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m load.run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("campaign", choices=sorted(CAMPAIGNS))
+    p.add_argument("--host", help="target API base URL (default: start an embedded Redis and API)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow a --host that is not a loopback address (only a server you own)")
+    p.add_argument("--users", type=int, help="peak users (default: the campaign's)")
+    p.add_argument("--run-time", type=int, help="seconds (default: the campaign's)")
+    p.add_argument("--stock", type=int, help="units of the campaign's main sale (default: the campaign's)")
+    p.add_argument("--slo-p99-ms", type=float, help="override the campaign's p99 threshold")
+    p.add_argument("--slo-error-ratio", type=float, help="override the campaign's error-ratio threshold")
+    p.add_argument("--workers", type=int, default=1, help="API worker processes of the local stack")
+    p.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn", help="ASGI server, local stack")
+    p.add_argument("--reports", type=Path, default=REPORTS, help="report folder (default: load/reports)")
+    args = p.parse_args(argv)
+    spec = CAMPAIGNS[args.campaign]
+    args.users = args.users or spec.users
+    args.run_time = args.run_time or spec.run_time_s
+    if not 1 <= args.users <= MAX_USERS:
+        p.error(f"--users must be within 1..{MAX_USERS}")
+    if not 5 <= args.run_time <= MAX_RUN_TIME_S:
+        p.error(f"--run-time must be within 5..{MAX_RUN_TIME_S} seconds")
+    if args.host:
+        refused = refuse_target(args.host, args.allow_remote)
+        if refused:
+            p.error(refused)
+        if not os.environ.get("FLASHSALE_ADMIN_TOKEN"):
+            p.error("with --host, set FLASHSALE_ADMIN_TOKEN to the target's admin token (campaigns create sales)")
+    return args
+
+
+def locust_command(args: argparse.Namespace, host: str) -> list[str]:
+    spec = CAMPAIGNS[args.campaign]
+    prefix = args.reports / args.campaign
+    command = [
+        sys.executable, "-m", "locust", "-f", str(LOAD_DIR / spec.locustfile),
+        "--config", str(LOAD_DIR / "locust.conf"),
+        "--headless", "--only-summary", "--host", host, "--users", str(args.users),
+        "--spawn-rate", str(spec.spawn_rate or args.users), "--run-time", f"{args.run_time}s",
+        "--csv", str(prefix), "--csv-full-history", "--html", f"{prefix}.html",
+        "--report-json", f"{prefix}.json",
+    ]
+    for flag, value in (("--stock", args.stock), ("--slo-p99-ms", args.slo_p99_ms),
+                        ("--slo-error-ratio", args.slo_error_ratio)):
+        if value is not None:
+            command += [flag, str(value)]
+    if args.allow_remote:
+        command.append("--allow-remote")
+    return command
+
+
+def run_locust(args: argparse.Namespace, host: str, admin_token: str) -> int:
+    args.reports.mkdir(parents=True, exist_ok=True)
+    verdict = args.reports / f"{args.campaign}.json"
+    verdict.unlink(missing_ok=True)
+    env = {**os.environ, "FLASHSALE_ADMIN_TOKEN": admin_token,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    command = locust_command(args, host)
+    print(f"load.run: {args.campaign} against {host}: {args.users} users, {args.run_time} s", flush=True)
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    try:
+        code = process.wait(timeout=args.run_time + OVERRUN_GRACE_S)
+    except subprocess.TimeoutExpired:
+        print(f"load.run: locust overran its {args.run_time} s run time; killing it", file=sys.stderr)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        return 2
+    except KeyboardInterrupt:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=30)
+        raise
+    if verdict.exists():
+        report = json.loads(verdict.read_text())
+        print(f"load.run: {args.campaign} {'PASSED' if report['passed'] else 'FAILED'} (exit {code}); reports: "
+              f"{args.reports / args.campaign}.html, {args.reports / args.campaign}_stats.csv, {verdict}")
+    else:
+        print(f"load.run: {args.campaign} wrote no verdict (exit {code})", file=sys.stderr)
+        code = code or 2
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.host:
+        return run_locust(args, args.host, os.environ["FLASHSALE_ADMIN_TOKEN"])
+    from flashsale.embedded import EmbeddedRedis
+    from flashsale.local import LocalServer
+
+    args.reports.mkdir(parents=True, exist_ok=True)
+    with EmbeddedRedis() as redis:
+        server = LocalServer(redis.url, env={"FLASHSALE_DEMO": "true", "FLASHSALE_LOG_LEVEL": "WARNING"},
+                             workers=args.workers, server=args.server)
+        server.start(log_path=str(args.reports / f"server-{args.campaign}.log"))
+        try:
+            return run_locust(args, server.url, server.admin_token)
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

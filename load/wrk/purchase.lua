@@ -1,0 +1,60 @@
+-- wrk driver of the purchase route and the bare reference route (load/bench.py).
+--
+--   wrk -t1 -c50 -d5s -s load/wrk/purchase.lua http://127.0.0.1:PORT -- <path> <tag>
+--
+-- <path> is /sales/<sale>/purchases or /bench/bare/<sale>; <tag> makes this run's keys unique. Every request
+-- carries its own buyer id and Idempotency-Key, so neither a per-buyer limit nor an idempotent replay can
+-- answer it early: each one runs the whole purchase script. done() prints one line "WRK_JSON {...}" with the
+-- counts and the latency percentiles in microseconds, for load/bench.py to parse.
+
+local threads = {}
+
+function setup(thread)
+  thread:set("tid", #threads + 1)
+  table.insert(threads, thread)
+end
+
+local path = "/"
+local tag = "run"
+local counter = 0
+local headers = { ["Content-Type"] = "application/json" }
+
+function init(args)
+  path = args[1] or path
+  tag = args[2] or tag
+  statuses = {}
+end
+
+function request()
+  counter = counter + 1
+  local n = tag .. "-" .. tid .. "-" .. counter
+  headers["Idempotency-Key"] = "key-" .. n
+  return wrk.format("POST", path, headers, '{"buyer_id":"b-' .. n .. '","quantity":1}')
+end
+
+function response(status, _, _)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, _)
+  local counts = {}
+  for _, thread in ipairs(threads) do
+    local seen = thread:get("statuses") or {}
+    for code, n in pairs(seen) do
+      counts[code] = (counts[code] or 0) + n
+    end
+  end
+  local parts = {}
+  for code, n in pairs(counts) do
+    table.insert(parts, string.format('"%d":%d', code, n))
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"errors":{"connect":%d,"read":%d,"write":%d,' ..
+    '"status":%d,"timeout":%d},"statuses":{%s},"latency_us":{"mean":%.1f,"p50":%d,"p75":%d,"p90":%d,' ..
+    '"p95":%d,"p99":%d,"p999":%d,"max":%d}}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
+    table.concat(parts, ","), latency.mean, latency:percentile(50), latency:percentile(75),
+    latency:percentile(90), latency:percentile(95), latency:percentile(99), latency:percentile(99.9),
+    latency.max))
+end
