@@ -42,6 +42,8 @@ tf_dirs=(
   environments/example
 )
 
+example_tfvars="environments/example/terraform.tfvars.example"
+
 summary=()
 failed=0
 
@@ -105,6 +107,10 @@ EOF
   if run_quiet "fmt -check" terraform -chdir="${here}" fmt -check -recursive -diff; then
     record "PASS  fmt -check -recursive"
   fi
+  # fmt skips *.tfvars.example: check it through stdin.
+  if run_quiet "fmt -check ${example_tfvars}" terraform fmt -check - <"${here}/${example_tfvars}"; then
+    record "PASS  fmt -check ${example_tfvars}"
+  fi
 
   local dir test_out passed
   for dir in "${tf_dirs[@]}"; do
@@ -130,6 +136,13 @@ EOF
       fail "${dir}: test"
     fi
   done
+
+  # The example variables file must pass every validation and plan (mocked).
+  log "${example_tfvars}: plans against the mocked provider"
+  if run_quiet "${example_tfvars}: plan" terraform -chdir="${here}/environments/example" test -no-color \
+    -test-directory=tfvars-example-test -var-file=terraform.tfvars.example; then
+    record "PASS  ${example_tfvars}: passes validation and plans"
+  fi
 }
 
 ensure_checkov() {

@@ -94,6 +94,7 @@ def test_terraform_fmt_validate_and_mocked_tests() -> None:
     assert result.returncode == 0, output
     assert "tf-test: OK" in result.stdout, output
     assert "PASS  fmt -check -recursive" in result.stdout, output
+    assert "PASS  environments/example/terraform.tfvars.example: passes validation and plans" in result.stdout, output
     for tf_dir in TF_DIRS:
         line = next((x for x in result.stdout.splitlines() if x.strip().startswith(f"PASS  {tf_dir}:")), None)
         assert line is not None, f"{tf_dir} did not pass:\n{output}"

@@ -57,7 +57,7 @@ resource "aws_iam_role_policy" "instance" {
           Sid      = "WriteContainerLogs"
           Effect   = "Allow"
           Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-          Resource = "${aws_cloudwatch_log_group.api.arn}:log-stream:*"
+          Resource = [aws_cloudwatch_log_group.api.arn, "${aws_cloudwatch_log_group.api.arn}:*"]
         },
       ],
       [for statement in [
