@@ -1,0 +1,474 @@
+"""A real Prometheus server scraping real API replicas: the repository's rules, alert and dashboard queries, live.
+
+One module-scoped stack on free loopback ports: a redis-server, two API replicas (``flashsale serve`` with two
+uvicorn workers each, so metrics are aggregated across processes through PROMETHEUS_MULTIPROC_DIR), a
+``redis_up`` exporter, and ``/usr/bin/prometheus`` (Debian package ``prometheus``; the module is skipped
+without it) running a configuration derived from ``observability/prometheus/prometheus.yml`` (same job names)
+with the repository's ``rules/*.yml``, scraping and evaluating every second. Every process is stopped by PID.
+
+The tests then attack the API with ``flashsale.attack.run_path`` and read everything back through
+Prometheus' HTTP API:
+
+1. after a safe attack, the scraped counters and gauges equal the audit route's figures, and the
+   ``FlashSaleOversold`` alert has been evaluated on that data and is not firing;
+2. after an unsafe attack (which oversells), the alert fires for that sale only, with the audit's oversold
+   units as its value;
+3. after both attacks, a short Redis pause (503s) and a few late clicks, every panel query of the dashboard
+   and its ``sale`` variable query return data.
+
+No fixed sleeps: every wait polls for a condition, bounded by WAIT_S.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import redis
+import yaml
+
+from flashsale.attack import PURCHASE_ROUTE, run_path
+from flashsale.embedded import free_port
+from flashsale.local import LocalServer
+from tests.conftest import start_api
+from tests.servers import RedisProcess
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+OBS = ROOT / "observability"
+DASHBOARD = OBS / "grafana" / "dashboards" / "flash-sale.json"
+STAND_IN_EXPORTER = OBS / "testing" / "redis_up_exporter.py"
+REDIS_EXPORTER = "/usr/bin/prometheus-redis-exporter"  # Debian package prometheus-redis-exporter, if installed
+
+API_JOB = "flashsale-api"  # the job name alerts.yml and the dashboard use (up{job="flashsale-api"})
+REDIS_JOB = "redis"
+SELF_JOB = "prometheus"
+REPLICAS = 2
+WORKERS = 2
+BUYERS = 200
+STOCK = 20
+UNSAFE_TRIES = 3  # the unsafe path oversells under a 200-buyer burst, but it is a race: bounded retries
+LATE_CLICKS = 10  # purchases on each attacked sale per wave after the drop (see Stack.late_clicks)
+LATE_WAVES = 4
+FAULT_REQUESTS = 20
+WAIT_S = 90.0  # bound on every wait for Prometheus (scrapes and rule evaluations run every second)
+ALERT = "FlashSaleOversold"
+
+T = TypeVar("T")
+
+
+def load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+live = load("live_prometheus", OBS / "testing" / "live_prometheus.py")
+dashboard_check = load("dashboard_check", OBS / "grafana" / "dashboard_check.py")
+
+
+def wait_until(probe: Callable[[], T], what: str, timeout_s: float = WAIT_S, every_s: float = 0.2) -> T:
+    """Poll ``probe`` until it returns something truthy; AssertionError (with the last answer) at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        last = probe()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"waited {timeout_s:.0f} s for {what}; last answer: {last!r}")
+        time.sleep(every_s)
+
+
+def rfc3339(text: str) -> float:
+    """Prometheus' RFC 3339 timestamps (nanosecond fractions, ``Z``) as Unix seconds."""
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", text)
+    assert match, f"not an RFC 3339 timestamp: {text!r}"
+    zone = "+00:00" if match[3] == "Z" else match[3]
+    return datetime.fromisoformat(match[1] + (match[2] or ".0")[:7] + zone).timestamp()
+
+
+def samples(data: dict[str, Any]) -> list[float]:
+    """Every sample value of an instant-query answer (vector, matrix or scalar)."""
+    kind, result = data["resultType"], data["result"]
+    if kind == "vector":
+        return [float(s["value"][1]) for s in result]
+    if kind == "matrix":
+        return [float(v[1]) for s in result for v in s["values"]]
+    if kind == "scalar":
+        return [float(result[1])]
+    return []
+
+
+def by(label: str, vector: dict[frozenset[tuple[str, str]], float]) -> dict[str, float]:
+    return {dict(labels)[label]: value for labels, value in vector.items()}
+
+
+def one(vector: dict[frozenset[tuple[str, str]], float]) -> float:
+    assert len(vector) == 1, vector
+    return next(iter(vector.values()))
+
+
+def stop_pid(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+def start_redis_exporter(redis_port: int, folder: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    """redis_exporter when installed, else the stand-in; (process, address, which one)."""
+    port = free_port()
+    if os.access(REDIS_EXPORTER, os.X_OK):
+        command = [REDIS_EXPORTER, f"--redis.addr=redis://127.0.0.1:{redis_port}",
+                   f"--web.listen-address=127.0.0.1:{port}"]
+        which = "redis_exporter"
+    else:
+        command = [sys.executable, str(STAND_IN_EXPORTER), f"--redis-port={redis_port}", f"--port={port}"]
+        which = f"stand-in {STAND_IN_EXPORTER.name}"
+    with open(folder / "redis-exporter.log", "ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    address = f"127.0.0.1:{port}"
+
+    def serving() -> bool:
+        assert process.poll() is None, f"{which} exited with {process.returncode}"
+        with contextlib.suppress(httpx.HTTPError):
+            return "redis_up" in httpx.get(f"http://{address}/metrics", timeout=1.0).text
+        return False
+
+    try:
+        wait_until(serving, f"{which} on {address}", timeout_s=20)
+    except BaseException:
+        stop_pid(process)
+        raise
+    return process, address, which
+
+
+@dataclass
+class Stack:
+    prom: Any  # live_prometheus.PrometheusServer
+    redis: RedisProcess
+    replicas: list[LocalServer]
+    exporter: str
+    attacks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fault_sale: str = ""
+    clicked_late: bool = False
+    last_activity: float = 0.0
+
+    def replica_for(self, path: str) -> LocalServer:
+        """Safe attacks go to the first replica, unsafe ones to the second: both are scraped and summed."""
+        return self.replicas[0] if path == "safe" else self.replicas[-1]
+
+    def audit(self, sale: str) -> dict[str, Any]:
+        server = self.replicas[0]
+        r = httpx.get(f"{server.url}/admin/sales/{sale}/audit",
+                      headers={"Authorization": f"Bearer {server.admin_token}"}, timeout=10.0)
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    def attack(self, path: str) -> dict[str, Any]:
+        """``flashsale attack`` on one path, once per module (later calls return the same result)."""
+        if path not in self.attacks:
+            server = self.replica_for(path)
+            for _ in range(UNSAFE_TRIES):
+                result = asyncio.run(run_path(server.url, path, BUYERS, STOCK, server.admin_token))
+                self.last_activity = result["ended"] = time.time()
+                if path == "safe" or result["oversold"] > 0:
+                    break
+            result["path"] = path
+            result["statuses"] = Counter(result["statuses"])
+            self.attacks[path] = result
+        return self.attacks[path]
+
+    def settle(self) -> float:
+        """Wait until every API replica has been scraped (successfully) since the last request sent.
+
+        Returns the time of the oldest of those scrapes.
+        """
+        since = self.last_activity
+
+        def scraped() -> float:
+            # timestamp() of a bare selector is the scrape time; of any other expression, the query time.
+            stamps = self.prom.vector(f'timestamp(up{{job="{API_JOB}"}})')
+            up = self.prom.vector(f'up{{job="{API_JOB}"}}')
+            ok = len(stamps) == REPLICAS and min(stamps.values()) > since and set(up.values()) == {1.0}
+            return min(stamps.values()) if ok else 0.0
+
+        return wait_until(scraped, f"a scrape of every replica after {since:.3f}")
+
+    def all_rules_evaluated_after(self, moment: float) -> None:
+        def evaluated() -> bool:
+            groups = self.prom.api("rules")["groups"]
+            return bool(groups) and all(rfc3339(g["lastEvaluation"]) > moment for g in groups)
+
+        wait_until(evaluated, f"an evaluation of every rule group after {moment:.3f}")
+
+    def evaluated_after(self, rule: str, moment: float) -> dict[str, Any]:
+        """Wait until ``rule`` has been evaluated after ``moment`` (Unix seconds); its /api/v1/rules entry."""
+        def evaluated() -> dict[str, Any]:
+            found: dict[str, Any] = self.prom.rule(rule)
+            return found if rfc3339(found["lastEvaluation"]) > moment else {}
+
+        return wait_until(evaluated, f"an evaluation of {rule} after {moment:.3f}")
+
+    def oversold_alerts(self) -> list[dict[str, Any]]:
+        return [a for a in self.prom.alerts() if a["labels"].get("alertname") == ALERT]
+
+    def fault(self) -> None:
+        """Pause Redis writes while buyers try a fresh sale: 503s, outcome ``unavailable``, Redis timeouts."""
+        if self.fault_sale:
+            return
+        server = self.replicas[0]
+        sale = f"fault-{uuid.uuid4().hex[:10]}"
+        created = httpx.post(f"{server.url}/admin/sales", json={"sale_id": sale, "name": "fault", "stock": 5},
+                             headers={"Authorization": f"Bearer {server.admin_token}"}, timeout=10.0)
+        assert created.status_code == 201, created.text
+        admin = redis.Redis(port=self.redis.port)
+        admin.client_pause(3000, all=False)  # CLIENT PAUSE 3000 WRITE
+        try:
+            statuses = asyncio.run(buy_all(server.url, sale, FAULT_REQUESTS))
+        finally:
+            admin.client_unpause()
+            admin.close()
+        self.last_activity = time.time()
+        assert statuses["503"] > 0, f"precondition: a Redis pause must give 503s, got {statuses}"
+        for replica in self.replicas:
+            wait_until(partial(ready, replica), f"{replica.url} ready again", timeout_s=20)
+        self.fault_sale = sale
+
+    def late_clicks(self) -> None:
+        """Buyers still pressing "buy" after the drop, in waves, once the attacks have been scraped.
+
+        The per-sale counters appear with their first increment, and rate() takes a series' first sample as
+        its starting point: a burst that starts and ends between two scrapes adds nothing to any rate. Late
+        clicks land in later scrape intervals; a wave whose answers were all new label sets (say, the first
+        409s of a sale) shows no increase either, so waves go on (at most LATE_WAVES) until both paths and
+        both replicas have a rate above 0. The rate panels and latency quantiles then have an increase to
+        show (real numbers, not 0 and NaN).
+        """
+        if self.clicked_late:
+            return
+        moving = (f'count(sum by (path) (rate(flashsale_purchase_attempts_total[1m])) > 0) == 2 and on () '
+                  f'count(sum by (instance) (rate(flashsale_http_requests_total{{job="{API_JOB}"}}[1m])) > 0)'
+                  f' == {REPLICAS}')
+        for _ in range(LATE_WAVES):
+            self.settle()
+            for path, result in self.attacks.items():
+                server = self.replica_for(path)
+                statuses = asyncio.run(buy_all(server.url, result["sale_id"], LATE_CLICKS, path))
+                result["statuses"].update(statuses)
+            self.last_activity = time.time()
+            self.all_rules_evaluated_after(self.settle())
+            if self.prom.vector(moving):
+                break
+        self.clicked_late = True
+
+
+def ready(server: LocalServer) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(f"{server.url}/health/ready", timeout=1.0).status_code == 200
+    return False
+
+
+async def buy_all(url: str, sale: str, n: int, path: str = "safe") -> Counter[str]:
+    route = PURCHASE_ROUTE[path].format(sale=sale)
+    async with httpx.AsyncClient(base_url=url, timeout=30.0) as http:
+        async def buy(i: int) -> str:
+            r = await http.post(route, json={"buyer_id": f"late-{i}", "quantity": 1},
+                                headers={"Idempotency-Key": str(uuid.uuid4())})
+            return str(r.status_code)
+
+        return Counter(await asyncio.gather(*(buy(i) for i in range(n))))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if not os.access(live.PROMETHEUS_BINARY, os.X_OK):
+        pytest.skip(f"{live.PROMETHEUS_BINARY} not found: install the Debian package prometheus (`make test` does)")
+    folder = tmp_path_factory.mktemp("prometheus-live")
+    with contextlib.ExitStack() as cleanup:
+        redis_server = RedisProcess("--appendonly", "no").start()
+        cleanup.callback(redis_server.cleanup)
+        replicas = []
+        for _ in range(REPLICAS):
+            server = start_api(redis_server.url, FLASHSALE_WORKERS=str(WORKERS))
+            cleanup.callback(server.stop)
+            replicas.append(server)
+            assert len(server.worker_pids()) >= WORKERS, f"expected {WORKERS} uvicorn workers"
+        exporter, exporter_address, which = start_redis_exporter(redis_server.port, folder)
+        cleanup.callback(stop_pid, exporter)
+        port = free_port()
+        targets = {
+            API_JOB: [f"127.0.0.1:{s.port}" for s in replicas],
+            REDIS_JOB: [exporter_address],
+            SELF_JOB: [f"127.0.0.1:{port}"],
+        }
+        config = live.live_config(yaml.safe_load(live.REPO_CONFIG.read_text()), targets)
+        prom = live.PrometheusServer(folder / "prometheus", config, port).start()
+        cleanup.callback(prom.stop)
+
+        def all_up() -> bool:
+            found = prom.targets()
+            return len(found) == sum(map(len, targets.values())) and all(t["health"] == "up" for t in found)
+
+        wait_until(all_up, f"every target up ({targets}); log: {prom.log_tail()}")
+        yield Stack(prom, redis_server, replicas, which)
+
+
+def assert_scraped_equals_audit(stack: Stack, result: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """What Prometheus holds for the sale equals the HTTP answers the buyers got and the audit route.
+
+    Counters count answers: each attempt is counted under the outcome its buyer was told (201 sold, 409
+    sold out, 503 unavailable), and only units answered 201 count as sold. A 503 means "outcome unknown":
+    the Redis call may still have run after the deadline, so Redis (the audit) may hold up to one more unit
+    per 503. The stock gauges are read from Redis at scrape time and equal the audit exactly.
+
+    Returns the audit and the time of the (oldest) scrape the comparison used.
+    """
+    sale, path = result["sale_id"], result["path"]
+    statuses = result["statuses"]
+    assert set(statuses) <= {"201", "409", "503"} and statuses.total() >= BUYERS, f"precondition: {statuses}"
+    scraped = stack.settle()
+    stack.all_rules_evaluated_after(scraped)  # the recording rules below must have seen that scrape
+    audit = stack.audit(sale)
+    prom = stack.prom
+    attempts = by("outcome", prom.vector(f'sum by (outcome) (flashsale_purchase_attempts_total{{sale="{sale}"}})'))
+    expected = {"sold": statuses["201"], "sold_out": statuses["409"], "unavailable": statuses["503"]}
+    assert attempts == {k: float(v) for k, v in expected.items() if v}, statuses
+    units = by("path", prom.vector(f'sum by (path) (flashsale_units_sold_total{{sale="{sale}"}})'))
+    assert units == {path: float(statuses["201"])}, statuses
+    assert statuses["201"] <= audit["sold"] <= statuses["201"] + statuses["503"], (statuses, audit)
+    for metric, value in (("flashsale_stock_remaining", audit["remaining"]),
+                          ("flashsale_stock_total", audit["stock_added"]),
+                          ("flashsale_oversold_units", audit["oversold"])):
+        per_replica = prom.vector(f'{metric}{{sale="{sale}"}}')
+        # Read from Redis by every replica: one identical series per replica, combined with max.
+        assert sorted(per_replica.values()) == [float(value)] * REPLICAS, (metric, per_replica)
+        assert one(prom.vector(f'sale:{metric}:max{{sale="{sale}"}}')) == float(value), metric
+    return audit, scraped
+
+
+def test_safe_attack_is_scraped_exactly_and_does_not_page(stack: Stack) -> None:
+    result = stack.attack("safe")
+    sale = result["sale_id"]
+    audit, scraped = assert_scraped_equals_audit(stack, result)
+    assert audit["sold"] == STOCK and audit["oversold"] == 0 and audit["ok"] is True, audit
+    assert scraped > result["ended"]
+
+    # The alert must have been evaluated on data scraped after the attack, or "not firing" proves nothing.
+    rule = stack.evaluated_after(ALERT, scraped)
+    assert rule["type"] == "alerting" and rule["health"] == "ok", rule
+    assert one(stack.prom.vector(f'max by (sale) (flashsale_oversold_units{{sale="{sale}"}})')) == 0.0
+    assert [a for a in stack.oversold_alerts() if a["labels"].get("sale") == sale] == []
+    assert stack.prom.vector(f'ALERTS{{alertname="{ALERT}",sale="{sale}"}}') == {}
+    if "unsafe" not in stack.attacks:  # nothing has oversold yet: the alert is silent altogether
+        assert rule["state"] == "inactive" and rule["alerts"] == [], rule
+        assert stack.oversold_alerts() == []
+
+
+def test_unsafe_oversell_fires_the_alert_for_that_sale(stack: Stack) -> None:
+    safe = stack.attack("safe")
+    result = stack.attack("unsafe")
+    sale = result["sale_id"]
+    audit, scraped = assert_scraped_equals_audit(stack, result)
+    assert audit["oversold"] > 0, f"precondition: the unsafe path did not oversell in {UNSAFE_TRIES} tries: {audit}"
+    assert audit["ok"] is False and audit["sold"] == STOCK + audit["oversold"], audit
+
+    def firing() -> list[dict[str, Any]]:
+        return [a for a in stack.oversold_alerts() if a["labels"].get("sale") == sale and a["state"] == "firing"]
+
+    stack.evaluated_after(ALERT, scraped)  # `for: 0s`: firing from the first evaluation that sees it
+    alerts = wait_until(firing, f"{ALERT} firing for {sale}")
+    assert len(alerts) == 1, alerts
+    alert = alerts[0]
+    assert alert["labels"] == {"alertname": ALERT, "sale": sale, "severity": "critical", "service": "flashsale"}
+    assert float(alert["value"]) == float(audit["oversold"])
+    assert f"Sale {sale} has sold {audit['oversold']} unit(s) more" in alert["annotations"]["summary"]
+    assert one(stack.prom.vector(f'max by (sale) (flashsale_oversold_units{{sale="{sale}"}}) > 0')) == float(
+        audit["oversold"])  # the alert's own expression
+    # Only the oversold sale pages; the safe sale next to it does not.
+    paging = {dict(k)["sale"] for k in stack.prom.vector(f'ALERTS{{alertname="{ALERT}",alertstate="firing"}}')}
+    assert paging == {sale}
+    assert [a for a in stack.oversold_alerts() if a["labels"].get("sale") == safe["sale_id"]] == []
+
+
+def test_every_dashboard_query_returns_data(stack: Stack) -> None:
+    attacked = {path: stack.attack(path)["sale_id"] for path in ("safe", "unsafe")}
+    stack.fault()
+    stack.late_clicks()
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = dashboard_check.expressions(dashboard)  # panel targets and the sale variable, $sale -> .*
+    assert len(queries) >= 15, queries
+
+    # Everything the buyers did has been scraped, and every recording rule evaluated on it: one query each.
+    stack.all_rules_evaluated_after(stack.settle())
+    answers = {where: samples(stack.prom.query(expr)) for where, expr in queries}  # a rejected query fails
+    print(f"\nredis_up from {stack.exporter}; HTTP answers: "
+          f"{ {p: dict(r['statuses']) for p, r in stack.attacks.items()} }")
+    for where, values in answers.items():
+        print(f"{where}: {values}")
+    empty = [where for where, values in answers.items() if not values]
+    assert empty == [], f"dashboard queries without data: {empty}"
+    # Traffic reached both paths and both replicas in the last minute: no path or replica has a 0/0 answer.
+    with_nan = {where: values for where, values in answers.items() if any(math.isnan(v) for v in values)}
+    assert with_nan == {}, f"dashboard queries answering NaN: {with_nan}"
+
+    prom = stack.prom
+    variable = by("sale", prom.vector(dict(queries)["variable sale"]))
+    assert set(attacked.values()) | {stack.fault_sale} <= set(variable), variable
+
+    def panel(fragment: str, ref: str = "A") -> str:
+        matches = [e for w, e in queries if fragment in w.lower() and w.endswith(f"target {ref}")]
+        assert len(matches) == 1, (fragment, matches)
+        return str(matches[0])
+
+    # The stock recording rules (max over the replicas' identical gauges) against the audit, for every sale;
+    # the fault sale still has stock left, so a sum instead of a max would show here.
+    for sale in [*attacked.values(), stack.fault_sale]:
+        audit = stack.audit(sale)
+        for rule, key in (("sale:flashsale_stock_remaining:max", "remaining"),
+                          ("sale:flashsale_stock_total:max", "stock_added"),
+                          ("sale:flashsale_oversold_units:max", "oversold")):
+            assert one(prom.vector(f'{rule}{{sale="{sale}"}}')) == float(audit[key]), (rule, audit)
+    assert stack.audit(stack.fault_sale)["remaining"] > 0
+    assert one(prom.vector(panel("api replicas up"))) == REPLICAS
+    assert one(prom.vector(panel("redis up"))) == 1.0
+    oversold = by("sale", prom.vector(panel("oversold units")))
+    assert oversold[attacked["safe"]] == 0.0
+    assert oversold[attacked["unsafe"]] == float(stack.audit(attacked["unsafe"])["oversold"]) > 0
+    sold = by("sale", prom.vector(panel("sold against stock", "A")))
+    answered_201 = {r["sale_id"]: float(r["statuses"]["201"]) for r in stack.attacks.values()}
+    assert {s: sold[s] for s in attacked.values()} == answered_201
+    per_replica = by("instance", prom.vector(panel("requests per second by replica")))
+    assert set(per_replica) == {f"127.0.0.1:{s.port}" for s in stack.replicas}
+    assert all(v > 0 for v in per_replica.values()), per_replica  # the late clicks reached both replicas
+    unavailable = by("path", prom.vector(panel("unavailable share")))
+    assert set(unavailable) == {"safe", "unsafe"} and all(0 <= v <= 1 for v in unavailable.values()), unavailable
