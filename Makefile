@@ -8,8 +8,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the test suite uses: real Redis 7 (single and cluster), promtool and a Prometheus server,
 # the compose parser, shellcheck, wrk and haproxy (to check the load balancer's config). Installed only when a binary is missing.
-APT_PACKAGES := redis-server redis-tools prometheus docker-compose shellcheck wrk haproxy
-APT_BINARIES := redis-server redis-cli redis-benchmark promtool prometheus docker-compose shellcheck wrk haproxy
+APT_PACKAGES := redis-server redis-tools prometheus prometheus-redis-exporter docker-compose shellcheck wrk haproxy
+APT_BINARIES := redis-server redis-cli redis-benchmark promtool prometheus prometheus-redis-exporter docker-compose shellcheck wrk haproxy
 
 CAMPAIGN ?= rush
 HOST ?=

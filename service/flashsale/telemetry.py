@@ -12,7 +12,7 @@ from typing import Any
 from opentelemetry.trace import Tracer
 from prometheus_client import Counter, Gauge, Histogram
 
-from flashsale.inventory import Outcome, SaleSnapshot
+from flashsale.inventory import Outcome, Path, SaleSnapshot
 
 DURATION_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -40,8 +40,12 @@ OVERSOLD = Gauge(
     ["sale"], multiprocess_mode="mostrecent",
 )
 
+PATHS = tuple(p.value for p in Path)
+REDIS_ERROR_KINDS = ("timeout", "connection", "script", "replication")
+
 NO_SALE = ""
 """The sale label of attempts on a sale that does not exist: keeps the label set bounded by real sales."""
+NO_SALE_OUTCOMES = (Outcome.INVALID, Outcome.UNKNOWN_SALE, Outcome.RATE_LIMITED)
 
 
 class Recorder:
@@ -58,6 +62,33 @@ class Recorder:
         self._attempts: dict[tuple[str, str, str], Any] = {}
         self._durations: dict[tuple[str, str], Any] = {}
         self._units: dict[tuple[str, str], Any] = {}
+        self._prepared: set[str] = set()
+        if metrics:
+            for path in PATHS:
+                for outcome in Outcome:
+                    self._durations[(path, outcome)] = DURATION.labels(path, outcome)
+            for kind in REDIS_ERROR_KINDS:
+                REDIS_ERRORS.labels(kind)
+            self.prepare_sale(NO_SALE)
+
+    def prepare_sale(self, sale: str) -> None:
+        """Create a sale's counters at zero before its first attempt.
+
+        Prometheus takes the first value it scrapes of a new series as its start, so counts made before
+        that first scrape never show in ``rate()``: without this, a sale's opening rush (most of a flash
+        sale) would read as zero units per second.
+        """
+        if not self.metrics or sale in self._prepared:
+            return
+        self._prepared.add(sale)
+        outcomes = NO_SALE_OUTCOMES if sale == NO_SALE else tuple(Outcome)
+        for path in PATHS:
+            for outcome in outcomes:
+                key = (sale, path, outcome)
+                if key not in self._attempts:
+                    self._attempts[key] = ATTEMPTS.labels(sale, path, outcome)
+            if sale != NO_SALE and (sale, path) not in self._units:
+                self._units[(sale, path)] = UNITS_SOLD.labels(sale, path)
 
     def attempt(self, sale: str, path: str, outcome: Outcome, seconds: float, units: int = 0,
                 **fields: Any) -> None:
@@ -95,8 +126,16 @@ class Recorder:
         STOCK_TOTAL.labels(snapshot.sale_id).set(snapshot.total)
         OVERSOLD.labels(snapshot.sale_id).set(snapshot.oversold)
 
-    @staticmethod
-    def forget_sale(sale_id: str) -> None:
+    def forget_sale(self, sale_id: str) -> None:
         for gauge in (STOCK_REMAINING, STOCK_TOTAL, OVERSOLD):
             with contextlib.suppress(KeyError):
                 gauge.remove(sale_id)
+        self._prepared.discard(sale_id)
+        for path in PATHS:
+            with contextlib.suppress(KeyError):
+                UNITS_SOLD.remove(sale_id, path)
+            self._units.pop((sale_id, path), None)
+            for outcome in Outcome:
+                with contextlib.suppress(KeyError):
+                    ATTEMPTS.remove(sale_id, path, outcome)
+                self._attempts.pop((sale_id, path, outcome), None)

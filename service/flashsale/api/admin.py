@@ -60,13 +60,14 @@ class AdminController(Controller):
         summary="Create a sale",
         responses={**AUTH_FAILURES, **r.problems(r.BAD_REQUEST, (409, r.describe(p.SALE_EXISTS)), r.UNAVAILABLE)},
     )
-    async def create_sale(self, data: JSONBody[CreateSale], inventory: InventoryDep) -> SaleView:
+    async def create_sale(self, data: JSONBody[CreateSale], inventory: InventoryDep, recorder: RecorderDep) -> SaleView:
         opens_ms, closes_ms = to_ms(data.opens_at), to_ms(data.closes_at)
         created = await inventory.create_sale(
             data.sale_id, data.name, data.stock, data.per_buyer_limit, opens_ms, closes_ms
         )
         if not created:
             raise p.Problem(p.SALE_EXISTS, f"sale {data.sale_id!r} exists; restock or delete it")
+        recorder.prepare_sale(data.sale_id)
         return sale_view(await _snapshot(inventory, data.sale_id))
 
     @post(

@@ -26,6 +26,7 @@ async def refresh_sale_gauges(inventory: InventoryDep, recorder: RecorderDep) ->
         if isinstance(snapshot, Unavailable):
             recorder.redis_error(snapshot.kind)
         elif snapshot is not None and not isinstance(snapshot, BaseException):
+            recorder.prepare_sale(snapshot.sale_id)
             recorder.sale_state(snapshot)
 
 

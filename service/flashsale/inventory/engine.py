@@ -137,25 +137,73 @@ class Inventory:
         return self._parse(sale_id, reply, buyer_id, quantity)
 
     async def _purchase_replicated(self, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
-        """Run the script and ``WAIT`` on one connection, in one round trip (a non-transactional pipeline)."""
+        """Run the script and ``WAIT`` on one connection, in one round trip, and ask a 201 for replica acks.
+
+        ``WAIT`` counts the replicas that have this connection's last write, so it must follow the script on
+        the connection that ran it. On one Redis that is a non-transactional pipeline. On Redis Cluster,
+        redis-py's cluster pipeline sends a keyless ``WAIT`` to its default node, which may be another primary
+        (issue 7 found this), so both commands go straight to the node that owns the sale's slot, on one of its
+        connections; no redirection is followed and nothing is retried (a ``MOVED`` or a dead node is a 503
+        and marks the topology for a refresh, as redis-py's own command path does).
+
+        A replay wrote nothing, so ``WAIT`` would only cover this connection's earlier writes, not the replayed
+        order (written earlier, maybe by another connection). Its idempotency record is re-written with the same
+        value and TTL (``SET .. XX KEEPTTL``) and that write is waited for: a second round trip, on retries only.
+        """
+        # Imported here to keep this change inside the method (other engineers edit this module).
+        from redis.asyncio.cluster import PipelineCommand, RedisCluster
+        from redis.exceptions import MaxConnectionsError, MovedError, NoScriptError, RedisClusterException
+
+        replicas = self.settings.replicas
+        wait = ("WAIT", replicas, self.settings.replica_timeout_ms)
+        client = self.client
+
+        async def with_wait(*command: Any) -> tuple[Any, Any]:
+            if not isinstance(client, RedisCluster):
+                async with client.pipeline(transaction=False) as pipe:
+                    pipe.execute_command(*command)
+                    pipe.execute_command(*wait)
+                    first, acked = await pipe.execute(raise_on_error=False)
+                return first, acked
+            try:
+                await client.initialize()  # a no-op unless a failure below marked the topology stale
+                node = client.get_node_from_key(keys[0])
+            except RedisClusterException as exc:
+                raise Unavailable("connection", f"no node serves the sale's slot: {type(exc).__name__}") from exc
+            if node is None:
+                raise Unavailable("connection", "no node serves the sale's slot")
+            pair = [PipelineCommand(0, *command), PipelineCommand(1, *wait)]
+            try:
+                await node.execute_pipeline(pair)
+            except MaxConnectionsError:
+                raise
+            except (RedisConnectionError, RedisTimeoutError):
+                client._initialize = True  # what RedisCluster._execute_command does on these errors
+                raise
+            first, acked = pair[0].result, pair[1].result
+            if isinstance(first, RedisConnectionError | RedisTimeoutError | MovedError):
+                client._initialize = True
+            return first, acked
+
         script = self.scripts.purchase
-        wait = ("WAIT", self.settings.replicas, self.settings.replica_timeout_ms)
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
-            pipe.execute_command(*wait)
-            reply, acked = await pipe.execute(raise_on_error=False)
-            if isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT"):
-                pipe.eval(script.source, len(keys), *keys, *args)
-                pipe.execute_command(*wait)
-                reply, acked = await pipe.execute(raise_on_error=False)
+        reply, acked = await with_wait("EVALSHA", script.sha, len(keys), *keys, *args)
+        if isinstance(reply, NoScriptError):  # did not run: EVAL caches it on this very node
+            reply, acked = await with_wait("EVAL", script.source, len(keys), *keys, *args)
         if isinstance(reply, Exception):
             raise reply
+        if reply[0] == Outcome.REPLAYED:
+            record = f"{reply[1]}\t{reply[3]}\t{reply[4]}\t{reply[2]}"
+            rewritten, acked = await with_wait("SET", keys[3], record, "XX", "KEEPTTL")
+            if isinstance(rewritten, Exception):
+                raise rewritten
+            if not rewritten:
+                raise Unavailable("replication", "the replayed order's record vanished; retry")
+        elif reply[0] != Outcome.SOLD:
+            return reply
         if isinstance(acked, Exception):
             raise acked
-        if reply[0] == Outcome.SOLD and int(acked) < self.settings.replicas:
-            raise Unavailable(
-                "replication", f"order reached {acked} of {self.settings.replicas} replicas in time"
-            )
+        if int(acked) < replicas:
+            raise Unavailable("replication", f"order reached {acked} of {replicas} replicas in time")
         return reply
 
     def _parse(self, sale_id: str, reply: list[Any], buyer_id: str, quantity: int) -> PurchaseResult:
