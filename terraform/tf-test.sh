@@ -129,7 +129,7 @@ EOF
 
     log "${dir}: terraform test (mock_provider \"aws\")"
     if test_out="$(terraform -chdir="${here}/${dir}" test -no-color 2>&1)"; then
-      passed="$(grep -Eo '[0-9]+ passed, [0-9]+ failed' <<<"${test_out}" | tail -n 1)"
+      passed="$(grep -Eo '[0-9]+ passed, [0-9]+ failed' <<<"${test_out}" | tail -n 1 || true)"
       record "PASS  ${dir}: validate, test (${passed})"
     else
       printf '%s\n' "${test_out}" >&2

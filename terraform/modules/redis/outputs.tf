@@ -54,3 +54,18 @@ output "parameter_group_name" {
   description = "Name of the parameter group (maxmemory-policy noeviction)."
   value       = aws_elasticache_parameter_group.this.name
 }
+
+output "at_rest_encryption_enabled" {
+  description = "Whether the cache is encrypted at rest (always true, with the module's KMS key)."
+  value       = tostring(aws_elasticache_replication_group.this.at_rest_encryption_enabled) == "true"
+}
+
+output "transit_encryption_mode" {
+  description = "TLS mode of the cache (\"required\": clients must use TLS)."
+  value       = aws_elasticache_replication_group.this.transit_encryption_enabled ? aws_elasticache_replication_group.this.transit_encryption_mode : "disabled"
+}
+
+output "maxmemory_policy" {
+  description = "maxmemory-policy of the parameter group (noeviction)."
+  value       = one([for p in aws_elasticache_parameter_group.this.parameter : p.value if p.name == "maxmemory-policy"])
+}

@@ -55,6 +55,16 @@ run "full_stack" {
   }
 
   assert {
+    condition     = module.redis.at_rest_encryption_enabled && module.redis.transit_encryption_mode == "required"
+    error_message = "Redis must be encrypted at rest and require TLS in transit."
+  }
+
+  assert {
+    condition     = module.redis.maxmemory_policy == "noeviction"
+    error_message = "Redis must never evict keys (noeviction)."
+  }
+
+  assert {
     condition     = module.app.metadata_http_tokens == "required"
     error_message = "Instances must require IMDSv2."
   }
