@@ -52,6 +52,7 @@ def is_private(url: str) -> bool:
 def refuse_target(url: str, allow_remote: bool, allow_private: bool = False) -> str | None:
     """Why load must not be sent to ``url`` (None: it may). Load goes to loopback unless explicitly allowed."""
     try:
+        target_host(url)
         if allow_remote or is_loopback(url) or (allow_private and is_private(url)):
             return None
     except ValueError as exc:
