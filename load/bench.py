@@ -676,6 +676,61 @@ def target_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def diagnose(result: dict[str, Any]) -> list[str]:
+    """Explain each missed target from the figures and the profile of this very run."""
+    missed = {t["target"] for t in result["targets"] if t["met"] is False}
+    prof = result.get("profile") or {}
+    inclusive = prof.get("inclusive", {})
+
+    def share(fragment: str) -> float:
+        return float(next((v for k, v in inclusive.items() if fragment in k), 0.0))
+
+    notes: list[str] = []
+    if "purchase_vs_bare" in missed:
+        extra = result["cpu_us_per_purchase"] - result["cpu_us_per_bare"]
+        notes.append(
+            f"* **purchase vs bare**: a purchase costs the worker {result['cpu_us_per_purchase']:.0f} µs of CPU, the "
+            f"bare route {result['cpu_us_per_bare']:.0f} µs: {extra:.0f} µs more, and one worker is CPU-bound, so "
+            "throughput follows CPU per request. Work only the purchase route does, from the profile: "
+            f"the anyio task group Litestar makes to resolve its two dependencies concurrently "
+            f"({share('anyio task group')} % of the worker's samples: two extra asyncio tasks and cancel scopes per "
+            f"request; the bare route has one dependency, resolved inline), the asyncio.timeout deadline around "
+            f"the script call ({share('asyncio.timeout')} %), and path/header validation ({share('parameters')} % "
+            "including what the bare route also does).")
+    if "soldout_vs_bare" in missed:
+        notes.append("* **sold-out phase**: sold-out answers still go through the whole Litestar handler; the memo "
+                     "only saves the Redis round trip. Whatever makes a purchase dearer than the bare route applies.")
+    if "p99_ms" in missed and result.get("purchase_rps"):
+        mean = 50 / result["purchase_rps"] * 1000
+        tail = result["p99_ms"] / mean
+        needed = 50 * tail / (TARGETS["p99_ms"] / 1000)
+        notes.append(
+            f"* **p99 at 50 connections**: wrk keeps 50 requests in flight (closed loop), so the mean latency is "
+            f"50 / {result['purchase_rps']:,.0f} req/s = {mean:.1f} ms (Little's law), and the p99 is "
+            f"{result['p99_ms']:.1f} ms = {tail:.2f} x the mean. With that tail, p99 < 10 ms at 50 connections needs "
+            f"about {needed:,.0f} req/s from the configuration: cheaper requests (below) or more CPU per worker "
+            "(here wrk, Redis and the API share two cores).")
+    if "p99_200_vs_bare" in missed:
+        notes.append(
+            "* **p99 at 200 connections**: each worker's Redis pool holds FLASHSALE_REDIS_MAX_CONNECTIONS (default "
+            "64) connections; with 200 requests in flight the others wait for one, and the asyncio pool's waiting "
+            "is not first-come-first-served, so a few requests wait much longer than the rest.")
+    if "telemetry_overhead_ratio" in missed:
+        on, off = result["cpu_us_per_purchase"], result.get("cpu_us_per_purchase_telemetry_off")
+        notes.append(
+            f"* **telemetry**: {on:.0f} µs per purchase with telemetry, {fmt(off, 0)} µs without. A large part is "
+            "Litestar's PrometheusMiddleware, which builds a Request, wraps send with functools.wraps and calls "
+            "prometheus-client's labels() (hash and lock) four times per request (self time: "
+            f"{prof.get('self_by_component', {}).get('Litestar Prometheus middleware', 0)} % middleware, "
+            f"{prof.get('self_by_component', {}).get('prometheus-client', 0)} % prometheus-client).")
+    if "oversold" in missed:
+        notes.append("* **OVERSOLD**: a sale sold more than its stock: a correctness bug, see the runs in bench.json.")
+    if notes:
+        notes.append("")
+        notes.append("load/README.md (Findings) lists the fixes measured so far and their effect.")
+    return notes
+
+
 def fmt(value: Any, digits: int = 2) -> str:
     if value is None:
         return "n/a"
@@ -787,6 +842,10 @@ def markdown(result: dict[str, Any]) -> str:
         f"{fmt(result.get('cpu_us_per_purchase'), 0)} µs on, {fmt(result.get('cpu_us_per_purchase_telemetry_off'), 0)} "
         "µs off.",
         "",
+        "## Why targets are missed",
+        "",
+        *(result.get("diagnosis") or ["Every target is met."]),
+        "",
         "## Profile",
         "",
     ]
@@ -814,8 +873,6 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [f"| {k} | {v} |" for k, v in prof["inclusive"].items()]
         lines += ["", "Top functions by self time:", "", "| function | % |", "|---|---:|"]
         lines += [f"| `{k}` | {v} |" for k, v in prof["top_functions_self"].items()]
-        if result.get("profile_notes"):
-            lines += ["", *result["profile_notes"]]
     lines += ["", "## Versions", "", "| component | version |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in result["versions"].items()]
     lines += ["", "![throughput and p99 against connections](bench.png)", ""]
@@ -983,6 +1040,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         **bench.extra,
     })
     result["targets"] = target_rows(result)
+    result["diagnosis"] = diagnose(result)
     result["duration_total_s"] = round(time.monotonic() - bench.started, 1)
     result["_find"] = bench.find
     (reports / "bench.md").write_text(markdown(result))
