@@ -108,6 +108,23 @@ class RedisProcess:
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
 
+    def freeze(self) -> None:
+        """SIGSTOP: the process keeps its sockets but answers nothing (a stalled node or replica)."""
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGCONT)
+
+    def info(self, section: str) -> dict[str, str]:
+        return redis_info(self.port, section)
+
+    def replica(self, *extra: str) -> RedisProcess:
+        """A new (not yet started) server that will replicate this one (``--replicaof``)."""
+        return RedisProcess(*self.extra, *extra, "--replicaof", "127.0.0.1", str(self.port))
+
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -116,10 +133,10 @@ class RedisProcess:
 class RedisClusterProcesses:
     """A Redis Cluster of ``masters`` primaries with ``replicas`` replicas each, on loopback."""
 
-    def __init__(self, masters: int = 3, replicas: int = 0) -> None:
+    def __init__(self, masters: int = 3, replicas: int = 0, extra: tuple[str, ...] = ()) -> None:
         self.nodes = [
             RedisProcess("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                         "--cluster-node-timeout", "1000", "--appendonly", "no", port=cluster_port())
+                         "--cluster-node-timeout", "1000", "--appendonly", "no", *extra, port=cluster_port())
             for _ in range(masters * (1 + replicas))
         ]
         self.replicas = replicas
@@ -155,6 +172,38 @@ class RedisClusterProcesses:
             time.sleep(0.1)
         raise RuntimeError("cluster did not reach cluster_state:ok")
 
+    def wait_replicas_synced(self, timeout_s: float = 30.0) -> None:
+        """Return once every replica is in sync and counted by its primary (``cluster_state:ok`` implies neither)."""
+        wait_replicas_synced([n for n in self.nodes if n.info("replication").get("role") == "slave"], timeout_s)
+
     def cleanup(self) -> None:
         for node in self.nodes:
             node.cleanup()
+
+
+def redis_info(port: int, section: str) -> dict[str, str]:
+    """``INFO <section>`` as a dict, through redis-cli (empty if the server does not answer)."""
+    out = subprocess.run([redis_cli(), "-p", str(port), "info", section], capture_output=True, text=True,
+                         timeout=5).stdout
+    return dict(line.split(":", 1) for line in out.splitlines() if ":" in line and not line.startswith("#"))
+
+
+def replica_online(replica: RedisProcess) -> bool:
+    """The replica's link is up and its primary lists it ``state=online`` (after a diskless full sync a primary
+    counts a replica for ``WAIT`` only once its first ``REPLCONF ACK`` arrived, up to a second later)."""
+    mine = replica.info("replication")
+    if mine.get("master_link_status") != "up":
+        return False
+    primary = redis_info(int(mine["master_port"]), "replication")
+    listed = [v for k, v in primary.items() if k.startswith("slave") and k[5:].isdigit()]
+    return any(f"port={replica.port}," in v and "state=online" in v for v in listed)
+
+
+def wait_replicas_synced(replicas: list[RedisProcess], timeout_s: float = 30.0) -> None:
+    """Poll (50 ms) until every replica is online for its primary (see ``replica_online``)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if all(replica_online(r) for r in replicas):
+            return
+        time.sleep(0.05)
+    raise RuntimeError("replicas did not finish their sync with the primary")

@@ -159,6 +159,17 @@ class Inventory:
         client = self.client
 
         async def with_wait(*command: Any) -> tuple[Any, Any]:
+            try:
+                return await round_trip(*command)
+            except (AttributeError, TypeError) as exc:
+                # redis-py 8.1 (#4287, #3546): writing on a connection that another task (a cluster client
+                # closing every connection on CLUSTERDOWN) or the peer just closed raises these, not
+                # ConnectionError. Treated like a dropped connection: a 503, outcome unknown, never a 500.
+                if isinstance(client, RedisCluster):
+                    client._initialize = True
+                raise Unavailable("connection", f"Redis connection closed mid-call: {type(exc).__name__}") from exc
+
+        async def round_trip(*command: Any) -> tuple[Any, Any]:
             if not isinstance(client, RedisCluster):
                 async with client.pipeline(transaction=False) as pipe:
                     pipe.execute_command(*command)
