@@ -122,8 +122,8 @@ class RedisProcess:
         return redis_info(self.port, section)
 
     def replica(self, *extra: str) -> RedisProcess:
-        """A new (not yet started) server that will replicate this one (``--replicaof``)."""
-        return RedisProcess(*self.extra, *extra, "--replicaof", "127.0.0.1", str(self.port))
+        """A new (not yet started) server, with ``extra`` options, that will replicate this one (``--replicaof``)."""
+        return RedisProcess(*extra, "--replicaof", "127.0.0.1", str(self.port))
 
     def cleanup(self) -> None:
         self.stop()

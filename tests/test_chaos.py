@@ -41,6 +41,7 @@ from tests.chaos_tools import (
     start_api_workers,
     summary_line,
     until,
+    wait_replica_acks,
     write_report,
 )
 from tests.conftest import Api
@@ -54,6 +55,8 @@ FAST_SYNC = ("--repl-diskless-sync-delay", "0")
 """A primary starts a replica's full sync at once instead of waiting 5 s for more replicas."""
 STOCK = 300
 """Units per single-node scenario: more than the rush buys before the fault, sold out after it."""
+PROBE = "chaos-replication-probe"
+"""A key written (then deleted) to see a replica acknowledge writes."""
 REPLAY_503 = ("(replication)", "(timeout)")
 """A refused replay in replicated mode: two WAITs (script, then the re-written record) may outlast the deadline."""
 
@@ -358,13 +361,14 @@ def test_api_worker_killed_during_rush(make_stack: Callable[..., Stack], tmp_pat
 def test_replicated_mode_single_primary(processes: list[Any], tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     """201 only once a replica has the order; 503 (retry with the same key) while none can confirm it."""
-    primary = RedisProcess(*AOF_ALWAYS, *FAST_SYNC)
+    primary = RedisProcess(*NO_PERSISTENCE, *FAST_SYNC)  # durability here comes from the replica
     processes.append(primary)
     primary.start()
-    replica = primary.replica()
+    replica = primary.replica(*FAST_SYNC)
     processes.append(replica)
     replica.start()
     wait_replicas_synced([replica])
+    wait_replica_acks(primary.port, PROBE)
     api = start_api_workers(primary.url, 1, FLASHSALE_DURABILITY="replicated", FLASHSALE_REPLICAS="1",
                             FLASHSALE_REPLICA_TIMEOUT_MS="100")
     processes.append(api)
@@ -406,7 +410,7 @@ def test_replicated_mode_single_primary(processes: list[Any], tmp_path: Path,
     unavailable(c.buy(sale, "cid", key=key), REPLAY_503)  # a replay needs acks too: the order may be only here
     replica.start()
     wait_replicas_synced([replica])
-    replayed_once_confirmed(key, "cid")
+    replayed_once_confirmed(key, "cid")  # polls: the replica acks writes only after its first REPLCONF ACK
     steps["replica_killed"] = "503, 503 (retry while down), 201 replayed after it returned"
 
     # The replica is connected but silent (SIGSTOP): WAIT times out; a replay must not count its older acks.
@@ -430,6 +434,35 @@ def test_replicated_mode_single_primary(processes: list[Any], tmp_path: Path,
     with capsys.disabled():
         print(f"\nchaos[replicated-single-primary]: {steps}")
     write_report("replicated-single-primary", {"steps": steps, "audit": audit}, tmp_path)
+
+
+@pytest.mark.xfail(strict=True, reason="Inventory.purchase answers replays from the sold-out memo without WAIT "
+                                      "(see docs/reliability.md, 'Known gaps'); remove this marker once fixed")
+def test_replicated_mode_memo_replay_needs_replica_acks(processes: list[Any]) -> None:
+    """A 503'd order retried after the sale sold out must still wait for a replica before its 201."""
+    primary = RedisProcess(*FAST_SYNC)
+    processes.append(primary)
+    primary.start()
+    replica = primary.replica(*FAST_SYNC)
+    processes.append(replica)
+    replica.start()
+    wait_replicas_synced([replica])
+    wait_replica_acks(primary.port, PROBE)
+    api = start_api_workers(primary.url, 1, FLASHSALE_DURABILITY="replicated")
+    processes.append(api)
+    c = Api(api)
+    processes.append(c)
+    sale = c.new_sale(stock=2)
+    assert c.buy(sale, "ann").status_code == 201
+    replica.freeze()
+    key = str(uuid.uuid4())
+    assert c.buy(sale, "bob", key=key).status_code == 503  # on the primary only: the last unit
+    assert c.buy(sale, "cid").status_code == 409  # sold out: the worker starts its memo (ledger read from Redis)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:  # whatever the memo holds, a replay must not be a 201 while frozen
+        r = c.buy(sale, "bob", key=key)
+        assert r.status_code == 503, f"{r.status_code} {r.headers.get('idempotent-replayed')}: acknowledged " \
+                                     "an order no replica has"
 
 
 # -- Redis Cluster losing the sale's primary -----------------------------------------------------------------
@@ -461,6 +494,7 @@ def test_cluster_primary_killed_during_rush(durability: str, window: str, proces
     key = f"fs:{{{sale}}}:sale"
     primary, replica = slot_owner(cluster, key)
     assert replica is not None
+    wait_replica_acks(primary.port, f"fs:{{{sale}}}:{PROBE}")  # replicated mode's first 201s need a streaming replica
 
     async def scenario() -> tuple[Rush, dict[str, float]]:
         t: dict[str, float] = {}
@@ -500,13 +534,7 @@ def test_cluster_primary_killed_during_rush(durability: str, window: str, proces
            first_201_after_kill_s=round(t["first_201"], 3), acknowledged_in_window=rush.count(201, "window"),
            unavailable_in_window=rush.count(503, "window"))
     check_books(audit, entries, stock)
-    if durability == "async" and rush.count(500):
-        # redis-py 8.1 (#4287, #3546): during the failover a CLUSTERDOWN reply makes the cluster client close
-        # every connection, and a request writing on one of them at that moment gets AttributeError, not a
-        # RedisError; Inventory.purchase lets it through, so the API answers 500. Needs the fix described in
-        # docs/reliability.md (outside this suite's files); the replicated path already maps it to a 503.
-        pytest.xfail(f"{rush.count(500)} x 500 from redis-py's connection-close race (redis-py #4287)")
-    assert_well_behaved(rush, {201, 503})
+    assert_well_behaved(rush, {201, 503}, known_500=durability == "async")
     assert rush.count(0) == 0
     if durability == "replicated":
         assert lost == [], "replicated mode acknowledges only orders a replica has"
@@ -516,3 +544,9 @@ def test_cluster_primary_killed_during_rush(durability: str, window: str, proces
     elif window == "stalled-replica":
         assert lost, "the stalled replica opened the async window: acknowledged orders must have been lost"
     assert t["ready"] < READY_WITHIN_S
+    if rush.count(500):
+        # redis-py 8.1 (#4287, #3546): during the failover a CLUSTERDOWN reply makes the cluster client close
+        # every connection, and a request writing on one of them at that moment gets AttributeError, not a
+        # RedisError; Inventory.purchase lets it through, so the API answers 500. Needs the fix described in
+        # docs/reliability.md ("Known gaps", outside this suite's files); the replicated path maps it to a 503.
+        pytest.xfail(f"{rush.count(500)} x 500 from redis-py's connection-close race (redis-py #4287)")
