@@ -196,8 +196,9 @@ def test_monitor_and_profile_parsers() -> None:
         "(flashsale/api/purchases.py:60);Inventory.purchase (flashsale/inventory/engine.py:130);"
         "Redis.execute_command (redis/asyncio/client.py:600) 3\n"
         "thread (1): MainThread;Runner.run (asyncio/runners.py:118) 1\n"
-        "thread (2): Thread-1;_worker (concurrent/futures/thread.py:80) 1\n"
+        "thread (2): Thread-1;BatchProcessor.worker (opentelemetry/sdk/_shared_internal/__init__.py:9) 1\n"
+        "thread (3): Thread-2;_worker (concurrent/futures/thread.py:80);Queue.get (queue.py:171) 7\n"
     )
-    assert summary["samples"] == 5 and summary["main_thread_samples"] == 4
+    assert summary["samples"] == 5 and summary["main_thread_samples"] == 4  # the waiting thread is not CPU
     assert summary["self_by_component"]["redis-py"] == 75.0
     assert summary["inclusive"]["      Inventory.purchase (deadline + script call)"] == 75.0
