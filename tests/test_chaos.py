@@ -12,7 +12,9 @@ figures. Fixtures stop every process by PID, on failure too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import re
 import signal
 import time
 import uuid
@@ -80,11 +82,25 @@ def processes() -> Iterator[list[Any]]:
             thing.stop()
         elif isinstance(thing, RedisClusterProcesses):
             for node in thing.nodes:
-                node.thaw()
-            thing.cleanup()
+                stop_redis(node)
         elif isinstance(thing, RedisProcess):
-            thing.thaw()
-            thing.cleanup()
+            stop_redis(thing)
+
+
+def stop_redis(server: RedisProcess) -> None:
+    """SIGCONT (it may be frozen), SIGTERM and remove its folder; SIGKILL if that very server outlived it."""
+    pid, port = server.pid, server.port
+    server.thaw()
+    server.cleanup()
+    if pid is None:
+        return
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()  # Redis rewrites it to "redis-server <host>:<port>"
+    except OSError:
+        return
+    if b"redis-server" in cmdline and re.search(rb":%d(?!\d)" % port, cmdline):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture
