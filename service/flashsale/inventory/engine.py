@@ -137,14 +137,15 @@ class Inventory:
         return self._parse(sale_id, reply, buyer_id, quantity)
 
     async def _purchase_replicated(self, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
-        """Run the script and ``WAIT`` on one connection, in one round trip, and ask a 201 for replica acks.
+        """Run the script and ``WAIT`` on one connection, in one round trip: a sale is a 201 only once acked.
 
         ``WAIT`` counts the replicas that have this connection's last write, so it must follow the script on
         the connection that ran it. On one Redis that is a non-transactional pipeline. On Redis Cluster,
-        redis-py's cluster pipeline sends a keyless ``WAIT`` to its default node, which may be another primary
-        (issue 7 found this), so both commands go straight to the node that owns the sale's slot, on one of its
-        connections; no redirection is followed and nothing is retried (a ``MOVED`` or a dead node is a 503
-        and marks the topology for a refresh, as redis-py's own command path does).
+        redis-py's cluster pipeline refuses ``evalsha`` and sends a keyless ``WAIT`` to its default node, which
+        may be another primary (both found by the chaos suite, docs/reliability.md), so both commands go
+        straight to the node that owns the sale's slot, on one of its connections; no redirection is followed
+        and nothing is retried (a ``MOVED`` or a dead node is a 503 and marks the topology for a refresh, as
+        redis-py's own command path does).
 
         A replay wrote nothing, so ``WAIT`` would only cover this connection's earlier writes, not the replayed
         order (written earlier, maybe by another connection). Its idempotency record is re-written with the same
