@@ -452,8 +452,6 @@ def test_replicated_mode_single_primary(processes: list[Any], tmp_path: Path,
     write_report("replicated-single-primary", {"steps": steps, "audit": audit}, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason="Inventory.purchase answers replays from the sold-out memo without WAIT "
-                                      "(see docs/reliability.md, 'Known gaps'); remove this marker once fixed")
 def test_replicated_mode_memo_replay_needs_replica_acks(processes: list[Any]) -> None:
     """A 503'd order retried after the sale sold out must still wait for a replica before its 201."""
     primary = RedisProcess(*FAST_SYNC)
@@ -560,9 +558,5 @@ def test_cluster_primary_killed_during_rush(durability: str, window: str, proces
     elif window == "stalled-replica":
         assert lost, "the stalled replica opened the async window: acknowledged orders must have been lost"
     assert t["ready"] < READY_WITHIN_S
-    if rush.count(500):
-        # redis-py 8.1 (#4287, #3546): during the failover a CLUSTERDOWN reply makes the cluster client close
-        # every connection, and a request writing on one of them at that moment gets AttributeError, not a
-        # RedisError; Inventory.purchase lets it through, so the API answers 500. Needs the fix described in
-        # docs/reliability.md ("Known gaps", outside this suite's files); the replicated path maps it to a 503.
-        pytest.xfail(f"{rush.count(500)} x 500 from redis-py's connection-close race (redis-py #4287)")
+    # redis-py 8.1 (#4287): a connection closed under a call raises AttributeError; the engine maps it to 503.
+    assert rush.count(500) == 0

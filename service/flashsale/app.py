@@ -15,7 +15,6 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.problem_details import ProblemDetailsPlugin
-from litestar.plugins.prometheus import PrometheusConfig
 from opentelemetry.sdk.trace import TracerProvider
 
 from flashsale import __version__
@@ -29,6 +28,7 @@ from flashsale.api.metrics import MetricsController
 from flashsale.api.problems import problem_details_config
 from flashsale.api.purchases import PurchaseController
 from flashsale.api.sales import SaleController
+from flashsale.http_metrics import HttpMetricsMiddleware
 from flashsale.inventory import Inventory
 from flashsale.inventory.connection import connect
 from flashsale.logs import get_logger, structlog_plugin
@@ -89,14 +89,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     if settings.bench_routes:
         handlers.append(BareController)
 
-    middleware: list[Any] = []
-    if settings.telemetry:
-        middleware.append(
-            PrometheusConfig(
-                app_name="flashsale", prefix="flashsale_http", group_path=True,
-                exclude=["^/metrics", "^/health"],
-            ).middleware
-        )
+    middleware: list[Any] = [HttpMetricsMiddleware] if settings.telemetry else []
 
     stores: dict[str, Any] = {}
     ip_limit = ip_rate_limit(settings)

@@ -46,7 +46,7 @@ class Settings:
     """Talk to a Redis Cluster (ElastiCache cluster mode) instead of one primary."""
     redis_timeout_ms: int = 250
     """Deadline of every Redis call on the purchase path, including the wait for a pooled connection."""
-    redis_max_connections: int = 64
+    redis_max_connections: int = 256
     """Connections per worker process; callers beyond it wait (within the deadline) instead of failing."""
     admin_token: str | None = field(default=None, repr=False)
     """Bearer token for ``/admin``. Unset: every admin call is refused."""

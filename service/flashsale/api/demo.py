@@ -10,9 +10,10 @@ from flashsale.api import problems as p
 from flashsale.api import responses as r
 from flashsale.api.attempt import PURCHASE_PATH, run_attempt
 from flashsale.api.body import PurchaseOperation, decode_purchase
-from flashsale.api.deps import InventoryDep, RecorderDep
 from flashsale.api.params import SaleIdParam
 from flashsale.api.schemas import Order
+from flashsale.inventory import Inventory
+from flashsale.telemetry import Recorder
 
 UNSAFE_DESCRIPTION = (
     "**UNSAFE: demo only.** Reads the stock, awaits, then writes it back (read-modify-write). Concurrent "
@@ -39,8 +40,10 @@ class DemoController(Controller):
         ),
     )
     async def purchase_unsafe(
-        self, sale_id: SaleIdParam, request: Request[Any, Any, Any], inventory: InventoryDep, recorder: RecorderDep
+        self, sale_id: SaleIdParam, request: Request[Any, Any, Any]
     ) -> Response[Order]:
+        inventory: Inventory = request.app.state.inventory
+        recorder: Recorder = request.app.state.recorder
         data = decode_purchase(await request.body())
         return await run_attempt(
             recorder, "unsafe", sale_id, data.quantity,

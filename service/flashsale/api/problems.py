@@ -21,7 +21,7 @@ from litestar.exceptions import (
 from litestar.exceptions.http_exceptions import ClientException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from flashsale.inventory import Outcome, Unavailable
 from flashsale.inventory.engine import classify
@@ -155,6 +155,7 @@ def problem_details_config() -> ProblemDetailsConfig:
             HTTPException: _from_http,
             Unavailable: _from_storage,
             RedisError: _from_storage,
+            RedisClusterException: _from_storage,
         },
     )
 

@@ -11,8 +11,20 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from redis.asyncio.cluster import PipelineCommand, RedisCluster
+from redis.exceptions import (
+    ClusterDownError,
+    MasterDownError,
+    MaxConnectionsError,
+    MovedError,
+    NoScriptError,
+    ReadOnlyError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from flashsale.inventory.keys import sale_keys
@@ -24,7 +36,13 @@ from flashsale.settings import Durability, Settings
 SALES_INDEX = "fs:sales"
 """Set of live sale ids, read by the metrics collector and the CLI (not on the purchase path)."""
 
-_TRANSIENT_REPLIES = ("BUSY", "LOADING", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "NOREPLICAS", "READONLY")
+_TRANSIENT_ERRORS = (TryAgainError, ClusterDownError, MasterDownError, ReadOnlyError, RedisClusterException)
+"""Redis is there but not serving this write right now (resharding, failover, no quorum): a 503."""
+_TRANSIENT_REPLIES = ("BUSY", "NOREPLICAS")
+"""Replies redis-py leaves as a plain ResponseError, recognised by their prefix."""
+_REDIS_FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError, AttributeError, TypeError)
+"""What a Redis call can raise when Redis fails. AttributeError and TypeError: redis-py 8.1 raises them when a
+connection is closed under a call (redis-py #4287); only the Redis call itself is inside these ``try`` blocks."""
 
 
 class Unavailable(Exception):
@@ -41,8 +59,10 @@ def classify(exc: BaseException) -> Unavailable:
         return exc
     if isinstance(exc, TimeoutError | RedisTimeoutError):
         return Unavailable("timeout", "Redis did not answer within the deadline")
-    if isinstance(exc, RedisConnectionError | OSError):
+    if isinstance(exc, RedisConnectionError | OSError | AttributeError | TypeError | MaxConnectionsError):
         return Unavailable("connection", f"Redis connection failed: {type(exc).__name__}")
+    if isinstance(exc, _TRANSIENT_ERRORS):
+        return Unavailable("connection", f"Redis is not serving writes: {type(exc).__name__}")
     if isinstance(exc, ResponseError) and str(exc).startswith(_TRANSIENT_REPLIES):
         return Unavailable("connection", f"Redis is not serving writes: {str(exc).split(' ', 1)[0]}")
     return Unavailable("script", f"Redis error: {type(exc).__name__}")
@@ -121,7 +141,9 @@ class Inventory:
         """One atomic purchase attempt: one script call, one round trip (plus WAIT in replicated mode)."""
         if self.memo is not None:
             hit = self.memo.lookup(sale_id, idempotency_key, buyer_id, quantity)
-            if hit is not None:
+            # In replicated mode a replay must be confirmed by the replicas too: only "sold out" is answered
+            # from memory there, a replay goes to Redis (_purchase_replicated).
+            if hit is not None and not (self._replicated and hit[0] is Outcome.REPLAYED):
                 return _from_memo(*hit)
         k = sale_keys(sale_id)
         keys = (k.sale, k.buyers, k.orders, k.idem(idempotency_key))
@@ -132,7 +154,7 @@ class Inventory:
                     reply = await self._purchase_replicated(keys, args)
                 else:
                     reply = await self.scripts.purchase.run(self.client, keys, args)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except _REDIS_FAILURES as exc:
             raise classify(exc) from exc
         return self._parse(sale_id, reply, buyer_id, quantity)
 
@@ -151,10 +173,6 @@ class Inventory:
         order (written earlier, maybe by another connection). Its idempotency record is re-written with the same
         value and TTL (``SET .. XX KEEPTTL``) and that write is waited for: a second round trip, on retries only.
         """
-        # Imported here to keep this change inside the method (other engineers edit this module).
-        from redis.asyncio.cluster import PipelineCommand, RedisCluster
-        from redis.exceptions import MaxConnectionsError, MovedError, NoScriptError, RedisClusterException
-
         replicas = self.settings.replicas
         wait = ("WAIT", replicas, self.settings.replica_timeout_ms)
         client = self.client
@@ -260,7 +278,7 @@ class Inventory:
                 order_id = await self.client.xadd(
                     k.orders, {"buyer": buyer_id, "quantity": quantity, "created_ms": now_ms, "key": ""}
                 )
-        except (RedisError, OSError, TimeoutError) as exc:
+        except _REDIS_FAILURES as exc:
             raise classify(exc) from exc
         return PurchaseResult(Outcome.SOLD, order_id, now_ms, buyer_id, quantity, remaining - quantity)
 
@@ -270,7 +288,7 @@ class Inventory:
         try:
             async with asyncio.timeout(self._deadline * 4):
                 return await coro
-        except (RedisError, OSError, TimeoutError) as exc:
+        except _REDIS_FAILURES as exc:
             raise classify(exc) from exc
 
     async def read(self, sale_id: str) -> SaleSnapshot | None:
