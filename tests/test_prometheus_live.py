@@ -453,12 +453,20 @@ def test_every_dashboard_query_returns_data(stack: Stack) -> None:
 
     # The stock recording rules (max over the replicas' identical gauges) against the audit, for every sale;
     # the fault sale still has stock left, so a sum instead of a max would show here.
+    # The unsafe path writes stock and sold with separate commands, and its requests that answered 503 may
+    # still land: its gauges converge on the audit within a few scrapes rather than at once (bounded poll).
     for sale in [*attacked.values(), stack.fault_sale]:
-        audit = stack.audit(sale)
-        for rule, key in (("sale:flashsale_stock_remaining:max", "remaining"),
-                          ("sale:flashsale_stock_total:max", "stock_added"),
-                          ("sale:flashsale_oversold_units:max", "oversold")):
-            assert one(prom.vector(f'{rule}{{sale="{sale}"}}')) == float(audit[key]), (rule, audit)
+        rules = (("sale:flashsale_stock_remaining:max", "remaining"), ("sale:flashsale_stock_total:max", "stock_added"),
+                 ("sale:flashsale_oversold_units:max", "oversold"))
+        deadline = time.monotonic() + 15
+        while True:
+            audit = stack.audit(sale)
+            got = {rule: one(prom.vector(f'{rule}{{sale="{sale}"}}')) for rule, _ in rules}
+            if all(got[rule] == float(audit[key]) for rule, key in rules) or time.monotonic() > deadline:
+                break
+            stack.all_rules_evaluated_after(stack.settle())
+        for rule, key in rules:
+            assert got[rule] == float(audit[key]), (rule, got, audit)
     assert stack.audit(stack.fault_sale)["remaining"] > 0
     assert one(prom.vector(panel("api replicas up"))) == REPLICAS
     assert one(prom.vector(panel("redis up"))) == 1.0
@@ -472,4 +480,6 @@ def test_every_dashboard_query_returns_data(stack: Stack) -> None:
     assert set(per_replica) == {f"127.0.0.1:{s.port}" for s in stack.replicas}
     assert all(v > 0 for v in per_replica.values()), per_replica  # the late clicks reached both replicas
     unavailable = by("path", prom.vector(panel("unavailable share")))
-    assert set(unavailable) == {"safe", "unsafe"} and all(0 <= v <= 1 for v in unavailable.values()), unavailable
+    # A path is present while it had attempts in the last minute (the rule divides by that rate, > 0).
+    assert unavailable, "no path has an unavailable share"
+    assert set(unavailable) <= {"safe", "unsafe"} and all(0 <= v <= 1 for v in unavailable.values()), unavailable
