@@ -18,6 +18,14 @@ import httpx
 from flashsale.embedded import free_port
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 class LocalServerError(RuntimeError):
     pass
 
@@ -82,7 +90,8 @@ class LocalServer:
                 children = [int(x) for x in f.read().split()]
         except OSError:
             return []
-        return children or [self.process.pid]
+        workers = [pid for pid in children if b"resource_tracker" not in _cmdline(pid)]
+        return workers or [self.process.pid]
 
     def stop(self) -> None:
         if self.process is None:
