@@ -316,7 +316,8 @@ def api_stack(redis: Any, config: Config, log_dir: Path) -> Iterator[Stack]:
     from flashsale.local import LocalServer
 
     redis_command(redis.port, "FLUSHALL")
-    env = {"FLASHSALE_BENCH_ROUTES": "true", "FLASHSALE_LOG_LEVEL": "WARNING", **dict(config.env)}
+    # INFO is the product's default: one JSON log line per attempt, so "telemetry on" includes the logs.
+    env = {"FLASHSALE_BENCH_ROUTES": "true", "FLASHSALE_LOG_LEVEL": "INFO", **dict(config.env)}
     server = LocalServer(redis.url, env=env, workers=config.workers, server=config.server)
     server.start(log_path=str(log_dir / f"bench-server-{config.key}.log"))
     http = httpx.Client(base_url=server.url, timeout=30.0,
