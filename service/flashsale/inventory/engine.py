@@ -7,6 +7,7 @@ whenever Redis did not give an answer in time: the outcome of that attempt is th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -155,7 +156,7 @@ class Inventory:
                 else:
                     reply = await self.scripts.purchase.run(self.client, keys, args)
         except _REDIS_FAILURES as exc:
-            raise classify(exc) from exc
+            raise await self._unavailable(exc) from exc
         return self._parse(sale_id, reply, buyer_id, quantity)
 
     async def _purchase_replicated(self, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
@@ -289,7 +290,21 @@ class Inventory:
             async with asyncio.timeout(self._deadline * 4):
                 return await coro
         except _REDIS_FAILURES as exc:
-            raise classify(exc) from exc
+            raise await self._unavailable(exc) from exc
+
+    async def _unavailable(self, exc: BaseException) -> Unavailable:
+        """Classify a failure; after a connection failure, drop the pool's idle connections too.
+
+        With retries off, every pooled connection to a Redis that restarted would fail once, as a 503, before
+        being replaced. Dropping the idle ones at the first failure makes the next requests connect afresh.
+        """
+        unavailable = classify(exc)
+        pool = getattr(self.client, "connection_pool", None)
+        if unavailable.kind == "connection" and pool is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self._deadline):
+                    await pool.disconnect(inuse_connections=False)
+        return unavailable
 
     async def read(self, sale_id: str) -> SaleSnapshot | None:
         k = sale_keys(sale_id)
