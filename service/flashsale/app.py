@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -31,7 +32,7 @@ from flashsale.api.sales import SaleController
 from flashsale.http_metrics import HttpMetricsMiddleware
 from flashsale.inventory import Inventory
 from flashsale.inventory.connection import connect
-from flashsale.logs import get_logger, structlog_plugin
+from flashsale.logs import flush_periodically, flush_stdout, get_logger, structlog_plugin
 from flashsale.security import check_admin_token
 from flashsale.settings import Settings
 from flashsale.telemetry import Recorder
@@ -74,9 +75,12 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         # (they caused the ~40 ms p99 tail measured in the field notes).
         gc.collect()
         gc.freeze()
+        flusher = asyncio.get_running_loop().create_task(flush_periodically())
         try:
             yield
         finally:
+            flusher.cancel()
+            flush_stdout()
             await inventory.close()
 
     handlers: list[Any] = [PurchaseController, SaleController, HealthController]

@@ -6,8 +6,11 @@ attempt line already says what happened, and a second line per request would dou
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
+import sys
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -38,6 +41,35 @@ def _render(_: Any, __: str, event: MutableMapping[str, Any]) -> bytes:
     return _encoder.encode(event)
 
 
+class BufferedStdoutLogger:
+    """Writes each line to stdout's buffer without flushing it.
+
+    structlog's BytesLogger flushes after every line: one ``write`` system call per purchase attempt, which
+    ``make bench`` measured at about 8 % of the purchase path. Lines are instead flushed when the buffer fills
+    and by ``flush_periodically`` (every 200 ms), and at shutdown: a crash can lose the last 200 ms of logs.
+    """
+
+    def __init__(self, stream: Any = None) -> None:
+        self._write = (stream or sys.stdout.buffer).write
+
+    def msg(self, message: bytes) -> None:
+        self._write(message + b"\n")
+
+    log = debug = info = warn = warning = msg
+    err = error = critical = exception = fatal = msg
+
+
+def flush_stdout() -> None:
+    with contextlib.suppress(Exception):
+        sys.stdout.buffer.flush()
+
+
+async def flush_periodically(interval_s: float = 0.2) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        flush_stdout()
+
+
 def structlog_plugin(level: str) -> StructlogPlugin:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
@@ -51,7 +83,7 @@ def structlog_plugin(level: str) -> StructlogPlugin:
             structlog.processors.format_exc_info,
             _render,
         ],
-        logger_factory=structlog.BytesLoggerFactory(),
+        logger_factory=lambda *_: BufferedStdoutLogger(),
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=True,
         log_exceptions="always",
