@@ -34,6 +34,9 @@ from flashsale.inventory.outcomes import Outcome
 from flashsale.inventory.scripts import Scripts
 from flashsale.settings import Durability, Settings
 
+UNSAFE_WORK_S = 0.02
+"""What the unsafe demo path awaits between reading the stock and writing it back."""
+
 SALES_INDEX = "fs:sales"
 """Set of live sale ids, read by the metrics collector and the CLI (not on the purchase path)."""
 
@@ -271,7 +274,9 @@ class Inventory:
                 remaining = int(raw)
                 if remaining < quantity:
                     return PurchaseResult(Outcome.SOLD_OUT, remaining=remaining)
-                await asyncio.sleep(0)
+                # The "await" of read-modify-write: the work a naive handler does between reading and writing
+                # (a payment or fraud check), here 20 ms. Every other buyer's request reads the same stock meanwhile.
+                await asyncio.sleep(UNSAFE_WORK_S)
                 await self.client.hset(k.sale, "remaining", remaining - quantity)
                 await self.client.hincrby(k.sale, "sold", quantity)
                 await self.client.hincrby(k.sale, "orders", 1)
