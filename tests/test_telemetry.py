@@ -10,7 +10,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import pytest
@@ -175,8 +174,9 @@ def test_metrics_count_every_attempt_across_two_workers(redis_server: RedisProce
     assert value("flashsale_stock_total", sale=sale) == 5
     assert value("flashsale_oversold_units", sale=sale) == 0
     assert value("flashsale_purchase_duration_seconds_count", path="safe", outcome="sold") >= 5
-    assert "flashsale_http_requests_total" in text
-    assert Path(str(LOG_DIR)).exists()
+    route = "/sales/{sale_id}/purchases"
+    assert value("flashsale_http_requests_total", method="POST", path=route, status_code="201") == 5
+    assert value("flashsale_http_requests_total", method="POST", path=route, status_code="409") == 35
 
 
 def test_refused_attempts_are_counted_as_invalid(redis_server: RedisProcess) -> None:

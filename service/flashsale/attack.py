@@ -89,7 +89,6 @@ def table(results: dict[str, Any]) -> str:
     paths = list(results)
     codes = sorted({code for r in results.values() for code in r["statuses"]})
     lines = ["| | " + " | ".join(paths) + " |", "|---" * (len(paths) + 1) + "|"]
-    first = results[paths[0]]
     lines.append("| buyers / stock | " + " | ".join(
         f"{results[p]['buyers']} / {results[p]['stock']}" for p in paths) + " |")
     for label, key in rows:
@@ -97,5 +96,4 @@ def table(results: dict[str, Any]) -> str:
     for code in codes:
         lines.append(f"| HTTP {code} | " + " | ".join(str(results[p]["statuses"].get(code, 0)) for p in paths)
                      + " |")
-    del first
     return "\n".join(lines)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from litestar import Request, Response
+from litestar import Response
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
@@ -60,10 +60,6 @@ TOO_LARGE = ProblemType("body-too-large", 413, "Request body too large")
 SALE_EXISTS = ProblemType("sale-exists", 409, "A sale with this id exists already")
 HTTP_ERROR = ProblemType("http-error", 400, "HTTP error")
 
-ALL: tuple[ProblemType, ...] = (
-    SOLD_OUT, LIMIT_REACHED, NOT_OPEN, CLOSED, UNKNOWN_SALE, IDEMPOTENCY_CONFLICT, INVALID, UNAVAILABLE,
-    RATE_LIMITED, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, TOO_LARGE, SALE_EXISTS, HTTP_ERROR,
-)
 
 BY_OUTCOME: dict[Outcome, ProblemType] = {
     Outcome.SOLD_OUT: SOLD_OUT,
@@ -158,7 +154,3 @@ def problem_details_config() -> ProblemDetailsConfig:
             RedisClusterException: _from_storage,
         },
     )
-
-
-def instance_of(request: Request[Any, Any, Any]) -> str:
-    return request.url.path
