@@ -162,7 +162,7 @@ def test_metrics_count_every_attempt_across_two_workers(redis_server: RedisProce
         total = 0.0
         for line in text.splitlines():
             if line.startswith(name + "{"):
-                got = ",".join(sorted(line[line.index("{") + 1: line.index("}")].split(",")))
+                got = ",".join(sorted(line[line.index("{") + 1: line.rindex("}")].split(",")))
                 if all(part in got.split(",") for part in want.split(",")):
                     total += float(line.rsplit(" ", 1)[1])
         return total
