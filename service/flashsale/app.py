@@ -19,16 +19,11 @@ from litestar.plugins.problem_details import ProblemDetailsPlugin
 from opentelemetry.sdk.trace import TracerProvider
 
 from flashsale import __version__
-from flashsale.api.admin import AdminController, admin_guard
-from flashsale.api.attempt import count_refused_attempt
-from flashsale.api.bench import BareController
-from flashsale.api.demo import DemoController
-from flashsale.api.health import HealthController
 from flashsale.api.limits import BuyerRateLimiter, ip_rate_limit
-from flashsale.api.metrics import MetricsController
+from flashsale.api.ops import BareController, HealthController, MetricsController
 from flashsale.api.problems import problem_details_config
-from flashsale.api.purchases import PurchaseController
-from flashsale.api.sales import SaleController
+from flashsale.api.purchases import DemoController, PurchaseController, count_refused_attempt
+from flashsale.api.sales import AdminController, SaleController, admin_guard
 from flashsale.http_metrics import HttpMetricsMiddleware
 from flashsale.inventory import Inventory
 from flashsale.inventory.connection import connect

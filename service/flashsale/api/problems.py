@@ -1,7 +1,7 @@
 """The one map from what went wrong to an HTTP status and an RFC 9457 problem ``type``.
 
 Every error the API returns is built here, so a problem type is named once and documented once
-(docs/problems.md lists the same slugs).
+(docs/problems.md lists the same slugs), together with the OpenAPI description of each route's error answers.
 """
 
 from __future__ import annotations
@@ -19,10 +19,13 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.exceptions.http_exceptions import ClientException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 from redis.exceptions import RedisClusterException, RedisError
 
+from flashsale.api.schemas import ProblemBody
 from flashsale.inventory import Outcome, Unavailable
 from flashsale.inventory.engine import classify
 
@@ -154,3 +157,47 @@ def problem_details_config() -> ProblemDetailsConfig:
             RedisClusterException: _from_storage,
         },
     )
+
+
+# -- OpenAPI: the error answers each route documents -------------------------------------------------------
+
+def responses(*entries: tuple[int, str]) -> dict[int, ResponseSpec]:
+    return {
+        status: ResponseSpec(data_container=ProblemBody, description=text, media_type=MEDIA_TYPE,
+                             generate_examples=False)
+        for status, text in entries
+    }
+
+
+def describe(*types: ProblemType) -> str:
+    return "; ".join(f"`{t.uri}`: {t.title}" for t in types)
+
+
+DOC_BAD_REQUEST = (400, "Invalid path, header or body (type `urn:flashsale:problem:invalid-request`).")
+DOC_TOO_LARGE = (413, "Request body larger than FLASHSALE_MAX_BODY_BYTES.")
+DOC_RATE_LIMITED = (429, "Rate limit exceeded; see the Retry-After header.")
+DOC_UNAVAILABLE = (
+    503,
+    "Redis did not answer within the deadline: the outcome is unknown. Retry after the Retry-After header "
+    "with the same Idempotency-Key; it cannot buy twice.",
+)
+
+
+RETRY_AFTER = OpenAPIHeader(
+    schema=Schema(type=OpenAPIType.INTEGER, minimum=0), required=True,
+    description="Seconds to wait before retrying (for a 503: with the same Idempotency-Key).",
+)
+
+
+@dataclass
+class DocumentedOperation(Operation):
+    """Adds the ``Retry-After`` header to every documented 429 and 503 response.
+
+    Litestar's ``ResponseSpec`` cannot declare response headers, and clients (and schemathesis) should see
+    that these two statuses always carry one.
+    """
+
+    def __post_init__(self) -> None:
+        for status, response in (self.responses or {}).items():
+            if status in {"429", "503"} and isinstance(response, OpenAPIResponse):
+                response.headers = {**(response.headers or {}), "Retry-After": RETRY_AFTER}

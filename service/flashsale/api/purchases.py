@@ -1,23 +1,201 @@
-"""The purchase route: the hot path. One script call, no exceptions raised for expected outcomes."""
+"""The purchase routes end to end: decode the body, one engine call, the answer, the attempt recorded.
+
+Both purchase paths live here: the atomic one (``/sales/{id}/purchases``, the hot path of a drop) and the
+deliberately unsafe demo one (``/demo/sales/{id}/purchases``, mounted only with FLASHSALE_DEMO=true). Expected
+outcomes (sold out, limit reached...) are answered with a problem response built directly, never raised: the
+sold-out phase is the hottest path of a drop.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, cast
 
+import msgspec
 from litestar import Controller, Request, Response, post
 from litestar.datastructures import CacheControlHeader, ResponseHeader
+from litestar.exceptions import HTTPException
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Schema
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from flashsale.api import problems as p
-from flashsale.api import responses as r
-from flashsale.api.attempt import PURCHASE_PATH, rate_limited, run_attempt
-from flashsale.api.body import PurchaseOperation, decode_purchase
-from flashsale.api.params import IdempotencyKey, SaleIdParam
-from flashsale.api.schemas import Order
-from flashsale.inventory import Inventory
+from flashsale.api.schemas import (
+    BUYER_ID_PATTERN,
+    MAX_QUANTITY,
+    BuyerId,
+    IdempotencyKey,
+    Order,
+    PurchaseRequest,
+    SaleIdParam,
+    from_ms,
+)
+from flashsale.inventory import Inventory, Outcome, PurchaseResult, Unavailable
 from flashsale.logs import key_digest
 from flashsale.telemetry import Recorder
 
 NO_STORE = CacheControlHeader(no_store=True)
+REPLAYED_HEADERS = {"Idempotent-Replayed": "true"}
+
+PURCHASE_PATH = "flashsale_purchase_path"
+"""Route ``opt`` key marking the purchase handlers, so attempts refused before the handler still count."""
+
+REDIS_SPAN_ATTRIBUTES = {"db.system": "redis", "db.operation": "EVALSHA", "db.statement": "purchase.lua"}
+
+UNSAFE_DESCRIPTION = (
+    "**UNSAFE: demo only.** Reads the stock, awaits, then writes it back (read-modify-write). Concurrent "
+    "buyers all read the same stock and all succeed, so this route OVERSELLS. It ignores per-buyer limits "
+    "and idempotency. It exists to show why the atomic route is needed, and is mounted only when "
+    "FLASHSALE_DEMO=true."
+)
+
+
+# -- the body ------------------------------------------------------------------------------------------------
+
+
+class _PurchaseWire(msgspec.Struct, forbid_unknown_fields=True):
+    """The body as JSON Schema defines it: an integer may be written 2 or 2.0 (but never "2" or true).
+
+    Litestar converts bodies with msgspec in lax mode, which turns ``"quantity": "1"`` into 1. A purchase must
+    refuse a wrong type outright, so the purchase routes decode the raw body themselves with one strict decoder
+    made at import (also the cheapest way to decode it). Because the handlers then take no ``data`` parameter,
+    the request body is added to the OpenAPI operation by ``PurchaseOperation``, from the same rules.
+    """
+
+    buyer_id: BuyerId
+    quantity: Annotated[float, msgspec.Meta(ge=1, le=MAX_QUANTITY)] = 1.0
+
+
+_decoder = msgspec.json.Decoder(_PurchaseWire)
+
+
+def decode_purchase(raw: bytes) -> PurchaseRequest:
+    try:
+        wire = _decoder.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise p.Problem(p.INVALID, f"invalid purchase body: {exc}") from None
+    if not wire.quantity.is_integer():
+        raise p.Problem(p.INVALID, "invalid purchase body: quantity must be a whole number - at `$.quantity`")
+    return PurchaseRequest(wire.buyer_id, int(wire.quantity))
+
+
+PURCHASE_REQUEST_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    title="PurchaseRequest",
+    required=["buyer_id"],
+    additional_properties=False,
+    properties={
+        "buyer_id": Schema(type=OpenAPIType.STRING, pattern=BUYER_ID_PATTERN, min_length=1, max_length=64,
+                           description="Opaque buyer id: letters, digits and . _ : @ -"),
+        "quantity": Schema(type=OpenAPIType.INTEGER, minimum=1, maximum=MAX_QUANTITY, default=1,
+                           description="Units to buy"),
+    },
+)
+
+
+@dataclass
+class PurchaseOperation(p.DocumentedOperation):
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.request_body = RequestBody(
+            required=True,
+            content={"application/json": OpenAPIMediaType(schema=PURCHASE_REQUEST_SCHEMA)},
+        )
+
+
+# -- one attempt: engine call, span, metrics, log, HTTP answer -------------------------------------------------
+
+
+async def run_attempt(
+    recorder: Recorder,
+    path: str,
+    sale_id: str,
+    quantity: int,
+    call: Callable[[], Awaitable[PurchaseResult]],
+    **log_fields: Any,
+) -> Response[Any]:
+    started = time.perf_counter()
+    tracer = recorder.tracer
+    try:
+        if tracer is None:
+            result = await call()
+        else:
+            with tracer.start_as_current_span(
+                "purchase attempt",
+                attributes={"flashsale.sale": sale_id, "flashsale.quantity": quantity, "flashsale.path": path},
+            ) as span:
+                context = span.get_span_context()
+                log_fields["trace_id"] = format(context.trace_id, "032x")
+                log_fields["span_id"] = format(context.span_id, "016x")
+                try:
+                    with tracer.start_as_current_span("redis purchase.lua", kind=SpanKind.CLIENT,
+                                                      attributes=REDIS_SPAN_ATTRIBUTES):
+                        result = await call()
+                except Unavailable as exc:
+                    span.set_attribute("flashsale.outcome", Outcome.UNAVAILABLE.value)
+                    span.set_status(Status(StatusCode.ERROR, exc.kind))
+                    raise
+                span.set_attribute("flashsale.outcome", result.outcome.value)
+    except Unavailable as exc:
+        recorder.redis_error(exc.kind)
+        recorder.attempt(sale_id, path, Outcome.UNAVAILABLE, time.perf_counter() - started, 0,
+                         redis_error=exc.kind, **log_fields)
+        return p.problem_response(
+            p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", f"/sales/{sale_id}/purchases",
+            headers=p.unavailable_headers(),
+        )
+    sold = result.quantity if result.outcome is Outcome.SOLD else 0
+    recorder.attempt(sale_id, path, result.outcome, time.perf_counter() - started, sold, **log_fields)
+    return answer(sale_id, path, result)
+
+
+def answer(sale_id: str, path: str, result: PurchaseResult) -> Response[Any]:
+    """The HTTP answer for each engine outcome, the same for the safe and the unsafe path."""
+    outcome = result.outcome
+    if outcome is Outcome.SOLD or outcome is Outcome.REPLAYED:
+        created_at = cast("Any", from_ms(result.created_ms))
+        order = Order(result.order_id, sale_id, result.buyer_id, result.quantity, created_at)
+        headers = REPLAYED_HEADERS if outcome is Outcome.REPLAYED else None
+        return Response(order, status_code=201, headers=headers)
+    problem = p.BY_OUTCOME[outcome]
+    instance = f"/demo/sales/{sale_id}/purchases" if path == "unsafe" else f"/sales/{sale_id}/purchases"
+    if outcome is Outcome.SOLD_OUT:
+        return p.problem_response(problem, f"{result.remaining} left", instance, remaining=result.remaining)
+    if outcome is Outcome.LIMIT_REACHED:
+        detail = f"this buyer has bought {result.bought} of at most {result.limit}"
+        return p.problem_response(problem, detail, instance, bought=result.bought, limit=result.limit)
+    if outcome is Outcome.NOT_OPEN:
+        opens_at = cast("Any", from_ms(result.opens_ms)).isoformat()
+        return p.problem_response(problem, f"opens at {opens_at}", instance, opens_at=opens_at)
+    if outcome is Outcome.IDEMPOTENCY_CONFLICT:
+        return p.problem_response(problem, "this Idempotency-Key bought something else; use a new key", instance)
+    if outcome is Outcome.UNKNOWN_SALE:
+        return p.problem_response(problem, f"no sale {sale_id!r}", instance)
+    return p.problem_response(problem, outcome.value, instance)
+
+
+def rate_limited(recorder: Recorder, sale_id: str, buyer_id: str) -> Response[Any]:
+    recorder.attempt(sale_id, "safe", Outcome.RATE_LIMITED, 0.0, 0, buyer_id=buyer_id)
+    return p.problem_response(
+        p.RATE_LIMITED, "too many purchase requests for this buyer; retry after Retry-After",
+        f"/sales/{sale_id}/purchases", headers=p.unavailable_headers(),
+    )
+
+
+async def count_refused_attempt(exc: Exception, scope: Any) -> None:
+    """``after_exception`` hook: a purchase refused before its handler ran (bad path, header or body, body too
+    large, rate limited) is still an attempt, counted with outcome ``invalid`` or ``rate_limited``."""
+    handler = scope.get("route_handler")
+    path = getattr(handler, "opt", {}).get(PURCHASE_PATH) if handler is not None else None
+    if path is None or not isinstance(exc, HTTPException):
+        return
+    recorder: Recorder = scope["litestar_app"].state.recorder
+    outcome = Outcome.RATE_LIMITED if exc.status_code == 429 else Outcome.INVALID
+    recorder.attempt("", path, outcome, 0.0, 0, status=exc.status_code)
+
+
+# -- the routes ----------------------------------------------------------------------------------------------
 
 
 class PurchaseController(Controller):
@@ -42,14 +220,14 @@ class PurchaseController(Controller):
                 description="`true` when this response replays the order first made with this Idempotency-Key.",
             )
         ],
-        responses=r.problems(
-            r.BAD_REQUEST,
-            (404, r.describe(p.UNKNOWN_SALE)),
-            (409, r.describe(p.SOLD_OUT, p.LIMIT_REACHED, p.NOT_OPEN, p.CLOSED)),
-            r.TOO_LARGE,
-            (422, r.describe(p.IDEMPOTENCY_CONFLICT)),
-            r.RATE_LIMITED,
-            r.UNAVAILABLE,
+        responses=p.responses(
+            p.DOC_BAD_REQUEST,
+            (404, p.describe(p.UNKNOWN_SALE)),
+            (409, p.describe(p.SOLD_OUT, p.LIMIT_REACHED, p.NOT_OPEN, p.CLOSED)),
+            p.DOC_TOO_LARGE,
+            (422, p.describe(p.IDEMPOTENCY_CONFLICT)),
+            p.DOC_RATE_LIMITED,
+            p.DOC_UNAVAILABLE,
         ),
     )
     async def purchase(
@@ -70,4 +248,35 @@ class PurchaseController(Controller):
             recorder, "safe", sale_id, data.quantity,
             lambda: inventory.purchase(sale_id, data.buyer_id, data.quantity, idempotency_key),
             buyer_id=data.buyer_id, key_digest=key_digest(idempotency_key),
+        )
+
+
+class DemoController(Controller):
+    """The deliberately unsafe purchase route. Mounted only when FLASHSALE_DEMO=true."""
+
+    path = "/demo/sales/{sale_id:str}/purchases"
+    tags = ["demo (unsafe)"]
+
+    @post(
+        "/",
+        status_code=201,
+        operation_class=PurchaseOperation,
+        opt={PURCHASE_PATH: "unsafe"},
+        summary="UNSAFE read-modify-write purchase (oversells; demo mode only)",
+        description=UNSAFE_DESCRIPTION,
+        responses=p.responses(
+            p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE)), (409, p.describe(p.SOLD_OUT)), p.DOC_TOO_LARGE,
+            p.DOC_UNAVAILABLE,
+        ),
+    )
+    async def purchase_unsafe(
+        self, sale_id: SaleIdParam, request: Request[Any, Any, Any]
+    ) -> Response[Order]:
+        inventory: Inventory = request.app.state.inventory
+        recorder: Recorder = request.app.state.recorder
+        data = decode_purchase(await request.body())
+        return await run_attempt(
+            recorder, "unsafe", sale_id, data.quantity,
+            lambda: inventory.purchase_unsafe(sale_id, data.buyer_id, data.quantity),
+            buyer_id=data.buyer_id,
         )

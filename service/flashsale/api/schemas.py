@@ -1,4 +1,5 @@
-"""Every request and response body, as msgspec Structs (validated by Litestar, documented in OpenAPI)."""
+"""Every request and response body as a msgspec Struct, and the path/header parameters and dependencies the
+routes share: what a client sends and gets, validated by Litestar and documented in OpenAPI from one place."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import msgspec
+from litestar.di import NamedDependency
+from litestar.params import HeaderParameter, Parameter
 
-from flashsale.inventory import SALE_ID_PATTERN
+from flashsale.inventory import SALE_ID_PATTERN, Inventory
+from flashsale.telemetry import Recorder
 
 MAX_QUANTITY = 1000
 BUYER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"
@@ -98,3 +102,28 @@ def to_ms(value: datetime | None) -> int | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return int(value.timestamp() * 1000)
+
+
+# -- parameters and dependencies shared by the route families -------------------------------------------------
+
+SaleIdParam = Annotated[
+    str,
+    Parameter(pattern=SALE_ID_PATTERN, min_length=1, max_length=64, description="The sale's id (URL-safe slug)."),
+]
+IdempotencyKey = Annotated[
+    str,
+    HeaderParameter(
+        name="Idempotency-Key",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        min_length=8,
+        max_length=255,
+        description=(
+            "A fresh random key per purchase intent (a UUID is fine), reused on every retry of that intent. "
+            "8 to 255 characters from A-Z a-z 0-9 and . _ : + / = ~ -. Remembered for "
+            "FLASHSALE_IDEMPOTENCY_TTL_S (default 24 h) once it bought something."
+        ),
+    ),
+]
+InventoryDep = NamedDependency[Inventory]
+"""Provided once in ``create_app``; the hot routes read app state instead (see ``purchases``)."""
+RecorderDep = NamedDependency[Recorder]

@@ -1,0 +1,90 @@
+"""Operations routes: liveness and readiness, the Prometheus scrape, and the benchmark's reference route.
+
+Load balancers route by readiness, which checks the purchase script itself: a Redis that answers PING but
+lost its script cache would otherwise look healthy. Liveness needs nothing but the process, so a shared
+dependency failing never gets a healthy process replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.plugins.prometheus import PrometheusController
+
+from flashsale.api import problems as p
+from flashsale.api.schemas import Health, InventoryDep, RecorderDep
+from flashsale.inventory import Unavailable, sale_keys
+
+
+class HealthController(Controller):
+    path = "/health"
+    tags = ["health"]
+
+    @get("/live", summary="The process is up", cache_control=None)
+    async def live(self) -> Health:
+        return Health(status="ok")
+
+    @get(
+        "/ready", operation_class=p.DocumentedOperation,
+        summary="Redis answers and the purchase script is loaded",
+        responses={503: ResponseSpec(data_container=Health, description="Not ready; see Retry-After.")},
+    )
+    async def ready(self, inventory: InventoryDep) -> Response[Health]:
+        try:
+            if await inventory.ready():
+                return Response(Health(status="ok"))
+            detail = "purchase script not loaded"
+        except Unavailable as exc:
+            detail = f"redis {exc.kind}: {exc}"
+        return Response(Health(status="unavailable", detail=detail), status_code=503,
+                        headers=p.unavailable_headers())
+
+
+async def refresh_sale_gauges(inventory: InventoryDep, recorder: RecorderDep) -> None:
+    """Stock and oversold units are facts of Redis, not of any one process, so they are read when Prometheus
+    asks (one script call per sale, concurrently) instead of being tracked on the purchase path."""
+    try:
+        sale_ids = await inventory.sale_ids()
+        snapshots = await asyncio.gather(*(inventory.read(s) for s in sale_ids), return_exceptions=True)
+    except Unavailable as exc:
+        recorder.redis_error(exc.kind)
+        return
+    for snapshot in snapshots:
+        if isinstance(snapshot, Unavailable):
+            recorder.redis_error(snapshot.kind)
+        elif snapshot is not None and not isinstance(snapshot, BaseException):
+            recorder.prepare_sale(snapshot.sale_id)
+            recorder.sale_state(snapshot)
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+
+    @get(include_in_schema=False)
+    async def get(self, inventory: InventoryDep, recorder: RecorderDep) -> Response[bytes]:
+        await refresh_sale_gauges(inventory, recorder)
+        return await PrometheusController.get.fn(self)  # type: ignore[no-any-return]
+
+
+class BareController(Controller):
+    """The benchmark's reference route: the framework ceiling. Mounted only with FLASHSALE_BENCH_ROUTES=true.
+
+    It makes the very script call of the purchase route and nothing else (no body validation, no outcome
+    mapping, no telemetry), so ``make bench`` can say how close the real purchase path comes to it.
+    """
+
+    path = "/bench/bare/{sale_id:str}"
+    include_in_schema = False
+
+    @post("/", status_code=200)
+    async def bare(self, sale_id: str, request: Request[Any, Any, Any], inventory: InventoryDep) -> Response[bytes]:
+        await request.body()
+        key = request.headers.get("idempotency-key", "bench-key")
+        k = sale_keys(sale_id)
+        reply = await inventory.scripts.purchase.run(
+            inventory.client, (k.sale, k.buyers, k.orders, k.idem(key)), (key, 1, key, "60")
+        )
+        return Response(str(reply[0]).encode(), media_type="text/plain")
