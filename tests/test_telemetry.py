@@ -172,6 +172,7 @@ def test_metrics_count_every_attempt_across_two_workers(redis_server: RedisProce
     assert value("flashsale_units_sold_total", sale=sale, path="safe") == 5
     assert value("flashsale_stock_remaining", sale=sale) == 0
     assert value("flashsale_stock_total", sale=sale) == 5
+    assert value("flashsale_stock_sold", sale=sale) == 5
     assert value("flashsale_oversold_units", sale=sale) == 0
     assert value("flashsale_purchase_duration_seconds_count", path="safe", outcome="sold") >= 5
     route = "/sales/{sale_id}/purchases"

@@ -35,6 +35,10 @@ STOCK_TOTAL = Gauge(
     "flashsale_stock_total", "Units ever added to the sale, read from Redis at scrape time.", ["sale"],
     multiprocess_mode="mostrecent",
 )
+STOCK_SOLD = Gauge(
+    "flashsale_stock_sold", "Units sold, read from Redis at scrape time (survives API restarts, unlike the counter).",
+    ["sale"], multiprocess_mode="mostrecent",
+)
 OVERSOLD = Gauge(
     "flashsale_oversold_units", "Units sold beyond the stock that existed, read from Redis at scrape time.",
     ["sale"], multiprocess_mode="mostrecent",
@@ -124,10 +128,11 @@ class Recorder:
     def sale_state(snapshot: SaleSnapshot) -> None:
         STOCK_REMAINING.labels(snapshot.sale_id).set(snapshot.remaining)
         STOCK_TOTAL.labels(snapshot.sale_id).set(snapshot.total)
+        STOCK_SOLD.labels(snapshot.sale_id).set(snapshot.sold)
         OVERSOLD.labels(snapshot.sale_id).set(snapshot.oversold)
 
     def forget_sale(self, sale_id: str) -> None:
-        for gauge in (STOCK_REMAINING, STOCK_TOTAL, OVERSOLD):
+        for gauge in (STOCK_REMAINING, STOCK_TOTAL, STOCK_SOLD, OVERSOLD):
             with contextlib.suppress(KeyError):
                 gauge.remove(sale_id)
         self._prepared.discard(sale_id)
