@@ -318,6 +318,8 @@ class Inventory:
             return None
         now_ms, ledger_length, *flat = reply
         f = dict(zip(flat[::2], flat[1::2], strict=True))
+        if "limit" not in f:  # debris of the unsafe path writing to a deleted sale (purchase.lua): no sale
+            return None
         return SaleSnapshot(
             sale_id=sale_id,
             name=f.get("name", ""),

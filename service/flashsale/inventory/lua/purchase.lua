@@ -17,7 +17,9 @@
 -- API replicas agree on when a sale opens. Only orders are remembered under the key: a rejection changed
 -- nothing, so evaluating a retried rejection again is safe and lets a buyer retry once the sale opens.
 local sale = redis.call('HMGET', KEYS[1], 'remaining', 'limit', 'opens_ms', 'closes_ms', 'closed', 'orders')
-if not sale[1] then
+if not sale[1] or not sale[2] then
+  -- No limit field: not a hash create_sale wrote, but what the unsafe demo path leaves when it writes to a
+  -- sale deleted under it (remaining, sold, orders only). That debris is no sale (it would fail below).
   return {'unknown_sale'}
 end
 
