@@ -13,6 +13,7 @@ from opentelemetry.trace import Tracer
 from prometheus_client import Counter, Gauge, Histogram
 
 from flashsale.inventory import Outcome, Path, SaleSnapshot
+from flashsale.inventory.outcomes import PURCHASE_OUTCOMES
 
 DURATION_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -69,7 +70,7 @@ class Recorder:
         self._prepared: set[str] = set()
         if metrics:
             for path in PATHS:
-                for outcome in Outcome:
+                for outcome in PURCHASE_OUTCOMES:
                     self._durations[(path, outcome)] = DURATION.labels(path, outcome)
             for kind in REDIS_ERROR_KINDS:
                 REDIS_ERRORS.labels(kind)
@@ -85,7 +86,7 @@ class Recorder:
         if not self.metrics or sale in self._prepared:
             return
         self._prepared.add(sale)
-        outcomes = NO_SALE_OUTCOMES if sale == NO_SALE else tuple(Outcome)
+        outcomes = NO_SALE_OUTCOMES if sale == NO_SALE else PURCHASE_OUTCOMES
         for path in PATHS:
             for outcome in outcomes:
                 key = (sale, path, outcome)
@@ -140,7 +141,7 @@ class Recorder:
             with contextlib.suppress(KeyError):
                 UNITS_SOLD.remove(sale_id, path)
             self._units.pop((sale_id, path), None)
-            for outcome in Outcome:
+            for outcome in PURCHASE_OUTCOMES:
                 with contextlib.suppress(KeyError):
                     ATTEMPTS.remove(sale_id, path, outcome)
                 self._attempts.pop((sale_id, path, outcome), None)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import secrets
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio.cluster import PipelineCommand, RedisCluster
@@ -28,17 +29,40 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from flashsale.inventory.keys import sale_keys
-from flashsale.inventory.memo import OrderRecord, SoldOutMemo
+from flashsale.inventory.keys import HOLD_ID_PATTERN, ORDER_ID_PATTERN, SALES_INDEX, sale_keys
+from flashsale.inventory.memo import SoldOutMemo
 from flashsale.inventory.outcomes import Outcome
-from flashsale.inventory.scripts import Scripts
+from flashsale.inventory.records import OrderRecord, encode_order
+from flashsale.inventory.replies import (
+    CancelResult,
+    HoldResult,
+    PurchaseResult,
+    SaleSnapshot,
+    decode_cancel,
+    decode_confirm,
+    decode_hold,
+    decode_purchase,
+    decode_read_hold,
+    decode_reap,
+    decode_release,
+    decode_sale,
+)
+from flashsale.inventory.scripts import LuaScript, Scripts
 from flashsale.settings import Durability, Settings
 
 UNSAFE_WORK_S = 0.02
 """What the unsafe demo path awaits between reading the stock and writing it back."""
 
-SALES_INDEX = "fs:sales"
-"""Set of live sale ids, read by the metrics collector and the CLI (not on the purchase path)."""
+RECLAIM_PER_CALL = 16
+"""Expired holds a hold, purchase or sale read reclaims at most, before its own work (O(log n) each)."""
+REAP_PER_CALL = 1000
+"""Expired holds one reaper call reclaims at most: bounded so a call stays well under a millisecond."""
+REAP_INTERVAL_S = 1.0
+"""How often the background reaper tidies every sale (it only matters for sales nobody is buying from)."""
+HOLD_TTL_S_DEFAULT = 600
+
+_HOLD_ID = re.compile(HOLD_ID_PATTERN)
+_ORDER_ID = re.compile(ORDER_ID_PATTERN)
 
 _TRANSIENT_ERRORS = (TryAgainError, ClusterDownError, MasterDownError, ReadOnlyError, RedisClusterException)
 """Redis is there but not serving this write right now (resharding, failover, no quorum): a 503."""
@@ -72,57 +96,6 @@ def classify(exc: BaseException) -> Unavailable:
     return Unavailable("script", f"Redis error: {type(exc).__name__}")
 
 
-@dataclass(frozen=True, slots=True)
-class PurchaseResult:
-    outcome: Outcome
-    order_id: str = ""
-    created_ms: int = 0
-    buyer_id: str = ""
-    quantity: int = 0
-    remaining: int = -1
-    bought: int = 0
-    limit: int = 0
-    opens_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class SaleSnapshot:
-    sale_id: str
-    name: str
-    total: int
-    remaining: int
-    sold: int
-    orders: int
-    ledger_length: int
-    limit: int
-    opens_ms: int | None
-    closes_ms: int | None
-    closed: bool
-    now_ms: int
-
-    @property
-    def status(self) -> str:
-        if self.closed or (self.closes_ms is not None and self.now_ms >= self.closes_ms):
-            return "closed"
-        if self.opens_ms is not None and self.now_ms < self.opens_ms:
-            return "scheduled"
-        if self.remaining <= 0:
-            return "sold_out"
-        return "open"
-
-    @property
-    def oversold(self) -> int:
-        return max(0, self.sold - self.total)
-
-    @property
-    def stock_balanced(self) -> bool:
-        return self.total == self.remaining + self.sold
-
-    @property
-    def ledger_matches(self) -> bool:
-        return self.ledger_length == self.orders
-
-
 class Inventory:
     """All sale state lives in Redis; this object holds the client, the scripts and a sold-out memo."""
 
@@ -132,6 +105,7 @@ class Inventory:
         self.scripts = scripts or Scripts.load()
         self._deadline = settings.redis_timeout_s
         self._ttl = str(settings.idempotency_ttl_s)
+        self._reclaim = str(RECLAIM_PER_CALL)
         self.memo = (SoldOutMemo(client, settings.soldout_cache_ms / 1000, self._deadline)
                      if settings.soldout_cache_ms else None)
         self._replicated = settings.durability is Durability.REPLICATED
@@ -150,8 +124,8 @@ class Inventory:
             if hit is not None and not (self._replicated and hit[0] is Outcome.REPLAYED):
                 return _from_memo(*hit)
         k = sale_keys(sale_id)
-        keys = (k.sale, k.buyers, k.orders, k.idem(idempotency_key))
-        args = (buyer_id, quantity, idempotency_key, self._ttl)
+        keys = (k.sale, k.buyers, k.orders, k.idem(idempotency_key), k.holds, k.hold_expiry)
+        args = (buyer_id, quantity, idempotency_key, self._ttl, self._reclaim)
         try:
             async with asyncio.timeout(self._deadline):
                 if self._replicated:
@@ -160,7 +134,12 @@ class Inventory:
                     reply = await self.scripts.purchase.run(self.client, keys, args)
         except _REDIS_FAILURES as exc:
             raise await self._unavailable(exc) from exc
-        return self._parse(sale_id, reply, buyer_id, quantity)
+        result = decode_purchase(reply, buyer_id, quantity)
+        # Only a sale with nothing held is memoised as sold out: a live hold may expire and put units back.
+        if result.outcome is Outcome.SOLD_OUT and self.memo is not None and result.remaining == 0 \
+                and result.held == 0:
+            self.memo.sold_out(sale_id, result.ledger_length)
+        return result
 
     async def _purchase_replicated(self, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
         """Run the script and ``WAIT`` on one connection, in one round trip: a sale is a 201 only once acked.
@@ -226,7 +205,7 @@ class Inventory:
         if isinstance(reply, Exception):
             raise reply
         if reply[0] == Outcome.REPLAYED:
-            record = f"{reply[1]}\t{reply[3]}\t{reply[4]}\t{reply[2]}"
+            record = encode_order(OrderRecord(reply[1], reply[3], int(reply[4]), int(reply[2])))
             rewritten, acked = await with_wait("SET", keys[3], record, "XX", "KEEPTTL")
             if isinstance(rewritten, Exception):
                 raise rewritten
@@ -239,25 +218,6 @@ class Inventory:
         if int(acked) < replicas:
             raise Unavailable("replication", f"order reached {acked} of {replicas} replicas in time")
         return reply
-
-    def _parse(self, sale_id: str, reply: list[Any], buyer_id: str, quantity: int) -> PurchaseResult:
-        outcome = Outcome(reply[0])
-        if outcome is Outcome.SOLD:
-            return PurchaseResult(outcome, reply[1], int(reply[2]), buyer_id, quantity, int(reply[3]))
-        if outcome is Outcome.REPLAYED:
-            return PurchaseResult(outcome, reply[1], int(reply[2]), reply[3], int(reply[4]))
-        if outcome is Outcome.SOLD_OUT:
-            remaining = int(reply[1])
-            if remaining == 0 and self.memo is not None:
-                self.memo.sold_out(sale_id, int(reply[2]))
-            return PurchaseResult(outcome, remaining=remaining)
-        if outcome is Outcome.LIMIT_REACHED:
-            return PurchaseResult(outcome, bought=int(reply[1]), limit=int(reply[2]))
-        if outcome is Outcome.NOT_OPEN:
-            return PurchaseResult(outcome, opens_ms=int(reply[1]))
-        if outcome is Outcome.IDEMPOTENCY_CONFLICT:
-            return PurchaseResult(outcome, buyer_id=reply[1], quantity=int(reply[2]))
-        return PurchaseResult(outcome)
 
     async def purchase_unsafe(self, sale_id: str, buyer_id: str, quantity: int) -> PurchaseResult:
         """The naive read-modify-write purchase, kept to show the oversell. Demo mode only.
@@ -282,7 +242,8 @@ class Inventory:
                 await self.client.hincrby(k.sale, "orders", 1)
                 now_ms = int(time.time() * 1000)
                 order_id = await self.client.xadd(
-                    k.orders, {"buyer": buyer_id, "quantity": quantity, "created_ms": now_ms, "key": ""}
+                    k.orders, {"kind": "order", "buyer": buyer_id, "quantity": quantity, "created_ms": now_ms,
+                               "key": ""}
                 )
         except _REDIS_FAILURES as exc:
             raise classify(exc) from exc
@@ -311,29 +272,13 @@ class Inventory:
                     await pool.disconnect(inuse_connections=False)
         return unavailable
 
-    async def read(self, sale_id: str) -> SaleSnapshot | None:
+    async def read(self, sale_id: str, audit: bool = False) -> SaleSnapshot | None:
+        """A consistent snapshot (expired holds reclaimed first, up to RECLAIM_PER_CALL). ``audit`` also sums the
+        live holds' units, O(live holds), to check them against ``held``."""
         k = sale_keys(sale_id)
-        reply = await self._call(self.scripts.read_sale.run(self.client, (k.sale, k.orders), ()))
-        if not reply:
-            return None
-        now_ms, ledger_length, *flat = reply
-        f = dict(zip(flat[::2], flat[1::2], strict=True))
-        if "limit" not in f:  # debris of the unsafe path writing to a deleted sale (purchase.lua): no sale
-            return None
-        return SaleSnapshot(
-            sale_id=sale_id,
-            name=f.get("name", ""),
-            total=int(f.get("total", 0)),
-            remaining=int(f.get("remaining", 0)),
-            sold=int(f.get("sold", 0)),
-            orders=int(f.get("orders", 0)),
-            ledger_length=int(ledger_length),
-            limit=int(f.get("limit", 0)),
-            opens_ms=int(f["opens_ms"]) if "opens_ms" in f else None,
-            closes_ms=int(f["closes_ms"]) if "closes_ms" in f else None,
-            closed=f.get("closed") == "1",
-            now_ms=int(now_ms),
-        )
+        args = (self._reclaim, "1" if audit else "0")
+        reply = await self._call(self.scripts.read_sale.run(self.client, (*k.hold_keys, k.orders), args))
+        return decode_sale(sale_id, reply)
 
     async def create_sale(
         self,
@@ -343,11 +288,12 @@ class Inventory:
         per_buyer_limit: int = 0,
         opens_ms: int | None = None,
         closes_ms: int | None = None,
+        hold_ttl_s: int = HOLD_TTL_S_DEFAULT,
     ) -> bool:
         """Create a sale; False if one with this id exists already (it is left untouched)."""
         k = sale_keys(sale_id)
         args = (name, stock, per_buyer_limit, "" if opens_ms is None else opens_ms,
-                "" if closes_ms is None else closes_ms)
+                "" if closes_ms is None else closes_ms, hold_ttl_s * 1000)
         created = bool(await self._call(self.scripts.create_sale.run(self.client, (k.sale,), args)))
         if created:
             await self._call(self.client.sadd(SALES_INDEX, sale_id))
@@ -366,15 +312,87 @@ class Inventory:
         return bool(await self._call(self.scripts.close_sale.run(self.client, (k.sale,), ())))
 
     async def delete_sale(self, sale_id: str) -> bool:
-        """Delete a sale, its ledger, buyer counts and idempotency records (SCAN; admin only)."""
+        """Delete a sale, its ledger, holds, buyer counts and idempotency records (SCAN; admin only)."""
         k = sale_keys(sale_id)
         existed = bool(await self._call(self.client.exists(k.sale)))
-        idem_keys = [key async for key in self.client.scan_iter(match=k.idem_pattern, count=1000)]
-        for key in (k.sale, k.buyers, k.orders, *idem_keys):
+        idem_keys = [key for pattern in (k.idem_pattern, k.hold_idem_pattern)
+                     async for key in self.client.scan_iter(match=pattern, count=1000)]
+        for key in (*k.fixed, *idem_keys):
             await self._call(self.client.delete(key))
         await self._call(self.client.srem(SALES_INDEX, sale_id))
         self._forget(sale_id)
         return existed
+
+    # -- holds and cancellations ---------------------------------------------------------------------------
+
+    async def _run(self, script: LuaScript, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        """One script call with the purchase deadline: holds are on the hot path too."""
+        try:
+            async with asyncio.timeout(self._deadline):
+                return await script.run(self.client, keys, args)
+        except _REDIS_FAILURES as exc:
+            raise await self._unavailable(exc) from exc
+
+    async def hold(self, sale_id: str, buyer_id: str, quantity: int, idempotency_key: str) -> HoldResult:
+        """Reserve units until the sale's hold TTL runs out: one script call, one round trip.
+
+        Never consults the sold-out memo: a sale sold out a moment ago may have units back from expired holds,
+        and a hold's replay lives in its own record, which the memo does not know.
+        """
+        k = sale_keys(sale_id)
+        keys = (*k.hold_keys, k.hold_idem(idempotency_key))
+        args = (buyer_id, quantity, self._ttl, secrets.token_hex(16), self._reclaim)
+        return decode_hold(await self._run(self.scripts.hold, keys, args), buyer_id, quantity)
+
+    async def confirm(self, sale_id: str, hold_id: str, payment_ref: str = "") -> HoldResult:
+        """Turn a live hold into an order (a ledger entry), once; a hold past its expiry is a ``hold_expired``."""
+        if not _HOLD_ID.match(hold_id):
+            return HoldResult(Outcome.UNKNOWN_HOLD, hold_id)
+        k = sale_keys(sale_id)
+        reply = await self._run(self.scripts.confirm, (*k.hold_keys, k.orders), (hold_id, payment_ref))
+        return decode_confirm(reply, hold_id)
+
+    async def release(self, sale_id: str, hold_id: str) -> HoldResult:
+        if not _HOLD_ID.match(hold_id):
+            return HoldResult(Outcome.UNKNOWN_HOLD, hold_id)
+        k = sale_keys(sale_id)
+        return decode_release(await self._run(self.scripts.release, k.hold_keys, (hold_id,)), hold_id)
+
+    async def read_hold(self, sale_id: str, hold_id: str) -> HoldResult:
+        if not _HOLD_ID.match(hold_id):
+            return HoldResult(Outcome.UNKNOWN_HOLD, hold_id)
+        k = sale_keys(sale_id)
+        return decode_read_hold(await self._run(self.scripts.read_hold, k.hold_keys, (hold_id,)), hold_id)
+
+    async def cancel_order(self, sale_id: str, order_id: str, restock: bool) -> CancelResult:
+        """Cancel an order exactly once (admin); with ``restock`` its units go back on sale."""
+        if not _ORDER_ID.match(order_id):
+            return CancelResult(Outcome.UNKNOWN_ORDER, order_id)
+        k = sale_keys(sale_id)
+        keys = (k.sale, k.buyers, k.orders, k.cancelled)
+        result = decode_cancel(await self._call(
+            self.scripts.cancel_order.run(self.client, keys, (order_id, "1" if restock else "0"))), order_id)
+        if result.outcome is Outcome.CANCELLED and result.restock:
+            self._forget(sale_id)
+        return result
+
+    async def reap(self, sale_id: str, limit: int = REAP_PER_CALL) -> tuple[int, int]:
+        """Expire what ran out on one sale: (units reclaimed, live holds left)."""
+        k = sale_keys(sale_id)
+        return decode_reap(await self._call(self.scripts.reap.run(self.client, k.hold_keys, (limit,))))
+
+    async def reap_forever(self, interval_s: float = REAP_INTERVAL_S) -> None:
+        """The background reaper: every ``interval_s``, expire what ran out on every sale.
+
+        Hold and purchase scripts reclaim expired holds themselves, so being late here never keeps a unit
+        off sale for a buyer who asks; it keeps ``held`` and the gauges of quiet sales current. Every worker
+        runs one: the script is atomic, so two reapers on one sale only find less to do.
+        """
+        while True:
+            await asyncio.sleep(interval_s)
+            with contextlib.suppress(Unavailable, ValueError):
+                for sale_id in await self.sale_ids():
+                    await self.reap(sale_id)
 
     def _forget(self, sale_id: str) -> None:
         if self.memo is not None:

@@ -9,27 +9,72 @@ from dataclasses import dataclass
 SALE_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 """URL-safe slug: lowercase letters, digits and inner dashes, 1 to 64 characters; never braces."""
 
+SALES_INDEX = "fs:sales"
+"""Set of live sale ids, read by the metrics collector, the hold reaper and the CLI (not on the purchase path)."""
+
 _SALE_ID = re.compile(SALE_ID_PATTERN)
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([\[\]*?\\])", r"\\\1", text)
 
 
 @dataclass(frozen=True, slots=True)
 class SaleKeys:
     sale: str
+    """Hash: stock and counters (lua/purchase.lua lists the fields)."""
     buyers: str
+    """Hash: buyer id -> units held plus bought (what the per-buyer limit counts)."""
     orders: str
+    """Stream: the ledger, one entry per order or cancellation (field ``kind``)."""
     idem_prefix: str
+    """Purchase idempotency records (inventory/records.py)."""
+    holds: str
+    """Hash: hold id -> hold record (lua/holdlib.lua)."""
+    hold_expiry: str
+    """Sorted set: live hold ids scored by expiry (ms), so expired holds are found in O(log n)."""
+    hold_idem_prefix: str
+    """Hold idempotency records: Idempotency-Key -> hold id."""
+    cancelled: str
+    """Hash: order id -> its cancellation (makes a cancel happen once)."""
 
     def idem(self, idempotency_key: str) -> str:
         return self.idem_prefix + idempotency_key
 
+    def hold_idem(self, idempotency_key: str) -> str:
+        return self.hold_idem_prefix + idempotency_key
+
     @property
     def idem_pattern(self) -> str:
-        """SCAN pattern of the sale's idempotency records (the key is glob-escaped)."""
-        return re.sub(r"([\[\]*?\\])", r"\\\1", self.idem_prefix) + "*"
+        """SCAN pattern of the sale's purchase and hold idempotency records (the key is glob-escaped)."""
+        return _glob_escape(self.idem_prefix) + "*"
+
+    @property
+    def hold_idem_pattern(self) -> str:
+        return _glob_escape(self.hold_idem_prefix) + "*"
+
+    @property
+    def hold_keys(self) -> tuple[str, str, str, str]:
+        """The keys every hold script starts with, in this order: sale, buyers, holds, hold expiry."""
+        return (self.sale, self.buyers, self.holds, self.hold_expiry)
+
+    @property
+    def fixed(self) -> tuple[str, ...]:
+        """Every key of the sale except the idempotency records (those are found by SCAN)."""
+        return (self.sale, self.buyers, self.orders, self.holds, self.hold_expiry, self.cancelled)
 
 
 def sale_keys(sale_id: str) -> SaleKeys:
     if not _SALE_ID.match(sale_id):
         raise ValueError(f"not a sale id: {sale_id!r}")
     tag = f"fs:{{{sale_id}}}:"
-    return SaleKeys(sale=tag + "sale", buyers=tag + "buyers", orders=tag + "orders", idem_prefix=tag + "idem:")
+    return SaleKeys(sale=tag + "sale", buyers=tag + "buyers", orders=tag + "orders", idem_prefix=tag + "idem:",
+                    holds=tag + "holds", hold_expiry=tag + "hold-expiry", hold_idem_prefix=tag + "hold-idem:",
+                    cancelled=tag + "cancelled")
+
+
+HOLD_ID_PATTERN = r"^[0-9a-f]{32}$"
+"""Hold ids are 128 random bits in hex (made by the engine): unguessable, so knowing one is the right to use it."""
+
+ORDER_ID_PATTERN = r"^[0-9]{1,20}-[0-9]{1,20}$"
+"""Order ids are the ledger stream's entry ids."""

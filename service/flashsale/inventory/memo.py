@@ -10,6 +10,10 @@ The memo is trusted for ``ttl_s`` after the last sold-out answer from Redis, and
 holds has as many entries as Redis counted orders. A restock through this worker drops it at once; a
 restock through another worker is seen at most ``ttl_s`` late, and stale memory only ever refuses. Sales
 with more than ``max_orders`` orders are never memoised (memory bound); they always ask Redis.
+
+Holds: the memo is filled only when Redis answered "sold out" with no unit held (a live hold may expire and
+put its units back, which only a script run can see), and it never answers a hold or a confirm (engine.py).
+Ledger entries without an Idempotency-Key (confirmed holds, cancellations) are counted but not indexed.
 """
 
 from __future__ import annotations
@@ -21,11 +25,10 @@ from typing import Any
 
 from flashsale.inventory.keys import sale_keys
 from flashsale.inventory.outcomes import Outcome
+from flashsale.inventory.records import OrderRecord
 
 LEDGER_PAGE = 5000
 
-OrderRecord = tuple[str, str, int, int]
-"""(order id, buyer, quantity, created_ms), as the ledger holds it."""
 
 
 @dataclass(slots=True)
@@ -85,8 +88,9 @@ class SoldOutMemo:
                 for entry_id, entry in page:
                     key = entry.get("key", "")
                     if key:
-                        ledger.orders[key] = (entry_id, entry.get("buyer", ""), int(entry.get("quantity", 0)),
-                                              int(entry.get("created_ms", 0)))
+                        ledger.orders[key] = OrderRecord(entry_id, entry.get("buyer", ""),
+                                                         int(entry.get("quantity", 0)),
+                                                         int(entry.get("created_ms", 0)))
                     ledger.entries += 1
                     ledger.last_id = entry_id
         except Exception:

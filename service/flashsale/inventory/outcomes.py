@@ -1,4 +1,4 @@
-"""What can happen to one purchase attempt: one name used by the engine, the API, metrics, logs and docs."""
+"""What can happen to one purchase or hold attempt: one name used by the engine, the API, metrics, logs and docs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from enum import StrEnum
 
 
 class Outcome(StrEnum):
-    """The outcome of a purchase attempt. The Lua script returns these very strings."""
+    """The outcome of a purchase or hold attempt. The Lua scripts return these very strings."""
 
     SOLD = "sold"
     REPLAYED = "replayed"
@@ -19,6 +19,56 @@ class Outcome(StrEnum):
     INVALID = "invalid"
     UNAVAILABLE = "unavailable"
     RATE_LIMITED = "rate_limited"
+    # holds (lua/hold.lua, confirm.lua, release.lua, read_hold.lua) and order cancellation (cancel_order.lua)
+    HELD = "held"
+    CONFIRMED = "confirmed"
+    RELEASED = "released"
+    HOLD_EXPIRED = "hold_expired"
+    HOLD_RELEASED = "hold_released"
+    HOLD_CONFIRMED = "hold_confirmed"
+    UNKNOWN_HOLD = "unknown_hold"
+    CANCELLED = "cancelled"
+    UNKNOWN_ORDER = "unknown_order"
+    FOUND = "found"
+    """A hold was read (GET): its state says the rest."""
+
+
+_COMMON = (Outcome.REPLAYED, Outcome.UNKNOWN_SALE, Outcome.INVALID, Outcome.UNAVAILABLE, Outcome.RATE_LIMITED)
+
+PURCHASE_OUTCOMES: tuple[Outcome, ...] = (
+    Outcome.SOLD, Outcome.SOLD_OUT, Outcome.LIMIT_REACHED, Outcome.NOT_OPEN, Outcome.CLOSED,
+    Outcome.IDEMPOTENCY_CONFLICT, *_COMMON,
+)
+"""What a purchase attempt can end as (the label values of ``flashsale_purchase_attempts_total``)."""
+
+
+class Step(StrEnum):
+    """Which step of a checkout an attempt was: the ``step`` label of ``flashsale_hold_attempts_total``."""
+
+    HOLD = "hold"
+    CONFIRM = "confirm"
+    RELEASE = "release"
+    CANCEL = "cancel"
+
+
+STEP_OUTCOMES: dict[Step, tuple[Outcome, ...]] = {
+    Step.HOLD: (Outcome.HELD, Outcome.SOLD_OUT, Outcome.LIMIT_REACHED, Outcome.NOT_OPEN, Outcome.CLOSED,
+                Outcome.IDEMPOTENCY_CONFLICT, *_COMMON),
+    Step.CONFIRM: (Outcome.CONFIRMED, Outcome.HOLD_EXPIRED, Outcome.HOLD_RELEASED, Outcome.UNKNOWN_HOLD, *_COMMON),
+    Step.RELEASE: (Outcome.RELEASED, Outcome.HOLD_EXPIRED, Outcome.HOLD_RELEASED, Outcome.HOLD_CONFIRMED,
+                   Outcome.UNKNOWN_HOLD, *_COMMON),
+    Step.CANCEL: (Outcome.CANCELLED, Outcome.UNKNOWN_ORDER, *_COMMON),
+}
+"""What each hold step can end as: the label values made at zero for every sale."""
+
+
+class HoldState(StrEnum):
+    """Where a hold is in its life; ``held`` is the only state it can leave (lua/holdlib.lua)."""
+
+    HELD = "held"
+    CONFIRMED = "confirmed"
+    RELEASED = "released"
+    EXPIRED = "expired"
 
 
 class Path(StrEnum):

@@ -5,6 +5,10 @@ been seen to land on another node than the one that answered NOSCRIPT (redis-py 
 falls back to ``EVAL`` with the full source instead: ``EVAL`` is routed by the script's keys like ``EVALSHA``,
 runs the script and caches it on exactly the node that lacked it. NOSCRIPT means the script did not run, so
 that second call can never apply a purchase twice.
+
+Scripts that touch holds start with ``lua/holdlib.lua`` (the hold record format and the expiry step), joined
+to their source here, so that format is written once on the Lua side. Redis runs one self-contained source per
+script either way; the SHA is the SHA of the joined source.
 """
 
 from __future__ import annotations
@@ -17,6 +21,13 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
+WITH_HOLDLIB = frozenset({"purchase", "hold", "confirm", "release", "read_hold", "read_sale", "reap"})
+"""Scripts that read or write hold records, so start with lua/holdlib.lua."""
+
+
+def _read(name: str) -> str:
+    return resources.files("flashsale.inventory").joinpath("lua", f"{name}.lua").read_text("utf-8")
+
 
 @dataclass(frozen=True, slots=True)
 class LuaScript:
@@ -26,7 +37,9 @@ class LuaScript:
 
     @classmethod
     def load(cls, name: str) -> LuaScript:
-        source = resources.files("flashsale.inventory").joinpath("lua", f"{name}.lua").read_text("utf-8")
+        source = _read(name)
+        if name in WITH_HOLDLIB:
+            source = _read("holdlib") + "\n" + source
         return cls(name=name, source=source, sha=hashlib.sha1(source.encode()).hexdigest())  # noqa: S324
 
     async def run(self, client: Any, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
@@ -43,6 +56,12 @@ class Scripts:
     restock: LuaScript
     close_sale: LuaScript
     read_sale: LuaScript
+    hold: LuaScript
+    confirm: LuaScript
+    release: LuaScript
+    read_hold: LuaScript
+    reap: LuaScript
+    cancel_order: LuaScript
 
     @classmethod
     def load(cls) -> Scripts:

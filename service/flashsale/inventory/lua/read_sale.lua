@@ -1,16 +1,33 @@
--- read_sale.lua: one consistent snapshot of a sale, with the server's clock and the ledger length.
+-- read_sale.lua: one consistent snapshot of a sale, with the server's clock and the ledger length
+-- (holdlib.lua is prepended).
 --
--- KEYS[1] sale hash fs:{<sale>}:sale   KEYS[2] ledger fs:{<sale>}:orders
+-- KEYS[1] sale hash  KEYS[2] buyers  KEYS[3] holds  KEYS[4] hold expiry  KEYS[5] ledger fs:{<sale>}:orders
+-- ARGV[1] how many expired holds to reclaim first, at most (so `remaining` is what a new hold can get)
+-- ARGV[2] "1" to also sum the units of live holds (the audit: O(live holds)), else "0"
 --
--- Returns {} when the sale does not exist, else
---   {now_ms, ledger_length, field1, value1, field2, value2, ...} (the sale hash, flattened).
-local sale = redis.call('HGETALL', KEYS[1])
-if #sale == 0 then
+-- Returns {} when the sale does not exist, else (decoded by replies.decode_sale)
+--   {now_ms, ledger_length, live_holds, live_held_units or -1, field1, value1, field2, value2, ...}
+--   live_holds: holds in the expiry set; the rest is the sale hash, flattened.
+if redis.call('EXISTS', KEYS[1]) == 0 then
   return {}
 end
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local out = {now_ms, redis.call('XLEN', KEYS[2])}
+local now_ms = redis_now_ms()
+reclaim(KEYS[1], KEYS[2], KEYS[3], KEYS[4], now_ms, tonumber(ARGV[1]))
+local units = -1
+if ARGV[2] == '1' then
+  units = 0
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+    local raw = redis.call('HGET', KEYS[3], id)
+    if raw then
+      local h = hold_decode(raw)
+      if h.state == 'held' then
+        units = units + h.quantity
+      end
+    end
+  end
+end
+local out = {now_ms, redis.call('XLEN', KEYS[5]), redis.call('ZCARD', KEYS[4]), units}
+local sale = redis.call('HGETALL', KEYS[1])
 for i = 1, #sale do
   out[#out + 1] = sale[i]
 end

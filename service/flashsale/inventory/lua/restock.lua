@@ -1,4 +1,4 @@
--- restock.lua: add units to an existing sale, keeping total == remaining + sold.
+-- restock.lua: add units to an existing sale, keeping total == remaining + held + sold + withdrawn.
 --
 -- KEYS[1] sale hash fs:{<sale>}:sale
 -- ARGV[1] units to add (> 0)

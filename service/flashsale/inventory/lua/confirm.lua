@@ -1,0 +1,53 @@
+-- confirm.lua: turn a live hold into an order, once (holdlib.lua is prepended).
+--
+-- KEYS[1] sale hash  KEYS[2] buyers  KEYS[3] holds  KEYS[4] expiry  KEYS[5] ledger  fs:{<sale>}:orders
+-- ARGV[1] hold id   ARGV[2] payment_ref ("" for none)
+--
+-- Returns (decoded by replies.decode_confirm):
+--   {"confirmed", order_id, created_ms, buyer, quantity}
+--   {"replayed", order_id, created_ms, buyer, quantity}   confirmed before: the same order
+--   {"hold_expired", expires_ms}   {"hold_released"}   {"unknown_hold"}   {"unknown_sale"}
+--
+-- Expiry is judged here by Redis TIME: at or after expires_ms the hold is expired (its units go back on sale
+-- now if no script reclaimed them yet) and the confirm sells nothing. A confirm is allowed after the sale
+-- closed: the unit was reserved while it was open.
+--
+-- Ledger entry written (XADD, the stream id is the order id), fields in this order:
+--   kind "order"  buyer  quantity  created_ms  key ""  hold <hold id>  payment_ref
+-- (purchase.lua writes the same fields with key = its Idempotency-Key and hold = "").
+local sale, buyers, holds, expiry = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local raw = redis.call('HGET', holds, ARGV[1])
+if not raw then
+  if redis.call('EXISTS', sale) == 0 then
+    return {'unknown_sale'}
+  end
+  return {'unknown_hold'}
+end
+local h = hold_decode(raw)
+if h.state == 'confirmed' then
+  return {'replayed', h.order_id, h.done_ms, h.buyer, h.quantity}
+end
+if h.state == 'released' then
+  return {'hold_released'}
+end
+if h.state == 'expired' then
+  return {'hold_expired', h.expires_ms}
+end
+local now_ms = redis_now_ms()
+if now_ms >= h.expires_ms then
+  hold_end(sale, buyers, holds, expiry, ARGV[1], h, 'expired', now_ms)
+  return {'hold_expired', h.expires_ms}
+end
+
+local order_id = redis.call('XADD', KEYS[5], '*', 'kind', 'order', 'buyer', h.buyer, 'quantity', h.quantity,
+  'created_ms', now_ms, 'key', '', 'hold', ARGV[1], 'payment_ref', ARGV[2])
+h.state = 'confirmed'
+h.order_id = order_id
+h.done_ms = now_ms
+redis.call('HSET', holds, ARGV[1], hold_encode(h))
+redis.call('ZREM', expiry, ARGV[1])
+redis.call('HINCRBY', sale, 'held', -h.quantity)
+redis.call('HINCRBY', sale, 'sold', h.quantity)
+redis.call('HINCRBY', sale, 'orders', 1)
+redis.call('HINCRBY', sale, 'holds_confirmed', 1)
+return {'confirmed', order_id, now_ms, h.buyer, h.quantity}

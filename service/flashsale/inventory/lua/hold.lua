@@ -1,0 +1,69 @@
+-- hold.lua: reserve units for one buyer until the sale's hold TTL runs out (holdlib.lua is prepended).
+--
+-- KEYS[1] sale hash  fs:{<sale>}:sale         KEYS[2] buyers  fs:{<sale>}:buyers
+-- KEYS[3] holds      fs:{<sale>}:holds        KEYS[4] expiry  fs:{<sale>}:hold-expiry
+-- KEYS[5] hold idempotency record  fs:{<sale>}:hold-idem:<Idempotency-Key>  -> hold id
+-- ARGV[1] buyer_id  ARGV[2] quantity (> 0)  ARGV[3] idempotency TTL (s)  ARGV[4] a fresh random hold id
+-- ARGV[5] how many expired holds to reclaim first, at most
+--
+-- Returns {code, ...} (Outcome values, inventory/outcomes.py), decoded by replies.decode_hold:
+--   {"held", hold_id, expires_ms, remaining}
+--   {"replayed", hold_id, expires_ms, buyer, quantity, state}   key used before by this very request
+--   {"idempotency_conflict", buyer, quantity}                   key used before for another buyer or quantity
+--   {"unknown_sale"}  {"not_open", opens_ms}  {"closed"}  {"limit_reached", committed, limit}
+--   {"sold_out", remaining, held}
+--
+-- The expiry is fixed here, from Redis TIME, and nothing ever moves it: a replay returns the same expiry.
+-- The per-buyer limit counts the buyer's held and bought units. Expired holds are reclaimed before the stock
+-- check, so units of abandoned holds are back on sale without waiting for the reaper.
+local sale, buyers, holds, expiry = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local s = redis.call('HMGET', sale, 'remaining', 'limit', 'opens_ms', 'closes_ms', 'closed', 'hold_ttl_ms')
+if not s[1] or not s[2] then  -- no limit field: debris of the unsafe demo path (see purchase.lua), no sale
+  return {'unknown_sale'}
+end
+local buyer = ARGV[1]
+local quantity = tonumber(ARGV[2])
+
+local seen = redis.call('GET', KEYS[5])
+if seen then
+  local raw = redis.call('HGET', holds, seen)
+  if raw then
+    local h = hold_decode(raw)
+    if h.buyer ~= buyer or h.quantity ~= quantity then
+      return {'idempotency_conflict', h.buyer, h.quantity}
+    end
+    return {'replayed', seen, h.expires_ms, h.buyer, h.quantity, h.state}
+  end
+end
+
+local now_ms = redis_now_ms()
+if s[5] == '1' or (s[4] and now_ms >= tonumber(s[4])) then
+  return {'closed'}
+end
+if s[3] and now_ms < tonumber(s[3]) then
+  return {'not_open', s[3]}
+end
+
+reclaim(sale, buyers, holds, expiry, now_ms, tonumber(ARGV[5]))
+
+local limit = tonumber(s[2])
+local committed = tonumber(redis.call('HGET', buyers, buyer) or '0')
+if limit > 0 and committed + quantity > limit then
+  return {'limit_reached', committed, limit}
+end
+local remaining = tonumber(redis.call('HGET', sale, 'remaining'))
+if remaining < quantity then
+  return {'sold_out', remaining, tonumber(redis.call('HGET', sale, 'held') or '0')}
+end
+
+local id = ARGV[4]
+local expires_ms = now_ms + tonumber(s[6] or '600000')
+redis.call('HINCRBY', sale, 'remaining', -quantity)
+redis.call('HINCRBY', sale, 'held', quantity)
+redis.call('HINCRBY', sale, 'holds', 1)
+redis.call('HINCRBY', buyers, buyer, quantity)
+redis.call('HSET', holds, id, hold_encode({state = 'held', buyer = buyer, quantity = quantity,
+  expires_ms = expires_ms, order_id = '', done_ms = ''}))
+redis.call('ZADD', expiry, expires_ms, id)
+redis.call('SET', KEYS[5], id, 'EX', ARGV[3])
+return {'held', id, expires_ms, remaining - quantity}

@@ -1,0 +1,230 @@
+"""What each Lua script answers, decoded: exactly one function per script reply, next to the result types.
+
+The reply shapes are written in each script's header (lua/*.lua); these functions are the only Python code
+that reads them. They are pure: anything stateful done with a reply (the sold-out memo) stays in the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flashsale.inventory.outcomes import HoldState, Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseResult:
+    outcome: Outcome
+    order_id: str = ""
+    created_ms: int = 0
+    buyer_id: str = ""
+    quantity: int = 0
+    remaining: int = -1
+    bought: int = 0
+    """Units the buyer holds or bought (limit_reached)."""
+    limit: int = 0
+    opens_ms: int = 0
+    ledger_length: int = 0
+    held: int = 0
+    """Units in live holds (sold_out): when > 0, units may come back, so the sold-out memo is not filled."""
+
+
+@dataclass(frozen=True, slots=True)
+class HoldResult:
+    """A hold step's answer. For ``confirmed`` (and a replayed confirm) the order fields are set."""
+
+    outcome: Outcome
+    hold_id: str = ""
+    buyer_id: str = ""
+    quantity: int = 0
+    expires_ms: int = 0
+    state: HoldState | None = None
+    order_id: str = ""
+    created_ms: int = 0
+    remaining: int = -1
+    bought: int = 0
+    limit: int = 0
+    opens_ms: int = 0
+    held: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResult:
+    outcome: Outcome
+    order_id: str = ""
+    cancel_id: str = ""
+    created_ms: int = 0
+    buyer_id: str = ""
+    quantity: int = 0
+    restock: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SaleSnapshot:
+    sale_id: str
+    name: str
+    total: int
+    remaining: int
+    sold: int
+    orders: int
+    ledger_length: int
+    limit: int
+    opens_ms: int | None
+    closes_ms: int | None
+    closed: bool
+    now_ms: int
+    held: int = 0
+    hold_ttl_s: int = 600
+    holds: int = 0
+    holds_confirmed: int = 0
+    holds_released: int = 0
+    holds_expired: int = 0
+    live_holds: int = 0
+    """Holds in the expiry set (an independent count of live holds)."""
+    live_held_units: int = -1
+    """Units summed over live hold records (audit only; -1 when not computed)."""
+    cancels: int = 0
+    restocked: int = 0
+    withdrawn: int = 0
+
+    @property
+    def status(self) -> str:
+        if self.closed or (self.closes_ms is not None and self.now_ms >= self.closes_ms):
+            return "closed"
+        if self.opens_ms is not None and self.now_ms < self.opens_ms:
+            return "scheduled"
+        if self.remaining <= 0:
+            return "sold_out"
+        return "open"
+
+    @property
+    def oversold(self) -> int:
+        """Units promised (sold, held or withdrawn) beyond the stock ever added."""
+        return max(0, self.sold + self.held + self.withdrawn - self.total, -self.remaining)
+
+    @property
+    def stock_balanced(self) -> bool:
+        return self.total == self.remaining + self.held + self.sold + self.withdrawn
+
+    @property
+    def ledger_matches(self) -> bool:
+        return self.ledger_length == self.orders + self.cancels
+
+    @property
+    def holds_balanced(self) -> bool:
+        """Holds created == live + confirmed + released + expired, and the live holds' units == held."""
+        counted = self.live_holds + self.holds_confirmed + self.holds_released + self.holds_expired
+        return self.holds == counted and self.live_held_units in (-1, self.held)
+
+    @property
+    def hold_states(self) -> dict[HoldState, int]:
+        return {HoldState.HELD: self.live_holds, HoldState.CONFIRMED: self.holds_confirmed,
+                HoldState.RELEASED: self.holds_released, HoldState.EXPIRED: self.holds_expired}
+
+
+def decode_purchase(reply: list[Any], buyer_id: str, quantity: int) -> PurchaseResult:
+    """lua/purchase.lua's reply."""
+    outcome = Outcome(reply[0])
+    if outcome is Outcome.SOLD:
+        return PurchaseResult(outcome, reply[1], int(reply[2]), buyer_id, quantity, int(reply[3]))
+    if outcome is Outcome.REPLAYED:
+        return PurchaseResult(outcome, reply[1], int(reply[2]), reply[3], int(reply[4]))
+    if outcome is Outcome.SOLD_OUT:
+        return PurchaseResult(outcome, remaining=int(reply[1]), ledger_length=int(reply[2]), held=int(reply[3]))
+    if outcome is Outcome.LIMIT_REACHED:
+        return PurchaseResult(outcome, bought=int(reply[1]), limit=int(reply[2]))
+    if outcome is Outcome.NOT_OPEN:
+        return PurchaseResult(outcome, opens_ms=int(reply[1]))
+    if outcome is Outcome.IDEMPOTENCY_CONFLICT:
+        return PurchaseResult(outcome, buyer_id=reply[1], quantity=int(reply[2]))
+    return PurchaseResult(outcome)
+
+
+def decode_hold(reply: list[Any], buyer_id: str, quantity: int) -> HoldResult:
+    """lua/hold.lua's reply."""
+    outcome = Outcome(reply[0])
+    if outcome is Outcome.HELD:
+        return HoldResult(outcome, reply[1], buyer_id, quantity, int(reply[2]), HoldState.HELD,
+                          remaining=int(reply[3]))
+    if outcome is Outcome.REPLAYED:
+        return HoldResult(outcome, reply[1], reply[3], int(reply[4]), int(reply[2]), HoldState(reply[5]))
+    if outcome is Outcome.SOLD_OUT:
+        return HoldResult(outcome, remaining=int(reply[1]), held=int(reply[2]))
+    if outcome is Outcome.LIMIT_REACHED:
+        return HoldResult(outcome, bought=int(reply[1]), limit=int(reply[2]))
+    if outcome is Outcome.NOT_OPEN:
+        return HoldResult(outcome, opens_ms=int(reply[1]))
+    if outcome is Outcome.IDEMPOTENCY_CONFLICT:
+        return HoldResult(outcome, buyer_id=reply[1], quantity=int(reply[2]))
+    return HoldResult(outcome)
+
+
+def decode_confirm(reply: list[Any], hold_id: str) -> HoldResult:
+    """lua/confirm.lua's reply."""
+    outcome = Outcome(reply[0])
+    if outcome is Outcome.CONFIRMED or outcome is Outcome.REPLAYED:
+        return HoldResult(outcome, hold_id, reply[3], int(reply[4]), state=HoldState.CONFIRMED, order_id=reply[1],
+                          created_ms=int(reply[2]))
+    if outcome is Outcome.HOLD_EXPIRED:
+        return HoldResult(outcome, hold_id, expires_ms=int(reply[1]), state=HoldState.EXPIRED)
+    if outcome is Outcome.HOLD_RELEASED:
+        return HoldResult(outcome, hold_id, state=HoldState.RELEASED)
+    return HoldResult(outcome, hold_id)
+
+
+def decode_release(reply: list[Any], hold_id: str) -> HoldResult:
+    """lua/release.lua's reply."""
+    outcome = Outcome(reply[0])
+    if outcome is Outcome.RELEASED or outcome is Outcome.HOLD_RELEASED:
+        return HoldResult(outcome, hold_id, state=HoldState.RELEASED)
+    if outcome is Outcome.HOLD_EXPIRED:
+        return HoldResult(outcome, hold_id, expires_ms=int(reply[1]), state=HoldState.EXPIRED)
+    if outcome is Outcome.HOLD_CONFIRMED:
+        return HoldResult(outcome, hold_id, state=HoldState.CONFIRMED, order_id=reply[1])
+    return HoldResult(outcome, hold_id)
+
+
+def decode_read_hold(reply: list[Any], hold_id: str) -> HoldResult:
+    """lua/read_hold.lua's reply."""
+    outcome = Outcome(reply[0])
+    if outcome is Outcome.FOUND:
+        return HoldResult(outcome, hold_id, reply[2], int(reply[3]), int(reply[4]), HoldState(reply[1]),
+                          order_id=reply[5])
+    return HoldResult(outcome, hold_id)
+
+
+def decode_cancel(reply: list[Any], order_id: str) -> CancelResult:
+    """lua/cancel_order.lua's reply."""
+    outcome = Outcome(reply[0])
+    if outcome is Outcome.CANCELLED or outcome is Outcome.REPLAYED:
+        return CancelResult(outcome, order_id, reply[1], int(reply[2]), reply[3], int(reply[4]), reply[5] == "1")
+    return CancelResult(outcome, order_id)
+
+
+def decode_reap(reply: list[Any]) -> tuple[int, int]:
+    """lua/reap.lua's reply: (units reclaimed, live holds left)."""
+    return int(reply[0]), int(reply[1])
+
+
+def decode_sale(sale_id: str, reply: list[Any]) -> SaleSnapshot | None:
+    """lua/read_sale.lua's reply."""
+    if not reply:
+        return None
+    now_ms, ledger_length, live_holds, live_units, *flat = reply
+    f = dict(zip(flat[::2], flat[1::2], strict=True))
+    if "limit" not in f:  # debris of the unsafe path writing to a deleted sale (purchase.lua): no sale
+        return None
+
+    def n(name: str, default: int = 0) -> int:
+        return int(f.get(name, default))
+
+    return SaleSnapshot(
+        sale_id=sale_id, name=f.get("name", ""), total=n("total"), remaining=n("remaining"), sold=n("sold"),
+        orders=n("orders"), ledger_length=int(ledger_length), limit=n("limit"),
+        opens_ms=int(f["opens_ms"]) if "opens_ms" in f else None,
+        closes_ms=int(f["closes_ms"]) if "closes_ms" in f else None,
+        closed=f.get("closed") == "1", now_ms=int(now_ms), held=n("held"),
+        hold_ttl_s=n("hold_ttl_ms", 600_000) // 1000, holds=n("holds"), holds_confirmed=n("holds_confirmed"),
+        holds_released=n("holds_released"), holds_expired=n("holds_expired"), live_holds=int(live_holds),
+        live_held_units=int(live_units), cancels=n("cancels"), restocked=n("restocked"), withdrawn=n("withdrawn"),
+    )
