@@ -178,8 +178,8 @@ def test_purchase_and_hold_reclaim_expired_holds_and_the_reaper_tidies(redis_ser
             return (await inv.hold(sale, "late", 1, key())).outcome is Outcome.HELD
 
         await poll(hold_again)  # the hold script itself reclaimed the expired holds
-        states = [(await inv.read_hold(sale, h.hold_id)).state for h in holds]
-        assert states == [HoldState.EXPIRED] * 4
+        # The first hold made expires first: its unit is the one the hold script took back.
+        assert (await inv.read_hold(sale, holds[0].hold_id)).state is HoldState.EXPIRED
 
         quiet = await new_sale(inv, stock=3, ttl_s=1)
         await inv.hold(quiet, "q", 3, key())
