@@ -78,17 +78,22 @@ def serve(args: argparse.Namespace) -> int:
         if args.server == "granian":
             from granian import Granian
             from granian.constants import Interfaces, Loops
+            from granian.http import HTTP1Settings
 
             Granian("flashsale.app:create_app", address=settings.host, port=settings.port,
                     workers=settings.workers, interface=Interfaces.ASGI, factory=True,
-                    loop=Loops.uvloop, log_enabled=False).serve()
+                    loop=Loops.uvloop, log_enabled=False,
+                    http1_settings=HTTP1Settings(header_read_timeout=int(settings.header_timeout_s * 1000),
+                                                 keep_alive=True)).serve()
         else:
             import uvicorn
 
+            # The protocol adds header and body read deadlines (server.py); keep-alive outlasts an ALB's 60 s.
             uvicorn.run("flashsale.app:create_app", factory=True, host=settings.host, port=settings.port,
-                        workers=settings.workers, loop="uvloop", http="httptools", access_log=False,
-                        log_level=settings.log_level.lower(), lifespan="on", backlog=4096,
-                        timeout_graceful_shutdown=5)
+                        workers=settings.workers, loop="uvloop", http="flashsale.server:DeadlineHttpToolsProtocol",
+                        access_log=False, log_level=settings.log_level.lower(), lifespan="on", backlog=4096,
+                        timeout_graceful_shutdown=5, timeout_keep_alive=settings.keepalive_s,
+                        limit_concurrency=settings.limit_concurrency or None)
     finally:
         if embedded is not None:
             embedded.stop()

@@ -19,6 +19,8 @@ import structlog
 from litestar.logging.config import StructLoggingConfig
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 
+from flashsale.errors import log_exception
+
 SECRET_FIELDS = frozenset({"authorization", "token", "admin_token", "idempotency_key", "password", "redis_url"})
 
 _encoder = msgspec.json.Encoder()
@@ -87,6 +89,7 @@ def structlog_plugin(level: str) -> StructlogPlugin:
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=True,
         log_exceptions="always",
+        exception_logging_handler=log_exception,
         pretty_print_tty=False,
     )
     return StructlogPlugin(StructlogConfig(structlog_logging_config=config, enable_middleware_logging=False))

@@ -1,15 +1,22 @@
 """One settings object, read once from ``FLASHSALE_*`` environment variables.
 
 Kept free of Litestar and Redis so the CLI, the app factory and the tests share it without importing either.
+Each field's type (with its range, as msgspec constraints) is the one definition of what a variable accepts:
+``from_env`` decodes every variable with msgspec against that type, and construction in code is checked
+against the same types, so a new float or enum setting is decoded as one without further code.
 """
 
 from __future__ import annotations
 
+import enum
 import os
+import types
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import msgspec
 
 PREFIX = "FLASHSALE_"
 
@@ -27,105 +34,104 @@ class SettingsError(ValueError):
     """A ``FLASHSALE_*`` variable holds a value the engine cannot run with."""
 
 
-def _parse_bool(name: str, raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off", ""}:
-        return False
-    raise SettingsError(f"{PREFIX}{name.upper()} must be true or false, not {raw!r}")
+def _range(lo: float, hi: float) -> msgspec.Meta:
+    return msgspec.Meta(ge=lo, le=hi)
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+_SECRETS = frozenset({"admin_token", "redis_url"})
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Every knob of the engine. The README's settings table lists the same names and defaults."""
 
     redis_url: str | None = None
     """Redis or Valkey URL (``redis://``, ``rediss://``). Unset: ``flashsale serve`` starts an embedded Redis."""
     redis_cluster: bool = False
     """Talk to a Redis Cluster (ElastiCache cluster mode) instead of one primary."""
-    redis_timeout_ms: int = 250
+    redis_timeout_ms: Annotated[int, _range(1, 60_000)] = 250
     """Deadline of every Redis call on the purchase path, including the wait for a pooled connection."""
-    redis_max_connections: int = 256
+    redis_max_connections: Annotated[int, _range(1, 100_000)] = 256
     """Connections per worker process; callers beyond it wait (within the deadline) instead of failing."""
-    admin_token: str | None = field(default=None, repr=False)
+    admin_token: str | None = None
     """Bearer token for ``/admin``. Unset: every admin call is refused."""
     admin_enabled: bool = True
     """Mount the admin routes at all."""
     demo: bool = False
     """Demo mode: mounts the deliberately unsafe purchase path and allows a weak admin token."""
-    idempotency_ttl_s: int = 86_400
+    idempotency_ttl_s: Positive = 86_400
     """How long an Idempotency-Key keeps its order (seconds)."""
-    soldout_cache_ms: int = 500
+    soldout_cache_ms: Annotated[int, _range(0, 1000)] = 500
     """How long a worker answers 'sold out' from memory after it saw a sale sold out (at most 1000)."""
     durability: Durability = Durability.ASYNC
     """``async`` or ``replicated`` (see docs/decisions.md)."""
-    replicas: int = 1
+    replicas: Annotated[int, _range(1, 16)] = 1
     """Replicas that must confirm a purchase in ``replicated`` mode."""
-    replica_timeout_ms: int = 100
+    replica_timeout_ms: Annotated[int, _range(1, 60_000)] = 100
     """How long ``WAIT`` may block in ``replicated`` mode."""
-    rate_limit_per_ip: int = 0
+    rate_limit_per_ip: NonNegative = 0
     """Requests per second per client address on the purchase route (0: off)."""
-    rate_limit_per_buyer: int = 0
+    rate_limit_per_buyer: NonNegative = 0
     """Purchase requests per second per buyer (0: off)."""
-    max_body_bytes: int = 4096
+    rate_limit_buyers_tracked: Annotated[int, _range(1, 10_000_000)] = 100_000
+    """Most buyers the per-buyer limiter tracks in one one-second window (its memory bound, per worker)."""
+    max_body_bytes: Annotated[int, _range(256, 1 << 24)] = 4096
     """Largest request body accepted."""
     telemetry: bool = True
     """Prometheus metrics, traces and per-attempt logs. Off only to measure their cost."""
     bench_routes: bool = False
     """Mount the benchmark's bare reference route (``make bench`` only)."""
-    log_level: str = "INFO"
+    log_level: LogLevel = "INFO"
     """Log level of the JSON logs."""
     host: str = "127.0.0.1"
     """Address ``flashsale serve`` binds to."""
-    port: int = 8000
+    port: Annotated[int, _range(1, 65535)] = 8000
     """Port ``flashsale serve`` binds to."""
-    workers: int = 1
+    workers: Annotated[int, _range(1, 256)] = 1
     """Worker processes of ``flashsale serve``."""
+    keepalive_s: Annotated[int, _range(1, 3600)] = 75
+    """How long an idle keep-alive connection stays open (uvicorn ``timeout_keep_alive``). Longer than the
+    60 s idle timeout of an AWS ALB, so the balancer, not the server, closes idle connections (else: 502s)."""
+    header_timeout_s: Annotated[float, _range(0.1, 300)] = 10.0
+    """Most time a client may take to send a request's headers, from its first byte (or from connecting)."""
+    body_timeout_s: Annotated[float, _range(0.1, 300)] = 10.0
+    """Most time a client may take to send a request's body once its headers are in."""
+    limit_concurrency: NonNegative = 0
+    """Connections plus in-flight requests per worker beyond which uvicorn answers 503 (0: no limit). Slow
+    clients count too, so keep it far above the slow connections a flood can hold (see docs/decisions.md)."""
 
     def __post_init__(self) -> None:
-        checks: list[tuple[bool, str]] = [
-            (self.redis_timeout_ms > 0, "REDIS_TIMEOUT_MS must be > 0"),
-            (self.redis_max_connections > 0, "REDIS_MAX_CONNECTIONS must be > 0"),
-            (self.idempotency_ttl_s > 0, "IDEMPOTENCY_TTL_S must be > 0"),
-            (0 <= self.soldout_cache_ms <= 1000, "SOLDOUT_CACHE_MS must be within 0..1000"),
-            (self.replicas >= 1, "REPLICAS must be >= 1"),
-            (self.replica_timeout_ms > 0, "REPLICA_TIMEOUT_MS must be > 0"),
-            (self.rate_limit_per_ip >= 0, "RATE_LIMIT_PER_IP must be >= 0"),
-            (self.rate_limit_per_buyer >= 0, "RATE_LIMIT_PER_BUYER must be >= 0"),
-            (self.max_body_bytes >= 256, "MAX_BODY_BYTES must be >= 256"),
-            (1 <= self.port <= 65535, "PORT must be within 1..65535"),
-            (self.workers >= 1, "WORKERS must be >= 1"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise SettingsError(PREFIX + message)
+        """Construction in code (tests, the CLI) is held to the same types and ranges as the environment."""
+        for f in msgspec.structs.fields(self):
+            value = getattr(self, f.name)
+            try:
+                msgspec.convert(value, f.type, strict=False)
+            except msgspec.ValidationError as exc:
+                shown = "***" if f.name in _SECRETS else repr(value)
+                raise SettingsError(f"{PREFIX}{f.name.upper()}={shown}: expected {_expected(f.type)} "
+                                    f"({exc})") from None
+
+    def __repr__(self) -> str:
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in self.describe().items())})"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Build settings from ``FLASHSALE_*`` variables; ``overrides`` win (used by the CLI and tests)."""
+        """Build settings from ``FLASHSALE_*`` variables; ``overrides`` win (used by the CLI and tests).
+
+        A value that does not decode to its field's type, or is out of its range, raises ``SettingsError``
+        naming the variable and what it expects; ``flashsale serve`` prints it and exits with status 2.
+        """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for f in fields(cls):
+        for f in msgspec.structs.fields(cls):
             raw = env.get(PREFIX + f.name.upper())
-            if raw is None:
-                continue
-            kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-            try:
-                if kind == "bool":
-                    values[f.name] = _parse_bool(f.name, raw)
-                elif kind == "int":
-                    values[f.name] = int(raw)
-                elif kind == "Durability":
-                    values[f.name] = Durability(raw.strip().lower())
-                elif kind == "str | None":
-                    values[f.name] = raw or None
-                else:
-                    values[f.name] = raw
-            except ValueError as exc:
-                if isinstance(exc, SettingsError):
-                    raise
-                raise SettingsError(f"{PREFIX}{f.name.upper()}: cannot use {raw!r}: {exc}") from exc
+            if raw is not None:
+                values[f.name] = _decode(f.name, f.type, raw)
         values.update(overrides)
         return cls(**values)
 
@@ -135,9 +141,65 @@ class Settings:
 
     def describe(self) -> dict[str, Any]:
         """The settings as a dict with secrets masked, for start-up logs."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out = {f.name: getattr(self, f.name) for f in msgspec.structs.fields(self)}
         out["admin_token"] = "***" if self.admin_token else None
         if self.redis_url and "@" in self.redis_url:
             scheme, _, rest = self.redis_url.partition("://")
             out["redis_url"] = f"{scheme}://***@{rest.rpartition('@')[2]}"
         return out
+
+
+def _base(kind: Any) -> Any:
+    """The type under ``Annotated`` and ``Optional``."""
+    if typing.get_origin(kind) is Annotated:
+        kind = typing.get_args(kind)[0]
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        kind = next(k for k in typing.get_args(kind) if k is not type(None))
+    return kind
+
+
+def _expected(kind: Any) -> str:
+    """What a field accepts, in words, for the error message."""
+    meta = [m for m in typing.get_args(kind)[1:] if isinstance(m, msgspec.Meta)] if (
+        typing.get_origin(kind) is Annotated) else []
+    base = _base(kind)
+    if base is bool:
+        return "true or false (also 1/0, yes/no, on/off)"
+    if isinstance(base, type) and issubclass(base, enum.Enum):
+        return "one of " + ", ".join(str(m.value) for m in base)
+    if typing.get_origin(base) is Literal:
+        return "one of " + ", ".join(str(a) for a in typing.get_args(base))
+    words = {int: "a whole number", float: "a number", str: "text"}.get(base, str(base))
+    for m in meta:
+        if m.ge is not None and m.le is not None:
+            words += f" from {m.ge:g} to {m.le:g}"
+        elif m.ge is not None:
+            words += f" >= {m.ge:g}"
+    return words
+
+
+def _decode(name: str, kind: Any, raw: str) -> Any:
+    """One variable's text decoded to its field's type with msgspec (lax mode: "8" to 8, "0.5" to 0.5).
+
+    Kept lenient where the old parser was, as documented: booleans also read yes/no/on/off (empty is false),
+    enum and log-level names ignore case, and an empty optional string means unset.
+    """
+    base = _base(kind)
+    text = raw.strip()
+    value: Any = text
+    if base is bool:
+        low = text.lower()
+        value = True if low in _TRUE else False if low in _FALSE else text
+    elif isinstance(base, type) and issubclass(base, enum.Enum):
+        value = text.lower()
+    elif typing.get_origin(base) is Literal:
+        value = text.upper()
+    elif base is str:
+        value = raw
+        if raw == "" and kind != base:
+            return None
+    try:
+        return msgspec.convert(value, kind, strict=False)
+    except msgspec.ValidationError as exc:
+        shown = "***" if name in _SECRETS else repr(raw)
+        raise SettingsError(f"{PREFIX}{name.upper()}={shown}: expected {_expected(kind)} ({exc})") from None

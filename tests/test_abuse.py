@@ -1,0 +1,107 @@
+"""Bad input and abuse against a real server process: quiet logs, bounded metrics and memory.
+
+A bot sending garbage must cost one log line per request at most, no traceback, and no metric series or
+in-memory entry per value it makes up.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from flashsale.local import LocalServer
+from tests.conftest import LOG_DIR, start_api
+from tests.servers import RedisProcess
+
+BAD_REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
+    ("GET", "/no/such/route", {}),
+    ("DELETE", "/sales/demo", {}),  # 405
+    ("PUT", "/admin/sales", {}),  # 405
+    ("GET", "/admin/sales", {}),  # 401, no token
+    ("GET", "/admin/sales", {"headers": {"Authorization": "Bearer wrong-wrong-wrong-wrong"}}),
+    ("POST", "/admin/sales", {"json": {"sale_id": "Bad_Id", "name": "n", "stock": 1}, "admin": True}),
+    ("POST", "/admin/sales", {"content": b"{not json", "admin": True}),
+    ("POST", "/admin/sales/no-such-sale/restock", {"json": {"units": 1}, "admin": True}),  # 404
+    ("POST", "/admin/sales/no-such-sale/restock", {"json": {"units": "many"}, "admin": True}),
+    ("GET", "/admin/sales/BAD_ID/audit", {"admin": True}),
+    ("GET", "/sales/no-such-sale", {}),
+    ("GET", "/sales/UPPER_case", {}),
+    ("POST", "/sales/demo/purchases", {"json": {"buyer_id": "a", "quantity": "1"}, "key": True}),
+    ("POST", "/sales/demo/purchases", {"json": {"buyer_id": "a"}}),  # no Idempotency-Key
+    ("POST", "/sales/demo/purchases", {"json": {"buyer_id": "a"}, "headers": {"Idempotency-Key": "short"}}),
+    ("POST", "/sales/no-such-sale/purchases", {"json": {"buyer_id": "a"}, "key": True}),  # 404 without raising
+    ("POST", "/sales/demo/purchases", {"content": b"x" * 10_000, "key": True}),  # 413
+    ("POST", "/demo/sales/demo/purchases", {"json": [1, 2]}),
+    ("POST", "/demo/sales/Bad/purchases", {"json": {"buyer_id": "a"}}),
+]
+
+
+def _log_lines(path: Path) -> list[dict[str, Any]]:
+    """The server's JSON lines, and uvicorn's own plain-text lines as ``{"uvicorn": text}``."""
+    lines = []
+    for raw in path.read_text(errors="replace").splitlines():
+        try:
+            lines.append(json.loads(raw))
+        except ValueError:
+            lines.append({"uvicorn": raw})
+    return lines
+
+
+@pytest.fixture
+def info_server(redis_server: RedisProcess) -> Iterator[LocalServer]:
+    server = start_api(redis_server.url, FLASHSALE_LOG_LEVEL="INFO")
+    yield server
+    server.stop()
+
+
+def _hang_up_mid_body(server: LocalServer) -> None:
+    """Headers announcing a body, half of it, then close: the handler is waiting for the rest."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(b"POST /sales/demo/purchases HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Idempotency-Key: 0123456789abcdef\r\nContent-Length: 100\r\n\r\n{\"buyer_id\":")
+        time.sleep(0.05)  # not synchronisation: gives the server a chance to start reading the body
+
+
+def test_bad_request_burst_logs_no_traceback(info_server: LocalServer) -> None:
+    log = LOG_DIR / f"api-{info_server.port}.log"
+    start = len(log.read_text(errors="replace").splitlines())
+    auth = {"Authorization": f"Bearer {info_server.admin_token}"}
+    statuses: Counter[int] = Counter()
+    rounds = 10
+    with httpx.Client(base_url=info_server.url, timeout=10) as http:
+        http.post("/admin/sales", json={"sale_id": "demo", "name": "demo", "stock": 10}, headers=auth)
+        for _ in range(rounds):
+            for method, path, spec in BAD_REQUESTS:
+                headers = dict(spec.get("headers", {}))
+                if spec.get("admin"):
+                    headers.update(auth)
+                if spec.get("key"):
+                    headers["Idempotency-Key"] = str(uuid.uuid4())
+                r = http.request(method, path, json=spec.get("json"), content=spec.get("content"), headers=headers)
+                statuses[r.status_code] += 1
+                assert 400 <= r.status_code < 500, (method, path, r.status_code, r.text)
+            _hang_up_mid_body(info_server)
+    sent = rounds * (len(BAD_REQUESTS) + 1)
+    info_server.stop()  # flushes the buffered log
+    lines = _log_lines(log)[start:]
+    tracebacks = sum("Traceback" in json.dumps(line) for line in lines)
+    errors = [line for line in lines if line.get("level") in {"error", "critical"}]
+    events = Counter(str(line.get("event", "uvicorn")) for line in lines)
+    print(f"\n{sent} bad requests {dict(statuses)}: {len(lines)} log lines {dict(events)}, {tracebacks} tracebacks")
+    assert tracebacks == 0, [line for line in lines if "Traceback" in json.dumps(line)][:2]
+    assert errors == []
+    assert len(lines) - events["uvicorn"] <= sent  # at most one line per request
+    assert events["uvicorn"] <= 12  # start-up and shutdown
+    refused = [line for line in lines if line.get("event") == "request_refused"]
+    assert refused
+    assert all(line["problem"].startswith("urn:flashsale:problem:") for line in refused)
+    assert all(line["level"] in {"info", "warning"} for line in refused)
