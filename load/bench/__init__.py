@@ -46,7 +46,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-LOAD_DIR = Path(__file__).resolve().parent
+LOAD_DIR = Path(__file__).resolve().parent.parent
 ROOT = LOAD_DIR.parent
 REPORTS = LOAD_DIR / "reports"
 WRK_SCRIPT = LOAD_DIR / "wrk" / "purchase.lua"

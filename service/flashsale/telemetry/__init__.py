@@ -1,0 +1,26 @@
+"""Telemetry of attempts: one ``Recorder.record`` feeds the span, the metrics and the log line.
+
+* ``recorder``: ``Recorder`` and ``Attempt`` (generic over operations: purchase, hold, ...);
+* ``metrics``: the prometheus-client objects;
+* ``spans``: attempt spans as tuples in the worker, handed through a pipe to
+* ``exporter``: the exporter process (SDK spans, OTLP/HTTP);
+* ``config``: whether tracing is on, from the standard ``OTEL_*`` variables.
+"""
+
+from flashsale.telemetry.metrics import (
+    ATTEMPTS,
+    DURATION,
+    DURATION_BUCKETS,
+    NO_SALE,
+    REDIS_ERRORS,
+    SPANS_DROPPED,
+    SPANS_EXPORTED,
+    UNITS_SOLD,
+)
+from flashsale.telemetry.recorder import PURCHASE, Attempt, Recorder
+from flashsale.telemetry.spans import SpanPipe, parse_traceparent, traceparent_of
+
+__all__ = [
+    "ATTEMPTS", "DURATION", "DURATION_BUCKETS", "NO_SALE", "PURCHASE", "REDIS_ERRORS", "SPANS_DROPPED",
+    "SPANS_EXPORTED", "UNITS_SOLD", "Attempt", "Recorder", "SpanPipe", "parse_traceparent", "traceparent_of",
+]
