@@ -5,24 +5,21 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import threading
+import sys
 import time
 import uuid
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
-import pytest
 from litestar.testing import TestClient
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from load.bench.receiver import OtlpReceiver
 
 from flashsale.app import create_app
 from flashsale.local import LocalServer
 from flashsale.settings import Settings
-from flashsale.tracing import exporter_from_env
+from flashsale.telemetry import SPANS_DROPPED, SPANS_EXPORTED, SpanPipe, parse_traceparent
+from flashsale.telemetry.config import exporter_from_env
 from tests.conftest import LOG_DIR, Api, start_api
 from tests.servers import RedisProcess
 
@@ -31,31 +28,65 @@ def _admin(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_every_attempt_has_a_span_with_a_redis_child(redis_server: RedisProcess) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    token = secrets.token_urlsafe(32)
-    app = create_app(Settings(redis_url=redis_server.url, admin_token=token), tracer_provider=provider)
-    sale = f"tr-{uuid.uuid4().hex[:8]}"
-    with TestClient(app) as client:
-        assert client.post("/admin/sales", json={"sale_id": sale, "name": "t", "stock": 1},
-                           headers=_admin(token)).status_code == 201
-        exporter.clear()
-        for buyer in ("a", "b"):
-            client.post(f"/sales/{sale}/purchases", json={"buyer_id": buyer, "quantity": 1},
-                        headers={"Idempotency-Key": str(uuid.uuid4())})
-    spans = exporter.get_finished_spans()
-    attempts = [s for s in spans if s.name == "purchase attempt"]
-    assert [s.attributes["flashsale.outcome"] for s in attempts] == ["sold", "sold_out"]
-    for attempt in attempts:
-        assert attempt.attributes["flashsale.sale"] == sale
-        assert attempt.attributes["flashsale.quantity"] == 1
-        children = [s for s in spans if s.parent is not None and s.parent.span_id == attempt.context.span_id]
-        assert [c.name for c in children] == ["redis purchase.lua"]
-        assert children[0].attributes["db.system"] == "redis"
-        server_span = next(s for s in spans if s.context.span_id == attempt.parent.span_id)
-        assert server_span.kind.name == "SERVER"
+def _until(predicate: Callable[[], bool], timeout_s: float = 20.0) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout_s`` passes (a bounded wait, never a fixed sleep)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def _metric(text: str, name: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def test_every_attempt_is_one_span_at_a_real_otlp_receiver(redis_server: RedisProcess) -> None:
+    """Spans leave the worker through its exporter process and arrive, decoded, at an OTLP/HTTP receiver: one
+    per attempt (sold, sold out, replayed, refused), with the attempt's attributes, an incoming W3C
+    traceparent honoured, and the log line carrying the same trace and span ids."""
+    with OtlpReceiver(keep=True) as receiver:
+        server = start_api(redis_server.url, FLASHSALE_LOG_LEVEL="INFO", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+                           OTEL_SERVICE_NAME="flashsale-test", OTEL_BSP_SCHEDULE_DELAY="100")
+        log_file = LOG_DIR / f"api-{server.port}.log"
+        try:
+            api = Api(server)
+            sale = api.new_sale(stock=1)
+            key = str(uuid.uuid4())
+            parent_trace, parent_span = uuid.uuid4().hex, secrets.token_hex(8)
+            sold = api.http.post(f"/sales/{sale}/purchases", json={"buyer_id": "tr-a", "quantity": 1},
+                                 headers={"Idempotency-Key": key, "traceparent": f"00-{parent_trace}-{parent_span}-01"})
+            assert sold.status_code == 201
+            assert api.buy(sale, "tr-b").status_code == 409
+            assert api.buy(sale, "tr-a", key=key).status_code == 201
+            assert api.http.post(f"/sales/{sale}/purchases", json={"buyer_id": "tr-c", "quantity": "1"},
+                                 headers={"Idempotency-Key": str(uuid.uuid4()),
+                                          "traceparent": "00-not-a-valid-header-01"}).status_code == 400
+            assert _until(lambda: receiver.span_count >= 4)
+            assert _until(lambda: _metric(api.http.get("/metrics").text, "flashsale_spans_exported_total") >= 4)
+            metrics = api.http.get("/metrics").text
+            api.http.close()
+        finally:
+            server.stop()
+        spans = list(receiver.spans)
+    assert len(spans) == 4
+    assert _metric(metrics, "flashsale_spans_dropped_total") == 0
+    assert [s.attributes["flashsale.outcome"] for s in spans] == ["sold", "sold_out", "replayed", "invalid"]
+    for span in spans[:3]:
+        assert span.name == "purchase attempt"
+        assert span.kind == 2  # SPAN_KIND_SERVER: the attempt span is the request's server span
+        assert span.attributes["flashsale.sale"] == sale
+        assert span.attributes["flashsale.path"] == "safe"
+        assert span.attributes["flashsale.quantity"] == 1
+        assert 0 < span.attributes["flashsale.redis_script_ms"] <= (span.end_ns - span.start_ns) / 1e6
+        assert span.resource["service.name"] == "flashsale-test"
+    assert (spans[0].trace_id, spans[0].parent_span_id) == (parent_trace, parent_span)
+    assert spans[1].parent_span_id == "" and spans[1].trace_id != parent_trace
+    assert spans[3].attributes["flashsale.sale"] == "" and spans[3].parent_span_id == ""
+    lines = [json.loads(line) for line in log_file.read_text().splitlines() if line.startswith("{")]
+    attempts = [e for e in lines if e.get("event") == "purchase_attempt" and e.get("sale") == sale]
+    assert [(e["trace_id"], e["span_id"]) for e in attempts] == [(s.trace_id, s.span_id) for s in spans[:3]]
 
 
 def test_no_exporter_configured_means_no_tracing() -> None:
@@ -63,58 +94,56 @@ def test_no_exporter_configured_means_no_tracing() -> None:
     assert exporter_from_env({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x"}) is None
     assert exporter_from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}) == "otlp"
     assert exporter_from_env({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"}) is None
-    app = create_app(Settings(redis_url="redis://127.0.0.1:1/0", admin_token=secrets.token_urlsafe(32)))
-    assert app.state.recorder.tracer is None
 
 
-class _Collector(BaseHTTPRequestHandler):
-    received: list[ExportTraceServiceRequest] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        request = ExportTraceServiceRequest()
-        request.ParseFromString(body)
-        type(self).received.append(request)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
+def test_traceparent_parsing() -> None:
+    trace, span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    expected = (int(trace[:16], 16), int(trace[16:], 16), int(span, 16))
+    assert parse_traceparent(f"00-{trace}-{span}-01".encode()) == expected
+    assert parse_traceparent(f"01-{trace}-{span}-00-future") == expected
+    for bad in (None, b"", b"00-xyz", f"00-{'0' * 32}-{span}-01", f"00-{trace}-{'0' * 16}-01",
+                f"ff-{trace}-{span}-01", f"00-{trace}-{span}-01-extra", f"00-{trace[:-1]}g-{span}-01", b"\xff"):
+        assert parse_traceparent(bad) is None, bad
 
 
-@pytest.fixture
-def otlp_collector() -> Iterator[ThreadingHTTPServer]:
-    _Collector.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+# A stand-in exporter process that waits for a go file, then reads every frame and reports it exported.
+SLOW_EXPORTER = """
+import os, sys, time
+import msgspec
+go = sys.argv[1]
+while not os.path.exists(go):
+    time.sleep(0.01)
+data = sys.stdin.buffer
+while True:
+    header = data.read(4)
+    if len(header) < 4:
+        break
+    spans = msgspec.msgpack.decode(data.read(int.from_bytes(header, "big")))
+    print(len(spans), 0, flush=True)
+"""
 
 
-def test_otlp_export_leaves_the_process(redis_server: RedisProcess, otlp_collector: ThreadingHTTPServer) -> None:
-    endpoint = f"http://127.0.0.1:{otlp_collector.server_address[1]}"
-    server = start_api(redis_server.url, OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_SERVICE_NAME="flashsale-test",
-                       OTEL_BSP_SCHEDULE_DELAY="100")
+def test_spans_that_do_not_fit_are_counted_as_dropped(tmp_path: Path) -> None:
+    """An exporter process that does not read yet: the pipe and the worker's buffer fill, and every span that
+    does not fit is counted in flashsale_spans_dropped_total; the rest are exported once it reads. Nothing is
+    lost without being counted: exported + dropped == made."""
+    go = tmp_path / "go"
+    pipe = SpanPipe(command=[sys.executable, "-c", SLOW_EXPORTER, str(go)], max_pending_bytes=64 * 1024)
+    exported0, dropped0 = SPANS_EXPORTED._value.get(), SPANS_DROPPED._value.get()
+    pipe.start()
+    made = 50_000
     try:
-        api = Api(server)
-        sale = api.new_sale(stock=3)
-        assert api.buy(sale, "otlp-buyer").status_code == 201
-        deadline = time.monotonic() + 15
-        names: set[str] = set()
-        while time.monotonic() < deadline and "purchase attempt" not in names:
-            names = {span.name for req in list(_Collector.received) for rs in req.resource_spans
-                     for ss in rs.scope_spans for span in ss.spans}
-            time.sleep(0.05)
-        assert {"purchase attempt", "redis purchase.lua"} <= names
-        services = {attr.value.string_value for req in _Collector.received for rs in req.resource_spans
-                    for attr in rs.resource.attributes if attr.key == "service.name"}
-        assert services == {"flashsale-test"}
-        api.http.close()
+        for i in range(made):
+            pipe.add(("purchase", 2**64 - 1, i + 1, i + 1, 0, 1, 2, "s", "safe", "sold", 1, 1000, "", None))
+        pipe.flush()
+        dropped_while_blocked = SPANS_DROPPED._value.get() - dropped0
+        go.touch()
     finally:
-        server.stop()
+        pipe.close(timeout_s=30)
+    exported, dropped = SPANS_EXPORTED._value.get() - exported0, SPANS_DROPPED._value.get() - dropped0
+    assert dropped_while_blocked > 0
+    assert exported > 0
+    assert exported + dropped == made
 
 
 def test_one_json_log_line_per_attempt_without_secrets(redis_server: RedisProcess) -> None:

@@ -14,9 +14,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.problem_details import ProblemDetailsPlugin
-from opentelemetry.sdk.trace import TracerProvider
 
 from flashsale import __version__
 from flashsale.api.limits import BuyerRateLimiter, ip_rate_limit
@@ -27,11 +25,11 @@ from flashsale.api.sales import AdminController, SaleController, admin_guard
 from flashsale.http_metrics import HttpMetricsMiddleware
 from flashsale.inventory import Inventory
 from flashsale.inventory.connection import connect
-from flashsale.logs import flush_periodically, flush_stdout, get_logger, structlog_plugin
+from flashsale.logs import AttemptLog, flush_periodically, flush_stdout, structlog_plugin
 from flashsale.security import check_admin_token
 from flashsale.settings import Settings
-from flashsale.telemetry import Recorder
-from flashsale.tracing import provider_from_env
+from flashsale.telemetry import Recorder, SpanPipe
+from flashsale.telemetry.config import exporter_from_env
 
 SECURITY_HEADERS = [
     ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
@@ -48,14 +46,13 @@ def _recorder(state: State) -> Recorder:
     return state.recorder  # type: ignore[no-any-return]
 
 
-def create_app(settings: Settings | None = None, tracer_provider: TracerProvider | None = None) -> Litestar:
-    """The app. ``tracer_provider`` overrides the one built from ``OTEL_*`` variables (tests pass one)."""
+def create_app(settings: Settings | None = None) -> Litestar:
+    """The app. Attempts are traced when an exporter is configured by the standard ``OTEL_*`` variables."""
     settings = settings or Settings.from_env()
     check_admin_token(settings)
-    if settings.telemetry and tracer_provider is None:
-        tracer_provider = provider_from_env()
-    tracer = tracer_provider.get_tracer("flashsale") if settings.telemetry and tracer_provider else None
-    recorder = Recorder(tracer=tracer, logger=get_logger() if settings.telemetry else None,
+    # Each worker calls create_app, so each gets its own span pipe and exporter process (telemetry/spans.py).
+    spans = SpanPipe() if settings.telemetry and exporter_from_env() else None
+    recorder = Recorder(spans=spans, log=AttemptLog(settings.log_level) if settings.telemetry else None,
                         metrics=settings.telemetry,
                         buyer_limiter=BuyerRateLimiter(settings.rate_limit_per_buyer)
                         if settings.rate_limit_per_buyer else None)
@@ -70,12 +67,16 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         # (they caused the ~40 ms p99 tail measured in the field notes).
         gc.collect()
         gc.freeze()
-        flusher = asyncio.get_running_loop().create_task(flush_periodically())
+        if spans is not None:
+            spans.start()
+        flusher = asyncio.get_running_loop().create_task(flush_periodically(recorder.flush))
         try:
             yield
         finally:
             flusher.cancel()
             flush_stdout()
+            if spans is not None:
+                spans.close(timeout_s=3.0)
             await inventory.close()
 
     handlers: list[Any] = [PurchaseController, SaleController, HealthController]
@@ -97,10 +98,6 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         stores.update(ip_limit[1])
 
     plugins: list[Any] = [ProblemDetailsPlugin(problem_details_config()), structlog_plugin(settings.log_level)]
-    if tracer is not None:
-        plugins.append(OpenTelemetryPlugin(OpenTelemetryConfig(
-            tracer_provider=tracer_provider, exclude=["^/metrics", "^/health"], exclude_spans=["receive", "send"],
-        )))
 
     return Litestar(
         route_handlers=handlers,

@@ -82,7 +82,7 @@ class LocalServer:
         raise LocalServerError(f"server not ready on {self.url} within {timeout_s} s")
 
     def worker_pids(self) -> list[int]:
-        """PIDs of the worker processes (children of the server process)."""
+        """PIDs of the worker processes (children of the server process, not the span exporter processes)."""
         if self.process is None:
             return []
         try:
@@ -90,7 +90,8 @@ class LocalServer:
                 children = [int(x) for x in f.read().split()]
         except OSError:
             return []
-        workers = [pid for pid in children if b"resource_tracker" not in _cmdline(pid)]
+        helpers = (b"resource_tracker", b"flashsale.telemetry.exporter")
+        workers = [pid for pid in children if not any(h in _cmdline(pid) for h in helpers)]
         return workers or [self.process.pid]
 
     def stop(self) -> None:

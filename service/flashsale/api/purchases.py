@@ -18,7 +18,6 @@ from litestar import Controller, Request, Response, post
 from litestar.datastructures import CacheControlHeader, ResponseHeader
 from litestar.exceptions import HTTPException
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Schema
-from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from flashsale.api import problems as p
 from flashsale.api.schemas import (
@@ -33,15 +32,13 @@ from flashsale.api.schemas import (
 )
 from flashsale.inventory import Inventory, Outcome, PurchaseResult, Unavailable
 from flashsale.logs import key_digest
-from flashsale.telemetry import Recorder
+from flashsale.telemetry import PURCHASE, Recorder
 
 NO_STORE = CacheControlHeader(no_store=True)
 REPLAYED_HEADERS = {"Idempotent-Replayed": "true"}
 
 PURCHASE_PATH = "flashsale_purchase_path"
 """Route ``opt`` key marking the purchase handlers, so attempts refused before the handler still count."""
-
-REDIS_SPAN_ATTRIBUTES = {"db.system": "redis", "db.operation": "EVALSHA", "db.statement": "purchase.lua"}
 
 UNSAFE_DESCRIPTION = (
     "**UNSAFE: demo only.** Reads the stock, awaits, then writes it back (read-modify-write). Concurrent "
@@ -113,40 +110,24 @@ async def run_attempt(
     sale_id: str,
     quantity: int,
     call: Callable[[], Awaitable[PurchaseResult]],
+    scope: Any,
     **log_fields: Any,
 ) -> Response[Any]:
+    """The engine call, timed (the span's Redis script time), then the attempt recorded and answered."""
+    attempt = recorder.begin(PURCHASE, sale_id, path, quantity, scope, **log_fields)
     started = time.perf_counter()
-    tracer = recorder.tracer
     try:
-        if tracer is None:
-            result = await call()
-        else:
-            with tracer.start_as_current_span(
-                "purchase attempt",
-                attributes={"flashsale.sale": sale_id, "flashsale.quantity": quantity, "flashsale.path": path},
-            ) as span:
-                context = span.get_span_context()
-                log_fields["trace_id"] = format(context.trace_id, "032x")
-                log_fields["span_id"] = format(context.span_id, "016x")
-                try:
-                    with tracer.start_as_current_span("redis purchase.lua", kind=SpanKind.CLIENT,
-                                                      attributes=REDIS_SPAN_ATTRIBUTES):
-                        result = await call()
-                except Unavailable as exc:
-                    span.set_attribute("flashsale.outcome", Outcome.UNAVAILABLE.value)
-                    span.set_status(Status(StatusCode.ERROR, exc.kind))
-                    raise
-                span.set_attribute("flashsale.outcome", result.outcome.value)
+        result = await call()
     except Unavailable as exc:
+        attempt.redis_s = time.perf_counter() - started
         recorder.redis_error(exc.kind)
-        recorder.attempt(sale_id, path, Outcome.UNAVAILABLE, time.perf_counter() - started, 0,
-                         redis_error=exc.kind, **log_fields)
+        recorder.record(attempt, Outcome.UNAVAILABLE, error=exc.kind)
         return p.problem_response(
             p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", f"/sales/{sale_id}/purchases",
             headers=p.unavailable_headers(),
         )
-    sold = result.quantity if result.outcome is Outcome.SOLD else 0
-    recorder.attempt(sale_id, path, result.outcome, time.perf_counter() - started, sold, **log_fields)
+    attempt.redis_s = time.perf_counter() - started
+    recorder.record(attempt, result.outcome, result.quantity if result.outcome is Outcome.SOLD else 0)
     return answer(sale_id, path, result)
 
 
@@ -175,8 +156,8 @@ def answer(sale_id: str, path: str, result: PurchaseResult) -> Response[Any]:
     return p.problem_response(problem, outcome.value, instance)
 
 
-def rate_limited(recorder: Recorder, sale_id: str, buyer_id: str) -> Response[Any]:
-    recorder.attempt(sale_id, "safe", Outcome.RATE_LIMITED, 0.0, 0, buyer_id=buyer_id)
+def rate_limited(recorder: Recorder, sale_id: str, buyer_id: str, scope: Any) -> Response[Any]:
+    recorder.attempt(sale_id, "safe", Outcome.RATE_LIMITED, scope=scope, buyer_id=buyer_id)
     return p.problem_response(
         p.RATE_LIMITED, "too many purchase requests for this buyer; retry after Retry-After",
         f"/sales/{sale_id}/purchases", headers=p.unavailable_headers(),
@@ -192,7 +173,7 @@ async def count_refused_attempt(exc: Exception, scope: Any) -> None:
         return
     recorder: Recorder = scope["litestar_app"].state.recorder
     outcome = Outcome.RATE_LIMITED if exc.status_code == 429 else Outcome.INVALID
-    recorder.attempt("", path, outcome, 0.0, 0, status=exc.status_code)
+    recorder.attempt("", path, outcome, scope=scope, status=exc.status_code)
 
 
 # -- the routes ----------------------------------------------------------------------------------------------
@@ -243,10 +224,10 @@ class PurchaseController(Controller):
         data = decode_purchase(await request.body())
         limiter = recorder.buyer_limiter
         if limiter is not None and not limiter.allow(data.buyer_id):
-            return rate_limited(recorder, sale_id, data.buyer_id)
+            return rate_limited(recorder, sale_id, data.buyer_id, request.scope)
         return await run_attempt(
             recorder, "safe", sale_id, data.quantity,
-            lambda: inventory.purchase(sale_id, data.buyer_id, data.quantity, idempotency_key),
+            lambda: inventory.purchase(sale_id, data.buyer_id, data.quantity, idempotency_key), request.scope,
             buyer_id=data.buyer_id, key_digest=key_digest(idempotency_key),
         )
 
@@ -277,6 +258,6 @@ class DemoController(Controller):
         data = decode_purchase(await request.body())
         return await run_attempt(
             recorder, "unsafe", sale_id, data.quantity,
-            lambda: inventory.purchase_unsafe(sale_id, data.buyer_id, data.quantity),
+            lambda: inventory.purchase_unsafe(sale_id, data.buyer_id, data.quantity), request.scope,
             buyer_id=data.buyer_id,
         )

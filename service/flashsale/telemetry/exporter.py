@@ -57,8 +57,9 @@ def resource() -> Resource:
 
 
 def to_span(record: Sequence[Any], res: Resource) -> ReadableSpan:
-    (operation, trace_id, span_id, parent_id, start_ns, end_ns, sale, path, outcome, quantity, redis_ns, error,
-     extra) = record
+    (operation, trace_high, trace_low, span_id, parent_id, start_ns, end_ns, sale, path, outcome, quantity,
+     redis_ns, error, extra) = record
+    trace_id = trace_high << 64 | trace_low
     attributes: dict[str, Any] = {
         "flashsale.operation": operation, "flashsale.sale": sale, KIND_ATTRIBUTE.get(operation, "flashsale.step"): path,
         "flashsale.outcome": outcome, "flashsale.quantity": quantity, "flashsale.redis_script_ms": redis_ns / 1e6,

@@ -2,7 +2,7 @@
 
 The mechanism is generic over operations (``purchase``, ``hold``, ...)::
 
-    attempt = recorder.begin("purchase", sale, "safe", quantity, traceparent_of(scope), buyer_id=...)
+    attempt = recorder.begin("purchase", sale, "safe", quantity, request.scope, buyer_id=...)
     started = time.perf_counter(); result = await call(); attempt.redis_s = time.perf_counter() - started
     recorder.record(attempt, result.outcome, units=sold)
 
@@ -38,7 +38,7 @@ from flashsale.telemetry.metrics import (
     STOCK_TOTAL,
     UNITS_SOLD,
 )
-from flashsale.telemetry.spans import SpanPipe, new_span_id, new_trace_id, parse_traceparent
+from flashsale.telemetry.spans import SpanPipe, new_span_id, new_trace_id, parse_traceparent, traceparent_of
 
 PURCHASE = "purchase"
 KIND_FIELD = {PURCHASE: "path"}
@@ -55,7 +55,7 @@ class Attempt:
     """One attempt in flight, from ``Recorder.begin`` to ``Recorder.record``."""
 
     __slots__ = ("fields", "operation", "parent_id", "path", "quantity", "redis_s", "sale", "span_id",
-                 "start_ns", "started", "trace_id")
+                 "start_ns", "started", "trace_high", "trace_low")
 
     def __init__(self, operation: str, sale: str, path: str, quantity: int, fields: dict[str, Any]) -> None:
         self.operation = operation
@@ -66,21 +66,20 @@ class Attempt:
         self.started = _perf_counter()
         self.redis_s = 0.0
         """Time spent waiting for the Redis script, set by the caller: a span attribute."""
-        self.start_ns = self.trace_id = self.span_id = self.parent_id = 0
+        self.start_ns = self.trace_high = self.trace_low = self.span_id = self.parent_id = 0
 
 
 class Recorder:
     """Records each attempt once, with the same outcome name, in metrics, the log and the trace."""
 
-    def __init__(self, tracer: Any = None, logger: Any = None, metrics: bool = True, buyer_limiter: Any = None,
-                 spans: SpanPipe | None = None, log: AttemptLog | None = None) -> None:
+    def __init__(self, spans: SpanPipe | None = None, log: AttemptLog | None = None, metrics: bool = True,
+                 buyer_limiter: Any = None) -> None:
         self.buyer_limiter = buyer_limiter
         """A per-buyer rate limiter (api/limits.py), or None when that limit is off."""
         self.spans = spans
         """None when no trace exporter is configured: then no span is made at all."""
-        self.tracer = tracer
-        """Deprecated: the SDK tracer of the route code written before ``spans`` (kept until it moves)."""
-        self.log = log if log is not None else (AttemptLog() if logger is not None else None)
+        self.log = log
+        """None when telemetry is off; its level decides whether attempt lines are written."""
         self.metrics = metrics
         self._attempts: dict[tuple[str, str, str], Any] = {}
         self._durations: dict[tuple[str, str], Any] = {}
@@ -101,18 +100,18 @@ class Recorder:
 
     # -- the attempt ------------------------------------------------------------------------------------------
 
-    def begin(self, operation: str, sale: str, path: str, quantity: int, traceparent: bytes | None = None,
+    def begin(self, operation: str, sale: str, path: str, quantity: int, scope: Any = None,
               **fields: Any) -> Attempt:
-        """Start an attempt; with tracing on, give it a span id in the incoming trace (W3C ``traceparent``)
-        or in a new one, so the log line can carry both ids."""
+        """Start an attempt; with tracing on, give it a span id in the trace of the request's W3C
+        ``traceparent`` header (``scope``: the ASGI scope) or in a new one, so the log line can carry both."""
         attempt = Attempt(operation, sale, path, quantity, fields)
         if self.spans is not None:
             attempt.start_ns = _time_ns()
-            parent = parse_traceparent(traceparent) if traceparent else None
+            parent = parse_traceparent(traceparent_of(scope)) if scope is not None else None
             if parent is None:
-                attempt.trace_id = new_trace_id()
+                attempt.trace_high, attempt.trace_low = new_trace_id()
             else:
-                attempt.trace_id, attempt.parent_id = parent
+                attempt.trace_high, attempt.trace_low, attempt.parent_id = parent
             attempt.span_id = new_span_id()
         return attempt
 
@@ -122,9 +121,9 @@ class Recorder:
         sale = NO_SALE if outcome is Outcome.UNKNOWN_SALE or outcome is Outcome.INVALID else attempt.sale
         spans = self.spans
         if spans is not None:
-            spans.add((attempt.operation, attempt.trace_id, attempt.span_id, attempt.parent_id, attempt.start_ns,
-                       attempt.start_ns + int(seconds * 1e9), sale, attempt.path, outcome, attempt.quantity,
-                       int(attempt.redis_s * 1e9), error, None))
+            spans.add((attempt.operation, attempt.trace_high, attempt.trace_low, attempt.span_id, attempt.parent_id,
+                       attempt.start_ns, attempt.start_ns + int(seconds * 1e9), sale, attempt.path, outcome,
+                       attempt.quantity, int(attempt.redis_s * 1e9), error, None))
         log = self.log
         if log is not None and log.enabled:
             line = {"event": f"{attempt.operation}_attempt", "sale": sale,
@@ -133,16 +132,16 @@ class Recorder:
             if error:
                 line["redis_error"] = error
             if spans is not None:
-                line["trace_id"] = f"{attempt.trace_id:032x}"
+                line["trace_id"] = f"{attempt.trace_high:016x}{attempt.trace_low:016x}"
                 line["span_id"] = f"{attempt.span_id:016x}"
             log.write(line)
         if self.metrics:
             self._counting[attempt.operation](sale, attempt.path, outcome, seconds, units)
 
-    def attempt(self, sale: str, path: str, outcome: Outcome, seconds: float, units: int = 0,
-                traceparent: bytes | None = None, **fields: Any) -> None:
+    def attempt(self, sale: str, path: str, outcome: Outcome, seconds: float = 0.0, units: int = 0,
+                scope: Any = None, **fields: Any) -> None:
         """Record a purchase attempt decided without a Redis call (refused before or by the handler)."""
-        attempt = self.begin(PURCHASE, sale, path, 0, traceparent, **fields)
+        attempt = self.begin(PURCHASE, sale, path, 0, scope, **fields)
         attempt.started -= seconds
         attempt.start_ns -= int(seconds * 1e9) if attempt.start_ns else 0
         self.record(attempt, outcome, units)

@@ -40,11 +40,12 @@ PIPE_SIZE = 1024 * 1024
 RESTART_EVERY_S = 5.0
 """At most one restart of a dead exporter process per this many seconds."""
 
-SpanRecord = tuple[str, int, int, int, int, int, str, str, str, int, int, str, Any]
-"""(operation, trace_id, span_id, parent_span_id, start_ns, end_ns, sale, path, outcome, quantity,
-redis_ns, error, extra): the wire format between the worker and the exporter process, packed once here and
-unpacked once in ``exporter.py``. ``parent_span_id`` 0 means a root span; ``error`` "" means none; ``extra``
-is None or a dict of further span attributes."""
+SpanRecord = tuple[str, int, int, int, int, int, int, str, str, str, int, int, str, Any]
+"""(operation, trace_id_high, trace_id_low, span_id, parent_span_id, start_ns, end_ns, sale, path, outcome,
+quantity, redis_ns, error, extra): the wire format between the worker and the exporter process, packed once
+here and unpacked once in ``exporter.py``. The 128-bit trace id travels as two 64-bit halves (msgpack integers
+stop at 64 bits); ``parent_span_id`` 0 means a root span; ``error`` "" means none; ``extra`` is None or a dict
+of further span attributes."""
 
 _encoder = msgspec.msgpack.Encoder()
 _getrandbits = random.getrandbits
@@ -54,12 +55,14 @@ def new_span_id() -> int:
     return _getrandbits(64) or 1
 
 
-def new_trace_id() -> int:
-    return _getrandbits(128) or 1
+def new_trace_id() -> tuple[int, int]:
+    """A random 128-bit trace id as (high, low) 64-bit halves."""
+    return _getrandbits(64), _getrandbits(64) or 1
 
 
-def parse_traceparent(value: bytes | str | None) -> tuple[int, int] | None:
-    """W3C ``traceparent`` -> (trace_id, parent span id), or None when absent or malformed (then a new trace)."""
+def parse_traceparent(value: bytes | str | None) -> tuple[int, int, int] | None:
+    """W3C ``traceparent`` -> (trace id high half, low half, parent span id), or None when absent or malformed
+    (then the attempt starts a new trace). The sampled flag is not consulted: every attempt is recorded."""
     if not value:
         return None
     if isinstance(value, bytes):
@@ -73,13 +76,13 @@ def parse_traceparent(value: bytes | str | None) -> tuple[int, int] | None:
     if parts[0] == "00" and len(parts) != 4:
         return None
     try:
-        trace_id, span_id = int(parts[1], 16), int(parts[2], 16)
+        high, low, span_id = int(parts[1][:16], 16), int(parts[1][16:], 16), int(parts[2], 16)
         int(parts[3], 16)
     except ValueError:
         return None
-    if trace_id == 0 or span_id == 0:
+    if high == low == 0 or span_id == 0:
         return None
-    return trace_id, span_id
+    return high, low, span_id
 
 
 def traceparent_of(scope: Any) -> bytes | None:
@@ -93,9 +96,11 @@ def traceparent_of(scope: Any) -> bytes | None:
 class SpanPipe:
     """The worker's end: buffers span records and writes them, packed, to the exporter process's stdin."""
 
-    def __init__(self, command: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, command: list[str] | None = None, env: dict[str, str] | None = None,
+                 max_pending_bytes: int = MAX_PENDING_BYTES) -> None:
         self.command = command or [sys.executable, "-m", "flashsale.telemetry.exporter"]
         self.env = env
+        self.max_pending_bytes = max_pending_bytes
         self.buffer: list[SpanRecord] = []
         self._pending = bytearray()
         self._frames: deque[list[int]] = deque()
@@ -145,10 +150,17 @@ class SpanPipe:
         """Pack the buffered spans into one frame, write what the pipe takes, read the exporter's counts."""
         if self.buffer:
             spans, self.buffer = self.buffer, []
-            if len(self._pending) > MAX_PENDING_BYTES:
+            if len(self._pending) > self.max_pending_bytes:
                 SPANS_DROPPED.inc(len(spans))
             else:
-                payload = _encoder.encode(spans)
+                try:
+                    payload = _encoder.encode(spans)
+                except (OverflowError, TypeError, ValueError):  # a record that cannot be packed: counted
+                    SPANS_DROPPED.inc(len(spans))
+                    payload = b""
+                if not payload:
+                    self._read_counts()
+                    return
                 self._pending += len(payload).to_bytes(4, "big") + payload
                 self._frames.append([len(payload) + 4, len(spans)])
         if self._pending:
