@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from flashsale.local import LocalServer
-from tests.conftest import LOG_DIR, start_api
+from tests.conftest import LOG_DIR, Api, start_api
 from tests.servers import RedisProcess
 
 BAD_REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
@@ -30,6 +30,7 @@ BAD_REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/admin/sales", {"headers": {"Authorization": "Bearer wrong-wrong-wrong-wrong"}}),
     ("POST", "/admin/sales", {"json": {"sale_id": "Bad_Id", "name": "n", "stock": 1}, "admin": True}),
     ("POST", "/admin/sales", {"content": b"{not json", "admin": True}),
+    ("POST", "/admin/sales", {"json": {"sale_id": "ok-id", "name": "n", "stock": 1, "closes_at": 0}, "admin": True}),
     ("POST", "/admin/sales/no-such-sale/restock", {"json": {"units": 1}, "admin": True}),  # 404
     ("POST", "/admin/sales/no-such-sale/restock", {"json": {"units": "many"}, "admin": True}),
     ("GET", "/admin/sales/BAD_ID/audit", {"admin": True}),
@@ -105,3 +106,54 @@ def test_bad_request_burst_logs_no_traceback(info_server: LocalServer) -> None:
     assert refused
     assert all(line["problem"].startswith("urn:flashsale:problem:") for line in refused)
     assert all(line["level"] in {"info", "warning"} for line in refused)
+
+
+STRICT_ADMIN_BODIES: list[tuple[str, dict[str, Any]]] = [
+    ("number for a date-time", {"closes_at": 0}),
+    ("float for a date-time", {"opens_at": 1.7e12}),
+    ("date without time", {"opens_at": "2000-01-01"}),
+    ("date-time without offset", {"opens_at": "2000-01-01T00:00:00"}),
+    ("instant in year 10000", {"closes_at": "9999-12-31T23:59:59-01:00"}),
+    ("instant before year 1", {"opens_at": "0001-01-01T00:00:00+01:00"}),
+    ("string for an integer", {"stock": "5"}),
+    ("boolean for an integer", {"per_buyer_limit": True}),
+    ("fraction for an integer", {"stock": 2.5}),
+    ("null name", {"name": None}),
+]
+
+
+@pytest.mark.parametrize(("case", "extra"), STRICT_ADMIN_BODIES, ids=[c for c, _ in STRICT_ADMIN_BODIES])
+def test_admin_bodies_are_decoded_strictly(client: Api, case: str, extra: dict[str, Any]) -> None:
+    sale = f"strict-{uuid.uuid4().hex[:8]}"
+    r = client.http.post("/admin/sales", json={"sale_id": sale, "name": "n", "stock": 5, **extra},
+                         headers=client.auth)
+    assert r.status_code == 400, r.text
+    assert r.json()["type"] == "urn:flashsale:problem:invalid-request"
+    assert client.http.get(f"/sales/{sale}").status_code == 404  # nothing written
+
+
+def test_admin_leniency_kept_where_the_schema_allows_it(client: Api) -> None:
+    """Integers written 5.0 are JSON Schema integers; undeclared fields are ignored, never assigned."""
+    sale = f"lenient-{uuid.uuid4().hex[:8]}"
+    r = client.http.post("/admin/sales", headers=client.auth, json={
+        "sale_id": sale, "name": "n", "stock": 5.0, "per_buyer_limit": 2, "sold": 99,
+        "opens_at": "2000-01-01T01:00:00+01:00"})
+    assert r.status_code == 201, r.text
+    assert r.json()["stock"] == 5
+    assert r.json()["sold"] == 0
+    assert r.json()["opens_at"] == "2000-01-01T00:00:00Z"
+    restock = client.http.post(f"/admin/sales/{sale}/restock", json={"units": "3"}, headers=client.auth)
+    assert restock.status_code == 400
+    assert client.http.post(f"/admin/sales/{sale}/restock", json={"units": 3.0}, headers=client.auth).status_code == 200
+
+
+def test_options_lists_every_method_of_the_path(client: Api) -> None:
+    schema = client.http.get("/schema/openapi.json").json()
+    for path, operations in schema["paths"].items():
+        concrete = path.replace("{sale_id}", "some-sale")
+        r = client.http.options(concrete, headers=client.auth)
+        assert r.status_code == 204, path
+        allowed = {m.strip() for m in r.headers["allow"].split(",")}
+        documented = {m.upper() for m in operations if m in {"get", "post", "put", "patch", "delete"}}
+        assert documented <= allowed, (path, allowed)
+        assert allowed - documented <= {"OPTIONS", "HEAD"}, (path, allowed)

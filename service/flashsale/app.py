@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
-from litestar import Litestar, Router
+from litestar import Litestar, Request, Response, Router
 from litestar.datastructures import ResponseHeader, State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.problem_details import ProblemDetailsPlugin
+from litestar.routes import HTTPRoute
 
 from flashsale import __version__
 from flashsale.api.limits import BuyerRateLimiter, ip_rate_limit
@@ -31,6 +32,8 @@ from flashsale.settings import Settings
 from flashsale.telemetry import Recorder, SpanPipe
 from flashsale.telemetry.config import exporter_from_env
 
+ALLOW_TABLE = "flashsale_allow_table"
+
 SECURITY_HEADERS = [
     ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
     ResponseHeader(name="X-Frame-Options", value="DENY"),
@@ -44,6 +47,24 @@ def _inventory(state: State) -> Inventory:
 
 def _recorder(state: State) -> Recorder:
     return state.recorder  # type: ignore[no-any-return]
+
+
+def answer_options(request: Request[Any, Any, Any]) -> Response[None] | None:
+    """``before_request``: answer OPTIONS with the methods the app's final route table has for the path.
+
+    Litestar's automatic OPTIONS handler lists the methods of the route object that existed when the path's
+    first handler was registered: ``OPTIONS /admin/sales`` answered ``Allow: OPTIONS, POST`` without the GET
+    that lists sales (schemathesis ST205). The table is built once per app, on the first OPTIONS request.
+    """
+    if request.method != "OPTIONS":
+        return None
+    table: dict[str, str] | None = request.app.state.get(ALLOW_TABLE)
+    if table is None:
+        table = {route.path_format: ", ".join(sorted(route.methods)) for route in request.app.routes
+                 if isinstance(route, HTTPRoute)}
+        request.app.state[ALLOW_TABLE] = table
+    allow = table.get(request.scope.get("path_template", ""))
+    return None if allow is None else Response(None, status_code=204, headers={"Allow": allow})
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -110,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=plugins,
         middleware=middleware,
         after_exception=[count_refused_attempt],
+        before_request=answer_options,
         stores=stores or None,
         response_headers=SECURITY_HEADERS,
         request_max_body_size=settings.max_body_bytes,
