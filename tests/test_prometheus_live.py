@@ -14,7 +14,9 @@ Prometheus' HTTP API:
 2. after an unsafe attack (which oversells), the alert fires for that sale only, with the audit's oversold
    units as its value;
 3. after both attacks, a short Redis pause (503s) and a few late clicks, every panel query of the dashboard
-   and its ``sale`` variable query return data.
+   and its ``sale`` variable query return data, except the panels listed in NO_DATA_HERE (metrics of
+   processes or features this stack does not run; each with its reason). Those queries still run: one
+   Prometheus rejects fails the test.
 
 No fixed sleeps: every wait polls for a condition, bounded by WAIT_S.
 """
@@ -74,6 +76,23 @@ LATE_WAVES = 4
 FAULT_REQUESTS = 20
 WAIT_S = 90.0  # bound on every wait for Prometheus (scrapes and rule evaluations run every second)
 ALERT = "FlashSaleOversold"
+REDIS_MAXMEMORY = 256 * 1024 * 1024  # as docker-compose.yml runs it, so the memory panel has a limit to show
+
+# Dashboard panels allowed to be empty here, with the reason. Only "no data" is excused: their queries still
+# run, and a panel whose metric does appear is checked like any other. Every title must exist (no stale entry).
+NO_DATA_HERE = {
+    # Holds (issue 12): gauges and counters read from Redis once the holds feature is on main; this stack
+    # drives purchases only. Covered by the promtool dashboard check (tests/test_observability_static.py).
+    "Held units per sale": "flashsale_stock_held: holds metrics (issue 12) and no hold traffic here",
+    "Hold expiries per sale": "flashsale_holds: holds metrics (issue 12) and no hold traffic here",
+    "Hold steps per second by step and outcome": "flashsale_hold_attempts_total: no hold traffic here",
+    # `flashsale export` (issue 13) serves these on its own /metrics; it needs PostgreSQL, which this stack
+    # does not start (tests/test_export.py runs the exporter against a real PostgreSQL).
+    "Orders exported per second": "flashsale_orders_exported_total: no exporter process here",
+    "Export lag per sale": "flashsale_export_lag_seconds: no exporter process here",
+    "Unexported orders per sale": "flashsale_export_lag_entries: no exporter process here",
+    "Export errors per second by kind": "flashsale_export_errors_total: no exporter process here",
+}
 
 T = TypeVar("T")
 
@@ -315,7 +334,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         pytest.skip(f"{live.PROMETHEUS_BINARY} not found: install the Debian package prometheus (`make test` does)")
     folder = tmp_path_factory.mktemp("prometheus-live")
     with contextlib.ExitStack() as cleanup:
-        redis_server = RedisProcess("--appendonly", "no").start()
+        redis_server = RedisProcess("--appendonly", "no", "--maxmemory", str(REDIS_MAXMEMORY)).start()
         cleanup.callback(redis_server.cleanup)
         replicas = []
         for _ in range(REPLICAS):
@@ -428,6 +447,11 @@ def test_every_dashboard_query_returns_data(stack: Stack) -> None:
     dashboard = json.loads(DASHBOARD.read_text())
     queries = dashboard_check.expressions(dashboard)  # panel targets and the sale variable, $sale -> .*
     assert len(queries) >= 15, queries
+    titles = {str(p["title"]) for p in dashboard_check.iter_panels(dashboard["panels"])}
+    assert set(NO_DATA_HERE) <= titles, f"stale NO_DATA_HERE entries: {sorted(set(NO_DATA_HERE) - titles)}"
+
+    def excused(where: str) -> bool:
+        return any(where.startswith(f"panel {title!r} ") for title in NO_DATA_HERE)
 
     # Everything the buyers did has been scraped, and every recording rule evaluated on it: one query each.
     stack.all_rules_evaluated_after(stack.settle())
@@ -436,8 +460,10 @@ def test_every_dashboard_query_returns_data(stack: Stack) -> None:
           f"{ {p: dict(r['statuses']) for p, r in stack.attacks.items()} }")
     for where, values in answers.items():
         print(f"{where}: {values}")
-    empty = [where for where, values in answers.items() if not values]
+    empty = [where for where, values in answers.items() if not values and not excused(where)]
     assert empty == [], f"dashboard queries without data: {empty}"
+    print(f"excused when empty ({len(NO_DATA_HERE)} panels): "
+          f"{ {w: bool(v) for w, v in answers.items() if excused(w)} }")
     # Traffic reached both paths and both replicas in the last minute: no path or replica has a 0/0 answer.
     with_nan = {where: values for where, values in answers.items() if any(math.isnan(v) for v in values)}
     assert with_nan == {}, f"dashboard queries answering NaN: {with_nan}"
@@ -473,9 +499,20 @@ def test_every_dashboard_query_returns_data(stack: Stack) -> None:
     oversold = by("sale", prom.vector(panel("oversold units")))
     assert oversold[attacked["safe"]] == 0.0
     assert oversold[attacked["unsafe"]] == float(stack.audit(attacked["unsafe"])["oversold"]) > 0
+    # "Sold" is read from Redis (flashsale_stock_sold), so it is the audit's figure, not a sum of the
+    # per-process counters (which restart at 0 with a replica).
     sold = by("sale", prom.vector(panel("sold against stock", "A")))
-    answered_201 = {r["sale_id"]: float(r["statuses"]["201"]) for r in stack.attacks.values()}
-    assert {s: sold[s] for s in attacked.values()} == answered_201
+    assert {s: sold[s] for s in attacked.values()} == {s: float(stack.audit(s)["sold"]) for s in attacked.values()}
+    # Redis memory against maxmemory, from the real redis_exporter when installed.
+    if stack.exporter == "redis_exporter":
+        memory = prom.vector(panel("redis memory", "B"))
+        assert list(memory.values()) == [float(REDIS_MAXMEMORY)], memory
+        assert 0 < one(prom.vector(panel("redis memory", "A"))) < REDIS_MAXMEMORY
+    # The SLO burn rates: traffic flowed, so each window has a number; 0 <= burn <= 1 / budget.
+    for fragment, budget in (("availability error budget", 0.005), ("latency error budget", 0.01)):
+        for ref in "ABC":
+            burn = one(prom.vector(panel(fragment, ref)))
+            assert 0 <= burn <= 1 / budget, (fragment, ref, burn)
     per_replica = by("instance", prom.vector(panel("requests per second by replica")))
     assert set(per_replica) == {f"127.0.0.1:{s.port}" for s in stack.replicas}
     assert all(v > 0 for v in per_replica.values()), per_replica  # the late clicks reached both replicas

@@ -6,7 +6,7 @@
    template variable ``sale`` exists, the oversold stat turns red above 0.
 2. Queries: every panel expression (and the ``sale`` variable's
    ``label_values`` query) is evaluated by promtool's PromQL engine against
-   synthetic series shaped like the API's metrics, with the recording rules
+   synthetic series shaped like the API's metrics, with every rule file
    loaded. Each must parse and return at least one non-NaN sample.
 
 Grafana variables are not PromQL, so before evaluation they are replaced:
@@ -51,15 +51,24 @@ REQUIRED_PANELS = {
     "oversold": "oversold units (stat, red above 0)",
     "attempts per second by outcome": "purchase attempts by outcome",
     "p99": "latency quantiles",
-    "503": "503 rate",
+    "5xx": "5xx rate",
     "by replica": "per-replica request rate",
+    "availability error budget burn rate": "availability SLO burn rate",
+    "latency error budget burn rate": "latency SLO burn rate",
+    "redis memory": "Redis memory against maxmemory",
+    "held units": "units held per sale",
+    "hold expiries": "expired holds per sale",
+    "spans exported and dropped": "spans exported and dropped",
+    "export lag": "order export lag",
+    "orders exported": "orders exported to PostgreSQL",
 }
 
 EVAL_TIME = "5m"
 
 # Series shaped like the API's /metrics (two replicas, two sales, both paths),
-# plus redis_exporter's redis_up and Prometheus' own up. Counters grow by a
-# fixed step every 15s; 41 samples cover 0..10m.
+# redis_exporter's redis_up and memory, the order exporter's /metrics and
+# Prometheus' own up. Counters grow by a fixed step every 15s; 41 samples
+# cover 0..10m.
 _API = 'job="flashsale-api"'
 _SERIES: list[tuple[str, str]] = []
 
@@ -78,12 +87,21 @@ for _inst in ("a:8000", "b:8000"):
         _add("flashsale_units_sold_total", f'{_base},sale="{_sale}",path="{_path}"', "0+30x40")
         _add("flashsale_stock_remaining", f'{_base},sale="{_sale}"', "20x40")
         _add("flashsale_stock_total", f'{_base},sale="{_sale}"', "50x40")
+        _add("flashsale_stock_sold", f'{_base},sale="{_sale}"', "25x40")
+        _add("flashsale_stock_held", f'{_base},sale="{_sale}"', "5x40")
+        for _state, _count in (("held", 5), ("confirmed", 20), ("released", 2), ("expired", 3)):
+            _add("flashsale_holds", f'{_base},sale="{_sale}",state="{_state}"', f"{_count}x40")
+        for _step, _outcome in (("hold", "held"), ("confirm", "confirmed"), ("confirm", "hold_expired")):
+            _add("flashsale_hold_attempts_total", f'{_base},sale="{_sale}",step="{_step}",outcome="{_outcome}"',
+                 "0+6x40")
         _add("flashsale_oversold_units", f'{_base},sale="{_sale}"', "0x40" if _path == "safe" else "3x40")
         _cumulative = 0
         for _le, _step in (("0.0001", 0), ("0.001", 20), ("0.01", 8), ("0.1", 1), ("1", 1), ("+Inf", 0)):
             _cumulative += _step
             _add("flashsale_purchase_duration_seconds_bucket",
                  f'{_base},path="{_path}",outcome="sold",le="{_le}"', f"0+{_cumulative}x40")
+        _add("flashsale_purchase_duration_seconds_count", f'{_base},path="{_path}",outcome="sold"',
+             f"0+{_cumulative}x40")
     for _code, _step in (("201", 45), ("409", 15), ("503", 3)):
         _add("flashsale_http_requests_total",
              f'{_base},app_name="flashsale",method="POST",path="/sales/{{sale_id}}/purchases",'
@@ -91,8 +109,20 @@ for _inst in ("a:8000", "b:8000"):
     _add("flashsale_http_requests_in_progress",
          f'{_base},app_name="flashsale",method="POST",path="/sales/{{sale_id}}/purchases",pid="7"', "2x40")
     _add("flashsale_redis_errors_total", f'{_base},kind="timeout"', "0+3x40")
-_add("redis_up", 'job="redis",instance="redis-exporter:9121"', "1x40")
-_add("up", 'job="redis",instance="redis-exporter:9121"', "1x40")
+    _add("flashsale_spans_exported_total", _base, "0+90x40")
+    _add("flashsale_spans_dropped_total", _base, "0x20 0+2x20")
+_REDIS = 'job="redis",instance="redis-exporter:9121"'
+_add("redis_up", _REDIS, "1x40")
+_add("up", _REDIS, "1x40")
+_add("redis_memory_used_bytes", _REDIS, "0+1000000x40")
+_add("redis_memory_max_bytes", _REDIS, "268435456x40")
+_EXPORTER = 'job="exporter",instance="exporter:9465"'
+_add("up", _EXPORTER, "1x40")
+for _sale in ("s1", "s2"):
+    _add("flashsale_orders_exported_total", f'{_EXPORTER},sale="{_sale}"', "0+30x40")
+    _add("flashsale_export_lag_entries", f'{_EXPORTER},sale="{_sale}"', "0x20 12x20")
+    _add("flashsale_export_lag_seconds", f'{_EXPORTER},sale="{_sale}"', "0x20 1.5x20")
+_add("flashsale_export_errors_total", f'{_EXPORTER},kind="database"', "0+1x40")
 
 SYNTHETIC_SERIES: tuple[tuple[str, str], ...] = tuple(_SERIES)
 
@@ -239,7 +269,7 @@ def promtool_test_document(exprs: list[tuple[str, str]], rule_files: list[Path])
 
 def run_promtool(exprs: list[tuple[str, str]], promtool: str,
                  rule_files: list[Path] | None = None) -> subprocess.CompletedProcess[str]:
-    rule_files = sorted(RULES_DIR.glob("recording.yml")) if rule_files is None else rule_files
+    rule_files = sorted(RULES_DIR.glob("*.yml")) if rule_files is None else rule_files
     with tempfile.TemporaryDirectory(prefix="dashboard-check-") as tmp:
         test_file = Path(tmp) / "dashboard_test.yml"
         # JSON is YAML: no third-party YAML library needed.
