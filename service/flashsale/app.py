@@ -17,7 +17,8 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.problem_details import ProblemDetailsPlugin
 from litestar.routes import HTTPRoute
 
-from flashsale import __version__
+from flashsale import __version__, hold_metrics
+from flashsale.api.holds import HOLD, HoldController, count_refused_step
 from flashsale.api.limits import BuyerRateLimiter, ip_rate_limit
 from flashsale.api.ops import BareController, HealthController, MetricsController
 from flashsale.api.problems import problem_details_config
@@ -29,7 +30,7 @@ from flashsale.inventory.connection import connect
 from flashsale.logs import AttemptLog, flush_periodically, flush_stdout, structlog_plugin
 from flashsale.security import check_admin_token
 from flashsale.settings import Settings
-from flashsale.telemetry import Recorder, SpanPipe
+from flashsale.telemetry import NO_SALE, Recorder, SpanPipe
 from flashsale.telemetry.config import exporter_from_env
 
 ALLOW_TABLE = "flashsale_allow_table"
@@ -77,6 +78,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         metrics=settings.telemetry,
                         buyer_limiter=BuyerRateLimiter(settings.rate_limit_per_buyer)
                         if settings.rate_limit_per_buyer else None)
+    if settings.telemetry:
+        recorder.count_with(HOLD, hold_metrics.count)
+        hold_metrics.prepare_sale(NO_SALE)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -91,16 +95,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if spans is not None:
             spans.start()
         flusher = asyncio.get_running_loop().create_task(flush_periodically(recorder.flush))
+        reaper = asyncio.get_running_loop().create_task(inventory.reap_forever())
         try:
             yield
         finally:
+            reaper.cancel()
             flusher.cancel()
             flush_stdout()
             if spans is not None:
                 spans.close(timeout_s=3.0)
             await inventory.close()
 
-    handlers: list[Any] = [PurchaseController, SaleController, HealthController]
+    handlers: list[Any] = [PurchaseController, HoldController, SaleController, HealthController]
     if settings.telemetry:
         handlers.append(MetricsController)
     if settings.admin_enabled:
@@ -130,7 +136,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         plugins=plugins,
         middleware=middleware,
-        after_exception=[count_refused_attempt],
+        after_exception=[count_refused_attempt, count_refused_step],
         before_request=answer_options,
         stores=stores or None,
         response_headers=SECURITY_HEADERS,

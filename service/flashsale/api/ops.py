@@ -14,6 +14,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.prometheus import PrometheusController
 
+from flashsale import hold_metrics
 from flashsale.api import problems as p
 from flashsale.api.schemas import Health, InventoryDep, RecorderDep
 from flashsale.inventory import Unavailable, sale_keys
@@ -58,6 +59,8 @@ async def refresh_sale_gauges(inventory: InventoryDep, recorder: RecorderDep) ->
         elif snapshot is not None and not isinstance(snapshot, BaseException):
             recorder.prepare_sale(snapshot.sale_id)
             recorder.sale_state(snapshot)
+            hold_metrics.prepare_sale(snapshot.sale_id)
+            hold_metrics.sale_state(snapshot)
 
 
 class MetricsController(PrometheusController):

@@ -62,6 +62,11 @@ NOT_FOUND = ProblemType("not-found", 404, "Not found")
 TOO_LARGE = ProblemType("body-too-large", 413, "Request body too large")
 SALE_EXISTS = ProblemType("sale-exists", 409, "A sale with this id exists already")
 HTTP_ERROR = ProblemType("http-error", 400, "HTTP error")
+UNKNOWN_HOLD = ProblemType("unknown-hold", 404, "No such hold")
+HOLD_EXPIRED = ProblemType("hold-expired", 410, "The hold expired; its units went back on sale")
+HOLD_RELEASED = ProblemType("hold-released", 409, "The hold was released")
+HOLD_CONFIRMED = ProblemType("hold-confirmed", 409, "The hold was confirmed: cancel its order instead")
+UNKNOWN_ORDER = ProblemType("unknown-order", 404, "No such order")
 
 
 BY_OUTCOME: dict[Outcome, ProblemType] = {
@@ -74,6 +79,11 @@ BY_OUTCOME: dict[Outcome, ProblemType] = {
     Outcome.INVALID: INVALID,
     Outcome.UNAVAILABLE: UNAVAILABLE,
     Outcome.RATE_LIMITED: RATE_LIMITED,
+    Outcome.UNKNOWN_HOLD: UNKNOWN_HOLD,
+    Outcome.HOLD_EXPIRED: HOLD_EXPIRED,
+    Outcome.HOLD_RELEASED: HOLD_RELEASED,
+    Outcome.HOLD_CONFIRMED: HOLD_CONFIRMED,
+    Outcome.UNKNOWN_ORDER: UNKNOWN_ORDER,
 }
 
 UNAVAILABLE_DETAIL = (

@@ -10,12 +10,13 @@ import msgspec
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, Parameter
 
-from flashsale.inventory import SALE_ID_PATTERN, Inventory
+from flashsale.inventory import HOLD_ID_PATTERN, ORDER_ID_PATTERN, SALE_ID_PATTERN, Inventory
 from flashsale.telemetry import Recorder
 
 MAX_QUANTITY = 1000
 BUYER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:+/=~-]{8,255}$"
+PAYMENT_REF_PATTERN = r"^[A-Za-z0-9._:@/+=~-]{1,128}$"
 
 SaleId = Annotated[str, msgspec.Meta(pattern=SALE_ID_PATTERN, min_length=1, max_length=64,
                                      description="URL-safe slug: a-z, 0-9 and inner dashes")]
@@ -45,10 +46,14 @@ class SaleView(msgspec.Struct):
     status: SaleStatus
     stock: int
     remaining: int
+    """What a new hold or purchase can still get."""
+    held: int
+    """Units in live holds: they come back on sale when a hold is released or expires."""
     sold: int
     per_buyer_limit: int
     opens_at: datetime | None
     closes_at: datetime | None
+    hold_ttl_s: int
 
 
 Instant = Annotated[datetime, msgspec.Meta(tz=True, description="RFC 3339 date-time with an offset, years 1-9999 "
@@ -64,6 +69,7 @@ class CreateSale(msgspec.Struct):
     per_buyer_limit: Annotated[int, msgspec.Meta(ge=0, le=MAX_QUANTITY * 1000)] = 0
     opens_at: Instant | None = None
     closes_at: Instant | None = None
+    hold_ttl_s: Annotated[int, msgspec.Meta(ge=1, le=86_400, description="How long a hold lasts (seconds)")] = 600
 
     def __post_init__(self) -> None:
         # "9999-12-31T23:59:59-01:00" is a valid date-time whose instant is in year 10000, which no datetime
@@ -78,17 +84,89 @@ class Restock(msgspec.Struct):
     units: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
 
 
+class HoldCounts(msgspec.Struct):
+    """Holds ever created, by the state they are in now (``held``: live, counted from the expiry index)."""
+
+    created: int
+    held: int
+    confirmed: int
+    released: int
+    expired: int
+
+
 class Audit(msgspec.Struct):
+    """The invariants: stock_added == remaining + held + sold + withdrawn; ledger length == orders + cancels
+    (the ledger has an entry per order and per cancellation); holds created == held + confirmed + released +
+    expired, and the units of live holds == held; nothing oversold."""
+
     sale_id: str
     stock_added: int
     remaining: int
+    held: int
     sold: int
+    withdrawn: int
+    """Units of orders cancelled without restock: they left the sale."""
+    restocked: int
+    """Units of cancelled orders put back on sale (already counted in remaining, held or sold again)."""
     orders: int
+    cancels: int
     ledger_length: int
+    holds: HoldCounts
     oversold: int
     stock_balanced: bool
     ledger_matches: bool
+    holds_balanced: bool
     ok: bool
+
+
+class Hold(msgspec.Struct):
+    """A hold as made (201) or replayed: the units are the buyer's until ``expires_at``, never later."""
+
+    hold_id: str
+    sale_id: str
+    buyer_id: str
+    quantity: int
+    expires_at: datetime
+
+
+HoldStateName = Literal["held", "confirmed", "released", "expired"]
+
+
+class HoldView(msgspec.Struct):
+    """A hold read back: ``state`` judged by the Redis server's clock; ``order_id`` once confirmed."""
+
+    hold_id: str
+    sale_id: str
+    buyer_id: str
+    quantity: int
+    state: HoldStateName
+    expires_at: datetime
+    order_id: str | None = None
+
+
+PaymentRef = Annotated[str, msgspec.Meta(pattern=PAYMENT_REF_PATTERN, min_length=1, max_length=128,
+                                         description="The payment's reference, copied into the ledger entry")]
+
+
+class ConfirmRequest(msgspec.Struct, forbid_unknown_fields=True):
+    payment_ref: PaymentRef | None = None
+
+
+class CancelOrder(msgspec.Struct):
+    restock: bool
+    """True: the order's units go back on sale. False: they leave the sale (damaged, kept back)."""
+
+
+class Cancellation(msgspec.Struct):
+    """An order's cancellation: a ledger entry of its own (``cancel_id``), made once; a repeat returns it."""
+
+    order_id: str
+    sale_id: str
+    cancel_id: str
+    buyer_id: str
+    quantity: int
+    restock: bool
+    cancelled_at: datetime
 
 
 class Health(msgspec.Struct):
@@ -145,6 +223,12 @@ def to_ms(value: datetime | None) -> int | None:
 SaleIdParam = Annotated[
     str,
     Parameter(pattern=SALE_ID_PATTERN, min_length=1, max_length=64, description="The sale's id (URL-safe slug)."),
+]
+HoldIdParam = Annotated[
+    str, Parameter(pattern=HOLD_ID_PATTERN, min_length=32, max_length=32, description="The hold's id (32 hex digits).")
+]
+OrderIdParam = Annotated[
+    str, Parameter(pattern=ORDER_ID_PATTERN, min_length=3, max_length=41, description="The order's id (its ledger id).")
 ]
 IdempotencyKey = Annotated[
     str,

@@ -1,0 +1,325 @@
+"""The hold routes end to end: a buyer holds units, pays, then confirms (an order) or releases them.
+
+    POST   /sales/{sale_id}/holds                      hold (Idempotency-Key)        -> 201 Hold
+    POST   /sales/{sale_id}/holds/{hold_id}/confirm    confirm (empty or payment_ref) -> 201 Order
+    DELETE /sales/{sale_id}/holds/{hold_id}            release                        -> 204
+    GET    /sales/{sale_id}/holds/{hold_id}            read                           -> 200 HoldView
+
+Each step is one engine call (one Lua script, one round trip), recorded like a purchase attempt, through the same
+``Recorder``: the same outcome name in the metric (``flashsale_hold_attempts_total{sale,step,outcome}``), the span
+and the log line.
+Expected outcomes are answered with a problem response built directly, never raised, as on the purchase path.
+The admin's order cancellation (``api/sales.py``) is recorded with the same ``run_step`` as step ``cancel``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.datastructures import ResponseHeader
+from litestar.exceptions import HTTPException
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Schema
+
+from flashsale.api import problems as p
+from flashsale.api.purchases import NO_STORE, REPLAYED_HEADERS, PurchaseOperation, decode_purchase
+from flashsale.api.schemas import (
+    PAYMENT_REF_PATTERN,
+    ConfirmRequest,
+    Hold,
+    HoldIdParam,
+    HoldView,
+    IdempotencyKey,
+    Order,
+    SaleIdParam,
+    from_ms,
+)
+from flashsale.inventory import HoldResult, Inventory, Outcome, Step, Unavailable
+from flashsale.logs import key_digest
+from flashsale.telemetry import Recorder
+
+HOLD_STEP = "flashsale_hold_step"
+"""Route ``opt`` key marking the hold handlers, so steps refused before the handler still count."""
+
+HOLD = "hold"
+"""The attempt operation of every checkout step: span ``hold attempt`` (attribute ``flashsale.step``), log event
+``hold_attempt`` (field ``step``), counted by ``hold_metrics.count``."""
+
+Result = Any
+"""A ``HoldResult`` or a ``CancelResult``: both carry ``outcome`` and ``quantity``."""
+
+_confirm_decoder = msgspec.json.Decoder(ConfirmRequest)
+
+
+def decode_confirm(raw: bytes) -> str:
+    """The confirm body: empty, or ``{"payment_ref": "..."}`` (strict: unknown fields are refused)."""
+    if not raw.strip():
+        return ""
+    try:
+        return _confirm_decoder.decode(raw).payment_ref or ""
+    except msgspec.DecodeError as exc:
+        raise p.Problem(p.INVALID, f"invalid confirm body: {exc}") from None
+
+
+@dataclass
+class ConfirmOperation(p.DocumentedOperation):
+    """The confirm body is decoded by hand (it may be empty), so its schema is added to the operation here."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.request_body = RequestBody(required=False, content={"application/json": OpenAPIMediaType(schema=Schema(
+            type=OpenAPIType.OBJECT, title="ConfirmRequest", additional_properties=False,
+            properties={"payment_ref": Schema(type=OpenAPIType.STRING, pattern=PAYMENT_REF_PATTERN, min_length=1,
+                                              max_length=128, description="The payment's reference")},
+        ))})
+
+
+# -- one step: engine call, span, metrics, log, HTTP answer ---------------------------------------------------
+
+
+async def run_step(
+    recorder: Recorder,
+    step: Step,
+    sale_id: str,
+    quantity: int,
+    call: Callable[[], Awaitable[Result]],
+    answer: Callable[[Result], Response[Any]],
+    instance: str,
+    scope: Any,
+    **log_fields: Any,
+) -> Response[Any]:
+    """The engine call, timed (the span's Redis script time), then the attempt recorded once and answered: the
+    same mechanism as a purchase (``Recorder.begin``/``record``), operation ``hold``, with the step as its kind."""
+    attempt = recorder.begin(HOLD, sale_id, step.value, quantity, scope, **log_fields)
+    started = time.perf_counter()
+    try:
+        result = await call()
+    except Unavailable as exc:
+        attempt.redis_s = time.perf_counter() - started
+        recorder.redis_error(exc.kind)
+        recorder.record(attempt, Outcome.UNAVAILABLE, error=exc.kind)
+        return p.problem_response(p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", instance,
+                                  headers=p.unavailable_headers())
+    attempt.redis_s = time.perf_counter() - started
+    units = result.quantity if result.outcome in (Outcome.HELD, Outcome.CONFIRMED, Outcome.CANCELLED) else 0
+    recorder.record(attempt, result.outcome, units)
+    return answer(result)
+
+
+def record_step(recorder: Recorder, step: Step, sale: str, outcome: Outcome, scope: Any, **fields: Any) -> None:
+    """A step decided without a Redis call (refused before or by the handler)."""
+    recorder.record(recorder.begin(HOLD, sale, step.value, 0, scope, **fields), outcome)
+
+
+async def count_refused_step(exc: Exception, scope: Any) -> None:
+    """``after_exception`` hook: a step refused before its handler decided it (bad path, header or body) is
+    still an attempt, counted with outcome ``invalid`` (or ``rate_limited``)."""
+    handler = scope.get("route_handler")
+    step = getattr(handler, "opt", {}).get(HOLD_STEP) if handler is not None else None
+    if step is None or not isinstance(exc, HTTPException):
+        return
+    recorder: Recorder = scope["litestar_app"].state.recorder
+    outcome = Outcome.RATE_LIMITED if exc.status_code == 429 else Outcome.INVALID
+    record_step(recorder, Step(step), "", outcome, scope, status=exc.status_code)
+
+
+# -- answers ------------------------------------------------------------------------------------------------
+
+
+def _problem(result: HoldResult, sale_id: str, instance: str) -> Response[Any]:
+    outcome = result.outcome
+    problem = p.BY_OUTCOME[outcome]
+    if outcome is Outcome.SOLD_OUT:
+        return p.problem_response(problem, f"{result.remaining} left, {result.held} held", instance,
+                                  remaining=result.remaining, held=result.held)
+    if outcome is Outcome.LIMIT_REACHED:
+        detail = f"this buyer holds or has bought {result.bought} of at most {result.limit}"
+        return p.problem_response(problem, detail, instance, bought=result.bought, limit=result.limit)
+    if outcome is Outcome.NOT_OPEN:
+        opens_at = cast("Any", from_ms(result.opens_ms)).isoformat()
+        return p.problem_response(problem, f"opens at {opens_at}", instance, opens_at=opens_at)
+    if outcome is Outcome.IDEMPOTENCY_CONFLICT:
+        return p.problem_response(problem, "this Idempotency-Key made another hold; use a new key", instance)
+    if outcome is Outcome.UNKNOWN_SALE:
+        return p.problem_response(problem, f"no sale {sale_id!r}", instance)
+    if outcome is Outcome.HOLD_EXPIRED:
+        expired_at = cast("Any", from_ms(result.expires_ms)).isoformat()
+        return p.problem_response(problem, f"the hold expired at {expired_at}; nothing was sold", instance,
+                                  expires_at=expired_at)
+    if outcome is Outcome.HOLD_CONFIRMED:
+        return p.problem_response(problem, f"the hold became order {result.order_id}", instance,
+                                  order_id=result.order_id)
+    if outcome is Outcome.UNKNOWN_HOLD:
+        return p.problem_response(problem, f"no hold {result.hold_id!r} in sale {sale_id!r}", instance)
+    return p.problem_response(problem, outcome.value, instance)
+
+
+def _hold_answer(sale_id: str, instance: str) -> Callable[[HoldResult], Response[Any]]:
+    def answer(result: HoldResult) -> Response[Any]:
+        if result.outcome is Outcome.HELD or result.outcome is Outcome.REPLAYED:
+            hold = Hold(result.hold_id, sale_id, result.buyer_id, result.quantity,
+                        cast("Any", from_ms(result.expires_ms)))
+            return Response(hold, status_code=201,
+                            headers=REPLAYED_HEADERS if result.outcome is Outcome.REPLAYED else None)
+        return _problem(result, sale_id, instance)
+
+    return answer
+
+
+def _confirm_answer(sale_id: str, instance: str) -> Callable[[HoldResult], Response[Any]]:
+    def answer(result: HoldResult) -> Response[Any]:
+        if result.outcome is Outcome.CONFIRMED or result.outcome is Outcome.REPLAYED:
+            order = Order(result.order_id, sale_id, result.buyer_id, result.quantity,
+                          cast("Any", from_ms(result.created_ms)))
+            return Response(order, status_code=201,
+                            headers=REPLAYED_HEADERS if result.outcome is Outcome.REPLAYED else None)
+        return _problem(result, sale_id, instance)
+
+    return answer
+
+
+def _release_answer(sale_id: str, instance: str) -> Callable[[HoldResult], Response[Any]]:
+    def answer(result: HoldResult) -> Response[Any]:
+        if result.outcome in (Outcome.RELEASED, Outcome.HOLD_RELEASED, Outcome.HOLD_EXPIRED):
+            return Response(None, status_code=204)
+        return _problem(result, sale_id, instance)
+
+    return answer
+
+
+# -- the routes ----------------------------------------------------------------------------------------------
+
+REPLAYED_HEADER_DOC = [
+    ResponseHeader(
+        name="Idempotent-Replayed", documentation_only=True, required=False,
+        description="`true` when this response replays the result of an earlier identical request.",
+    )
+]
+
+
+class HoldController(Controller):
+    path = "/sales/{sale_id:str}/holds"
+    tags = ["holds"]
+
+    @post(
+        "/",
+        status_code=201,
+        operation_class=PurchaseOperation,
+        opt={HOLD_STEP: Step.HOLD.value},
+        summary="Hold units while the buyer pays",
+        description=(
+            "Reserves units for the buyer until `expires_at` (the sale's `hold_ttl_s` after the hold, by the "
+            "Redis server's clock; it is never extended). The per-buyer limit counts held and bought units. "
+            "Send the same Idempotency-Key on every retry: a repeat returns the same hold with "
+            "`Idempotent-Replayed: true`."
+        ),
+        cache_control=NO_STORE,
+        response_headers=REPLAYED_HEADER_DOC,
+        responses=p.responses(
+            p.DOC_BAD_REQUEST,
+            (404, p.describe(p.UNKNOWN_SALE)),
+            (409, p.describe(p.SOLD_OUT, p.LIMIT_REACHED, p.NOT_OPEN, p.CLOSED)),
+            p.DOC_TOO_LARGE,
+            (422, p.describe(p.IDEMPOTENCY_CONFLICT)),
+            p.DOC_RATE_LIMITED,
+            p.DOC_UNAVAILABLE,
+        ),
+    )
+    async def hold(
+        self, sale_id: SaleIdParam, request: Request[Any, Any, Any], idempotency_key: IdempotencyKey
+    ) -> Response[Any]:
+        inventory: Inventory = request.app.state.inventory
+        recorder: Recorder = request.app.state.recorder
+        data = decode_purchase(await request.body())
+        instance = f"/sales/{sale_id}/holds"
+        limiter = recorder.buyer_limiter
+        if limiter is not None and not limiter.allow(data.buyer_id):
+            record_step(recorder, Step.HOLD, sale_id, Outcome.RATE_LIMITED, request.scope, buyer_id=data.buyer_id)
+            return p.problem_response(p.RATE_LIMITED, "too many requests for this buyer; retry after Retry-After",
+                                      instance, headers=p.unavailable_headers())
+        return await run_step(
+            recorder, Step.HOLD, sale_id, data.quantity,
+            lambda: inventory.hold(sale_id, data.buyer_id, data.quantity, idempotency_key),
+            _hold_answer(sale_id, instance), instance, request.scope,
+            buyer_id=data.buyer_id, key_digest=key_digest(idempotency_key),
+        )
+
+    @post(
+        "/{hold_id:str}/confirm",
+        status_code=201,
+        operation_class=ConfirmOperation,
+        opt={HOLD_STEP: Step.CONFIRM.value},
+        summary="Confirm a hold: it becomes an order",
+        description=(
+            "Body: empty, or `{\"payment_ref\": \"...\"}` (copied into the ledger entry). Before `expires_at` the "
+            "hold becomes an order, a ledger entry like a purchase's; confirming again returns the same order with "
+            "`Idempotent-Replayed: true`. At or after `expires_at` (Redis clock) it is a 410 and sells nothing."
+        ),
+        cache_control=NO_STORE,
+        response_headers=REPLAYED_HEADER_DOC,
+        responses=p.responses(
+            p.DOC_BAD_REQUEST,
+            (404, p.describe(p.UNKNOWN_SALE, p.UNKNOWN_HOLD)),
+            (409, p.describe(p.HOLD_RELEASED)),
+            (410, p.describe(p.HOLD_EXPIRED)),
+            p.DOC_TOO_LARGE,
+            p.DOC_UNAVAILABLE,
+        ),
+    )
+    async def confirm(
+        self, sale_id: SaleIdParam, hold_id: HoldIdParam, request: Request[Any, Any, Any]
+    ) -> Response[Order]:
+        inventory: Inventory = request.app.state.inventory
+        recorder: Recorder = request.app.state.recorder
+        payment_ref = decode_confirm(await request.body())
+        instance = f"/sales/{sale_id}/holds/{hold_id}/confirm"
+        return await run_step(
+            recorder, Step.CONFIRM, sale_id, 0, lambda: inventory.confirm(sale_id, hold_id, payment_ref),
+            _confirm_answer(sale_id, instance), instance, request.scope, hold_id=hold_id,
+        )
+
+    @delete(
+        "/{hold_id:str}",
+        status_code=204,
+        operation_class=p.DocumentedOperation,
+        opt={HOLD_STEP: Step.RELEASE.value},
+        summary="Release a hold: its units go back on sale",
+        description="204 also when the hold was already released or has expired; 409 once it is confirmed.",
+        responses=p.responses(
+            p.DOC_BAD_REQUEST,
+            (404, p.describe(p.UNKNOWN_SALE, p.UNKNOWN_HOLD)),
+            (409, p.describe(p.HOLD_CONFIRMED)),
+            p.DOC_UNAVAILABLE,
+        ),
+    )
+    async def release(
+        self, sale_id: SaleIdParam, hold_id: HoldIdParam, request: Request[Any, Any, Any]
+    ) -> Response[None]:
+        inventory: Inventory = request.app.state.inventory
+        recorder: Recorder = request.app.state.recorder
+        instance = f"/sales/{sale_id}/holds/{hold_id}"
+        return await run_step(
+            recorder, Step.RELEASE, sale_id, 0, lambda: inventory.release(sale_id, hold_id),
+            _release_answer(sale_id, instance), instance, request.scope, hold_id=hold_id,
+        )
+
+    @get(
+        "/{hold_id:str}",
+        operation_class=p.DocumentedOperation,
+        summary="A hold's state and expiry",
+        description="`state` is held, confirmed, released or expired, judged by the Redis server's clock.",
+        cache_control=NO_STORE,
+        responses=p.responses(p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE, p.UNKNOWN_HOLD)), p.DOC_UNAVAILABLE),
+    )
+    async def read(self, sale_id: SaleIdParam, hold_id: HoldIdParam, request: Request[Any, Any, Any]) -> HoldView:
+        inventory: Inventory = request.app.state.inventory
+        result = await inventory.read_hold(sale_id, hold_id)
+        if result.outcome is not Outcome.FOUND or result.state is None:
+            problem = p.BY_OUTCOME[result.outcome]
+            raise p.Problem(problem, f"no hold {hold_id!r} in sale {sale_id!r}")
+        return HoldView(hold_id, sale_id, result.buyer_id, result.quantity, result.state.value,
+                        cast("Any", from_ms(result.expires_ms)), result.order_id or None)

@@ -1,0 +1,231 @@
+"""Holds through the HTTP API: hold, confirm, release, read, the admin cancel, metrics; the audit after each."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Api
+
+HOLD = "urn:flashsale:problem:"
+
+
+def hold(client: Api, sale: str, buyer: str = "alice", quantity: int = 1, key: str | None = None) -> httpx.Response:
+    return client.http.post(f"/sales/{sale}/holds", json={"buyer_id": buyer, "quantity": quantity},
+                            headers={"Idempotency-Key": key or str(uuid.uuid4())})
+
+
+def confirm(client: Api, sale: str, hold_id: str, body: Any = None) -> httpx.Response:
+    if body is None:
+        return client.http.post(f"/sales/{sale}/holds/{hold_id}/confirm")
+    return client.http.post(f"/sales/{sale}/holds/{hold_id}/confirm", json=body)
+
+
+def audited(client: Api, sale: str) -> dict[str, Any]:
+    audit = client.audit(sale)
+    assert audit["ok"] and audit["oversold"] == 0, audit
+    return audit
+
+
+def poll(check: Any, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached before the deadline"
+        time.sleep(0.05)
+
+
+def test_hold_confirm_and_replays(client: Api) -> None:
+    sale = client.new_sale(stock=5)
+    key = str(uuid.uuid4())
+    r = hold(client, sale, "alice", 2, key)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert set(body) == {"hold_id", "sale_id", "buyer_id", "quantity", "expires_at"}
+    assert (body["sale_id"], body["buyer_id"], body["quantity"]) == (sale, "alice", 2)
+    assert r.headers["cache-control"] == "no-store" and "idempotent-replayed" not in r.headers
+    again = hold(client, sale, "alice", 2, key)
+    assert again.status_code == 201 and again.json() == body and again.headers["idempotent-replayed"] == "true"
+    conflict = hold(client, sale, "alice", 1, key)
+    assert conflict.status_code == 422 and conflict.json()["type"] == HOLD + "idempotency-key-reused"
+    view = client.sale(sale)
+    assert (view["remaining"], view["held"], view["sold"], view["hold_ttl_s"]) == (3, 2, 0, 600)
+
+    hold_id = body["hold_id"]
+    state = client.http.get(f"/sales/{sale}/holds/{hold_id}").json()
+    assert (state["state"], state["expires_at"], state["order_id"]) == ("held", body["expires_at"], None)
+    order = confirm(client, sale, hold_id, {"payment_ref": "psp-123"})
+    assert order.status_code == 201, order.text
+    assert (order.json()["buyer_id"], order.json()["quantity"]) == ("alice", 2)
+    replay = confirm(client, sale, hold_id)
+    assert replay.status_code == 201 and replay.json() == order.json()
+    assert replay.headers["idempotent-replayed"] == "true"
+    state = client.http.get(f"/sales/{sale}/holds/{hold_id}").json()
+    assert (state["state"], state["order_id"]) == ("confirmed", order.json()["order_id"])
+    released = client.http.delete(f"/sales/{sale}/holds/{hold_id}")
+    assert released.status_code == 409 and released.json()["type"] == HOLD + "hold-confirmed"
+    audit = audited(client, sale)
+    assert (audit["sold"], audit["held"], audit["orders"], audit["holds"]["confirmed"]) == (2, 0, 1, 1)
+
+
+def test_release_is_idempotent_and_gives_units_back(client: Api) -> None:
+    sale = client.new_sale(stock=1)
+    hold_id = hold(client, sale, "bob").json()["hold_id"]
+    r = hold(client, sale, "carol")
+    assert r.status_code == 409 and r.json()["type"] == HOLD + "sold-out" and r.json()["held"] == 1
+    assert client.http.delete(f"/sales/{sale}/holds/{hold_id}").status_code == 204
+    assert client.http.delete(f"/sales/{sale}/holds/{hold_id}").status_code == 204
+    late = confirm(client, sale, hold_id)
+    assert late.status_code == 409 and late.json()["type"] == HOLD + "hold-released"
+    assert client.buy(sale, "carol").status_code == 201
+    audit = audited(client, sale)
+    assert (audit["sold"], audit["holds"]["released"]) == (1, 1)
+
+
+def test_expired_hold_is_410_and_sells_nothing(client: Api) -> None:
+    sale = client.new_sale(stock=1, hold_ttl_s=1)
+    hold_id = hold(client, sale, "dave").json()["hold_id"]
+    poll(lambda: client.http.get(f"/sales/{sale}/holds/{hold_id}").json()["state"] == "expired")
+    r = confirm(client, sale, hold_id)
+    assert r.status_code == 410 and r.json()["type"] == HOLD + "hold-expired"
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert client.http.delete(f"/sales/{sale}/holds/{hold_id}").status_code == 204
+    assert client.sale(sale)["remaining"] == 1
+    audit = audited(client, sale)
+    assert (audit["sold"], audit["holds"]["expired"]) == (0, 1)
+
+
+def test_limit_counts_held_units(client: Api) -> None:
+    sale = client.new_sale(stock=10, limit=1)
+    assert hold(client, sale, "erin").status_code == 201
+    r = client.buy(sale, "erin")
+    assert r.status_code == 409 and r.json()["type"] == HOLD + "limit-reached"
+    audited(client, sale)
+
+
+def test_bad_input_is_4xx(client: Api) -> None:
+    sale = client.new_sale(stock=2)
+    assert client.http.get(f"/sales/{sale}/holds/{'0' * 32}").status_code == 404
+    assert confirm(client, sale, "0" * 32).json()["type"] == HOLD + "unknown-hold"
+    assert client.http.get(f"/sales/{sale}/holds/not-a-hold").status_code == 400
+    hold_id = hold(client, sale).json()["hold_id"]
+    assert confirm(client, sale, hold_id, {"payment_ref": "x", "extra": 1}).status_code == 400
+    assert confirm(client, sale, hold_id, {"payment_ref": "has space"}).status_code == 400
+    assert hold(client, "no-such-sale").status_code == 404
+    assert client.http.post(f"/sales/{sale}/holds", json={"buyer_id": "x"}).status_code == 400  # no key
+    for ttl in (0, 86_401):
+        r = client.http.post("/admin/sales", headers=client.auth,
+                             json={"sale_id": f"t-{uuid.uuid4().hex[:8]}", "name": "x", "stock": 1, "hold_ttl_s": ttl})
+        assert r.status_code == 400, r.text
+    audited(client, sale)
+
+
+def test_cancel_is_exactly_once(client: Api) -> None:
+    sale = client.new_sale(stock=3)
+    order_id = client.buy(sale, "fay", 2).json()["order_id"]
+    url = f"/admin/sales/{sale}/orders/{order_id}/cancel"
+    assert client.http.post(url, json={"restock": True}).status_code == 401
+    first = client.http.post(url, json={"restock": True}, headers=client.auth)
+    assert first.status_code == 200, first.text
+    assert (first.json()["restock"], first.json()["quantity"]) == (True, 2)
+    second = client.http.post(url, json={"restock": False}, headers=client.auth)
+    assert second.status_code == 200 and second.json() == first.json()
+    assert second.headers["idempotent-replayed"] == "true"
+    view = client.sale(sale)
+    assert (view["remaining"], view["sold"]) == (3, 0)
+    missing = client.http.post(f"/admin/sales/{sale}/orders/1-1/cancel", json={"restock": True}, headers=client.auth)
+    assert missing.status_code == 404 and missing.json()["type"] == HOLD + "unknown-order"
+    bad = client.http.post(f"/admin/sales/{sale}/orders/x/cancel", json={"restock": True}, headers=client.auth)
+    assert bad.status_code == 400
+    audit = audited(client, sale)
+    assert (audit["cancels"], audit["restocked"], audit["ledger_length"]) == (1, 2, 2)
+
+
+def test_hold_metrics(client: Api) -> None:
+    sale = client.new_sale(stock=2)
+    hold_id = hold(client, sale).json()["hold_id"]
+    confirm(client, sale, hold_id)
+    hold(client, sale, "x", 5)
+    text = client.http.get("/metrics").text
+
+    def value(name: str, **labels: str) -> float:
+        for line in text.splitlines():
+            if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+        raise AssertionError(f"{name} {labels} not in /metrics")
+
+    assert value("flashsale_hold_attempts_total", sale=sale, step="hold", outcome="held") == 1
+    assert value("flashsale_hold_attempts_total", sale=sale, step="hold", outcome="sold_out") == 1
+    assert value("flashsale_hold_attempts_total", sale=sale, step="confirm", outcome="confirmed") == 1
+    assert value("flashsale_hold_attempts_total", sale=sale, step="cancel", outcome="cancelled") == 0
+    assert value("flashsale_holds", sale=sale, state="confirmed") == 1
+    assert value("flashsale_stock_held", sale=sale) == 0
+    assert not re.search(r'flashsale_purchase_attempts_total\{[^}]*outcome="held"', text)
+    audited(client, sale)
+
+
+@pytest.mark.slow
+def test_http_confirms_racing_expiry(client: Api) -> None:
+    """200 holds with a 5 s TTL, each confirmed close to its own expiry (Redis clock), 200 connections:
+    every 201 was decided before its hold's expires_at, every other answer is a 410, the audit balances."""
+    n = 200
+    sale = client.new_sale(stock=n, hold_ttl_s=5)
+
+    async def race() -> tuple[list[dict[str, Any]], list[httpx.Response]]:
+        limits = httpx.Limits(max_connections=n + 8, max_keepalive_connections=n + 8)
+        async with httpx.AsyncClient(base_url=client.url, limits=limits, timeout=30.0) as http:
+
+            async def retried(method: str, url: str, **kwargs: Any) -> httpx.Response:
+                """A 503 means "outcome unknown": send the same request again (same key), a few times."""
+                for _ in range(5):
+                    r = await http.request(method, url, **kwargs)
+                    if r.status_code != 503:
+                        return r
+                return r
+
+            gate = asyncio.Semaphore(20)  # the holds are the set-up: made quickly, 20 at a time
+
+            async def make(i: int) -> httpx.Response:
+                async with gate:
+                    return await retried("POST", f"/sales/{sale}/holds", json={"buyer_id": f"r{i}"},
+                                         headers={"Idempotency-Key": uuid.uuid4().hex})
+
+            made = await asyncio.gather(*(make(i) for i in range(n)))
+            holds = [r.json() for r in made]
+            assert {r.status_code for r in made} == {201}
+            # The test Redis runs on this machine: its TIME is this clock (time.time()).
+
+            async def confirm_at(h: dict[str, Any], shift_ms: int) -> httpx.Response:
+                expires = datetime_ms(h["expires_at"])
+                await asyncio.sleep(max(0.0, (expires + shift_ms) / 1000 - time.time()))  # aiming, not waiting
+                r = await retried("POST", f"/sales/{sale}/holds/{h['hold_id']}/confirm")
+                return r
+
+            # Sent 100 ms before to 20 ms after each expiry: through HTTP under this burst a request takes tens
+            # of ms to reach Redis, so this spreads the arrivals across the boundary.
+            results = await asyncio.gather(*(confirm_at(h, i % 121 - 100) for i, h in enumerate(holds)))
+            return holds, results
+
+    holds, results = asyncio.run(race())
+    codes = [r.status_code for r in results]
+    won = [r.json() for r in results if r.status_code == 201]
+    by_id = {h["hold_id"]: h for h in holds}
+    assert set(codes) <= {201, 410} and codes.count(201) + codes.count(410) == n
+    for r, h in zip(results, holds, strict=True):
+        if r.status_code == 201:
+            assert datetime_ms(r.json()["created_at"]) < datetime_ms(by_id[h["hold_id"]]["expires_at"])
+    audit = audited(client, sale)
+    assert (audit["sold"], audit["orders"]) == (len(won), len(won))
+    print("http boundary race:", json.dumps({"confirms": n, "won": len(won), "hold_expired": codes.count(410),
+                                             "sold": audit["sold"], "oversold": audit["oversold"]}))
+
+
+def datetime_ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).timestamp() * 1000)
