@@ -24,6 +24,7 @@ import pytest
 from load import bench
 from load.checks import Slo, Tally, check_sale, check_slo, is_loopback, refuse_target
 
+from flashsale.inventory.scripts import LuaScript
 from flashsale.local import LocalServer
 from tests.conftest import start_api
 from tests.servers import RedisProcess
@@ -166,7 +167,7 @@ def test_commandstats_parser_and_deltas_on_real_redis(redis_server: RedisProcess
     assert bench.parse_commandstats("cmdstat_config|get:calls=3,usec=9,usec_per_call=3.00") == {"config|get": 3}
 
     sale = f"cs-{uuid.uuid4().hex[:8]}"
-    sha = str(bench.redis_command(port, "SCRIPT", "LOAD", bench.PURCHASE_LUA.read_text()))
+    sha = str(bench.redis_command(port, "SCRIPT", "LOAD", LuaScript.load("purchase").source))
     bench.redis_command(port, "HSET", f"fs:{{{sale}}}:sale", "total", "100", "remaining", "100", "sold", "0",
                         "orders", "0", "limit", "0", "closed", "0")
     before, orders_before = bench.snapshot(port, sale)
