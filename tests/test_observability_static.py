@@ -169,6 +169,30 @@ def test_promtool_test_rules_fails_on_a_broken_rule(tmp_path: Path) -> None:
     assert "FlashSaleOversold" in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(("old", "new", "breaks"), [
+    # Fast burn on the short window alone: pages on a young outage (the 11m case) and never resets late.
+    ("job:flashsale_buyer_requests_errors:ratio_rate5m > (14.4 * 0.005)",
+     "job:flashsale_buyer_requests_errors:ratio_rate1m > (14.4 * 0.005)", "FlashSaleAvailabilityFastBurn"),
+    # One evaluation less of `for:`: fires where the test expects it pending.
+    ("        for: 30s\n", "        for: 15s\n", "FlashSaleAvailabilityFastBurn"),
+    # The unsafe demo path counted in the latency objective.
+    ('rate(flashsale_purchase_duration_seconds_count{path="safe", outcome!="unavailable"}[30m])) > 0)',
+     'rate(flashsale_purchase_duration_seconds_count{outcome!="unavailable"}[30m])) > 0)',
+     "job:flashsale_purchase_slow:ratio_rate30m"),
+])
+def test_slo_rule_tests_fail_on_a_broken_rule(tmp_path: Path, old: str, new: str, breaks: str) -> None:
+    promtool = tool("promtool")
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "tests").mkdir()
+    slo = (RULES / "slo.yml").read_text(encoding="utf-8")
+    assert old in slo
+    (tmp_path / "rules" / "slo.yml").write_text(slo.replace(old, new, 1))
+    shutil.copy(PROM_TESTS / "slo_test.yml", tmp_path / "tests" / "slo_test.yml")
+    result = run(promtool, "test", "rules", str(tmp_path / "tests" / "slo_test.yml"))
+    assert result.returncode != 0, result.stdout
+    assert breaks in result.stdout + result.stderr
+
+
 # --- rule content ---------------------------------------------------------------------------------
 
 def github_anchor(heading: str) -> str:
