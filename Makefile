@@ -7,8 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the test suite uses: real Redis 7 (single and cluster), promtool and a Prometheus server,
-# amtool (Alertmanager's config check), the compose parser, shellcheck, wrk and haproxy (to check the load balancer's config). Installed only when a binary is missing.
-APT_PACKAGES := redis-server redis-tools prometheus prometheus-redis-exporter prometheus-alertmanager docker-compose shellcheck wrk haproxy
+# amtool (Alertmanager's config check), the compose parser, shellcheck, wrk and haproxy (to check the load balancer's
+# config), PostgreSQL 15 (the export tests start their own server with its initdb/pg_ctl). Installed only when a
+# binary is missing.
+APT_PACKAGES := redis-server redis-tools prometheus prometheus-redis-exporter prometheus-alertmanager docker-compose shellcheck wrk haproxy postgresql
 APT_BINARIES := redis-server redis-cli redis-benchmark promtool prometheus prometheus-redis-exporter amtool docker-compose shellcheck wrk haproxy
 
 CAMPAIGN ?= rush
@@ -30,6 +32,7 @@ venv: $(STAMP) ## create .venv with the package and its dev tools
 
 system-deps: ## install the Debian packages the tests need (only those missing)
 	@missing=""; for b in $(APT_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing initdb"; \
 	if [ -n "$$missing" ]; then \
 	  echo "missing:$$missing -> apt-get install $(APT_PACKAGES)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \

@@ -1,4 +1,5 @@
-"""The ``flashsale`` command: ``serve`` the API, ``attack`` it, ``create-sale`` for operators."""
+"""The ``flashsale`` command: ``serve`` the API, ``attack`` it, ``create-sale`` for operators, ``export`` orders to
+PostgreSQL, ``db upgrade`` its schema, ``reconcile`` a sale."""
 
 from __future__ import annotations
 
@@ -160,6 +161,10 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--stock", type=int, required=True)
     c.add_argument("--limit", type=int, default=0)
     c.set_defaults(func=create_sale)
+
+    from flashsale.orders.cli import add_commands
+
+    add_commands(sub)
     return root
 
 

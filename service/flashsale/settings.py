@@ -53,6 +53,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str | None = None
     """Redis or Valkey URL (``redis://``, ``rediss://``). Unset: ``flashsale serve`` starts an embedded Redis."""
     redis_cluster: bool = False
+    database_url: str | None = field(default=None, repr=False)
+    """PostgreSQL URL (``postgresql://``) the orders are exported to (``flashsale export``) and reconciled
+    against (``/admin/sales/{id}/reconcile``). Unset: no export; deleting a sale is not held back by it."""
     """Talk to a Redis Cluster (ElastiCache cluster mode) instead of one primary."""
     redis_timeout_ms: Annotated[int, _range(1, 60_000)] = 250
     """Deadline of every Redis call on the purchase path, including the wait for a pooled connection."""
@@ -143,6 +146,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         """The settings as a dict with secrets masked, for start-up logs."""
         out = {f.name: getattr(self, f.name) for f in msgspec.structs.fields(self)}
         out["admin_token"] = "***" if self.admin_token else None
+        if self.database_url and "@" in self.database_url:
+            scheme, _, rest = self.database_url.partition("://")
+            out["database_url"] = f"{scheme}://***@{rest.rpartition('@')[2]}"
         if self.redis_url and "@" in self.redis_url:
             scheme, _, rest = self.redis_url.partition("://")
             out["redis_url"] = f"{scheme}://***@{rest.rpartition('@')[2]}"

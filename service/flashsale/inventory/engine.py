@@ -37,6 +37,8 @@ from flashsale.inventory.replies import (
     CancelResult,
     HoldResult,
     PurchaseResult,
+    RepairResult,
+    RestoredOrder,
     SaleSnapshot,
     decode_cancel,
     decode_confirm,
@@ -45,6 +47,7 @@ from flashsale.inventory.replies import (
     decode_read_hold,
     decode_reap,
     decode_release,
+    decode_repair,
     decode_sale,
 )
 from flashsale.inventory.scripts import LuaScript, Scripts
@@ -393,6 +396,32 @@ class Inventory:
             with contextlib.suppress(Unavailable, ValueError):
                 for sale_id in await self.sale_ids():
                     await self.reap(sale_id)
+
+    async def ledger_orders(self, sale_id: str, page: int = 5000) -> dict[str, str]:
+        """Every order the ledger holds: order id -> ledger entry id (they differ for a repaired order's copy,
+        which names the original id in its ``order_id`` field). Paged XRANGE; admin and reconcile only."""
+        stream = sale_keys(sale_id).orders
+        out: dict[str, str] = {}
+        start = "-"
+        while True:
+            entries = await self._call(self.client.xrange(stream, min=start, max="+", count=page))
+            for entry_id, fields in entries:
+                out[fields.get("order_id") or entry_id] = entry_id
+            if len(entries) < page:
+                return out
+            start = "(" + entries[-1][0]
+
+    async def restore_orders(self, sale_id: str, orders: list[RestoredOrder]) -> RepairResult | None:
+        """Re-apply orders Redis lost, in one script call (``repair.lua``): each exactly once, however often this
+        is called. None for an unknown sale."""
+        k = sale_keys(sale_id)
+        keys = (k.sale, k.buyers, k.orders, k.restored, *(k.idem(o.idempotency_key) for o in orders))
+        args = [v for o in orders for v in (o.order_id, o.buyer_id, o.quantity, o.created_ms, o.idempotency_key,
+                                             o.record_ttl_s)]
+        result = decode_repair(await self._call(self.scripts.repair.run(self.client, keys, tuple(args))))
+        if result is not None:
+            self._forget(sale_id)
+        return result
 
     def _forget(self, sale_id: str) -> None:
         if self.memo is not None:

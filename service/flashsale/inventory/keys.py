@@ -10,9 +10,14 @@ SALE_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 """URL-safe slug: lowercase letters, digits and inner dashes, 1 to 64 characters; never braces."""
 
 SALES_INDEX = "fs:sales"
-"""Set of live sale ids, read by the metrics collector, the hold reaper and the CLI (not on the purchase path)."""
+"""Set of live sale ids, read by the metrics collector, the hold reaper, the exporter and the CLI (not on the
+purchase path)."""
 
 _SALE_ID = re.compile(SALE_ID_PATTERN)
+
+EXPORT_GROUP = "export"
+"""Consumer group that ``flashsale export`` reads each sale's ledger with; its lag and pending entries are the
+orders not yet in PostgreSQL."""
 
 
 def _glob_escape(text: str) -> str:
@@ -37,6 +42,8 @@ class SaleKeys:
     """Hold idempotency records: Idempotency-Key -> hold id."""
     cancelled: str
     """Hash: order id -> its cancellation (makes a cancel happen once)."""
+    restored: str
+    """Hash: original order id -> ledger entry id of its copy, for orders re-applied by a reconcile repair."""
 
     def idem(self, idempotency_key: str) -> str:
         return self.idem_prefix + idempotency_key
@@ -61,7 +68,7 @@ class SaleKeys:
     @property
     def fixed(self) -> tuple[str, ...]:
         """Every key of the sale except the idempotency records (those are found by SCAN)."""
-        return (self.sale, self.buyers, self.orders, self.holds, self.hold_expiry, self.cancelled)
+        return (self.sale, self.buyers, self.orders, self.holds, self.hold_expiry, self.cancelled, self.restored)
 
 
 def sale_keys(sale_id: str) -> SaleKeys:
@@ -70,7 +77,7 @@ def sale_keys(sale_id: str) -> SaleKeys:
     tag = f"fs:{{{sale_id}}}:"
     return SaleKeys(sale=tag + "sale", buyers=tag + "buyers", orders=tag + "orders", idem_prefix=tag + "idem:",
                     holds=tag + "holds", hold_expiry=tag + "hold-expiry", hold_idem_prefix=tag + "hold-idem:",
-                    cancelled=tag + "cancelled")
+                    cancelled=tag + "cancelled", restored=tag + "restored")
 
 
 HOLD_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -78,3 +85,8 @@ HOLD_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 ORDER_ID_PATTERN = r"^[0-9]{1,20}-[0-9]{1,20}$"
 """Order ids are the ledger stream's entry ids."""
+
+
+def sale_of_key(key: str) -> str:
+    """The sale id a key of ``sale_keys`` belongs to (its hash tag)."""
+    return key[key.index("{") + 1:key.index("}")]

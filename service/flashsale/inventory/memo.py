@@ -88,7 +88,8 @@ class SoldOutMemo:
                 for entry_id, entry in page:
                     key = entry.get("key", "")
                     if key:
-                        ledger.orders[key] = OrderRecord(entry_id, entry.get("buyer", ""),
+                        # A repaired order's copy names the original order id (inventory/lua/repair.lua).
+                        ledger.orders[key] = OrderRecord(entry.get("order_id") or entry_id, entry.get("buyer", ""),
                                                          int(entry.get("quantity", 0)),
                                                          int(entry.get("created_ms", 0)))
                     ledger.entries += 1

@@ -122,6 +122,38 @@ class SaleSnapshot:
                 HoldState.RELEASED: self.holds_released, HoldState.EXPIRED: self.holds_expired}
 
 
+@dataclass(frozen=True, slots=True)
+class RestoredOrder:
+    """An order to re-apply to Redis (from PostgreSQL), as ``repair.lua`` takes it."""
+
+    order_id: str
+    buyer_id: str
+    quantity: int
+    created_ms: int
+    idempotency_key: str
+    record_ttl_s: int
+    """What is left of the idempotency record's lifetime (0: expired, none is written)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RepairResult:
+    """``repair.lua``'s reply: orders re-applied now, already there, restored with a reused key."""
+
+    restored: int
+    present: int
+    key_reused: int
+    remaining: int
+    restored_ids: list[str]
+
+
+def decode_repair(reply: list[Any]) -> RepairResult | None:
+    """``repair.lua``: None for an unknown sale."""
+    if reply[0] == Outcome.UNKNOWN_SALE:
+        return None
+    return RepairResult(restored=int(reply[1]), present=int(reply[2]), key_reused=int(reply[3]),
+                        remaining=int(reply[4]), restored_ids=[str(x) for x in reply[5:]])
+
+
 def decode_purchase(reply: list[Any], buyer_id: str, quantity: int) -> PurchaseResult:
     """lua/purchase.lua's reply."""
     outcome = Outcome(reply[0])

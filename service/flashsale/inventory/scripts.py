@@ -62,6 +62,7 @@ class Scripts:
     read_hold: LuaScript
     reap: LuaScript
     cancel_order: LuaScript
+    repair: LuaScript
 
     @classmethod
     def load(cls) -> Scripts:

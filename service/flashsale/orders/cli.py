@@ -1,0 +1,152 @@
+"""The ``flashsale export``, ``flashsale db upgrade`` and ``flashsale reconcile`` commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+from dataclasses import asdict
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from flashsale.inventory.connection import no_retry
+from flashsale.settings import Settings
+
+START_RETRY_S = 60.0
+"""How long ``export`` and ``db upgrade`` wait for PostgreSQL to accept the migration before giving up."""
+
+
+def _settings(need_redis: bool = True) -> Settings | None:
+    settings = Settings.from_env()
+    missing = [name for name, value in (("FLASHSALE_DATABASE_URL", settings.database_url),
+                                        ("FLASHSALE_REDIS_URL", settings.redis_url if need_redis else "x"))
+               if not value]
+    if missing:
+        print(f"flashsale: set {' and '.join(missing)} (export and reconcile need both stores)", file=sys.stderr)
+        return None
+    return settings
+
+
+def export_client(settings: Settings, block_ms: int) -> Any:
+    """A Redis client for the exporter: no automatic retries (as the API's), a socket timeout longer than one
+    blocking read."""
+    timeout = block_ms / 1000 + 5
+    assert settings.redis_url
+    if settings.redis_cluster:
+        return RedisCluster.from_url(settings.redis_url, decode_responses=True, socket_timeout=timeout,
+                                     socket_connect_timeout=5, retry=no_retry())
+    return Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=timeout,
+                          socket_connect_timeout=5, retry=no_retry(), health_check_interval=0)
+
+
+def _upgrade_with_retry(url: str) -> None:
+    from flashsale.orders.db import masked, upgrade
+
+    deadline = time.monotonic() + START_RETRY_S
+    delay = 0.5
+    while True:
+        try:
+            upgrade(url)
+            return
+        except (OSError, ConnectionError) as exc:
+            if time.monotonic() >= deadline:
+                raise SystemExit(f"flashsale: PostgreSQL at {masked(url)} unreachable: {exc}") from exc
+            print(f"flashsale: waiting for PostgreSQL ({type(exc).__name__})", file=sys.stderr)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def export(args: argparse.Namespace) -> int:
+    from flashsale.orders.db import OrderStore
+    from flashsale.orders.exporter import ExportConfig, Exporter
+    from flashsale.orders.metrics import ExportMetrics
+
+    settings = _settings()
+    if settings is None or not settings.database_url:
+        return 2
+    config = ExportConfig.from_env()
+    _upgrade_with_retry(settings.database_url)
+    metrics = ExportMetrics()
+    if config.metrics_port:
+        metrics.serve(config.metrics_host, config.metrics_port)
+        print(f"export metrics on http://{config.metrics_host}:{config.metrics_port}/metrics", file=sys.stderr)
+
+    async def go() -> None:
+        assert settings is not None and settings.database_url
+        client = export_client(settings, config.block_ms)
+        store = OrderStore(settings.database_url)
+        exporter = Exporter(client, store, config, metrics)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, exporter.stop)
+        try:
+            await exporter.run()
+        finally:
+            await store.close()
+            await client.aclose()
+
+    asyncio.run(go())
+    return 0
+
+
+def db(args: argparse.Namespace) -> int:
+    settings = _settings(need_redis=False)
+    if settings is None or not settings.database_url:
+        return 2
+    _upgrade_with_retry(settings.database_url)
+    print("orders schema at head")
+    return 0
+
+
+def reconcile(args: argparse.Namespace) -> int:
+    from flashsale.inventory import Inventory
+    from flashsale.inventory.connection import connect
+    from flashsale.orders.db import OrderStore
+    from flashsale.orders.reconcile import reconcile as check
+    from flashsale.orders.reconcile import repair
+
+    settings = _settings()
+    if settings is None or not settings.database_url:
+        return 2
+    settings = Settings.from_env(redis_timeout_ms=max(settings.redis_timeout_ms, 2000))
+
+    async def go() -> tuple[bool, dict[str, Any]] | None:
+        assert settings.database_url
+        inventory = Inventory(connect(settings), settings)
+        store = OrderStore(settings.database_url)
+        try:
+            if args.repair:
+                fixed = await repair(inventory, store, args.sale_id)
+                if fixed is None:
+                    return None
+                return bool(fixed.after and fixed.after.ok), asdict(fixed)
+            result = await check(inventory, store, args.sale_id)
+            return None if result is None else (result.ok, asdict(result))
+        finally:
+            await store.close()
+            await inventory.close()
+
+    out = asyncio.run(go())
+    if out is None:
+        print(f"flashsale: no sale {args.sale_id!r}", file=sys.stderr)
+        return 2
+    print(json.dumps(out[1], indent=2))
+    return 0 if out[0] else 1
+
+
+def add_commands(sub: Any) -> None:
+    e = sub.add_parser("export", help="export every sale's orders to PostgreSQL (FLASHSALE_DATABASE_URL), forever")
+    e.set_defaults(func=export)
+    d = sub.add_parser("db", help="database schema: `flashsale db upgrade` applies the migrations")
+    d.add_argument("action", choices=["upgrade"])
+    d.set_defaults(func=db)
+    r = sub.add_parser("reconcile", help="compare a sale's orders in Redis and PostgreSQL (exit 1 unless ok)")
+    r.add_argument("sale_id")
+    r.add_argument("--repair", action="store_true",
+                   help="re-apply the orders PostgreSQL has and Redis lost (exactly once), then compare")
+    r.set_defaults(func=reconcile)

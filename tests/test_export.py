@@ -1,0 +1,158 @@
+"""Export to PostgreSQL (issue 13): schema migrations, exactly-once export with several exporters, discovery of
+new sales, metrics, reconciliation and repair. Real PostgreSQL 15 and real Redis, each test on its own
+database and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import redis
+
+from flashsale.inventory import Inventory, Outcome
+from flashsale.inventory.connection import connect
+from flashsale.settings import Settings
+from tests.export_tools import (
+    ExporterProcess,
+    buy,
+    db_count,
+    db_orders,
+    exactly_once,
+    group_backlog,
+    new_database,
+    poll,
+)
+from tests.export_tools import ledger_orders as ledger
+from tests.postgres import PostgresProcess
+from tests.servers import RedisProcess
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresProcess]:
+    server = PostgresProcess().start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def database(postgres: PostgresProcess) -> str:
+    return new_database(postgres.url)
+
+
+@pytest.fixture
+def redis_node() -> Iterator[RedisProcess]:
+    server = RedisProcess("--appendonly", "no").start()
+    yield server
+    server.cleanup()
+
+
+def flashsale(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "flashsale", *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_db_upgrade_is_idempotent_and_concurrent(database: str) -> None:
+    env = {"FLASHSALE_DATABASE_URL": database}
+    runs = [subprocess.Popen([sys.executable, "-m", "flashsale", "db", "upgrade"],
+                             env={**os.environ, **env}, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [r.communicate(timeout=120)[0] for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], outputs
+    again = flashsale("db", "upgrade", env=env)
+    assert again.returncode == 0, again.stderr
+    with psycopg.connect(database) as conn:
+        version = conn.execute("SELECT version_num FROM flashsale_alembic_version").fetchall()
+        columns = {r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'orders'").fetchall()}
+        key = conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'orders_pkey'"
+                           ).fetchone()
+    assert version == [("0001",)]
+    assert {"order_id", "sale_id", "buyer_id", "quantity", "created_at", "key_digest", "status"} <= columns
+    assert key == ("PRIMARY KEY (sale_id, order_id)",)
+
+
+def test_db_upgrade_without_url_says_what_to_set() -> None:
+    result = flashsale("db", "upgrade", env={"FLASHSALE_DATABASE_URL": ""})
+    assert result.returncode == 2
+    assert "FLASHSALE_DATABASE_URL" in result.stderr
+
+
+def test_two_exporters_export_every_order_once_and_find_new_sales(redis_node: RedisProcess, database: str) -> None:
+    first = f"x-{uuid.uuid4().hex[:8]}"
+    sold = buy(redis_node.url, first, 600, stock=600)
+    exporters = [ExporterProcess(redis_node.url, database, FLASHSALE_EXPORT_BATCH="50").start() for _ in range(2)]
+    try:
+        late = f"y-{uuid.uuid4().hex[:8]}"
+        sold_late = buy(redis_node.url, late, 300, stock=250)  # 50 refused: sold out
+        for sale, orders in ((first, sold), (late, sold_late)):
+            poll(lambda s=sale, o=orders: db_count(database, s) == len(o) and group_backlog(redis_node.port, s) == 0,
+                 60, f"{sale} exported")
+            counts = exactly_once(database, sale, set(orders.values()))
+            assert counts == {"exported": len(orders), "duplicates": 0, "lost": 0, "extra": 0}
+        assert len(sold_late) == 250
+        rows = {r[0]: r for r in db_orders(database, first)}
+        key, order_id = next(iter(sold.items()))
+        assert rows[order_id][1:] == (f"buyer-{key}", 1, key, "confirmed")
+        metrics = [e.metrics() or {} for e in exporters]
+        total = sum(m.get(f'flashsale_orders_exported_total{{sale="{s}"}}', 0) for m in metrics for s in (first, late))
+        assert total == 850
+        assert all(m.get(f'flashsale_export_lag_entries{{sale="{first}"}}') == 0 for m in metrics if m)
+        assert any(m.get(f'flashsale_orders_exported_total{{sale="{first}"}}', 0) > 0 for m in metrics)
+    finally:
+        for e in exporters:
+            e.stop()
+
+
+def test_reconcile_then_repair_restores_lost_orders_exactly_once(redis_node: RedisProcess, database: str) -> None:
+    sale = f"r-{uuid.uuid4().hex[:8]}"
+    sold = buy(redis_node.url, sale, 8, stock=10)
+    env = {"FLASHSALE_REDIS_URL": redis_node.url, "FLASHSALE_DATABASE_URL": database}
+    exporter = ExporterProcess(redis_node.url, database).start()
+    try:
+        poll(lambda: db_count(database, sale) == 8 and group_backlog(redis_node.port, sale) == 0, 30, "exported")
+        ok = flashsale("reconcile", sale, env=env)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        # A failover to a replica that had only the sale and the first 5 orders: the last 3 are lost.
+        lost = sorted(sold.items(), key=lambda kv: kv[1])[5:]
+        r = redis.Redis(port=redis_node.port, decode_responses=True)
+        stream = f"fs:{{{sale}}}:orders"
+        for key, order_id in lost:
+            r.xdel(stream, order_id)
+            r.delete(f"fs:{{{sale}}}:idem:{key}")
+        r.hset(f"fs:{{{sale}}}:sale", mapping={"remaining": 5, "sold": 5, "orders": 5})
+        broken = flashsale("reconcile", sale, env=env)
+        assert broken.returncode == 1
+        report = json.loads(broken.stdout)
+        assert report["missing_in_redis"] == sorted(o for _, o in lost)
+        assert (report["redis_sold"], report["db_sold"], report["missing_in_db"]) == (5, 8, [])
+        repairs = [json.loads(flashsale("reconcile", sale, "--repair", env=env).stdout)
+                   for _ in range(2)]
+        assert [x["restored"] for x in repairs] == [3, 0]
+        assert repairs[1]["already_present"] == 0  # nothing left to re-apply: PostgreSQL and Redis agree
+        snapshot = r.hgetall(f"fs:{{{sale}}}:sale")
+        assert (snapshot["remaining"], snapshot["sold"], snapshot["orders"]) == ("2", "8", "8")
+        assert set(ledger(redis_node.port, sale)) == set(sold.values())
+        # A retry of a lost order replays its original order id; the stock is not sold twice.
+        replay = asyncio.run(_purchase(redis_node.url, sale, lost[0][0]))
+        assert (replay.outcome, replay.order_id) == (Outcome.REPLAYED, lost[0][1])
+        poll(lambda: flashsale("reconcile", sale, env=env).returncode == 0, 30, "reconciled after repair")
+        assert exactly_once(database, sale, set(sold.values()))["duplicates"] == 0
+        r.close()
+    finally:
+        exporter.stop()
+
+
+async def _purchase(redis_url: str, sale: str, key: str) -> object:
+    settings = Settings.from_env({}, redis_url=redis_url, redis_timeout_ms=2000, soldout_cache_ms=0)
+    inventory = Inventory(connect(settings), settings)
+    try:
+        return await inventory.purchase(sale, f"buyer-{key}", 1, key)
+    finally:
+        await inventory.close()
