@@ -134,10 +134,8 @@ class Exporter:
                 await self._pause(0.2)
 
     async def _pause(self, seconds: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
 
     async def _guard(self, step: Callable[[], Awaitable[Any]]) -> Any:
         try:

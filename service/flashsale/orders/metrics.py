@@ -8,6 +8,7 @@ deleted sale's series are removed; ``kind`` is one of ERROR_KINDS.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
@@ -38,10 +39,8 @@ class ExportMetrics:
         """Follow exactly these sales: series of sales gone from the index are removed."""
         for gone in self._sales - sales:
             for metric in (self.exported, self.lag_entries, self.lag_seconds):
-                try:
+                with contextlib.suppress(KeyError):
                     metric.remove(gone)
-                except KeyError:
-                    pass
         for sale in sales - self._sales:
             self.exported.labels(sale)
         self._sales = set(sales)

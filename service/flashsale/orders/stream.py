@@ -70,10 +70,7 @@ async def backlog(client: Any, sale_id: str) -> Backlog:
     last = str(group.get("last-delivered-id", "0-0"))
     pending = int(group.get("pending", 0))
     lag = group.get("lag")
-    if lag is None:
-        undelivered = len(await client.xrange(stream, min="(" + last, max="+"))
-    else:
-        undelivered = int(lag)
+    undelivered = len(await client.xrange(stream, min="(" + last, max="+")) if lag is None else int(lag)
     oldest: int | None = None
     if pending:
         summary = await client.xpending(stream, EXPORT_GROUP)
