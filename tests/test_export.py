@@ -156,3 +156,48 @@ async def _purchase(redis_url: str, sale: str, key: str) -> object:
         return await inventory.purchase(sale, f"buyer-{key}", 1, key)
     finally:
         await inventory.close()
+
+
+def test_api_delete_waits_for_export_and_reconciles(redis_node: RedisProcess, database: str) -> None:
+    from tests.conftest import Api, start_api
+
+    server = start_api(redis_node.url, FLASHSALE_DATABASE_URL=database)
+    bare = start_api(redis_node.url)
+    api, no_db = Api(server), Api(bare)
+    try:
+        sale = api.new_sale(stock=5)
+        assert all(api.buy(sale, buyer=f"b{i}").status_code == 201 for i in range(3))
+        refused = api.http.delete(f"/admin/sales/{sale}", headers=api.auth)
+        assert refused.status_code == 409, refused.text
+        body = refused.json()
+        assert (body["type"], body["pending"]) == ("urn:flashsale:problem:export-pending", 3)
+        # The group exists since the sale was created: an API without a database refuses too.
+        assert no_db.http.delete(f"/admin/sales/{sale}", headers=no_db.auth).status_code == 409
+        unconfigured = no_db.http.get(f"/admin/sales/{sale}/reconcile", headers=no_db.auth)
+        assert unconfigured.status_code == 503
+        assert unconfigured.json()["type"] == "urn:flashsale:problem:database-not-configured"
+        assert "Retry-After" in unconfigured.headers
+        lagging = api.http.get(f"/admin/sales/{sale}/reconcile", headers=api.auth).json()
+        assert (lagging["ok"], lagging["export_lag"], lagging["redis_sold"], lagging["db_sold"]) == (False, 3, 3, 0)
+        exporter = ExporterProcess(redis_node.url, database).start()
+        try:
+            poll(lambda: api.http.get(f"/admin/sales/{sale}/reconcile", headers=api.auth).json()["ok"], 30,
+                 "reconciled")
+        finally:
+            exporter.stop()
+        repaired = api.http.post(f"/admin/sales/{sale}/reconcile/repair", headers=api.auth)
+        assert repaired.status_code == 200, repaired.text
+        assert (repaired.json()["restored"], repaired.json()["after"]["ok"]) == (0, True)
+        assert api.http.delete(f"/admin/sales/{sale}", headers=api.auth).status_code == 204
+        # Without export (no group, no database on the API) a sale is deleted as before.
+        plain = f"p-{uuid.uuid4().hex[:8]}"
+        created = no_db.http.post("/admin/sales", json={"sale_id": plain, "name": "plain", "stock": 2},
+                                  headers=no_db.auth)
+        assert created.status_code == 201
+        assert no_db.buy(plain).status_code == 201
+        assert no_db.http.delete(f"/admin/sales/{plain}", headers=no_db.auth).status_code == 204
+    finally:
+        api.http.close()
+        no_db.http.close()
+        server.stop()
+        bare.stop()

@@ -28,6 +28,7 @@ from flashsale.http_metrics import HttpMetricsMiddleware
 from flashsale.inventory import Inventory
 from flashsale.inventory.connection import connect
 from flashsale.logs import AttemptLog, flush_periodically, flush_stdout, structlog_plugin
+from flashsale.orders.db import OrderStore
 from flashsale.security import check_admin_token
 from flashsale.settings import Settings
 from flashsale.telemetry import NO_SALE, Recorder, SpanPipe
@@ -68,6 +69,10 @@ def answer_options(request: Request[Any, Any, Any]) -> Response[None] | None:
     return None if allow is None else Response(None, status_code=204, headers={"Allow": allow})
 
 
+def _orders(state: State) -> OrderStore | None:
+    return state.orders  # type: ignore[no-any-return]
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """The app. Attempts are traced when an exporter is configured by the standard ``OTEL_*`` variables."""
     settings = settings or Settings.from_env()
@@ -86,6 +91,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         inventory = Inventory(connect(settings), settings)
         app.state.inventory = inventory
+        # The orders database serves the admin reconcile routes only; connected on first use.
+        orders = OrderStore(settings.database_url) if settings.database_url else None
+        app.state.orders = orders
         with suppress(Exception):
             await inventory.load_scripts()
         # Objects made at start-up live for the whole process: keep the cyclic GC's full passes off them
@@ -105,6 +113,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if spans is not None:
                 spans.close(timeout_s=3.0)
             await inventory.close()
+            if orders is not None:
+                await orders.close()
 
     handlers: list[Any] = [PurchaseController, HoldController, SaleController, HealthController]
     if settings.telemetry:
@@ -133,6 +143,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={
             "inventory": Provide(_inventory, sync_to_thread=False),
             "recorder": Provide(_recorder, sync_to_thread=False),
+            "orders": Provide(_orders, sync_to_thread=False),
         },
         plugins=plugins,
         middleware=middleware,

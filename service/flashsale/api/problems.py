@@ -67,6 +67,9 @@ HOLD_EXPIRED = ProblemType("hold-expired", 410, "The hold expired; its units wen
 HOLD_RELEASED = ProblemType("hold-released", 409, "The hold was released")
 HOLD_CONFIRMED = ProblemType("hold-confirmed", 409, "The hold was confirmed: cancel its order instead")
 UNKNOWN_ORDER = ProblemType("unknown-order", 404, "No such order")
+EXPORT_PENDING = ProblemType("export-pending", 409, "Orders of this sale are not yet exported")
+DATABASE_NOT_CONFIGURED = ProblemType("database-not-configured", 503, "No orders database configured")
+DATABASE_UNAVAILABLE = ProblemType("database-unavailable", 503, "The orders database did not answer")
 
 
 BY_OUTCOME: dict[Outcome, ProblemType] = {

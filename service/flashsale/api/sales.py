@@ -1,11 +1,12 @@
-"""Sales: the public read of a sale, and the admin routes that create, restock, close, delete and audit them
-(behind a bearer token)."""
+"""Sales: the public read of a sale, and the admin routes that create, restock, close, delete, audit and
+reconcile them (behind a bearer token)."""
 
 from __future__ import annotations
 
 import hmac
 from typing import Any, cast
 
+import asyncpg
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import ResponseHeader
@@ -24,7 +25,10 @@ from flashsale.api.schemas import (
     HoldCounts,
     InventoryDep,
     OrderIdParam,
+    OrderStoreDep,
+    Reconciliation,
     RecorderDep,
+    RepairReport,
     Restock,
     SaleIdParam,
     SaleStatus,
@@ -34,6 +38,9 @@ from flashsale.api.schemas import (
     to_ms,
 )
 from flashsale.inventory import CancelResult, Outcome, SaleSnapshot, Step
+from flashsale.orders import reconcile as rc
+from flashsale.orders.db import OrderStore
+from flashsale.orders.stream import backlog, ensure_group
 
 
 def sale_view(s: SaleSnapshot) -> SaleView:
@@ -77,6 +84,12 @@ AUTH_FAILURES = (
 )
 ON_A_SALE = (p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE)), p.DOC_UNAVAILABLE)
 """The errors of an admin route addressing one sale (besides the auth failures)."""
+RECONCILE_ERRORS = (
+    p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE)),
+    (503, "Redis or PostgreSQL did not answer, or FLASHSALE_DATABASE_URL is unset: "
+          + p.describe(p.UNAVAILABLE, p.DATABASE_UNAVAILABLE, p.DATABASE_NOT_CONFIGURED)),
+)
+_DATABASE_FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 def admin_responses(*entries: tuple[int, str]) -> dict[int, Any]:
@@ -134,13 +147,16 @@ class AdminController(Controller):
         summary="Create a sale",
         responses=admin_responses(p.DOC_BAD_REQUEST, (409, p.describe(p.SALE_EXISTS)), p.DOC_UNAVAILABLE),
     )
-    async def create_sale(self, data: JSONBody[CreateSale], inventory: InventoryDep, recorder: RecorderDep) -> SaleView:
+    async def create_sale(self, data: JSONBody[CreateSale], inventory: InventoryDep, recorder: RecorderDep,
+                          orders: OrderStoreDep) -> SaleView:
         opens_ms, closes_ms = to_ms(data.opens_at), to_ms(data.closes_at)
         created = await inventory.create_sale(
             data.sale_id, data.name, data.stock, data.per_buyer_limit, opens_ms, closes_ms, data.hold_ttl_s
         )
         if not created:
             raise p.Problem(p.SALE_EXISTS, f"sale {data.sale_id!r} exists; restock or delete it")
+        if orders is not None:  # export is on: the group exists before the first order (see delete_sale)
+            await inventory._call(ensure_group(inventory.client, data.sale_id))
         recorder.prepare_sale(data.sale_id)
         if recorder.metrics:
             hold_metrics.prepare_sale(data.sale_id)
@@ -176,9 +192,21 @@ class AdminController(Controller):
         operation_class=p.DocumentedOperation,
         status_code=204,
         summary="Delete a sale, its ledger and its idempotency records",
-        responses=admin_responses(*ON_A_SALE),
+        description=(
+            "Refused (409 `export-pending`, with the count in `pending`) while the ledger holds entries the "
+            "exporter has not acknowledged, whenever export is on: the sale has an export group, or this API has "
+            "FLASHSALE_DATABASE_URL. Without export the ledger is the only record and goes with the sale."
+        ),
+        responses=admin_responses(*ON_A_SALE, (409, p.describe(p.EXPORT_PENDING))),
     )
-    async def delete_sale(self, sale_id: SaleIdParam, inventory: InventoryDep, recorder: RecorderDep) -> None:
+    async def delete_sale(self, sale_id: SaleIdParam, inventory: InventoryDep, recorder: RecorderDep,
+                          orders: OrderStoreDep) -> None:
+        waiting = await inventory._call(backlog(inventory.client, sale_id))
+        if waiting.entries and (waiting.group or orders is not None):
+            raise p.Problem(p.EXPORT_PENDING,
+                            f"{waiting.entries} order(s) of sale {sale_id!r} are not yet exported to PostgreSQL; "
+                            "delete once the exporter caught up (GET .../reconcile shows export_lag)",
+                            pending=waiting.entries)
         if not await inventory.delete_sale(sale_id):
             raise p.Problem(p.UNKNOWN_SALE, f"no sale {sale_id!r}")
         recorder.forget_sale(sale_id)
@@ -221,6 +249,53 @@ class AdminController(Controller):
                               request.scope, order_id=order_id, restock=data.restock)
 
     @get(
+        "/{sale_id:str}/reconcile",
+        operation_class=p.DocumentedOperation,
+        summary="Compare a sale's orders in Redis and PostgreSQL",
+        description=(
+            "`ok` when the export is caught up (`export_lag` 0) and both sides agree: `redis_sold == db_sold`, "
+            "no order acknowledged by the exporter missing in PostgreSQL (`missing_in_db`), no order of "
+            "PostgreSQL missing from the Redis ledger (`missing_in_redis`: lost in a failover; see repair)."
+        ),
+        responses=admin_responses(*RECONCILE_ERRORS),
+    )
+    async def reconcile(self, sale_id: SaleIdParam, inventory: InventoryDep, orders: OrderStoreDep) -> Reconciliation:
+        store = _require(orders)
+        try:
+            result = await rc.reconcile(inventory, store, sale_id)
+        except _DATABASE_FAILURES as exc:
+            raise _database_down(exc) from exc
+        if result is None:
+            raise p.Problem(p.UNKNOWN_SALE, f"no sale {sale_id!r}")
+        return _reconciliation(result)
+
+    @post(
+        "/{sale_id:str}/reconcile/repair",
+        operation_class=p.DocumentedOperation,
+        status_code=200,
+        summary="Re-apply to Redis the orders PostgreSQL has and Redis lost",
+        description=(
+            "In one script: the stock is decremented again, the ledger entry appended (naming the original order "
+            "id) and the idempotency record restored, so a retry of that order replays it and its units cannot "
+            "be sold twice. Each order is re-applied once, however often this is called."
+        ),
+        responses=admin_responses(*RECONCILE_ERRORS),
+    )
+    async def repair(self, sale_id: SaleIdParam, inventory: InventoryDep, orders: OrderStoreDep) -> RepairReport:
+        store = _require(orders)
+        try:
+            result = await rc.repair(inventory, store, sale_id)
+        except _DATABASE_FAILURES as exc:
+            raise _database_down(exc) from exc
+        if result is None:
+            raise p.Problem(p.UNKNOWN_SALE, f"no sale {sale_id!r}")
+        return RepairReport(
+            sale_id=result.sale_id, restored=result.restored, already_present=result.already_present,
+            key_reused=result.key_reused, remaining=result.remaining, restored_ids=result.restored_ids,
+            after=_reconciliation(result.after) if result.after else None,
+        )
+
+    @get(
         "/{sale_id:str}/audit",
         operation_class=p.DocumentedOperation,
         summary="Check a sale's invariants",
@@ -242,3 +317,21 @@ class AdminController(Controller):
     )
     async def list_sales(self, inventory: InventoryDep) -> list[str]:
         return await inventory.sale_ids()
+
+
+def _require(orders: OrderStore | None) -> OrderStore:
+    if orders is None:
+        raise p.Problem(p.DATABASE_NOT_CONFIGURED,
+                        "set FLASHSALE_DATABASE_URL (postgresql://...) on the API to reconcile with PostgreSQL",
+                        headers=p.unavailable_headers())
+    return orders
+
+
+def _database_down(exc: BaseException) -> p.Problem:
+    return p.Problem(p.DATABASE_UNAVAILABLE, f"PostgreSQL did not answer: {type(exc).__name__}; retry later",
+                     headers=p.unavailable_headers())
+
+
+def _reconciliation(r: rc.Reconciliation) -> Reconciliation:
+    return Reconciliation(sale_id=r.sale_id, ok=r.ok, redis_sold=r.redis_sold, db_sold=r.db_sold,
+                          export_lag=r.export_lag, missing_in_db=r.missing_in_db, missing_in_redis=r.missing_in_redis)

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, Parameter
 
 from flashsale.inventory import HOLD_ID_PATTERN, ORDER_ID_PATTERN, SALE_ID_PATTERN, Inventory
+from flashsale.orders.db import OrderStore
 from flashsale.telemetry import Recorder
 
 MAX_QUANTITY = 1000
@@ -169,6 +170,31 @@ class Cancellation(msgspec.Struct):
     cancelled_at: datetime
 
 
+class Reconciliation(msgspec.Struct):
+    """Redis and PostgreSQL compared for one sale; ``ok`` when the export is caught up and both agree."""
+
+    sale_id: str
+    ok: bool
+    redis_sold: int
+    db_sold: int
+    export_lag: int
+    missing_in_db: list[str]
+    missing_in_redis: list[str]
+
+
+class RepairReport(msgspec.Struct):
+    """What a repair re-applied, and the reconciliation right after it (``after.export_lag`` counts the
+    restored copies until the exporter acknowledges them)."""
+
+    sale_id: str
+    restored: int
+    already_present: int
+    key_reused: int
+    remaining: int
+    restored_ids: list[str]
+    after: Reconciliation | None
+
+
 class Health(msgspec.Struct):
     status: Literal["ok", "unavailable"]
     detail: str = ""
@@ -247,3 +273,5 @@ IdempotencyKey = Annotated[
 InventoryDep = NamedDependency[Inventory]
 """Provided once in ``create_app``; the hot routes read app state instead (see ``purchases``)."""
 RecorderDep = NamedDependency[Recorder]
+OrderStoreDep = NamedDependency[OrderStore | None]
+"""The PostgreSQL order store, None while FLASHSALE_DATABASE_URL is unset."""

@@ -98,12 +98,15 @@ def dedupe(rows: Iterable[OrderRow]) -> list[OrderRow]:
 
 
 class OrderStore:
-    """One asyncpg connection, opened lazily and dropped on any error so the next call reconnects."""
+    """One asyncpg connection, opened lazily and dropped on any error so the next call reconnects. Calls are
+    serialised (an asyncpg connection runs one query at a time): the exporter makes one at a time anyway, and
+    the API uses it for the rare admin reconcile."""
 
     def __init__(self, url: str, timeout_s: float = COMMAND_TIMEOUT_S) -> None:
         self.url = driver_url(url)
         self.timeout_s = timeout_s
         self._conn: Any = None
+        self._lock = asyncio.Lock()
 
     async def _connection(self) -> Any:
         if self._conn is None or self._conn.is_closed():
@@ -132,13 +135,14 @@ class OrderStore:
             return {}
         columns = list(zip(*[(r.sale_id, r.order_id, r.buyer_id, r.quantity, r.created_at, r.idempotency_key,
                               r.key_digest, r.status, r.ledger_id) for r in rows], strict=True))
-        try:
-            conn = await self._connection()
-            async with conn.transaction():
-                result = await conn.fetch(_WRITE, *[list(c) for c in columns], list(STATUSES))
-        except BaseException:
-            await self._drop()
-            raise
+        async with self._lock:
+            try:
+                conn = await self._connection()
+                async with conn.transaction():
+                    result = await conn.fetch(_WRITE, *[list(c) for c in columns], list(STATUSES))
+            except BaseException:
+                await self._drop()
+                raise
         inserted: dict[str, int] = {}
         for record in result:
             if record["inserted"]:
@@ -146,14 +150,17 @@ class OrderStore:
         return inserted
 
     async def sale_orders(self, sale_id: str) -> dict[str, StoredOrder]:
-        try:
-            conn = await self._connection()
-            records = await conn.fetch(
-                "SELECT order_id, buyer_id, quantity, created_at, idempotency_key, status FROM orders "
-                "WHERE sale_id = $1", sale_id)
-        except BaseException:
-            await self._drop()
-            raise
+        async with self._lock:
+            try:
+                conn = await self._connection()
+                records = await conn.fetch(
+                    "SELECT order_id, buyer_id, quantity, created_at, idempotency_key, status FROM orders "
+                    "WHERE sale_id = $1", sale_id)
+            except asyncpg.UndefinedTableError:
+                return {}  # no exporter has migrated this database yet: nothing was exported
+            except BaseException:
+                await self._drop()
+                raise
         return {
             r["order_id"]: StoredOrder(r["order_id"], r["buyer_id"], r["quantity"],
                                        round(r["created_at"].timestamp() * 1000), r["idempotency_key"], r["status"])
