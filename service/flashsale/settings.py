@@ -42,7 +42,7 @@ Positive = Annotated[int, msgspec.Meta(ge=1)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
-_SECRETS = frozenset({"admin_token", "redis_url"})
+_SECRETS = frozenset({"admin_token", "redis_url", "database_url"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
@@ -53,10 +53,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str | None = None
     """Redis or Valkey URL (``redis://``, ``rediss://``). Unset: ``flashsale serve`` starts an embedded Redis."""
     redis_cluster: bool = False
-    database_url: str | None = field(default=None, repr=False)
+    """Talk to a Redis Cluster (ElastiCache cluster mode) instead of one primary."""
+    database_url: str | None = None
     """PostgreSQL URL (``postgresql://``) the orders are exported to (``flashsale export``) and reconciled
     against (``/admin/sales/{id}/reconcile``). Unset: no export; deleting a sale is not held back by it."""
-    """Talk to a Redis Cluster (ElastiCache cluster mode) instead of one primary."""
     redis_timeout_ms: Annotated[int, _range(1, 60_000)] = 250
     """Deadline of every Redis call on the purchase path, including the wait for a pooled connection."""
     redis_max_connections: Annotated[int, _range(1, 100_000)] = 256

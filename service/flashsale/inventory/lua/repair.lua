@@ -12,10 +12,12 @@
 --   key_reused: restored orders whose Idempotency-Key meanwhile bought another order (record left as is)
 --   id1..: the order ids restored now
 --
--- Stream ids only grow, so the copy gets a new ledger id and names the original in its order_id field; the
--- idempotency record carries the original id, so a retry of that order replays it. Stock is decremented even
--- below zero: the order exists (PostgreSQL has it); an oversell caused by the lost decrements shows in the audit.
-if redis.call('EXISTS', KEYS[1]) == 0 then
+-- Ledger entry written per restored order: kind "order"  buyer  quantity  created_ms  key  order_id <original id>
+-- (purchase.lua's fields plus order_id). Stream ids only grow, so the copy gets a new ledger id and names the
+-- original in its order_id field; the idempotency record carries the original id, so a retry of that order
+-- replays it. Stock is decremented even below zero: the order exists (PostgreSQL has it); an oversell caused by
+-- the lost decrements shows in the audit.
+if redis.call('HEXISTS', KEYS[1], 'limit') == 0 then
   return {'unknown_sale'}
 end
 local restored, present, reused = 0, 0, 0
@@ -32,8 +34,8 @@ for i = 1, n do
     redis.call('HINCRBY', KEYS[1], 'sold', quantity)
     redis.call('HINCRBY', KEYS[1], 'orders', 1)
     redis.call('HINCRBY', KEYS[2], buyer, quantity)
-    local copy = redis.call('XADD', KEYS[3], '*', 'buyer', buyer, 'quantity', quantity, 'created_ms', created_ms,
-      'key', key, 'order_id', order_id, 'kind', 'restored')
+    local copy = redis.call('XADD', KEYS[3], '*', 'kind', 'order', 'buyer', buyer, 'quantity', quantity,
+      'created_ms', created_ms, 'key', key, 'order_id', order_id)
     redis.call('HSET', KEYS[4], order_id, copy)
     if ttl > 0 and key ~= '' then
       local record = order_id .. '\t' .. buyer .. '\t' .. quantity .. '\t' .. created_ms
