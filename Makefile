@@ -57,7 +57,7 @@ lint: $(STAMP) ## ruff and mypy --strict
 chaos: system-deps $(STAMP) ## the fault-injection suite only
 	$(BIN)/python -m pytest -q -m chaos
 
-load: $(STAMP) ## one locust campaign headless (CAMPAIGN=rush|steady|soldout-storm|unsafe-vs-safe, HOST=...)
+load: $(STAMP) ## one locust campaign headless (CAMPAIGN=rush|steady|soldout-storm|unsafe-vs-safe|checkout, HOST=...)
 	$(BIN)/python -m load.run $(CAMPAIGN) $(if $(HOST),--host $(HOST),)
 
 bench: system-deps $(STAMP) ## the throughput benchmark: load/reports/bench.{json,md,png}

@@ -49,6 +49,7 @@ CAMPAIGNS: dict[str, Spec] = {
     "steady": Spec("steady.py", users=50, run_time_s=30, spawn_rate=10),
     "soldout-storm": Spec("soldout_storm.py", users=200, run_time_s=20),
     "unsafe-vs-safe": Spec("unsafe_vs_safe.py", users=200, run_time_s=15),
+    "checkout": Spec("checkout.py", users=100, run_time_s=20),
 }
 
 

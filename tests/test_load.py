@@ -57,6 +57,20 @@ def test_rush_campaign_sells_exactly_k(tmp_path: Path) -> None:
     assert (tmp_path / "rush_stats.csv").exists()
 
 
+def test_checkout_campaign(tmp_path: Path) -> None:
+    """Holds, prompt and late confirms, releases and abandoned holds: every abandoned unit resold, no late
+    confirm sold, sold == confirmed holds, the audit balances (load/checkout.py's end checks)."""
+    process = run_campaign(tmp_path, "checkout", "--users", "20", "--run-time", "12", "--stock", "40")
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    verdict = json.loads((tmp_path / "checkout.json").read_text())
+    assert verdict["passed"] is True and verdict["checks"] == {"passed": True, "failures": []}
+    notes = verdict["notes"]
+    assert (notes["sold"], notes["oversold"], notes["late_confirms_won"]) == (40, 0, 0)
+    assert notes["late_confirms"] > 0 and notes["abandoned"] > 0
+    assert notes["holds"]["confirmed"] == notes["confirmed_units"] == 40
+
+
 @pytest.fixture
 def demo_api(redis_server: RedisProcess) -> Iterator[LocalServer]:
     server = start_api(redis_server.url, FLASHSALE_BENCH_ROUTES="true")
