@@ -13,10 +13,10 @@ Prometheus' HTTP API:
    ``FlashSaleOversold`` alert has been evaluated on that data and is not firing;
 2. after an unsafe attack (which oversells), the alert fires for that sale only, with the audit's oversold
    units as its value;
-3. after both attacks, a short Redis pause (503s) and a few late clicks, every panel query of the dashboard
-   and its ``sale`` variable query return data, except the panels listed in NO_DATA_HERE (metrics of
-   processes or features this stack does not run; each with its reason). Those queries still run: one
-   Prometheus rejects fails the test.
+3. after both attacks, a short Redis pause (503s), a few late clicks and a small checkout (holds confirmed,
+   released and left to expire), every panel query of the dashboard and its ``sale`` variable query return
+   data, except the panels listed in NO_DATA_HERE (metrics of processes this stack does not run; each with
+   its reason). Those queries still run: one Prometheus rejects fails the test.
 
 No fixed sleeps: every wait polls for a condition, bounded by WAIT_S.
 """
@@ -74,6 +74,7 @@ UNSAFE_TRIES = 3  # the unsafe path oversells under a 200-buyer burst, but it is
 LATE_CLICKS = 10  # purchases on each attacked sale per wave after the drop (see Stack.late_clicks)
 LATE_WAVES = 4
 FAULT_REQUESTS = 20
+CHECKOUT_HOLDS = 4  # one confirmed, one released, the rest left to expire (hold_ttl_s = 1)
 WAIT_S = 90.0  # bound on every wait for Prometheus (scrapes and rule evaluations run every second)
 ALERT = "FlashSaleOversold"
 REDIS_MAXMEMORY = 256 * 1024 * 1024  # as docker-compose.yml runs it, so the memory panel has a limit to show
@@ -81,11 +82,6 @@ REDIS_MAXMEMORY = 256 * 1024 * 1024  # as docker-compose.yml runs it, so the mem
 # Dashboard panels allowed to be empty here, with the reason. Only "no data" is excused: their queries still
 # run, and a panel whose metric does appear is checked like any other. Every title must exist (no stale entry).
 NO_DATA_HERE = {
-    # Holds (issue 12): gauges and counters read from Redis once the holds feature is on main; this stack
-    # drives purchases only. Covered by the promtool dashboard check (tests/test_observability_static.py).
-    "Held units per sale": "flashsale_stock_held: holds metrics (issue 12) and no hold traffic here",
-    "Hold expiries per sale": "flashsale_holds: holds metrics (issue 12) and no hold traffic here",
-    "Hold steps per second by step and outcome": "flashsale_hold_attempts_total: no hold traffic here",
     # `flashsale export` (issue 13) serves these on its own /metrics; it needs PostgreSQL, which this stack
     # does not start (tests/test_export.py runs the exporter against a real PostgreSQL).
     "Orders exported per second": "flashsale_orders_exported_total: no exporter process here",
@@ -199,6 +195,7 @@ class Stack:
     exporter: str
     attacks: dict[str, dict[str, Any]] = field(default_factory=dict)
     fault_sale: str = ""
+    checkout_sale: str = ""
     clicked_late: bool = False
     last_activity: float = 0.0
 
@@ -282,6 +279,45 @@ class Stack:
         for replica in self.replicas:
             wait_until(partial(ready, replica), f"{replica.url} ready again", timeout_s=20)
         self.fault_sale = sale
+
+    def checkout(self) -> None:
+        """Holds on a sale with a 1 s hold TTL: one confirmed, one released, the others left to expire.
+
+        Expired holds are reclaimed by the next hold or purchase script on the sale (or the reaper): a
+        purchase after the TTL makes the audit (and the gauges read at scrape time) count them as expired.
+        """
+        if self.checkout_sale:
+            return
+        server = self.replicas[0]
+        admin = {"Authorization": f"Bearer {server.admin_token}"}
+        sale = f"checkout-{uuid.uuid4().hex[:10]}"
+        with httpx.Client(base_url=server.url, timeout=10.0) as http:
+            created = http.post("/admin/sales", headers=admin,
+                                json={"sale_id": sale, "name": "checkout", "stock": 10, "hold_ttl_s": 1})
+            assert created.status_code == 201, created.text
+            holds = []
+            for i in range(CHECKOUT_HOLDS):
+                r = http.post(f"/sales/{sale}/holds", json={"buyer_id": f"holder-{i}", "quantity": 1},
+                              headers={"Idempotency-Key": str(uuid.uuid4())})
+                assert r.status_code == 201, r.text
+                holds.append(r.json()["hold_id"])
+            confirmed = http.post(f"/sales/{sale}/holds/{holds[0]}/confirm")
+            released = http.delete(f"/sales/{sale}/holds/{holds[1]}")
+            assert (confirmed.status_code, released.status_code) == (201, 204), (confirmed.text, released.text)
+
+            def expired() -> bool:
+                states = {http.get(f"/sales/{sale}/holds/{h}").json()["state"] for h in holds[2:]}
+                return states == {"expired"}
+
+            wait_until(expired, "the unpaid holds to expire (hold_ttl_s 1)", timeout_s=15)
+            bought = http.post(f"/sales/{sale}/purchases", json={"buyer_id": "after-expiry", "quantity": 1},
+                               headers={"Idempotency-Key": str(uuid.uuid4())})
+            assert bought.status_code == 201, bought.text
+        want = CHECKOUT_HOLDS - 2
+        wait_until(lambda: self.audit(sale)["holds"]["expired"] == want, f"{want} expired holds in the audit",
+                   timeout_s=15)
+        self.last_activity = time.time()
+        self.checkout_sale = sale
 
     def late_clicks(self) -> None:
         """Buyers still pressing "buy" after the drop, in waves, once the attacks have been scraped.
@@ -443,6 +479,7 @@ def test_unsafe_oversell_fires_the_alert_for_that_sale(stack: Stack) -> None:
 def test_every_dashboard_query_returns_data(stack: Stack) -> None:
     attacked = {path: stack.attack(path)["sale_id"] for path in ("safe", "unsafe")}
     stack.fault()
+    stack.checkout()
     stack.late_clicks()
     dashboard = json.loads(DASHBOARD.read_text())
     queries = dashboard_check.expressions(dashboard)  # panel targets and the sale variable, $sale -> .*
@@ -503,6 +540,11 @@ def test_every_dashboard_query_returns_data(stack: Stack) -> None:
     # per-process counters (which restart at 0 with a replica).
     sold = by("sale", prom.vector(panel("sold against stock", "A")))
     assert {s: sold[s] for s in attacked.values()} == {s: float(stack.audit(s)["sold"]) for s in attacked.values()}
+    # Holds, read from Redis at scrape time: the checkout sale's expiries and (no longer) held units.
+    checkout = stack.audit(stack.checkout_sale)
+    assert checkout["holds"]["expired"] == CHECKOUT_HOLDS - 2 and checkout["ok"], checkout
+    assert by("sale", prom.vector(panel("hold expiries")))[stack.checkout_sale] == CHECKOUT_HOLDS - 2
+    assert by("sale", prom.vector(panel("held units")))[stack.checkout_sale] == float(checkout["held"])
     # Redis memory against maxmemory, from the real redis_exporter when installed.
     if stack.exporter == "redis_exporter":
         memory = prom.vector(panel("redis memory", "B"))
