@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from load import bench
+from load.bench import measuring, profiling, redis_stats
 from load.checks import Slo, Tally, check_sale, check_slo, is_loopback, refuse_target
 
 from flashsale.inventory.scripts import LuaScript
@@ -159,7 +159,7 @@ def test_wrk_script_drives_bare_and_purchase_routes_without_oversell(demo_api: L
     for route, expected in (("/bench/bare/{sale}", "200"), ("/sales/{sale}/purchases", "201")):
         sale = f"wrk-{uuid.uuid4().hex[:8]}"
         assert http.post("/admin/sales", json={"sale_id": sale, "name": "wrk", "stock": 1_000_000}).status_code == 201
-        result = bench.run_wrk(demo_api.url, route.format(sale=sale), connections=2, duration_s=1)
+        result = measuring.run_wrk(demo_api.url, route.format(sale=sale), connections=2, duration_s=1)
         assert result["requests"] > 0
         assert result["statuses"] == {expected: result["requests"]}
         assert result["latency_us"]["p99"] >= result["latency_us"]["p50"] > 0
@@ -173,26 +173,24 @@ def test_wrk_script_drives_bare_and_purchase_routes_without_oversell(demo_api: L
 
 def test_commandstats_parser_and_deltas_on_real_redis(redis_server: RedisProcess) -> None:
     port = redis_server.port
-    bench.redis_command(port, "INFO", "commandstats")
-    raw = str(bench.redis_command(port, "INFO", "commandstats"))
-    assert raw.startswith("# Commandstats")
-    parsed = bench.parse_commandstats(raw)
+    redis_stats.commandstats(port)
+    parsed = redis_stats.commandstats(port)  # redis-py parses INFO; the bench keeps the calls
     assert parsed["info"] >= 1
-    assert bench.parse_commandstats("cmdstat_config|get:calls=3,usec=9,usec_per_call=3.00") == {"config|get": 3}
+    assert redis_stats.parse_commandstats("cmdstat_config|get:calls=3,usec=9,usec_per_call=3.00") == {"config|get": 3}
 
     sale = f"cs-{uuid.uuid4().hex[:8]}"
-    sha = str(bench.redis_command(port, "SCRIPT", "LOAD", LuaScript.load("purchase").source))
-    bench.redis_command(port, "HSET", f"fs:{{{sale}}}:sale", "total", "100", "remaining", "100", "sold", "0",
+    sha = str(redis_stats.redis_command(port, "SCRIPT", "LOAD", LuaScript.load("purchase").source))
+    redis_stats.redis_command(port, "HSET", f"fs:{{{sale}}}:sale", "total", "100", "remaining", "100", "sold", "0",
                         "orders", "0", "limit", "0", "closed", "0")
-    before, orders_before = bench.snapshot(port, sale)
+    before, orders_before = redis_stats.snapshot(port, sale)
     for n in range(3):
-        reply = bench.redis_command(port, "EVALSHA", sha, "4", f"fs:{{{sale}}}:sale", f"fs:{{{sale}}}:buyers",
+        reply = redis_stats.redis_command(port, "EVALSHA", sha, "4", f"fs:{{{sale}}}:sale", f"fs:{{{sale}}}:buyers",
                                     f"fs:{{{sale}}}:orders", f"fs:{{{sale}}}:idem:key-{n}-abcdef", f"b{n}", "1",
                                     f"key-{n}-abcdef", "60")
         assert reply[0] == "sold"
-    after, orders_after = bench.snapshot(port, sale)
+    after, orders_after = redis_stats.snapshot(port, sale)
     assert orders_after - orders_before == 3
-    deltas = bench.command_deltas(before, after)
+    deltas = redis_stats.command_deltas(before, after)
     # other tests may share this server: compare only what a purchase runs
     assert deltas["evalsha"] >= 3
     assert deltas["hincrby"] >= 12
@@ -200,13 +198,13 @@ def test_commandstats_parser_and_deltas_on_real_redis(redis_server: RedisProcess
 
 
 def test_monitor_and_profile_parsers() -> None:
-    clients, scripts = bench.parse_monitor(
+    clients, scripts = redis_stats.parse_monitor(
         '1700000000.000001 [0 127.0.0.1:5000] "evalsha" "abc" "4"\n'
         '1700000000.000002 [0 lua] "hmget" "fs:{s}:sale"\n'
         '1700000000.000003 [0 lua] "xadd" "fs:{s}:orders"\n'
     )
     assert clients == {"evalsha": 1} and scripts == {"hmget": 1, "xadd": 1}
-    summary = bench.summarise_profile(
+    summary = profiling.summarise_profile(
         "thread (1): MainThread;Runner.run (asyncio/runners.py:118);PurchaseController.purchase "
         "(flashsale/api/purchases.py:60);Inventory.purchase (flashsale/inventory/engine.py:130);"
         "Redis.execute_command (redis/asyncio/client.py:600) 3\n"

@@ -1,0 +1,7 @@
+"""``python -m load.bench``."""
+
+import sys
+
+from load.bench.main import main
+
+sys.exit(main())

@@ -1,0 +1,166 @@
+"""Redis statistics: commands per purchase (INFO commandstats, MONITOR) and the Redis ceiling."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from load.bench.common import HUGE_STOCK, SETTLE_S, median
+
+# -- redis-py clients, commandstats --------------------------------------------------------------------------
+
+
+def client(port: int) -> redis.Redis:
+    """A redis-py client on the bench's own Redis (replies decoded; one connection, closed by the caller)."""
+    return redis.Redis(host="127.0.0.1", port=port, decode_responses=True, socket_timeout=5.0,
+                       single_connection_client=True)
+
+
+def redis_command(port: int, *args: str | bytes) -> Any:
+    """One command over a fresh connection (redis-py parses the reply)."""
+    with client(port) as r:
+        return r.execute_command(*args)
+
+
+def commandstats_from_info(info: dict[str, Any]) -> dict[str, int]:
+    """redis-py's parsed ``INFO commandstats`` -> {command: calls}; subcommands keep their ``|`` name."""
+    return {name[len("cmdstat_"):].lower(): int(stats["calls"]) for name, stats in info.items()
+            if name.startswith("cmdstat_")}
+
+
+def parse_commandstats(info: str) -> dict[str, int]:
+    """``INFO commandstats`` as text -> {command: calls} (what redis-cli prints)."""
+    calls: dict[str, int] = {}
+    for line in info.splitlines():
+        if not line.startswith("cmdstat_"):
+            continue
+        name, _, rest = line[len("cmdstat_"):].partition(":")
+        for item in rest.split(","):
+            key, _, value = item.partition("=")
+            if key == "calls":
+                calls[name.lower()] = int(value)
+                break
+    return calls
+
+
+def commandstats(port: int) -> dict[str, int]:
+    with client(port) as r:
+        return commandstats_from_info(r.info("commandstats"))
+
+
+BENCH_OWN = frozenset({"info", "multi", "exec"})
+CONNECTION_SETUP = frozenset({"hello", "client|setinfo", "client|setname", "select", "auth", "ping",
+                              "script|exists", "script|load"})
+"""Commands a client sends when it opens a connection (or checks it), not per request."""
+
+
+def command_deltas(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Calls made between two ``snapshot``s, without the snapshots' own commands (MULTI, HGET, INFO, EXEC)."""
+    delta = {name: after.get(name, 0) - before.get(name, 0) for name in after}
+    delta["hget"] = delta.get("hget", 0) - 1  # the HGET of the second snapshot (the first one's is in `before`)
+    return {name: n for name, n in delta.items() if n > 0 and name not in BENCH_OWN}
+
+
+def snapshot(port: int, sale: str) -> tuple[dict[str, int], int]:
+    """(commandstats, the sale's orders) read atomically: MULTI/EXEC, so no other command runs between them."""
+    with client(port) as r:
+        pipe = r.pipeline(transaction=True)
+        pipe.hget(f"fs:{{{sale}}}:sale", "orders")
+        pipe.info("commandstats")
+        orders, info = pipe.execute()
+    return commandstats_from_info(info), int(orders or 0)
+
+
+def wait_quiet(port: int, timeout_s: float = 3.0) -> None:
+    """Wait until Redis stops running scripts: requests a stopped wrk left in flight have all finished."""
+    deadline = time.monotonic() + timeout_s
+    last = -1
+    while time.monotonic() < deadline:
+        calls = commandstats(port).get("evalsha", 0)
+        if calls == last:
+            return
+        last = calls
+        time.sleep(0.1)
+
+
+def sale_field(port: int, sale: str, name: str) -> int:
+    with client(port) as r:
+        return int(r.hget(f"fs:{{{sale}}}:sale", name) or 0)
+
+
+# -- MONITOR sample, redis-benchmark --------------------------------------------------------------------------
+
+MONITOR_LINE = re.compile(r'^\d+\.\d+ \[\d+ ([^\]]+)\] "([^"]+)"')
+
+
+def parse_monitor(text: str) -> tuple[Counter[str], Counter[str]]:
+    """MONITOR output -> (commands sent by clients, commands run by scripts), by name."""
+    clients: Counter[str] = Counter()
+    scripts: Counter[str] = Counter()
+    for line in text.splitlines():
+        m = MONITOR_LINE.match(line)
+        if not m:
+            continue
+        (scripts if m.group(1) == "lua" else clients)[m.group(2).lower()] += 1
+    return clients, scripts
+
+
+def monitor_sample(port: int, sale: str, load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Commands seen by MONITOR while ``load`` (a short wrk run on the purchase route) runs."""
+    orders0 = sale_field(port, sale, "orders")
+    with tempfile.TemporaryFile("w+") as out:
+        monitor = subprocess.Popen(["redis-cli", "-p", str(port), "monitor"], stdout=out, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)  # redis-cli connected and subscribed before the load starts
+        wrk = load()
+        time.sleep(SETTLE_S)
+        monitor.terminate()
+        monitor.wait(timeout=5)
+        out.seek(0)
+        clients, scripts = parse_monitor(out.read())
+    orders = sale_field(port, sale, "orders") - orders0
+    per = max(1, orders)
+    return {"requests": wrk["requests"], "orders": orders, "client_commands": dict(clients),
+            "script_commands": dict(scripts), "client_commands_per_purchase": round(sum(clients.values()) / per, 4),
+            "script_commands_per_purchase": round(sum(scripts.values()) / per, 2)}
+
+
+def redis_ceiling(server: Any, repeats: int, duration_s: float) -> dict[str, Any]:
+    """redis-benchmark of EVALSHA purchase.lua: 50 clients, random idempotency keys, one buyer, no limit."""
+    port = server.port
+    redis_command(port, "FLUSHALL")
+    from flashsale.inventory.scripts import LuaScript  # the source Redis runs (holdlib.lua prepended)
+
+    sha = str(redis_command(port, "SCRIPT", "LOAD", LuaScript.load("purchase").source))
+    redis_command(port, "HSET", "fs:{s}:sale", "name", "redis-benchmark", "total", str(HUGE_STOCK * 1000),
+                  "remaining", str(HUGE_STOCK * 1000), "sold", "0", "orders", "0", "limit", "0", "closed", "0")
+    command = ["EVALSHA", sha, "4", "fs:{s}:sale", "fs:{s}:buyers", "fs:{s}:orders", "fs:{s}:idem:__rand_int__",
+               "b", "1", "k", "60"]
+
+    def once(n: int) -> dict[str, float]:
+        done = subprocess.run(["redis-benchmark", "-p", str(port), "-n", str(n), "-c", "50", "-r", "1000000000",
+                               "--csv", *command], capture_output=True, text=True, timeout=120, check=True)
+        header, row = [line for line in done.stdout.splitlines() if line.strip()][-2:]
+        names = [h.strip('"') for h in header.split('","')]
+        values = [v.strip('"') for v in row.split('","')]
+        data = dict(zip(names, values, strict=True))
+        return {"rps": float(data["rps"]), "p50_ms": float(data["p50_latency_ms"]),
+                "p99_ms": float(data["p99_latency_ms"])}
+
+    first = once(20_000)
+    n = max(20_000, int(first["rps"] * duration_s))
+    runs = [once(n) for _ in range(repeats)]
+    audit = [int(x or 0) for x in redis_command(port, "HMGET", "fs:{s}:sale", "sold", "orders")]
+    redis_command(port, "FLUSHALL")
+    return {"command": f"redis-benchmark -c 50 -n {n} -r 1000000000 EVALSHA <sha of purchase.lua> 4 fs:{{s}}:sale "
+                       "fs:{s}:buyers fs:{s}:orders fs:{s}:idem:__rand_int__ b 1 k 60",
+            "rps": round(median([r["rps"] for r in runs]), 1), "p50_ms": median([r["p50_ms"] for r in runs]),
+            "p99_ms": median([r["p99_ms"] for r in runs]), "runs": runs, "sold": audit[0], "orders": audit[1]}
+
+
