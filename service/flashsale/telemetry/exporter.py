@@ -13,7 +13,7 @@ loop's GIL: that thread took 26 % of a traced worker's busy samples (see spans.p
 For OTLP the request is built here, straight from the records (``OtlpEncoder``), and posted by the SDK's
 exporter's own HTTP client (endpoint, headers, compression, TLS, timeout and retries from ``OTEL_*``). Why:
 the SDK's path (a ``ReadableSpan`` per record, then ``encode_spans``) cost 37 µs of CPU per span here, the
-direct encoder 5.4 µs (512-span batches, ``/tmp``-free microbenchmark in load/README.md, "Telemetry"); at
+direct encoder 5.4 µs (512-span batches; load/README.md, "Telemetry"); at
 5,000 spans/s that is 0.19 of a core against 0.03, on a 2-core machine where the worker, wrk and Redis need the
 rest. If the SDK's client is not where this version expects it, the SDK path is used instead.
 """
