@@ -6,6 +6,7 @@ in-memory entry per value it makes up.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -157,3 +158,119 @@ def test_options_lists_every_method_of_the_path(client: Api) -> None:
         documented = {m.upper() for m in operations if m in {"get", "post", "put", "patch", "delete"}}
         assert documented <= allowed, (path, allowed)
         assert allowed - documented <= {"OPTIONS", "HEAD"}, (path, allowed)
+
+
+FLOOD = 10_000
+BUYERS_TRACKED = 50
+
+
+def _series(metrics_text: str) -> dict[str, int]:
+    """Series per metric family in a /metrics answer (sample lines; histograms count their bucket lines)."""
+    counts: Counter[str] = Counter()
+    for line in metrics_text.splitlines():
+        if line and not line.startswith("#"):
+            counts[line.split("{", 1)[0].split(" ", 1)[0]] += 1
+    return dict(counts)
+
+
+@pytest.fixture
+def limited_server(redis_server: RedisProcess) -> Iterator[LocalServer]:
+    server = start_api(redis_server.url, FLASHSALE_RATE_LIMIT_PER_BUYER="2", FLASHSALE_RATE_LIMIT_PER_IP="5",
+                       FLASHSALE_RATE_LIMIT_BUYERS_TRACKED=str(BUYERS_TRACKED))
+    yield server
+    server.stop()
+
+
+async def _raw_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, method: str, path: str,
+                       headers: dict[str, str], body: bytes = b"") -> int:
+    """One HTTP/1.1 request on a kept-alive connection; returns the status. httpx costs the client about 5 ms
+    of CPU per request, which made a 10,000-request flood take minutes on a busy 2-core machine."""
+    head = f"{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    writer.write(head.encode() + body)
+    status_line = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return int(status_line.split()[1])
+
+
+async def _flood(port: int, count: int, connections: int = 32) -> Counter[tuple[str, int]]:
+    """``count`` requests with made-up sale and buyer ids, spread over every refusal path, on ``connections``
+    kept-alive connections.
+
+    Each request but the per-address ones comes "from" a fresh address (``X-Forwarded-For``, trusted from
+    loopback as uvicorn does by default), so the per-address limit does not hide the other paths.
+    """
+    kinds = ("unknown_sale", "invalid_body", "per_buyer", "per_address", "unknown_route")
+    seen: Counter[tuple[str, int]] = Counter()
+    jobs = iter(range(count))
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for i in jobs:
+                kind = kinds[i % len(kinds)]
+                sale, buyer = f"s{uuid.uuid4().hex[:20]}", f"b{uuid.uuid4().hex[:20]}"
+                address = "198.51.100.7" if kind == "per_address" else f"10.{i % 250}.{i // 250 % 250}.{i % 7 + 1}"
+                headers = {"Idempotency-Key": uuid.uuid4().hex, "X-Forwarded-For": address,
+                           "Content-Type": "application/json"}
+                body = {"buyer_id": "flooder" if kind == "per_buyer" else buyer}
+                if kind == "invalid_body":
+                    body["quantity"] = "lots"
+                if kind == "unknown_route":
+                    status = await _raw_request(reader, writer, "GET", f"/{sale}/{buyer}", headers)
+                else:
+                    status = await _raw_request(reader, writer, "POST", f"/sales/{sale}/purchases", headers,
+                                                json.dumps(body).encode())
+                seen[(kind, status)] += 1
+        finally:
+            writer.close()
+
+    await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(connections))), timeout=300)
+    return seen
+
+
+@pytest.mark.slow
+def test_flood_of_made_up_ids_leaves_series_and_memory_bounded(limited_server: LocalServer) -> None:
+    with httpx.Client(base_url=limited_server.url, timeout=10) as http:
+        asyncio.run(_flood(limited_server.port, 100))  # every route, status and outcome seen once
+        before = _series(http.get("/metrics").text)
+        seen = asyncio.run(_flood(limited_server.port, FLOOD))
+        after_text = http.get("/metrics").text
+    after = _series(after_text)
+    grown = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
+    tracked = next(float(line.split()[-1]) for line in after_text.splitlines()
+                   if line.startswith("flashsale_rate_limit_buyers_tracked"))
+    print(f"\n{FLOOD} requests {dict(sorted(seen.items()))}\nseries before {sum(before.values())}, after "
+          f"{sum(after.values())}; grown: {grown}; buyers tracked at most {tracked:.0f} (cap {BUYERS_TRACKED})")
+    assert all(400 <= status < 500 for _, status in seen), seen
+    statuses = {kind: {s for k, s in seen if k == kind} for kind, _ in seen}
+    assert 429 in statuses["per_buyer"] and 429 in statuses["per_address"]
+    assert 404 in statuses["unknown_sale"] and 400 in statuses["invalid_body"]
+    # Every route, status and outcome was seen in the warm-up: not one series per made-up id since.
+    assert sum(max(0, n) for n in grown.values()) <= 2, grown
+    assert tracked <= BUYERS_TRACKED
+
+
+def test_address_store_is_purged() -> None:
+    """The per-address limiter's memory store (Redis Cluster deployments) forgets expired addresses."""
+    from litestar.stores.memory import MemoryStore
+
+    from flashsale.api.limits import purge_expired
+
+    async def go() -> int:
+        store = MemoryStore()
+        for i in range(FLOOD):
+            await store.set(f"10.0.{i // 250}.{i % 250}", b"1", expires_in=1)
+        purger = asyncio.create_task(purge_expired(store, every_s=0.1))
+        deadline = time.monotonic() + 5
+        while store._store and time.monotonic() < deadline:  # noqa: ASYNC110  (bounded poll of a plain dict)
+            await asyncio.sleep(0.05)
+        purger.cancel()
+        return len(store._store)
+
+    assert asyncio.run(go()) == 0

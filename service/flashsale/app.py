@@ -16,10 +16,11 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.problem_details import ProblemDetailsPlugin
 from litestar.routes import HTTPRoute
+from litestar.stores.memory import MemoryStore
 
 from flashsale import __version__, hold_metrics
 from flashsale.api.holds import HOLD, HoldController, count_refused_step
-from flashsale.api.limits import BuyerRateLimiter, ip_rate_limit
+from flashsale.api.limits import RATE_LIMIT_STORE, BuyerRateLimiter, ip_rate_limit, purge_expired
 from flashsale.api.ops import BareController, HealthController, MetricsController
 from flashsale.api.problems import problem_details_config
 from flashsale.api.purchases import DemoController, PurchaseController, count_refused_attempt
@@ -81,7 +82,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     spans = SpanPipe() if settings.telemetry and exporter_from_env() else None
     recorder = Recorder(spans=spans, log=AttemptLog(settings.log_level) if settings.telemetry else None,
                         metrics=settings.telemetry,
-                        buyer_limiter=BuyerRateLimiter(settings.rate_limit_per_buyer)
+                        buyer_limiter=BuyerRateLimiter(settings.rate_limit_per_buyer,
+                                                       settings.rate_limit_buyers_tracked)
                         if settings.rate_limit_per_buyer else None)
     if settings.telemetry:
         recorder.count_with(HOLD, hold_metrics.count)
@@ -102,13 +104,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
         gc.freeze()
         if spans is not None:
             spans.start()
-        flusher = asyncio.get_running_loop().create_task(flush_periodically(recorder.flush))
-        reaper = asyncio.get_running_loop().create_task(inventory.reap_forever())
+        loop = asyncio.get_running_loop()
+        flusher = loop.create_task(flush_periodically(recorder.flush))
+        reaper = loop.create_task(inventory.reap_forever())
+        address_store = stores.get(RATE_LIMIT_STORE)
+        purger = loop.create_task(purge_expired(address_store)) if isinstance(address_store, MemoryStore) else None
         try:
             yield
         finally:
             reaper.cancel()
             flusher.cancel()
+            if purger is not None:
+                purger.cancel()
             flush_stdout()
             if spans is not None:
                 spans.close(timeout_s=3.0)

@@ -34,7 +34,7 @@ class HttpMetricsMiddleware:
         self._running: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path_template") or scope["path"]
+        path = scope.get("path_template") or "unmatched"  # never the raw path: the client chooses it
         if scope["type"] != ScopeType.HTTP or path.startswith(EXCLUDED_PREFIXES):
             await self.app(scope, receive, send)
             return

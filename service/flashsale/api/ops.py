@@ -16,6 +16,7 @@ from litestar.plugins.prometheus import PrometheusController
 
 from flashsale import hold_metrics
 from flashsale.api import problems as p
+from flashsale.api.limits import BUYERS_TRACKED
 from flashsale.api.schemas import Health, InventoryDep, RecorderDep
 from flashsale.inventory import Unavailable, sale_keys
 
@@ -69,6 +70,9 @@ class MetricsController(PrometheusController):
     @get(include_in_schema=False)
     async def get(self, inventory: InventoryDep, recorder: RecorderDep) -> Response[bytes]:
         await refresh_sale_gauges(inventory, recorder)
+        limiter = recorder.buyer_limiter
+        if limiter is not None:
+            BUYERS_TRACKED.set(max(limiter.peak, limiter.tracked))
         return await PrometheusController.get.fn(self)  # type: ignore[no-any-return]
 
 

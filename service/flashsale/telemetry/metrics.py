@@ -40,8 +40,9 @@ PATHS = tuple(p.value for p in Path)
 REDIS_ERROR_KINDS = ("timeout", "connection", "script", "replication")
 
 NO_SALE = ""
-"""The sale label of attempts on a sale that does not exist: keeps the label set bounded by real sales."""
-NO_SALE_OUTCOMES = (Outcome.INVALID, Outcome.UNKNOWN_SALE, Outcome.RATE_LIMITED)
+"""The sale label of attempts on a sale that does not exist, or was not checked against Redis (invalid,
+rate limited or unavailable before this worker saw the sale): keeps the label set bounded by real sales."""
+NO_SALE_OUTCOMES = (Outcome.INVALID, Outcome.UNKNOWN_SALE, Outcome.RATE_LIMITED, Outcome.UNAVAILABLE)
 
 SPANS_EXPORTED = Counter(
     "flashsale_spans_exported", "Attempt spans the exporter process delivered to the trace backend."

@@ -51,6 +51,15 @@ Counting = Callable[[str, str, str, float, int], None]
 """(sale, path or step, outcome, seconds, units) -> None: how an operation counts its attempts in metrics."""
 
 
+SALE_SEEN = frozenset({
+    "sold", "replayed", "sold_out", "limit_reached", "not_open", "closed", "idempotency_conflict",
+    "held", "confirmed", "released", "hold_expired", "hold_released", "hold_confirmed",
+})
+"""Outcomes only a script that found the sale can give: the attempt's sale label is then a real sale. Any
+other outcome keeps its sale label only for sales this worker already knows (created here, seen at a scrape or
+in such an outcome), so labels stay bounded by real sales whatever ids clients send."""
+
+
 class Attempt:
     """One attempt in flight, from ``Recorder.begin`` to ``Recorder.record``."""
 
@@ -118,7 +127,14 @@ class Recorder:
     def record(self, attempt: Attempt, outcome: str, units: int = 0, error: str = "", **fields: Any) -> None:
         """End the attempt: its span, its log line and its metrics, with one outcome name."""
         seconds = _perf_counter() - attempt.started
-        sale = NO_SALE if outcome is Outcome.UNKNOWN_SALE or outcome is Outcome.INVALID else attempt.sale
+        sale = attempt.sale
+        if outcome is Outcome.UNKNOWN_SALE or outcome is Outcome.INVALID:
+            sale = NO_SALE
+        elif sale not in self._prepared:
+            if outcome in SALE_SEEN:
+                self.prepare_sale(sale)  # Redis answered about this very sale: it exists
+            else:  # rate limited, unavailable...: unchecked, and a made-up id must not become a series
+                sale = NO_SALE
         spans = self.spans
         if spans is not None:
             spans.add((attempt.operation, attempt.trace_high, attempt.trace_low, attempt.span_id, attempt.parent_id,
