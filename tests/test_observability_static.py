@@ -473,6 +473,7 @@ def test_compose_is_safe_and_waits_for_health() -> None:
     assert exporter["command"] == ["flashsale", "export"]
     url = exporter["environment"]["FLASHSALE_DATABASE_URL"]
     assert url == f"postgresql://flashsale:{SECRETS['POSTGRES_PASSWORD']}@postgres:5432/flashsale"
+    assert api_env["FLASHSALE_DATABASE_URL"] == url  # the admin reconcile routes
     assert exporter["environment"]["FLASHSALE_EXPORT_METRICS_HOST"] == "0.0.0.0"
     assert {k: v["condition"] for k, v in exporter["depends_on"].items()} == {
         "redis": "service_healthy", "postgres": "service_healthy"}
