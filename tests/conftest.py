@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from flashsale.local import LocalServer
+from tests.export_tools import new_database
+from tests.postgres import PostgresProcess
 from tests.servers import RedisClusterProcesses, RedisProcess
 
 DEADLINE_MS = 300
@@ -112,3 +114,25 @@ async def burst(url: str, requests: list[tuple[str, dict[str, Any], dict[str, st
         await asyncio.sleep(0)
         gate.set()
         return await asyncio.gather(*tasks)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresProcess]:
+    """A real PostgreSQL 15 server for the session (export tests); each test takes its own database."""
+    server = PostgresProcess().start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def database(postgres: PostgresProcess) -> str:
+    """The URL of a fresh, empty database on the session's PostgreSQL."""
+    return new_database(postgres.url)
+
+
+@pytest.fixture
+def redis_node() -> Iterator[RedisProcess]:
+    """A Redis of the test's own (the exporter exports every sale it finds: no other test's sales)."""
+    server = RedisProcess("--appendonly", "no").start()
+    yield server
+    server.cleanup()

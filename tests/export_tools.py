@@ -21,7 +21,7 @@ import psycopg
 import redis
 
 from flashsale.embedded import free_port
-from flashsale.inventory import Inventory, Outcome
+from flashsale.inventory import Inventory, Outcome, Unavailable
 from flashsale.inventory.connection import connect
 from flashsale.inventory.keys import EXPORT_GROUP, sale_keys
 from flashsale.settings import Settings
@@ -146,10 +146,21 @@ async def _buy(redis_url: str, sale: str, n: int, stock: int, prefix: str) -> di
             await inventory.create_sale(sale, "export test", stock)
         for start in range(0, n, 100):
             keys = [f"{prefix}-{i:06d}" for i in range(start, min(start + 100, n))]
-            results = await asyncio.gather(*(inventory.purchase(sale, f"buyer-{k}", 1, k) for k in keys))
-            for key, result in zip(keys, results, strict=True):
-                if result.outcome is Outcome.SOLD:
-                    sold[key] = result.order_id
+            for _ in range(20):  # a 503 (outcome unknown) is retried with the same key, as a client would
+                results = await asyncio.gather(*(inventory.purchase(sale, f"buyer-{k}", 1, k) for k in keys),
+                                               return_exceptions=True)
+                retry = []
+                for key, result in zip(keys, results, strict=True):
+                    if isinstance(result, Unavailable):
+                        retry.append(key)
+                    elif isinstance(result, BaseException):
+                        raise result
+                    elif result.outcome in (Outcome.SOLD, Outcome.REPLAYED):
+                        sold[key] = result.order_id
+                keys = retry
+                if not keys:
+                    break
+            assert not keys, f"{len(keys)} purchases never got an answer"
     finally:
         await inventory.close()
     return sold

@@ -10,14 +10,13 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 
 import psycopg
-import pytest
 import redis
 
 from flashsale.inventory import Inventory, Outcome
 from flashsale.inventory.connection import connect
+from flashsale.orders.reconcile import stream_order
 from flashsale.settings import Settings
 from tests.export_tools import (
     ExporterProcess,
@@ -26,31 +25,10 @@ from tests.export_tools import (
     db_orders,
     exactly_once,
     group_backlog,
-    new_database,
     poll,
 )
 from tests.export_tools import ledger_orders as ledger
-from tests.postgres import PostgresProcess
 from tests.servers import RedisProcess
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresProcess]:
-    server = PostgresProcess().start()
-    yield server
-    server.cleanup()
-
-
-@pytest.fixture
-def database(postgres: PostgresProcess) -> str:
-    return new_database(postgres.url)
-
-
-@pytest.fixture
-def redis_node() -> Iterator[RedisProcess]:
-    server = RedisProcess("--appendonly", "no").start()
-    yield server
-    server.cleanup()
 
 
 def flashsale(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -130,7 +108,7 @@ def test_reconcile_then_repair_restores_lost_orders_exactly_once(redis_node: Red
         broken = flashsale("reconcile", sale, env=env)
         assert broken.returncode == 1
         report = json.loads(broken.stdout)
-        assert report["missing_in_redis"] == sorted(o for _, o in lost)
+        assert report["missing_in_redis"] == sorted((o for _, o in lost), key=stream_order)
         assert (report["redis_sold"], report["db_sold"], report["missing_in_db"]) == (5, 8, [])
         repairs = [json.loads(flashsale("reconcile", sale, "--repair", env=env).stdout)
                    for _ in range(2)]

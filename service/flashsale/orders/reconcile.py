@@ -24,6 +24,11 @@ REPAIR_CHUNK = 1000
 (keeping one script's run, and Redis's pause, short)."""
 
 
+def stream_order(order_id: str) -> tuple[int, ...]:
+    """Sort key of order ids in ledger order (``<ms>-<seq>`` compared as numbers)."""
+    return tuple(int(part) for part in order_id.split("-"))
+
+
 @dataclass(frozen=True, slots=True)
 class Reconciliation:
     sale_id: str
@@ -60,8 +65,10 @@ async def reconcile(inventory: Inventory, store: OrderStore, sale_id: str) -> Re
     if waiting is None:  # never exported: everything is lag, nothing is missing yet
         missing_in_db: list[str] = []
     else:
-        missing_in_db = sorted(o for o, entry in in_redis.items() if o not in stored and entry not in waiting)
-    missing_in_redis = sorted(o for o, row in stored.items() if o not in in_redis and row.status == "confirmed")
+        missing_in_db = sorted((o for o, entry in in_redis.items() if o not in stored and entry not in waiting),
+                               key=stream_order)
+    missing_in_redis = sorted((o for o, row in stored.items() if o not in in_redis and row.status == "confirmed"),
+                              key=stream_order)
     ok = lag == 0 and not missing_in_db and not missing_in_redis and snapshot.sold == db_sold
     return Reconciliation(sale_id, ok, snapshot.sold, db_sold, lag, missing_in_db, missing_in_redis)
 
@@ -78,7 +85,7 @@ async def repair(inventory: Inventory, store: OrderStore, sale_id: str) -> Repai
     lost = [
         RestoredOrder(o.order_id, o.buyer_id, o.quantity, o.created_ms, o.idempotency_key,
                       max(0, math.ceil((o.created_ms + ttl_ms - now_ms) / 1000)))
-        for o in sorted(stored.values(), key=lambda o: o.order_id)
+        for o in sorted(stored.values(), key=lambda o: stream_order(o.order_id))
         if o.status == "confirmed" and o.order_id not in in_redis and STREAM_ID.match(o.order_id)
     ]
     restored = present = reused = 0
