@@ -16,7 +16,7 @@ APT_BINARIES := redis-server redis-cli redis-benchmark promtool prometheus prome
 CAMPAIGN ?= rush
 HOST ?=
 
-.PHONY: help venv system-deps run test lint chaos load bench tf-test attack lock clean
+.PHONY: help venv system-deps run test lint chaos fuzz load bench tf-test attack lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ lint: $(STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff check service tests load
 	$(BIN)/ruff format --check service || true
 	$(BIN)/mypy
+
+fuzz: system-deps $(STAMP) ## schemathesis, deep: 300 examples per operation, every phase, demo on, real server + Redis
+	$(BIN)/python -m tests.deep_fuzz --max-examples 300
 
 chaos: system-deps $(STAMP) ## the fault-injection suite only
 	$(BIN)/python -m pytest -q -m chaos
