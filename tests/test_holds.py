@@ -7,13 +7,17 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
+from load.bench.receiver import OtlpReceiver
 
-from tests.conftest import Api
+from flashsale.local import LocalServer
+from tests.conftest import LOG_DIR, Api, start_api
+from tests.servers import RedisProcess
 
 HOLD = "urn:flashsale:problem:"
 
@@ -229,3 +233,132 @@ def test_http_confirms_racing_expiry(client: Api) -> None:
 
 def datetime_ms(text: str) -> int:
     return int(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+def test_hold_steps_are_spans_and_log_lines_like_purchases(redis_server: RedisProcess) -> None:
+    """Each step is one ``hold attempt`` span at a real OTLP receiver (attribute ``flashsale.step``) and one
+    ``hold_attempt`` log line with the same outcome name and ids, through the purchases' Recorder."""
+    with OtlpReceiver(keep=True) as receiver:
+        server = start_api(redis_server.url, FLASHSALE_LOG_LEVEL="INFO", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+                           OTEL_BSP_SCHEDULE_DELAY="100")
+        try:
+            api = Api(server)
+            sale = api.new_sale(stock=1)
+            hold_id = hold(api, sale, "sp-a").json()["hold_id"]
+            assert confirm(api, sale, hold_id).status_code == 201
+            assert api.http.delete(f"/sales/{sale}/holds/{hold_id}").status_code == 409
+            assert confirm(api, sale, hold_id, {"nope": 1}).status_code == 400
+            assert poll_until(lambda: receiver.span_count >= 4)
+            api.http.close()
+        finally:
+            server.stop()
+        spans = [s for s in receiver.spans if s.name == "hold attempt"]
+    assert [(s.attributes["flashsale.step"], s.attributes["flashsale.outcome"]) for s in spans] == [
+        ("hold", "held"), ("confirm", "confirmed"), ("release", "hold_confirmed"), ("confirm", "invalid")]
+    assert all(s.attributes["flashsale.sale"] == sale for s in spans[:3])
+    lines = [json.loads(line) for line in (LOG_DIR / f"api-{server.port}.log").read_text().splitlines()
+             if line.startswith("{")]
+    steps = [e for e in lines if e.get("event") == "hold_attempt" and e.get("sale") == sale]
+    assert [(e["step"], e["outcome"]) for e in steps] == [("hold", "held"), ("confirm", "confirmed"),
+                                                           ("release", "hold_confirmed")]
+    assert [(e["trace_id"], e["span_id"]) for e in steps] == [(s.trace_id, s.span_id) for s in spans[:3]]
+
+
+@pytest.mark.cluster
+def test_holds_on_redis_cluster(cluster_api: LocalServer) -> None:
+    """Every hold script touches one slot (the sale's hash tag): the same steps work on a 3-master cluster."""
+    api = Api(cluster_api)
+    sale = api.new_sale(stock=2, hold_ttl_s=1)
+    first = hold(api, sale, "cl-a").json()["hold_id"]
+    second = hold(api, sale, "cl-b").json()["hold_id"]
+    order = confirm(api, sale, first)
+    assert order.status_code == 201
+    poll(lambda: api.http.get(f"/sales/{sale}/holds/{second}").json()["state"] == "expired")
+    assert api.buy(sale, "cl-c").status_code == 201
+    url = f"/admin/sales/{sale}/orders/{order.json()['order_id']}/cancel"
+    assert api.http.post(url, json={"restock": True}, headers=api.auth).status_code == 200
+    audit = audited(api, sale)
+    assert (audit["sold"], audit["remaining"], audit["holds"]["expired"]) == (1, 1, 1)
+    api.http.close()
+
+
+def poll_until(check: Any, timeout_s: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.fixture
+def aof_api() -> Iterator[tuple[Api, RedisProcess]]:
+    redis_process = RedisProcess("--appendonly", "yes", "--appendfsync", "always").start()
+    server = start_api(redis_process.url)
+    client = Api(server)
+    yield client, redis_process
+    client.http.close()
+    server.stop()
+    redis_process.cleanup()
+
+
+@pytest.mark.chaos
+def test_redis_killed_and_restarted_mid_checkout(aof_api: tuple[Api, RedisProcess]) -> None:
+    """40 buyers each hold then confirm, retrying every 503 with the same request (same Idempotency-Key for the
+    hold, same hold id for the confirm), while Redis is SIGKILLed and restarted (AOF, fsync always) once 20
+    answers were 503s. Every hold a client was told about exists, every confirmed hold is one order, the
+    books balance: nothing lost, nothing sold twice."""
+    client, redis_process = aof_api
+    buyers, stock = 40, 30
+    sale = client.new_sale(stock=stock)
+    unavailable = 0
+
+    async def checkout(http: httpx.AsyncClient, i: int) -> tuple[str | None, str | None]:
+        nonlocal unavailable
+
+        async def settled(method: str, url: str, **kwargs: Any) -> httpx.Response:
+            nonlocal unavailable
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    r = await http.request(method, url, **kwargs)
+                    if r.status_code != 503:
+                        return r
+                except httpx.TransportError:
+                    pass
+                unavailable += 1
+                assert time.monotonic() < deadline, "outcome still unknown after 30 s"
+                await asyncio.sleep(0.05)  # pacing retries, not synchronisation
+
+        made = await settled("POST", f"/sales/{sale}/holds", json={"buyer_id": f"ck{i}"},
+                             headers={"Idempotency-Key": uuid.uuid4().hex})
+        if made.status_code != 201:
+            assert made.status_code == 409 and made.json()["type"] == HOLD + "sold-out"
+            return None, None
+        hold_id = made.json()["hold_id"]
+        order = await settled("POST", f"/sales/{sale}/holds/{hold_id}/confirm")
+        assert order.status_code == 201, order.text
+        return hold_id, order.json()["order_id"]
+
+    async def rush() -> list[tuple[str | None, str | None]]:
+        async with httpx.AsyncClient(base_url=client.url, timeout=10.0) as http:
+            tasks = [asyncio.create_task(checkout(http, i)) for i in range(buyers)]
+            while unavailable < 20 and not all(t.done() for t in tasks):
+                if unavailable == 0 and any(t.done() for t in tasks):
+                    redis_process.kill()  # some checkouts completed: kill Redis in the middle of the rest
+                await asyncio.sleep(0.01)
+            if redis_process.pid is None:
+                redis_process.start()
+            return await asyncio.gather(*tasks)
+
+    results = asyncio.run(rush())
+    confirmed = [(h, o) for h, o in results if h is not None]
+    assert len(confirmed) == stock
+    assert len({o for _, o in confirmed}) == stock
+    for hold_id, order_id in confirmed:
+        state = client.http.get(f"/sales/{sale}/holds/{hold_id}").json()
+        assert (state["state"], state["order_id"]) == ("confirmed", order_id)
+    audit = audited(client, sale)
+    assert (audit["sold"], audit["orders"], audit["holds"]["confirmed"], audit["held"]) == (stock, stock, stock, 0)
+    figures = {"buyers": buyers, "confirmed": len(confirmed), "unavailable": unavailable, "oversold": audit["oversold"]}
+    print("mid-checkout restart:", json.dumps(figures))
