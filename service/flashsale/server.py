@@ -27,15 +27,14 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from flashsale.api.problems import REQUEST_TIMEOUT
 from flashsale.settings import Settings
-
-PROBLEM_BASE = "urn:flashsale:problem:"
-"""As api/problems.py: the server module cannot import the app's modules before the worker loads them."""
 
 
 def _timeout_response() -> bytes:
-    body = json.dumps({"type": PROBLEM_BASE + "request-timeout", "title": "Request not received in time",
-                       "status": 408, "detail": "the request's headers or body arrived too slowly"}).encode()
+    problem = REQUEST_TIMEOUT
+    body = json.dumps({"type": problem.uri, "title": problem.title, "status": problem.status,
+                       "detail": "the request's headers or body arrived too slowly"}).encode()
     head = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\n"
             b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n")
     return head + body

@@ -60,6 +60,8 @@ UNAUTHORIZED = ProblemType("unauthorized", 401, "Missing or wrong admin token")
 FORBIDDEN = ProblemType("admin-disabled", 403, "Admin routes are disabled")
 NOT_FOUND = ProblemType("not-found", 404, "Not found")
 TOO_LARGE = ProblemType("body-too-large", 413, "Request body too large")
+REQUEST_TIMEOUT = ProblemType("request-timeout", 408, "Request not received in time")
+"""Written by the server protocol (server.py), not by a route: headers or body arrived too slowly."""
 SALE_EXISTS = ProblemType("sale-exists", 409, "A sale with this id exists already")
 HTTP_ERROR = ProblemType("http-error", 400, "HTTP error")
 UNKNOWN_HOLD = ProblemType("unknown-hold", 404, "No such hold")
