@@ -59,6 +59,8 @@ def test_serve_without_redis_url_starts_embedded_redis_and_demo_sale(tmp_path: P
         audit = httpx.get(f"http://127.0.0.1:{port}/admin/sales/demo/audit",
                           headers={"Authorization": f"Bearer {token}"}).json()
         assert audit["sold"] == 1
+        # No embedded PostgreSQL: one line says how to turn order export on (issue 13).
+        assert sum("FLASHSALE_DATABASE_URL" in line and "flashsale export" in line for line in text.splitlines()) == 1
         redis_port = int(text.split("embedded Redis at redis://127.0.0.1:")[1].split("/")[0])
         assert _answers(redis_port)
     finally:

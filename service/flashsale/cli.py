@@ -69,6 +69,10 @@ def serve(args: argparse.Namespace) -> int:
         settings = Settings.from_env()
         _create_sale(settings, DEMO_SALE)
         print(f"demo sale 'demo' (stock {DEMO_SALE['stock']}) ready", file=sys.stderr)
+    if not settings.database_url:
+        # make run: no embedded PostgreSQL (docs/decisions.md, issue 13); orders stay in Redis only.
+        print("order export to PostgreSQL off: set FLASHSALE_DATABASE_URL=postgresql://... here and run "
+              "`flashsale export` beside it (README: Orders in PostgreSQL)", file=sys.stderr)
     try:
         check_admin_token(settings)
         if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in env:
