@@ -1,6 +1,7 @@
 """``make fuzz``: schemathesis's own CLI, with a deep budget, against a real server on a real Redis.
 
-Starts a private redis-server and ``flashsale serve`` (demo mode on, so the unsafe route is fuzzed too) on free
+Starts a private redis-server, a private PostgreSQL (migrated with ``flashsale db upgrade``, so the reconcile
+routes answer for real) and ``flashsale serve`` (demo mode on, so the unsafe route is fuzzed too) on free
 loopback ports, seeds two sales the generated purchases can hit, runs ``schemathesis run`` with every phase
 (examples, coverage, fuzzing, stateful) and every check, then stops both servers by PID. Exits with
 schemathesis's status: 0 only when it found nothing. CI runs the faster in-process budget of test_fuzz.py.
@@ -21,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from flashsale.local import LocalServer
+from tests.postgres import PostgresProcess
 from tests.servers import RedisProcess
 
 SEED_SALES = ("demo", "fuzz")
@@ -41,10 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     report_dir = Path(args.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     redis = RedisProcess("--appendonly", "no").start()
-    server = LocalServer(redis.url, env={"FLASHSALE_DEMO": "true", "FLASHSALE_LOG_LEVEL": "INFO"})
+    postgres = PostgresProcess().start()
+    env = {"FLASHSALE_DEMO": "true", "FLASHSALE_LOG_LEVEL": "INFO", "FLASHSALE_DATABASE_URL": postgres.url}
+    server = LocalServer(redis.url, env=env)
     server_log = report_dir / "server.log"
     server_log.unlink(missing_ok=True)
     try:
+        subprocess.run([sys.executable, "-m", "flashsale", "db", "upgrade"], env={**os.environ, **env},
+                       check=True, timeout=120)
         server.start(log_path=str(server_log))
         auth = {"Authorization": f"Bearer {server.admin_token}"}
         for sale in SEED_SALES:
@@ -66,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
         redis.cleanup()
+        postgres.cleanup()
     tracebacks = server_log.read_text(errors="replace").count("Traceback") if server_log.exists() else -1
     print(f"server log: {server_log} ({tracebacks} tracebacks)")
     return status
