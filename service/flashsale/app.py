@@ -18,7 +18,7 @@ from litestar.plugins.problem_details import ProblemDetailsPlugin
 from litestar.routes import HTTPRoute
 from litestar.stores.memory import MemoryStore
 
-from flashsale import __version__, hold_metrics
+from flashsale import __version__
 from flashsale.api.holds import HOLD, HoldController, count_refused_step
 from flashsale.api.limits import RATE_LIMIT_STORE, BuyerRateLimiter, ip_rate_limit, purge_expired
 from flashsale.api.ops import BareController, HealthController, MetricsController
@@ -33,6 +33,7 @@ from flashsale.orders.db import OrderStore
 from flashsale.security import check_admin_token
 from flashsale.settings import Settings
 from flashsale.telemetry import NO_SALE, Recorder, SpanPipe
+from flashsale.telemetry import holds as hold_metrics
 from flashsale.telemetry.config import exporter_from_env
 
 ALLOW_TABLE = "flashsale_allow_table"

@@ -47,7 +47,7 @@ HOLD_STEP = "flashsale_hold_step"
 
 HOLD = "hold"
 """The attempt operation of every checkout step: span ``hold attempt`` (attribute ``flashsale.step``), log event
-``hold_attempt`` (field ``step``), counted by ``hold_metrics.count``."""
+``hold_attempt`` (field ``step``), counted by ``telemetry.holds.count``."""
 
 Result = Any
 """A ``HoldResult`` or a ``CancelResult``: both carry ``outcome`` and ``quantity``."""

@@ -14,11 +14,11 @@ from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.prometheus import PrometheusController
 
-from flashsale import hold_metrics
 from flashsale.api import problems as p
 from flashsale.api.limits import BUYERS_TRACKED
 from flashsale.api.schemas import Health, InventoryDep, RecorderDep
 from flashsale.inventory import Unavailable, sale_keys
+from flashsale.telemetry import holds as hold_metrics
 
 
 class HealthController(Controller):

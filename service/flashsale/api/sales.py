@@ -13,7 +13,6 @@ from litestar.datastructures import ResponseHeader
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import JSONBody
 
-from flashsale import hold_metrics
 from flashsale.api import problems as p
 from flashsale.api.holds import run_step
 from flashsale.api.purchases import REPLAYED_HEADERS
@@ -41,6 +40,7 @@ from flashsale.inventory import CancelResult, Outcome, SaleSnapshot, Step
 from flashsale.orders import reconcile as rc
 from flashsale.orders.db import OrderStore
 from flashsale.orders.stream import backlog, ensure_group
+from flashsale.telemetry import holds as hold_metrics
 
 
 def sale_view(s: SaleSnapshot) -> SaleView:

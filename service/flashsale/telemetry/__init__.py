@@ -4,7 +4,8 @@
 * ``metrics``: the prometheus-client objects;
 * ``spans``: attempt spans as tuples in the worker, handed through a pipe to
 * ``exporter``: the exporter process (SDK spans, OTLP/HTTP);
-* ``config``: whether tracing is on, from the standard ``OTEL_*`` variables.
+* ``config``: whether tracing is on, from the standard ``OTEL_*`` variables;
+* ``holds``: the hold metrics (attempts per checkout step, held units and hold states at scrape time).
 """
 
 from flashsale.telemetry.metrics import (

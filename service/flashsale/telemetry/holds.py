@@ -16,7 +16,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from flashsale.inventory import HoldState, Outcome, SaleSnapshot
 from flashsale.inventory.outcomes import STEP_OUTCOMES
-from flashsale.telemetry import DURATION_BUCKETS, NO_SALE
+from flashsale.telemetry.metrics import DURATION_BUCKETS, NO_SALE
 
 HOLD_ATTEMPTS = Counter(
     "flashsale_hold_attempts", "Checkout attempts by sale, step (hold, confirm, release, cancel) and outcome.",
