@@ -193,3 +193,34 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def test_keepalive_setting_reaches_uvicorn(redis_server: RedisProcess) -> None:
+    """FLASHSALE_KEEPALIVE_S is what `flashsale serve` gives uvicorn (default 75 s, past an ALB's 60 s): with
+    1 s, an idle kept-alive connection is closed by the server soon after; the default keeps it open."""
+
+    async def idle_close_s(port: int, watch_s: float) -> float | None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b"GET /health/live HTTP/1.1\r\nHost: t\r\n\r\n")
+            await reader.readuntil(b"\r\n\r\n")
+            t0 = time.monotonic()
+            try:
+                while await asyncio.wait_for(reader.read(4096), timeout=watch_s):
+                    pass
+            except TimeoutError:
+                return None  # still open after watch_s
+            return time.monotonic() - t0
+        finally:
+            writer.close()
+
+    short = start_api(redis_server.url, FLASHSALE_KEEPALIVE_S="1")
+    default = start_api(redis_server.url)
+    try:
+        closed_after = asyncio.run(idle_close_s(short.port, watch_s=10))
+        still_open = asyncio.run(idle_close_s(default.port, watch_s=6))  # uvicorn's own default would close at 5
+    finally:
+        short.stop()
+        default.stop()
+    assert closed_after is not None and closed_after < 10
+    assert still_open is None
