@@ -117,7 +117,10 @@ async def flush_periodically(*also: Callable[[], None], interval_s: float = 0.2)
         await asyncio.sleep(interval_s)
         flush_stdout()
         for flush in also:
-            flush()
+            try:
+                flush()
+            except Exception:  # keep flushing the log and the other buffers; say what failed
+                logging.getLogger("flashsale").exception("periodic flush failed: %r", flush)
 
 
 def structlog_plugin(level: str) -> StructlogPlugin:
