@@ -204,6 +204,8 @@ def test_monitor_and_profile_parsers() -> None:
         '1700000000.000003 [0 lua] "xadd" "fs:{s}:orders"\n'
     )
     assert clients == {"evalsha": 1} and scripts == {"hmget": 1, "xadd": 1}
+    named, _ = redis_stats.parse_monitor('1.5 [0 127.0.0.1:5000] "evalsha" "abc" "4"\n', {"abc": "purchase"})
+    assert named == {"evalsha purchase": 1}
     summary = profiling.summarise_profile(
         "thread (1): MainThread;Runner.run (asyncio/runners.py:118);PurchaseController.purchase "
         "(flashsale/api/purchases.py:60);Inventory.purchase (flashsale/inventory/engine.py:130);"

@@ -97,18 +97,22 @@ def sale_field(port: int, sale: str, name: str) -> int:
 
 # -- MONITOR sample, redis-benchmark --------------------------------------------------------------------------
 
-MONITOR_LINE = re.compile(r'^\d+\.\d+ \[\d+ ([^\]]+)\] "([^"]+)"')
+MONITOR_LINE = re.compile(r'^\d+\.\d+ \[\d+ ([^\]]+)\] "([^"]+)"(?: "([^"]+)")?')
 
 
-def parse_monitor(text: str) -> tuple[Counter[str], Counter[str]]:
-    """MONITOR output -> (commands sent by clients, commands run by scripts), by name."""
+def parse_monitor(text: str, scripts_by_sha: dict[str, str] | None = None) -> tuple[Counter[str], Counter[str]]:
+    """MONITOR output -> (commands sent by clients, commands run by scripts), by name; a client's EVALSHA of a
+    script in ``scripts_by_sha`` is counted as ``evalsha <script name>``."""
     clients: Counter[str] = Counter()
     scripts: Counter[str] = Counter()
     for line in text.splitlines():
         m = MONITOR_LINE.match(line)
         if not m:
             continue
-        (scripts if m.group(1) == "lua" else clients)[m.group(2).lower()] += 1
+        name = m.group(2).lower()
+        if m.group(1) != "lua" and name == "evalsha" and scripts_by_sha and m.group(3) in scripts_by_sha:
+            name = f"evalsha {scripts_by_sha[m.group(3)]}"
+        (scripts if m.group(1) == "lua" else clients)[name] += 1
     return clients, scripts
 
 
@@ -123,12 +127,31 @@ def monitor_sample(port: int, sale: str, load: Callable[[], dict[str, Any]]) -> 
         monitor.terminate()
         monitor.wait(timeout=5)
         out.seek(0)
-        clients, scripts = parse_monitor(out.read())
+        clients, scripts = parse_monitor(out.read(), {s.sha: s.name for s in _scripts()})
     orders = sale_field(port, sale, "orders") - orders0
     per = max(1, orders)
+    background = {name: n for name, n in clients.items() if name in BACKGROUND_COMMANDS}
     return {"requests": wrk["requests"], "orders": orders, "client_commands": dict(clients),
             "script_commands": dict(scripts), "client_commands_per_purchase": round(sum(clients.values()) / per, 4),
+            "background_commands": background,
+            "request_commands_per_purchase": round((sum(clients.values()) - sum(background.values())) / per, 4),
             "script_commands_per_purchase": round(sum(scripts.values()) / per, 2)}
+
+
+BACKGROUND_COMMANDS = frozenset({"smembers", "evalsha reap"})
+"""What each worker's background hold reaper sends (SMEMBERS of the sales, then the reap script per sale) on
+its own clock, whatever the request rate: not part of any purchase."""
+
+
+def _scripts() -> list[Any]:
+    """Every Lua script of the package as Redis runs it (name, source, sha), to name EVALSHAs in MONITOR."""
+    from importlib import resources
+
+    from flashsale.inventory.scripts import LuaScript
+
+    names = sorted(p.name[:-4] for p in (resources.files("flashsale.inventory") / "lua").iterdir()
+                   if p.name.endswith(".lua") and p.name != "holdlib.lua")
+    return [LuaScript.load(name) for name in names]
 
 
 def redis_ceiling(server: Any, repeats: int, duration_s: float) -> dict[str, Any]:
