@@ -29,6 +29,14 @@ resource "aws_iam_role_policy_attachment" "ssm" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
 }
 
+locals {
+  # Redis AUTH token, admin token and (with a database) its RDS-managed secret.
+  secret_arns         = concat([var.redis_auth_token_secret_arn, aws_secretsmanager_secret.admin_token.arn], local.database_enabled ? [var.database.master_user_secret_arn] : [])
+  secret_kms_key_arns = distinct(concat([var.redis_auth_token_kms_key_arn, aws_kms_key.this.arn], local.database_enabled ? [var.database.secret_kms_key_arn] : []))
+  # Known before the group exists (its ARN carries a generated ID).
+  asg_arn_pattern = "arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${var.name}-api"
+}
+
 # Everything else the instance may do, each statement scoped to its resource.
 resource "aws_iam_role_policy" "instance" {
   name = "flashsale-api"
@@ -39,16 +47,16 @@ resource "aws_iam_role_policy" "instance" {
     Statement = concat(
       [
         {
-          Sid      = "ReadTheTwoSecrets"
+          Sid      = "ReadTheSecrets"
           Effect   = "Allow"
           Action   = "secretsmanager:GetSecretValue"
-          Resource = [var.redis_auth_token_secret_arn, aws_secretsmanager_secret.admin_token.arn]
+          Resource = local.secret_arns
         },
         {
           Sid      = "DecryptThoseSecretsThroughSecretsManagerOnly"
           Effect   = "Allow"
           Action   = "kms:Decrypt"
-          Resource = [var.redis_auth_token_kms_key_arn, aws_kms_key.this.arn]
+          Resource = local.secret_kms_key_arns
           Condition = {
             StringEquals = { "kms:ViaService" = "secretsmanager.${local.region}.amazonaws.com" }
           }
@@ -59,7 +67,23 @@ resource "aws_iam_role_policy" "instance" {
           Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
           Resource = [aws_cloudwatch_log_group.api.arn, "${aws_cloudwatch_log_group.api.arn}:*"]
         },
+        {
+          # The liveness watchdog hands an instance whose API cannot be
+          # restarted back to the group; this group only.
+          Sid      = "ReportOwnHealth"
+          Effect   = "Allow"
+          Action   = "autoscaling:SetInstanceHealth"
+          Resource = local.asg_arn_pattern
+        },
       ],
+      [for statement in [
+        {
+          Sid      = "RemoteWriteMetrics"
+          Effect   = "Allow"
+          Action   = "aps:RemoteWrite"
+          Resource = local.amp_workspace_arn
+        },
+      ] : statement if local.amp_workspace_arn != null],
       [for statement in [
         {
           # GetAuthorizationToken has no resource-level permissions.

@@ -1,7 +1,7 @@
 resource "aws_launch_template" "this" {
   name_prefix            = "${var.name}-api-"
   description            = "${var.name}: flash-sale API on ${var.image}"
-  image_id               = local.ami_id
+  image_id               = var.ami_id
   instance_type          = var.instance_type
   ebs_optimized          = true
   update_default_version = true

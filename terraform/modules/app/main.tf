@@ -9,7 +9,9 @@ locals {
 
   # Graviton families carry a "g" after the generation digit (t4g, c7g, m7gd, r8g, ...).
   architecture = can(regex("^[a-z]+[0-9]+[a-z]*g[a-z]*\\.", var.instance_type)) ? "arm64" : "x86_64"
-  ami_id       = var.ami_id != null ? var.ami_id : data.aws_ssm_parameter.al2023[0].insecure_value # a public, non-secret parameter
+  # Where to look the AMI up (once, by hand or in CI), never on every apply:
+  #   aws ssm get-parameter --name <this> --query Parameter.Value --output text
+  ami_ssm_parameter_name = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-${local.architecture}"
 
   # ECR images: log in at boot and scope the pull permission to that one repository.
   ecr_match      = regexall("^(([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com(\\.cn)?)/([^:@]+)", var.image)
@@ -18,6 +20,9 @@ locals {
 
   log_group_name = "/flashsale/${var.name}/api"
   log_group_arn  = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}"
+
+  database_enabled = var.database != null
+  exporter_enabled = local.database_enabled && var.run_exporter
 
   user_data = templatefile("${path.module}/templates/user_data.sh.tftpl", {
     region                      = local.region
@@ -30,21 +35,36 @@ locals {
     redis_auth_token_secret_arn = var.redis_auth_token_secret_arn
     admin_token_secret_arn      = aws_secretsmanager_secret.admin_token.arn
     settings                    = local.settings
+    database                    = var.database
+    exporter_enabled            = local.exporter_enabled
+    exporter_metrics_port       = local.exporter_metrics_port
+    collector_enabled           = local.collector_enabled
+    collector_image             = var.collector_image
+    collector_config            = local.collector_config
+    liveness_grace_seconds      = var.health_check_grace_period
+    collector_host              = local.collector_host
   })
 
-  # Non-secret container settings; the two secrets are added on the instance.
-  settings = merge(var.extra_environment, {
-    FLASHSALE_REDIS_CLUSTER    = var.redis_cluster_mode ? "true" : "false"
-    FLASHSALE_REDIS_TIMEOUT_MS = tostring(var.redis_timeout_ms)
-    FLASHSALE_DURABILITY       = var.durability
-    FLASHSALE_LOG_LEVEL        = var.log_level
-  })
-}
-
-data "aws_ssm_parameter" "al2023" {
-  count = var.ami_id == null ? 1 : 0
-
-  name = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-${local.architecture}"
+  # Non-secret container settings; the secrets (Redis AUTH token, admin token,
+  # database password) are added on the instance at every start.
+  settings = merge(
+    var.extra_environment,
+    {
+      FLASHSALE_REDIS_CLUSTER    = var.redis_cluster_mode ? "true" : "false"
+      FLASHSALE_REDIS_TIMEOUT_MS = tostring(var.redis_timeout_ms)
+      FLASHSALE_DURABILITY       = var.durability
+      FLASHSALE_LOG_LEVEL        = var.log_level
+      FLASHSALE_KEEPALIVE_S      = tostring(var.keepalive_timeout_s)
+    },
+    local.exporter_enabled ? {
+      FLASHSALE_EXPORT_METRICS_PORT = tostring(local.exporter_metrics_port)
+    } : {},
+    local.traces_enabled ? {
+      OTEL_EXPORTER_OTLP_ENDPOINT = "http://${local.collector_host}:4318"
+      OTEL_EXPORTER_OTLP_PROTOCOL = "http/protobuf"
+      OTEL_SERVICE_NAME           = "flashsale-api"
+    } : {},
+  )
 }
 
 # Customer managed key for the container logs and the admin-token secret.
@@ -117,5 +137,18 @@ resource "aws_secretsmanager_secret_version" "admin_token" {
   # Rotate with `terraform apply -replace=<this address>` plus an instance refresh.
   lifecycle {
     ignore_changes = [secret_string]
+  }
+}
+
+locals {
+  # One entry per sale window, keyed by name, with the defaults applied.
+  sale_windows = {
+    for w in var.sale_windows : w.name => {
+      scale_out_at     = timeadd(w.start, "-${w.lead_minutes}m")
+      scale_in_at      = timeadd(w.end, "${w.cooldown_minutes}m")
+      desired_capacity = w.desired_capacity
+      min_size         = coalesce(w.min_size, w.desired_capacity)
+      max_size         = coalesce(w.max_size, var.max_size)
+    }
   }
 }

@@ -67,3 +67,46 @@ output "container_settings" {
   description = "Non-secret FLASHSALE_* settings written into user data (FLASHSALE_REDIS_URL and FLASHSALE_ADMIN_TOKEN are assembled on the instance from Secrets Manager)."
   value       = local.settings
 }
+
+output "health_check_type" {
+  description = "What makes the group replace an instance: \"EC2\" (status checks; the on-instance watchdog reports a dead API). Readiness only routes traffic, through the target group."
+  value       = aws_autoscaling_group.this.health_check_type
+}
+
+output "cpu_scaling_policy_arn" {
+  description = "ARN of the target-tracking policy on average CPU utilization."
+  value       = aws_autoscaling_policy.cpu.arn
+}
+
+output "sale_schedules" {
+  description = "Scheduled actions per sale window: scale-out time and capacity, scale-in time."
+  value = {
+    for k, w in local.sale_windows : k => {
+      scale_out_at     = aws_autoscaling_schedule.sale_scale_out[k].start_time
+      scale_in_at      = aws_autoscaling_schedule.sale_scale_in[k].start_time
+      min_size         = w.min_size
+      desired_capacity = w.desired_capacity
+      max_size         = w.max_size
+    }
+  }
+}
+
+output "ami_id" {
+  description = "AMI the launch template boots (pinned by the ami_id variable)."
+  value       = aws_launch_template.this.image_id
+}
+
+output "ami_ssm_parameter_name" {
+  description = "Public SSM parameter of the current Amazon Linux 2023 AMI for the instance architecture: look it up once, set ami_id, apply (the fleet then rolls through an instance refresh)."
+  value       = local.ami_ssm_parameter_name
+}
+
+output "exporter_enabled" {
+  description = "Whether every instance runs `flashsale export` (flashsale-export.service) beside the API."
+  value       = local.exporter_enabled
+}
+
+output "collector_enabled" {
+  description = "Whether every instance runs the OpenTelemetry collector (flashsale-otel.service)."
+  value       = local.collector_enabled
+}

@@ -45,3 +45,16 @@ resource "aws_vpc_security_group_egress_rule" "https" {
 
   tags = var.tags
 }
+
+resource "aws_vpc_security_group_egress_rule" "to_database" {
+  count = local.database_enabled ? 1 : 0
+
+  security_group_id            = aws_security_group.this.id
+  description                  = "PostgreSQL (TLS) to the orders database"
+  referenced_security_group_id = var.database.security_group_id
+  ip_protocol                  = "tcp"
+  from_port                    = var.database.port
+  to_port                      = var.database.port
+
+  tags = var.tags
+}

@@ -104,13 +104,12 @@ variable "instance_type" {
 }
 
 variable "ami_id" {
-  description = "AMI of the instances; null uses the latest Amazon Linux 2023 for the instance architecture. A custom AMI needs bash, dnf or docker, the AWS CLI v2 and systemd, and /dev/xvda as root device."
+  description = "AMI of the instances, pinned: resolved once (not on every apply) so that a new image rolls the fleet only when you change this value. Amazon Linux 2023: `aws ssm get-parameter --name $(terraform output ami_ssm_parameter_name) --query Parameter.Value --output text` (output ami_ssm_parameter_name gives the parameter for the instance architecture). A custom AMI needs bash, dnf or docker, curl, python3, the AWS CLI v2 and systemd, and /dev/xvda as root device."
   type        = string
-  default     = null
 
   validation {
-    condition     = var.ami_id == null || can(regex("^ami-([0-9a-f]{8}|[0-9a-f]{17})$", var.ami_id))
-    error_message = "ami_id must be null or an AMI ID such as ami-0123456789abcdef0."
+    condition     = can(regex("^ami-([0-9a-f]{8}|[0-9a-f]{17})$", var.ami_id))
+    error_message = "ami_id must be an AMI ID such as ami-0123456789abcdef0."
   }
 }
 
@@ -159,7 +158,7 @@ variable "desired_capacity" {
 }
 
 variable "health_check_grace_period" {
-  description = "Seconds after launch before failing ELB health checks make the group replace an instance (boot + image pull)."
+  description = "Seconds after launch before the group acts on health checks, and before the liveness watchdog on the instance starts probing /health/live (boot + image pull)."
   type        = number
   default     = 300
 
@@ -181,13 +180,24 @@ variable "instance_warmup" {
 }
 
 variable "refresh_min_healthy_percentage" {
-  description = "Share of capacity that must stay healthy while an instance refresh replaces instances (50-100)."
+  description = "Share of the desired capacity that must stay in service while an instance refresh replaces instances (100: never below the desired capacity)."
   type        = number
-  default     = 90
+  default     = 100
 
   validation {
     condition     = var.refresh_min_healthy_percentage == floor(var.refresh_min_healthy_percentage) && var.refresh_min_healthy_percentage >= 50 && var.refresh_min_healthy_percentage <= 100
     error_message = "refresh_min_healthy_percentage must be a whole number from 50 to 100."
+  }
+}
+
+variable "refresh_max_healthy_percentage" {
+  description = "Upper bound of the capacity during an instance refresh, in percent of the desired capacity (200: launch all replacements before terminating; at most 100 points above refresh_min_healthy_percentage)."
+  type        = number
+  default     = 200
+
+  validation {
+    condition     = var.refresh_max_healthy_percentage == floor(var.refresh_max_healthy_percentage) && var.refresh_max_healthy_percentage >= 100 && var.refresh_max_healthy_percentage <= 200 && var.refresh_max_healthy_percentage - var.refresh_min_healthy_percentage <= 100 && var.refresh_max_healthy_percentage > var.refresh_min_healthy_percentage
+    error_message = "refresh_max_healthy_percentage must be a whole number from 100 to 200, above refresh_min_healthy_percentage and at most 100 points above it."
   }
 }
 
@@ -199,6 +209,137 @@ variable "target_requests_per_instance" {
   validation {
     condition     = var.target_requests_per_instance > 0 && var.target_requests_per_instance <= 1000000
     error_message = "target_requests_per_instance must be greater than 0 and at most 1000000."
+  }
+}
+
+variable "target_cpu_utilization" {
+  description = "Target of the second scaling policy: average CPU utilization of the group, in percent (ASGAverageCPUUtilization). The group follows whichever policy asks for more instances."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.target_cpu_utilization >= 10 && var.target_cpu_utilization <= 90
+    error_message = "target_cpu_utilization must be from 10 to 90 percent."
+  }
+}
+
+variable "sale_windows" {
+  description = <<-EOT
+    Known sales: each becomes a scheduled scale-out lead_minutes before start (min_size, desired_capacity,
+    max_size of the window) and a scheduled return to the group's min_size/desired_capacity/max_size
+    cooldown_minutes after end. Times are UTC RFC 3339 (2026-12-24T18:00:00Z) and must still be in the
+    future when applied. min_size defaults to desired_capacity (target tracking may add, never remove
+    below it during the sale), max_size to the group's max_size. Windows (lead and cooldown included)
+    must not overlap.
+  EOT
+  type = list(object({
+    name             = string
+    start            = string
+    end              = string
+    desired_capacity = number
+    min_size         = optional(number)
+    max_size         = optional(number)
+    lead_minutes     = optional(number, 15)
+    cooldown_minutes = optional(number, 30)
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for w in var.sale_windows : can(regex("^[a-z0-9][a-z0-9-]{0,39}$", w.name))]) && length(distinct([for w in var.sale_windows : w.name])) == length(var.sale_windows)
+    error_message = "Each sale window needs a unique name of 1-40 lower case letters, digits and hyphens."
+  }
+
+  validation {
+    condition = alltrue([
+      for w in var.sale_windows :
+      can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$", w.start)) && can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$", w.end)) &&
+      can(timecmp(w.start, w.end)) && try(timecmp(w.start, w.end) < 0, false)
+    ])
+    error_message = "Sale window start and end must be UTC timestamps like 2026-12-24T18:00:00Z, with end after start."
+  }
+
+  validation {
+    condition = alltrue([
+      for w in var.sale_windows :
+      w.desired_capacity == floor(w.desired_capacity) && w.desired_capacity >= 1 &&
+      coalesce(w.min_size, w.desired_capacity) == floor(coalesce(w.min_size, w.desired_capacity)) && coalesce(w.min_size, w.desired_capacity) >= 1 &&
+      coalesce(w.min_size, w.desired_capacity) <= w.desired_capacity &&
+      coalesce(w.max_size, var.max_size) == floor(coalesce(w.max_size, var.max_size)) &&
+      w.desired_capacity <= coalesce(w.max_size, var.max_size) && coalesce(w.max_size, var.max_size) <= 1000
+    ])
+    error_message = "Each sale window needs whole numbers with 1 <= min_size <= desired_capacity <= max_size <= 1000 (max_size defaults to the group's max_size)."
+  }
+
+  validation {
+    condition = alltrue([
+      for w in var.sale_windows :
+      w.lead_minutes == floor(w.lead_minutes) && w.lead_minutes >= 5 && w.lead_minutes <= 720 &&
+      w.cooldown_minutes == floor(w.cooldown_minutes) && w.cooldown_minutes >= 0 && w.cooldown_minutes <= 1440
+    ])
+    error_message = "lead_minutes must be a whole number from 5 to 720 (boot, image pull, warm-up) and cooldown_minutes from 0 to 1440."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for i, a in var.sale_windows : [
+        for j, b in var.sale_windows : j <= i || try(
+          timecmp(timeadd(a.end, "${a.cooldown_minutes}m"), timeadd(b.start, "-${b.lead_minutes}m")) < 0 ||
+          timecmp(timeadd(b.end, "${b.cooldown_minutes}m"), timeadd(a.start, "-${a.lead_minutes}m")) < 0,
+        true)
+      ]
+    ]))
+    error_message = "Sale windows (from start - lead_minutes to end + cooldown_minutes) must not overlap: the scale-in of one would cut the capacity of the next."
+  }
+}
+
+variable "warm_pool" {
+  description = "Optional warm pool: instances booted once (image pulled) and kept Stopped (or Running/Hibernated), so a scale-out resumes them in seconds. null: no warm pool. max_group_prepared_capacity null lets AWS use the group's max_size."
+  type = object({
+    pool_state                  = optional(string, "Stopped")
+    min_size                    = optional(number, 0)
+    max_group_prepared_capacity = optional(number)
+    reuse_on_scale_in           = optional(bool, true)
+  })
+  default = null
+
+  validation {
+    condition     = var.warm_pool == null || try(contains(["Stopped", "Running", "Hibernated"], var.warm_pool.pool_state), false)
+    error_message = "warm_pool.pool_state must be Stopped, Running or Hibernated."
+  }
+
+  validation {
+    condition = var.warm_pool == null || try(
+      var.warm_pool.min_size == floor(var.warm_pool.min_size) && var.warm_pool.min_size >= 0 && var.warm_pool.min_size <= var.max_size &&
+      (var.warm_pool.max_group_prepared_capacity == null || try(var.warm_pool.max_group_prepared_capacity == floor(var.warm_pool.max_group_prepared_capacity) && var.warm_pool.max_group_prepared_capacity >= var.warm_pool.min_size && var.warm_pool.max_group_prepared_capacity <= 1000, false)),
+    false)
+    error_message = "warm_pool.min_size must be a whole number from 0 to max_size, and max_group_prepared_capacity null or a whole number from min_size to 1000."
+  }
+}
+
+variable "keepalive_timeout_s" {
+  description = "FLASHSALE_KEEPALIVE_S: seconds the API keeps an idle client connection open. Must exceed the load balancer's idle timeout (alb_idle_timeout_s), otherwise the targets close connections the ALB is about to reuse and clients see sporadic 502s."
+  type        = number
+  default     = 75
+
+  validation {
+    condition     = var.keepalive_timeout_s == floor(var.keepalive_timeout_s) && var.keepalive_timeout_s >= 1 && var.keepalive_timeout_s <= 4000
+    error_message = "keepalive_timeout_s must be a whole number of seconds from 1 to 4000."
+  }
+
+  validation {
+    condition     = var.keepalive_timeout_s > var.alb_idle_timeout_s
+    error_message = "keepalive_timeout_s must be greater than alb_idle_timeout_s: the load balancer must always be the side that closes an idle connection."
+  }
+}
+
+variable "alb_idle_timeout_s" {
+  description = "Idle timeout of the load balancer in seconds (the alb module's idle_timeout output); keepalive_timeout_s must exceed it."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.alb_idle_timeout_s == floor(var.alb_idle_timeout_s) && var.alb_idle_timeout_s >= 1 && var.alb_idle_timeout_s <= 4000
+    error_message = "alb_idle_timeout_s must be a whole number of seconds from 1 to 4000."
   }
 }
 
@@ -300,7 +441,7 @@ variable "extra_environment" {
   validation {
     condition = alltrue([
       for k, v in var.extra_environment :
-      can(regex("^FLASHSALE_[A-Z0-9_]+$", k)) && !contains(["FLASHSALE_REDIS_URL", "FLASHSALE_REDIS_CLUSTER", "FLASHSALE_ADMIN_TOKEN", "FLASHSALE_REDIS_TIMEOUT_MS", "FLASHSALE_DURABILITY", "FLASHSALE_LOG_LEVEL"], k) && can(regex("^[^\\r\\n'\"$`\\\\]*$", v))
+      can(regex("^FLASHSALE_[A-Z0-9_]+$", k)) && !contains(["FLASHSALE_REDIS_URL", "FLASHSALE_REDIS_CLUSTER", "FLASHSALE_ADMIN_TOKEN", "FLASHSALE_REDIS_TIMEOUT_MS", "FLASHSALE_DURABILITY", "FLASHSALE_LOG_LEVEL", "FLASHSALE_KEEPALIVE_S", "FLASHSALE_DATABASE_URL", "FLASHSALE_EXPORT_METRICS_PORT"], k) && can(regex("^[^\\r\\n'\"$`\\\\]*$", v))
     ])
     error_message = "extra_environment keys must be FLASHSALE_* names not managed by the module, and values single-line without quotes, $, backquotes or backslashes."
   }
@@ -310,6 +451,75 @@ variable "extra_environment" {
       for k in keys(var.extra_environment) : !can(regex("(TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", k))
     ])
     error_message = "extra_environment must not carry secrets (names with TOKEN, SECRET, PASSWORD, PASSWD or CREDENTIAL); read secrets from Secrets Manager instead."
+  }
+}
+
+variable "database" {
+  description = "The orders database (the postgres module's outputs), or null for none. The instances then get FLASHSALE_DATABASE_URL, assembled at every start from these values and the password in the RDS-managed secret (never in user data), and may connect to security_group_id on port."
+  type = object({
+    host                   = string
+    port                   = optional(number, 5432)
+    name                   = string
+    master_user_secret_arn = string
+    secret_kms_key_arn     = string
+    security_group_id      = string
+  })
+  default = null
+
+  validation {
+    condition = var.database == null || try(
+      length(var.database.host) > 0 && can(regex("^[A-Za-z][A-Za-z0-9_]{0,62}$", var.database.name)) &&
+      var.database.port == floor(var.database.port) && var.database.port >= 1024 && var.database.port <= 65535 &&
+      length(var.database.security_group_id) > 0,
+    false)
+    error_message = "database needs a host, a database name (letters, digits, underscores), a port from 1024 to 65535 and a security group."
+  }
+
+  validation {
+    condition = var.database == null || try(
+      can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.database.master_user_secret_arn)) &&
+      can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.database.secret_kms_key_arn)),
+    false)
+    error_message = "database.master_user_secret_arn must be a Secrets Manager secret ARN and database.secret_kms_key_arn a KMS key ARN."
+  }
+}
+
+variable "run_exporter" {
+  description = "With a database: run `flashsale export` (ledger -> PostgreSQL) as a second container on every instance (unit flashsale-export.service). Several exporters in parallel are safe: one consumer group, idempotent inserts."
+  type        = bool
+  default     = true
+}
+
+variable "otlp_traces_endpoint" {
+  description = "OTLP/HTTP URL the on-instance collector sends the API's spans to (full path, e.g. https://otlp.example.com/v1/traces); null: tracing off."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.otlp_traces_endpoint == null || can(regex("^https://[^\\s'\"$`]+$", var.otlp_traces_endpoint))
+    error_message = "otlp_traces_endpoint must be null or an https:// URL."
+  }
+}
+
+variable "prometheus_remote_write_url" {
+  description = "Prometheus remote-write URL the on-instance collector writes the API's metrics to; an Amazon Managed Prometheus URL (https://aps-workspaces.REGION.amazonaws.com/workspaces/ws-ID/api/v1/remote_write) is signed with the instance role, which then gets aps:RemoteWrite on that workspace. null: metrics stay on the instance."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.prometheus_remote_write_url == null || can(regex("^https://[^\\s'\"$`]+$", var.prometheus_remote_write_url))
+    error_message = "prometheus_remote_write_url must be null or an https:// URL."
+  }
+}
+
+variable "collector_image" {
+  description = "Image of the on-instance OpenTelemetry collector (AWS Distro for OpenTelemetry), pinned to a version; used only when otlp_traces_endpoint or prometheus_remote_write_url is set."
+  type        = string
+  default     = "public.ecr.aws/aws-observability/aws-otel-collector:v0.47.0"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]*(:[0-9]+)?/[a-z0-9._/-]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$", var.collector_image)) && !endswith(var.collector_image, ":latest")
+    error_message = "collector_image must be REGISTRY/REPOSITORY:TAG or @sha256:DIGEST, not latest."
   }
 }
 

@@ -15,6 +15,7 @@ variables {
   redis_security_group_id      = "sg-0redis000000000001"
   redis_auth_token_secret_arn  = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:fs-test/redis-auth-token-AbCdEf"
   redis_auth_token_kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+  ami_id                       = "ami-0123456789abcdef0"
 }
 
 run "launch_template_hardening" {
@@ -81,13 +82,21 @@ run "launch_template_hardening" {
   }
 
   assert {
-    condition     = aws_launch_template.this.image_id == "ami-0123456789abcdef0"
-    error_message = "Without ami_id the launch template must use the AMI published in SSM."
+    condition     = aws_launch_template.this.image_id == var.ami_id && output.ami_id == var.ami_id
+    error_message = "The launch template must boot the pinned AMI, nothing resolved at apply time."
   }
 
   assert {
-    condition     = data.aws_ssm_parameter.al2023[0].name == "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
-    error_message = "t3 instances must boot the x86_64 Amazon Linux 2023 AMI."
+    condition     = output.ami_ssm_parameter_name == "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+    error_message = "t3 instances must be pointed at the x86_64 Amazon Linux 2023 parameter for the AMI lookup."
+  }
+
+  assert {
+    condition = alltrue([
+      for t in ["instance", "volume"] :
+      contains([for s in aws_launch_template.this.tag_specifications : s.resource_type], t)
+    ]) && alltrue([for s in aws_launch_template.this.tag_specifications : s.tags["Name"] == "fs-test-api"])
+    error_message = "Instances and their volumes must be tagged at launch (tag_specifications)."
   }
 }
 
@@ -101,11 +110,10 @@ run "autoscaling_group" {
 
   assert {
     condition = (
-      aws_autoscaling_group.this.health_check_type == "ELB" &&
       aws_autoscaling_group.this.target_group_arns == toset([var.target_group_arn]) &&
       aws_autoscaling_group.this.min_size == 3 && aws_autoscaling_group.this.max_size == 12 && aws_autoscaling_group.this.desired_capacity == 3
     )
-    error_message = "The group must use ELB health checks, the target group and the size variables."
+    error_message = "The group must register with the target group and use the size variables."
   }
 
   assert {
@@ -115,6 +123,31 @@ run "autoscaling_group" {
       aws_autoscaling_group.this.launch_template[0].version == tostring(aws_launch_template.this.latest_version)
     )
     error_message = "A new launch template version must roll the instances (instance refresh)."
+  }
+
+  assert {
+    condition = (
+      aws_autoscaling_group.this.instance_refresh[0].preferences[0].min_healthy_percentage == 100 &&
+      aws_autoscaling_group.this.instance_refresh[0].preferences[0].max_healthy_percentage == 200 &&
+      aws_autoscaling_group.this.instance_refresh[0].preferences[0].auto_rollback == true &&
+      aws_autoscaling_group.this.instance_refresh[0].preferences[0].skip_matching == true
+    )
+    error_message = "An instance refresh must launch before it terminates (100 % / 200 %) and roll back on failure."
+  }
+
+  assert {
+    condition = (
+      aws_autoscaling_policy.cpu.policy_type == "TargetTrackingScaling" &&
+      aws_autoscaling_policy.cpu.target_tracking_configuration[0].predefined_metric_specification[0].predefined_metric_type == "ASGAverageCPUUtilization" &&
+      aws_autoscaling_policy.cpu.target_tracking_configuration[0].target_value == 50 &&
+      aws_autoscaling_policy.cpu.autoscaling_group_name == aws_autoscaling_group.this.name
+    )
+    error_message = "CPU target tracking must run beside the request-count policy."
+  }
+
+  assert {
+    condition     = length(aws_autoscaling_group.this.warm_pool) == 0 && length(aws_autoscaling_schedule.sale_scale_out) == 0
+    error_message = "No warm pool and no schedule unless asked for."
   }
 
   assert {
@@ -150,7 +183,12 @@ run "network_and_iam_least_privilege" {
       toset(flatten([for s in jsondecode(aws_iam_role_policy.instance.policy).Statement : s.Resource if s.Action == "secretsmanager:GetSecretValue"])) ==
       toset([var.redis_auth_token_secret_arn, aws_secretsmanager_secret.admin_token.arn])
     )
-    error_message = "The role may read exactly the two secrets."
+    error_message = "Without a database the role may read exactly the two secrets."
+  }
+
+  assert {
+    condition     = one([for s in jsondecode(aws_iam_role_policy.instance.policy).Statement : s.Resource if s.Action == "autoscaling:SetInstanceHealth"]) == "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:*:autoScalingGroupName/fs-test-api"
+    error_message = "The watchdog may report the health of this group's instances only."
   }
 
   assert {
@@ -188,9 +226,313 @@ run "ecr_image_on_graviton" {
   }
 
   assert {
-    condition     = endswith(data.aws_ssm_parameter.al2023[0].name, "-arm64")
-    error_message = "Graviton instances must boot the arm64 AMI."
+    condition     = endswith(output.ami_ssm_parameter_name, "-arm64")
+    error_message = "Graviton instances must be pointed at the arm64 AMI parameter."
   }
+}
+
+run "replace_on_liveness_never_on_readiness" {
+  command = apply
+
+  # Issue 14: the target group routes on /health/ready (needs Redis); the
+  # group must not replace instances because of it, or a 30 s ElastiCache
+  # failover would replace the whole fleet in the middle of a sale.
+  assert {
+    condition     = aws_autoscaling_group.this.health_check_type == "EC2" && output.health_check_type == "EC2"
+    error_message = "The group must replace instances on EC2 status only, never on the readiness checks of the target group."
+  }
+
+  assert {
+    condition = (
+      strcontains(base64decode(aws_launch_template.this.user_data), "curl -fsS -m 3 -o /dev/null 'http://127.0.0.1:8000/health/live'") &&
+      strcontains(base64decode(aws_launch_template.this.user_data), "systemctl enable --now flashsale-watchdog.timer") &&
+      strcontains(base64decode(aws_launch_template.this.user_data), "aws autoscaling set-instance-health --region 'eu-west-1' --instance-id \"$id\" --health-status Unhealthy") &&
+      !strcontains(base64decode(aws_launch_template.this.user_data), "/health/ready")
+    )
+    error_message = "The on-instance watchdog must probe /health/live (no Redis), restart the API and only then report the instance Unhealthy."
+  }
+
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.this.user_data), "OnBootSec=300")
+    error_message = "The watchdog must wait for the health check grace period after boot."
+  }
+}
+
+run "keepalive_outlives_the_alb_idle_timeout" {
+  command = apply
+
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.this.user_data), "FLASHSALE_KEEPALIVE_S=75") && output.container_settings["FLASHSALE_KEEPALIVE_S"] == "75"
+    error_message = "The API keep-alive (75 s by default) must reach the container."
+  }
+
+  assert {
+    condition     = var.keepalive_timeout_s > var.alb_idle_timeout_s
+    error_message = "The default keep-alive must exceed the default ALB idle timeout."
+  }
+}
+
+run "rejects_keepalive_not_above_idle_timeout" {
+  command = plan
+  variables {
+    alb_idle_timeout_s  = 75
+    keepalive_timeout_s = 75
+  }
+  expect_failures = [var.keepalive_timeout_s]
+}
+
+run "rejects_keepalive_below_a_raised_idle_timeout" {
+  command = plan
+  variables {
+    alb_idle_timeout_s = 120
+  }
+  expect_failures = [var.keepalive_timeout_s]
+}
+
+run "sale_windows_scale_out_before_and_back_after" {
+  command = apply
+
+  variables {
+    sale_windows = [
+      { name = "black-friday", start = "2030-11-29T09:00:00Z", end = "2030-11-29T10:00:00Z", desired_capacity = 9 },
+      { name = "xmas", start = "2030-12-24T18:00:00Z", end = "2030-12-24T18:30:00Z", desired_capacity = 6, min_size = 4, max_size = 20, lead_minutes = 30, cooldown_minutes = 0 },
+    ]
+  }
+
+  assert {
+    condition = (
+      aws_autoscaling_schedule.sale_scale_out["black-friday"].start_time == "2030-11-29T08:45:00Z" &&
+      aws_autoscaling_schedule.sale_scale_out["black-friday"].desired_capacity == 9 &&
+      aws_autoscaling_schedule.sale_scale_out["black-friday"].min_size == 9 &&
+      aws_autoscaling_schedule.sale_scale_out["black-friday"].max_size == 12 &&
+      aws_autoscaling_schedule.sale_scale_out["black-friday"].autoscaling_group_name == aws_autoscaling_group.this.name
+    )
+    error_message = "A window must scale out 15 minutes before its start, holding at least desired_capacity."
+  }
+
+  assert {
+    condition = (
+      aws_autoscaling_schedule.sale_scale_in["black-friday"].start_time == "2030-11-29T10:30:00Z" &&
+      aws_autoscaling_schedule.sale_scale_in["black-friday"].min_size == 3 &&
+      aws_autoscaling_schedule.sale_scale_in["black-friday"].desired_capacity == 3 &&
+      aws_autoscaling_schedule.sale_scale_in["black-friday"].max_size == 12
+    )
+    error_message = "A window must give the capacity back 30 minutes after its end."
+  }
+
+  assert {
+    condition = (
+      aws_autoscaling_schedule.sale_scale_out["xmas"].start_time == "2030-12-24T17:30:00Z" &&
+      aws_autoscaling_schedule.sale_scale_out["xmas"].min_size == 4 &&
+      aws_autoscaling_schedule.sale_scale_out["xmas"].max_size == 20 &&
+      aws_autoscaling_schedule.sale_scale_in["xmas"].start_time == "2030-12-24T18:30:00Z" &&
+      output.sale_schedules["xmas"].desired_capacity == 6
+    )
+    error_message = "Per-window lead, cooldown and sizes must be honoured."
+  }
+}
+
+run "rejects_sale_window_ending_before_it_starts" {
+  command = plan
+  variables {
+    sale_windows = [{ name = "oops", start = "2030-11-29T10:00:00Z", end = "2030-11-29T09:00:00Z", desired_capacity = 6 }]
+  }
+  expect_failures = [var.sale_windows]
+}
+
+run "rejects_sale_window_in_local_time" {
+  command = plan
+  variables {
+    sale_windows = [{ name = "paris", start = "2030-11-29T10:00:00+01:00", end = "2030-11-29T11:00:00+01:00", desired_capacity = 6 }]
+  }
+  expect_failures = [var.sale_windows]
+}
+
+run "rejects_overlapping_sale_windows" {
+  command = plan
+  variables {
+    sale_windows = [
+      { name = "first", start = "2030-11-29T09:00:00Z", end = "2030-11-29T10:00:00Z", desired_capacity = 6 },
+      # Its scale-out (10:05) falls before the first window's scale-in (10:30).
+      { name = "second", start = "2030-11-29T10:20:00Z", end = "2030-11-29T11:00:00Z", desired_capacity = 6 },
+    ]
+  }
+  expect_failures = [var.sale_windows]
+}
+
+run "rejects_sale_window_above_max" {
+  command = plan
+  variables {
+    sale_windows = [{ name = "huge", start = "2030-11-29T09:00:00Z", end = "2030-11-29T10:00:00Z", desired_capacity = 50 }]
+  }
+  expect_failures = [var.sale_windows]
+}
+
+run "warm_pool" {
+  command = apply
+
+  variables {
+    warm_pool = { min_size = 3 }
+  }
+
+  assert {
+    condition = (
+      aws_autoscaling_group.this.warm_pool[0].pool_state == "Stopped" &&
+      aws_autoscaling_group.this.warm_pool[0].min_size == 3 &&
+      aws_autoscaling_group.this.warm_pool[0].instance_reuse_policy[0].reuse_on_scale_in == true
+    )
+    error_message = "The warm pool must keep pre-booted, stopped instances when asked for."
+  }
+}
+
+run "rejects_unknown_warm_pool_state" {
+  command = plan
+  variables {
+    warm_pool = { pool_state = "Frozen" }
+  }
+  expect_failures = [var.warm_pool]
+}
+
+run "rejects_refresh_that_terminates_first" {
+  command = plan
+  variables {
+    refresh_max_healthy_percentage = 100
+  }
+  expect_failures = [var.refresh_max_healthy_percentage]
+}
+
+run "database_and_exporter" {
+  command = apply
+
+  variables {
+    database = {
+      host                   = "fs-test.abcdefghijkl.eu-west-1.rds.amazonaws.com"
+      name                   = "flashsale"
+      master_user_secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0123-AbCdEf"
+      secret_kms_key_arn     = "arn:aws:kms:eu-west-1:123456789012:key/99999999-8888-7777-6666-555555555555"
+      security_group_id      = "sg-0db0000000000001"
+    }
+  }
+
+  assert {
+    condition = (
+      strcontains(base64decode(aws_launch_template.this.user_data), "secret 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0123-AbCdEf' | python3") &&
+      strcontains(base64decode(aws_launch_template.this.user_data), "FLASHSALE_DATABASE_URL=postgresql://%s@%s:%s/%s?sslmode=require") &&
+      strcontains(base64decode(aws_launch_template.this.user_data), "'fs-test.abcdefghijkl.eu-west-1.rds.amazonaws.com' '5432' 'flashsale'")
+    )
+    error_message = "FLASHSALE_DATABASE_URL must be assembled on the instance, the password read from the RDS-managed secret."
+  }
+
+  assert {
+    condition = (
+      strcontains(base64decode(aws_launch_template.this.user_data), "ghcr.io/example/flashsale:1.0.0 flashsale export") &&
+      strcontains(base64decode(aws_launch_template.this.user_data), "systemctl enable --now flashsale-export.service") &&
+      strcontains(base64decode(aws_launch_template.this.user_data), "--publish 127.0.0.1:9465:9465") &&
+      output.exporter_enabled
+    )
+    error_message = "Every instance must run the exporter beside the API, its metrics on loopback only."
+  }
+
+  assert {
+    condition     = !strcontains(base64decode(aws_launch_template.this.user_data), "password\": ") && !can(regex("postgresql://[^%]", base64decode(aws_launch_template.this.user_data)))
+    error_message = "No database credential may be written into user data."
+  }
+
+  assert {
+    condition = (
+      contains(flatten([for s in jsondecode(aws_iam_role_policy.instance.policy).Statement : s.Resource if s.Action == "secretsmanager:GetSecretValue"]), var.database.master_user_secret_arn) &&
+      contains(flatten([for s in jsondecode(aws_iam_role_policy.instance.policy).Statement : s.Resource if s.Action == "kms:Decrypt"]), var.database.secret_kms_key_arn)
+    )
+    error_message = "The role must read the database secret (and decrypt it through Secrets Manager)."
+  }
+
+  assert {
+    condition = (
+      aws_vpc_security_group_egress_rule.to_database[0].referenced_security_group_id == "sg-0db0000000000001" &&
+      aws_vpc_security_group_egress_rule.to_database[0].from_port == 5432 &&
+      aws_vpc_security_group_egress_rule.to_database[0].to_port == 5432
+    )
+    error_message = "Instances must reach PostgreSQL through its security group on 5432."
+  }
+}
+
+run "no_exporter_when_asked" {
+  command = plan
+
+  variables {
+    run_exporter = false
+    database = {
+      host                   = "fs-test.abcdefghijkl.eu-west-1.rds.amazonaws.com"
+      name                   = "flashsale"
+      master_user_secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0123-AbCdEf"
+      secret_kms_key_arn     = "arn:aws:kms:eu-west-1:123456789012:key/99999999-8888-7777-6666-555555555555"
+      security_group_id      = "sg-0db0000000000001"
+    }
+  }
+
+  assert {
+    condition     = !output.exporter_enabled && !strcontains(local.user_data, "flashsale-export.service") && strcontains(local.user_data, "FLASHSALE_DATABASE_URL=")
+    error_message = "run_exporter = false keeps the database URL for the API but runs no exporter."
+  }
+}
+
+run "collector_to_managed_prometheus_and_otlp" {
+  command = apply
+
+  variables {
+    otlp_traces_endpoint        = "https://otlp.example.com/v1/traces"
+    prometheus_remote_write_url = "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-0a1b2c3d-4e5f-6789-abcd-ef0123456789/api/v1/remote_write"
+  }
+
+  assert {
+    condition = (
+      one([for s in jsondecode(aws_iam_role_policy.instance.policy).Statement : s.Resource if s.Action == "aps:RemoteWrite"]) ==
+      "arn:aws:aps:eu-west-1:123456789012:workspace/ws-0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+    )
+    error_message = "With Amazon Managed Prometheus the role may remote-write to that workspace only."
+  }
+
+  assert {
+    condition = (
+      yamldecode(local.collector_config).exporters.prometheusremotewrite.auth.authenticator == "sigv4auth" &&
+      yamldecode(local.collector_config).extensions.sigv4auth.service == "aps" &&
+      yamldecode(local.collector_config).exporters["otlphttp/traces"].traces_endpoint == var.otlp_traces_endpoint &&
+      yamldecode(local.collector_config).receivers.prometheus.config.scrape_configs[0].static_configs[0].targets == ["127.0.0.1:8000"]
+    )
+    error_message = "The collector must scrape the API on loopback, sign remote writes for AMP and forward spans."
+  }
+
+  assert {
+    condition = (
+      output.container_settings["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318" &&
+      strcontains(base64decode(aws_launch_template.this.user_data), "--add-host otel-collector:host-gateway") &&
+      strcontains(base64decode(aws_launch_template.this.user_data), "systemctl enable --now flashsale-otel.service") &&
+      output.collector_enabled
+    )
+    error_message = "The API must send its spans to the collector on the instance."
+  }
+}
+
+run "collector_off_by_default" {
+  command = plan
+
+  assert {
+    condition = (
+      !output.collector_enabled && local.collector_config == "" &&
+      !strcontains(local.user_data, "flashsale-otel.service") &&
+      !contains(keys(local.settings), "OTEL_EXPORTER_OTLP_ENDPOINT") &&
+      length([for s in jsondecode(aws_iam_role_policy.instance.policy).Statement : s if s.Action == "aps:RemoteWrite"]) == 0
+    )
+    error_message = "Without destinations no collector runs, tracing stays off and the role gets no aps permission."
+  }
+}
+
+run "rejects_plain_http_remote_write" {
+  command = plan
+  variables {
+    prometheus_remote_write_url = "http://prometheus.internal:9090/api/v1/write"
+  }
+  expect_failures = [var.prometheus_remote_write_url]
 }
 
 run "rejects_desired_below_min" {
