@@ -3,6 +3,12 @@ locals {
   # Port 80 forwards to the targets only in demo mode; otherwise it redirects.
   http_forwards  = var.allow_plain_http
   listener_ports = local.https_enabled ? [80, 443] : [80]
+
+  # Listeners that forward to the application, and so need the blocked paths.
+  forwarding_listeners = merge(
+    local.https_enabled ? { https = aws_lb_listener.https[0].arn } : {},
+    local.http_forwards ? { http = aws_lb_listener.http.arn } : {},
+  )
 }
 
 resource "aws_lb" "this" {
@@ -95,6 +101,34 @@ resource "aws_lb_listener" "http" {
         port        = "443"
         status_code = "HTTP_301"
       }
+    }
+  }
+
+  tags = var.tags
+}
+
+# The API's own /metrics (per-sale counters, process internals) is not for the
+# internet: the collector on each instance scrapes it on the loopback
+# interface. The load balancer answers these paths itself.
+resource "aws_lb_listener_rule" "blocked_paths" {
+  for_each = local.forwarding_listeners
+
+  listener_arn = each.value
+  priority     = 1
+
+  condition {
+    path_pattern {
+      values = var.blocked_paths
+    }
+  }
+
+  action {
+    type = "fixed-response"
+
+    fixed_response {
+      content_type = "application/json"
+      status_code  = "404"
+      message_body = jsonencode({ type = "about:blank", title = "Not Found", status = 404 })
     }
   }
 

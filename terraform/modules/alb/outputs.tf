@@ -62,3 +62,13 @@ output "web_acl_arn" {
   description = "ARN of the WAFv2 web ACL, null when WAF is off."
   value       = one(aws_wafv2_web_acl.this[*].arn)
 }
+
+output "idle_timeout" {
+  description = "Idle timeout of the load balancer in seconds (the application's keep-alive must exceed it)."
+  value       = aws_lb.this.idle_timeout
+}
+
+output "blocked_paths" {
+  description = "Path patterns answered 404 by the load balancer itself (never forwarded), per forwarding listener."
+  value       = { for k in keys(aws_lb_listener_rule.blocked_paths) : k => var.blocked_paths }
+}

@@ -159,6 +159,17 @@ variable "idle_timeout" {
   }
 }
 
+variable "blocked_paths" {
+  description = "Path patterns the load balancer answers itself with a 404 instead of forwarding: the API's /metrics is scraped on each instance by the local collector, never through the public load balancer (1-5 patterns)."
+  type        = list(string)
+  default     = ["/metrics", "/metrics/*"]
+
+  validation {
+    condition     = length(var.blocked_paths) >= 1 && length(var.blocked_paths) <= 5 && alltrue([for p in var.blocked_paths : can(regex("^/[A-Za-z0-9/_.*?-]*$", p)) && length(p) <= 128])
+    error_message = "blocked_paths must hold 1 to 5 absolute path patterns (letters, digits, / _ . - * ?), each at most 128 characters."
+  }
+}
+
 variable "enable_deletion_protection" {
   description = "Refuse to delete the load balancer until this is turned off (set false before `terraform destroy`)."
   type        = bool

@@ -10,6 +10,56 @@ variables {
   certificate_arn    = "arn:aws:acm:eu-west-1:123456789012:certificate/0d4f4a8e-1b2c-4d3e-9f40-5a6b7c8d9e0f"
 }
 
+run "metrics_not_routed_through_the_alb" {
+  command = apply
+
+  assert {
+    condition = (
+      length(aws_lb_listener_rule.blocked_paths) == 1 &&
+      aws_lb_listener_rule.blocked_paths["https"].listener_arn == aws_lb_listener.https[0].arn &&
+      aws_lb_listener_rule.blocked_paths["https"].priority == 1 &&
+      toset(one(aws_lb_listener_rule.blocked_paths["https"].condition).path_pattern[0].values) == toset(["/metrics", "/metrics/*"])
+    )
+    error_message = "The HTTPS listener must stop /metrics before any forwarding rule."
+  }
+
+  assert {
+    condition = (
+      aws_lb_listener_rule.blocked_paths["https"].action[0].type == "fixed-response" &&
+      aws_lb_listener_rule.blocked_paths["https"].action[0].fixed_response[0].status_code == "404" &&
+      aws_lb_listener_rule.blocked_paths["https"].action[0].target_group_arn == null
+    )
+    error_message = "/metrics must get a 404 from the load balancer itself, never reach a target."
+  }
+
+  assert {
+    condition     = output.idle_timeout == 60
+    error_message = "The idle timeout (60 s) must be exposed for the keep-alive check of the app module."
+  }
+}
+
+run "metrics_blocked_on_plain_http_too" {
+  command = apply
+
+  variables {
+    certificate_arn  = null
+    allow_plain_http = true
+  }
+
+  assert {
+    condition     = keys(aws_lb_listener_rule.blocked_paths) == ["http"] && aws_lb_listener_rule.blocked_paths["http"].action[0].fixed_response[0].status_code == "404"
+    error_message = "A forwarding port-80 listener (demo) must block /metrics as well."
+  }
+}
+
+run "rejects_too_many_blocked_paths" {
+  command = plan
+  variables {
+    blocked_paths = ["/a", "/b", "/c", "/d", "/e", "/f"]
+  }
+  expect_failures = [var.blocked_paths]
+}
+
 run "https_redirect_and_hardening" {
   command = apply
 
