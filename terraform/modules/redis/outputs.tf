@@ -69,3 +69,28 @@ output "maxmemory_policy" {
   description = "maxmemory-policy of the parameter group (noeviction)."
   value       = one([for p in aws_elasticache_parameter_group.this.parameter : p.value if p.name == "maxmemory-policy"])
 }
+
+output "alarm_topic_arn" {
+  description = "SNS topic (KMS-encrypted) the cache alarms publish to: subscribe e-mail, chat or paging to it."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "alarm_names" {
+  description = "CloudWatch alarms per node: memory, engine CPU, replication lag and connections."
+  value       = sort([for a in aws_cloudwatch_metric_alarm.cache : a.alarm_name])
+}
+
+output "node_ids" {
+  description = "IDs of the cache nodes the alarms watch (derived from the group name, shards and replicas)."
+  value       = local.node_ids
+}
+
+output "log_group_names" {
+  description = "CloudWatch Logs groups receiving the slow log and the engine log."
+  value       = { for k, g in aws_cloudwatch_log_group.cache : k => g.name }
+}
+
+output "final_snapshot_identifier" {
+  description = "Snapshot taken when the group is destroyed (null: none)."
+  value       = aws_elasticache_replication_group.this.final_snapshot_identifier
+}

@@ -171,6 +171,72 @@ variable "secret_recovery_window_days" {
   }
 }
 
+variable "log_retention_days" {
+  description = "Days CloudWatch Logs keeps the slow log and the engine log."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a CloudWatch retention value of at least one year: 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "alarm_emails" {
+  description = "E-mail addresses subscribed to the alarm topic (each must confirm the subscription). Other subscribers (chat, paging) can subscribe to the alarm_topic_arn output."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.alarm_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "alarm_emails must hold e-mail addresses."
+  }
+}
+
+variable "alarm_memory_percent" {
+  description = "Alarm when a node's DatabaseMemoryUsagePercentage (of maxmemory) stays above this for 2 minutes."
+  type        = number
+  default     = 80
+
+  validation {
+    condition     = var.alarm_memory_percent > 0 && var.alarm_memory_percent < 100
+    error_message = "alarm_memory_percent must be between 0 and 100."
+  }
+}
+
+variable "alarm_engine_cpu_percent" {
+  description = "Alarm when a node's EngineCPUUtilization (the Redis thread) stays above this for 3 minutes."
+  type        = number
+  default     = 80
+
+  validation {
+    condition     = var.alarm_engine_cpu_percent > 0 && var.alarm_engine_cpu_percent < 100
+    error_message = "alarm_engine_cpu_percent must be between 0 and 100."
+  }
+}
+
+variable "alarm_replication_lag_seconds" {
+  description = "Alarm when a replica's ReplicationLag stays above this many seconds for 2 minutes."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.alarm_replication_lag_seconds > 0 && var.alarm_replication_lag_seconds <= 3600
+    error_message = "alarm_replication_lag_seconds must be greater than 0 and at most 3600."
+  }
+}
+
+variable "alarm_connections" {
+  description = "Alarm when a node's CurrConnections stays above this for 2 minutes (ElastiCache allows 65,000)."
+  type        = number
+  default     = 50000
+
+  validation {
+    condition     = var.alarm_connections == floor(var.alarm_connections) && var.alarm_connections >= 1 && var.alarm_connections < 65000
+    error_message = "alarm_connections must be a whole number from 1 to 64999."
+  }
+}
+
 variable "tags" {
   description = "Tags added to every resource of the module."
   type        = map(string)

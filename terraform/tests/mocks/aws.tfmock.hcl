@@ -138,3 +138,9 @@ mock_resource "aws_launch_template" {
     latest_version = 1
   }
 }
+
+mock_resource "aws_sns_topic" {
+  defaults = {
+    arn = "arn:aws:sns:eu-west-1:123456789012:flashsale-redis-alarms"
+  }
+}

@@ -106,6 +106,98 @@ run "cluster_mode" {
   }
 }
 
+run "alarms_logs_and_final_snapshot" {
+  command = apply
+
+  variables {
+    cluster_mode_enabled      = true
+    num_node_groups           = 2
+    replicas_per_node_group   = 1
+    final_snapshot_identifier = "fs-test-redis-final"
+    alarm_emails              = ["oncall@example.com"]
+  }
+
+  assert {
+    condition     = output.node_ids == tolist(["fs-test-0001-001", "fs-test-0001-002", "fs-test-0002-001", "fs-test-0002-002"])
+    error_message = "In cluster mode the alarms must watch every node of every shard."
+  }
+
+  assert {
+    condition = (
+      length(aws_cloudwatch_metric_alarm.cache) == 16 &&
+      toset([for a in aws_cloudwatch_metric_alarm.cache : a.metric_name]) == toset(["DatabaseMemoryUsagePercentage", "EngineCPUUtilization", "ReplicationLag", "CurrConnections"]) &&
+      alltrue([for a in aws_cloudwatch_metric_alarm.cache : a.namespace == "AWS/ElastiCache" && contains(local.node_ids, a.dimensions["CacheClusterId"])])
+    )
+    error_message = "Each node needs a memory, engine CPU, replication lag and connections alarm."
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.cache["fs-test-0002-001/memory"].threshold == 80 &&
+      aws_cloudwatch_metric_alarm.cache["fs-test-0002-001/memory"].comparison_operator == "GreaterThanThreshold" &&
+      aws_cloudwatch_metric_alarm.cache["fs-test-0001-002/replication-lag"].threshold == 1 &&
+      aws_cloudwatch_metric_alarm.cache["fs-test-0001-001/connections"].threshold == 50000
+    )
+    error_message = "Alarm thresholds must follow the variables."
+  }
+
+  assert {
+    condition = alltrue([
+      for a in aws_cloudwatch_metric_alarm.cache :
+      a.alarm_actions == toset([aws_sns_topic.alarms.arn]) && a.ok_actions == toset([aws_sns_topic.alarms.arn]) && a.treat_missing_data == "notBreaching"
+    ])
+    error_message = "Every alarm (and its recovery) must reach the SNS topic."
+  }
+
+  assert {
+    condition     = aws_sns_topic.alarms.kms_master_key_id == aws_kms_key.this.arn && aws_sns_topic_subscription.email["oncall@example.com"].protocol == "email"
+    error_message = "The alarm topic must be encrypted and carry the e-mail subscriptions."
+  }
+
+  assert {
+    condition = (
+      toset([for l in aws_elasticache_replication_group.this.log_delivery_configuration : l.log_type]) == toset(["slow-log", "engine-log"]) &&
+      alltrue([for l in aws_elasticache_replication_group.this.log_delivery_configuration : l.destination_type == "cloudwatch-logs" && l.destination == aws_cloudwatch_log_group.cache[l.log_type].name])
+    )
+    error_message = "The slow log and the engine log must be delivered to CloudWatch Logs."
+  }
+
+  assert {
+    condition     = alltrue([for g in aws_cloudwatch_log_group.cache : g.kms_key_id == aws_kms_key.this.arn && g.retention_in_days == 365])
+    error_message = "The cache log groups must be encrypted with the module's key and kept a year."
+  }
+
+  assert {
+    condition     = aws_elasticache_replication_group.this.final_snapshot_identifier == "fs-test-redis-final" && output.final_snapshot_identifier == "fs-test-redis-final"
+    error_message = "Destroying the group must leave a named final snapshot."
+  }
+}
+
+run "alarm_nodes_without_cluster_mode" {
+  command = plan
+
+  assert {
+    condition     = output.node_ids == tolist(["fs-test-001", "fs-test-002", "fs-test-003"]) && length(aws_cloudwatch_metric_alarm.cache) == 12
+    error_message = "Without cluster mode the alarms must watch the primary and both replicas."
+  }
+}
+
+run "rejects_memory_alarm_at_100" {
+  command = plan
+  variables {
+    alarm_memory_percent = 100
+  }
+  expect_failures = [var.alarm_memory_percent]
+}
+
+run "rejects_bad_alarm_email" {
+  command = plan
+  variables {
+    alarm_emails = ["oncall"]
+  }
+  expect_failures = [var.alarm_emails]
+}
+
 run "valkey" {
   command = plan
 
