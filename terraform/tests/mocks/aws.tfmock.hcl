@@ -144,3 +144,15 @@ mock_resource "aws_sns_topic" {
     arn = "arn:aws:sns:eu-west-1:123456789012:flashsale-redis-alarms"
   }
 }
+
+mock_resource "aws_db_instance" {
+  defaults = {
+    arn     = "arn:aws:rds:eu-west-1:123456789012:db:flashsale"
+    address = "flashsale.abcdefghijkl.eu-west-1.rds.amazonaws.com"
+    master_user_secret = [{
+      kms_key_id    = "arn:aws:kms:eu-west-1:123456789012:key/0e1f2a3b-4c5d-6e7f-8091-a2b3c4d5e6f7"
+      secret_arn    = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0123abcd-AbCdEf"
+      secret_status = "active"
+    }]
+  }
+}
