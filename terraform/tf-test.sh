@@ -39,6 +39,7 @@ tf_dirs=(
   modules/alb
   modules/app
   modules/redis
+  modules/postgres
   environments/example
 )
 

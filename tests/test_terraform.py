@@ -25,7 +25,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 TF = ROOT / "terraform"
 SCRIPT = TF / "tf-test.sh"
-TF_DIRS = ["modules/network", "modules/alb", "modules/app", "modules/redis", "environments/example"]
+TF_DIRS = ["modules/network", "modules/alb", "modules/app", "modules/redis", "modules/postgres", "environments/example"]
 CHECKOV_UNAVAILABLE = 77
 USER_DATA = TF / "modules" / "app" / "templates" / "user_data.sh.tftpl"
 
@@ -150,16 +150,20 @@ def test_shell_scripts_are_shellcheck_clean(tmp_path: Path) -> None:
     text = USER_DATA.read_text()
     text = re.sub(r"%\{[^}]*\}\n?", "", text)
     text = text.replace("$${", "${")
-    text = re.sub(r"(?<!\$)\$\{([a-z_]+)\}", r"sample_\1", text)
+    text = re.sub(r"(?<!\$)\$\{([a-z_.]+)\}", lambda m: "sample_" + m.group(1).replace(".", "_"), text)
     rendered = tmp_path / "user_data.sh"
     rendered.write_text(text)
-    fetch = re.search(r"<<'FETCH'\n(.*?)\nFETCH\n", text, re.DOTALL)
-    assert fetch, "the boot script must write flashsale-env from a quoted heredoc"
-    fetch_script = tmp_path / "flashsale-env.sh"
-    fetch_script.write_text(fetch.group(1) + "\n")
+    # The scripts the boot script installs, each from a quoted heredoc, are checked on their own.
+    scripts = []
+    for marker, name in (("FETCH", "flashsale-env"), ("WATCHDOG", "flashsale-watchdog")):
+        body = re.search(rf"<<'{marker}'\n(.*?)\n{marker}\n", text, re.DOTALL)
+        assert body, f"the boot script must write {name} from a quoted heredoc"
+        script = tmp_path / f"{name}.sh"
+        script.write_text(body.group(1) + "\n")
+        scripts.append(str(script))
 
     result = subprocess.run(
-        [shellcheck, str(SCRIPT), str(rendered), str(fetch_script)],
+        [shellcheck, str(SCRIPT), str(rendered), *scripts],
         capture_output=True,
         text=True,
         timeout=60,
@@ -245,3 +249,17 @@ def test_user_data_never_carries_a_token() -> None:
     assert not {v for v in variables if "token" in v and not v.endswith("_secret_arn")}, variables
     assert "secretsmanager get-secret-value" in text
     assert "FLASHSALE_REDIS_URL=rediss://" in text  # TLS to ElastiCache
+    # The database password comes from the RDS-managed secret on the instance, never from Terraform.
+    dotted = set(re.findall(r"(?<!\$)\$\{([a-z_]+\.[a-z_]+)\}", text))
+    assert "database.master_user_secret_arn" in dotted, dotted
+    assert not {v for v in dotted if "password" in v}, dotted
+    assert "FLASHSALE_DATABASE_URL=postgresql://%s@" in text  # user:password filled in from the secret at boot
+
+
+def test_fleet_is_replaced_on_liveness_never_on_readiness() -> None:
+    """Issue 14: a Redis failover fails /health/ready everywhere; that must route, never replace."""
+    asg = (TF / "modules" / "app" / "asg.tf").read_text()
+    types = re.findall(r"^\s*health_check_type\s*=\s*(\S+)", asg, re.MULTILINE)
+    assert types == ['"EC2"'], types
+    text = USER_DATA.read_text()
+    assert "/health/live" in text and "/health/ready" not in text, "the on-instance watchdog must probe liveness"

@@ -39,6 +39,7 @@ module "alb" {
   access_logs_force_destroy  = true # so that `terraform destroy` removes the bucket with its logs
   enable_waf                 = var.enable_waf
   waf_rate_limit             = var.waf_rate_limit
+  idle_timeout               = var.alb_idle_timeout_s
 }
 
 module "redis" {
@@ -55,6 +56,23 @@ module "redis" {
   num_node_groups         = var.redis_num_node_groups
   replicas_per_node_group = var.redis_replicas_per_node_group
   apply_immediately       = true
+
+  # Destroy leaves a snapshot of the last state (stock, holds, unexported ledger entries).
+  final_snapshot_identifier = "${var.name}-redis-final"
+  alarm_emails              = var.alarm_emails
+}
+
+module "postgres" {
+  source = "../../modules/postgres"
+
+  name                  = var.name
+  vpc_id                = module.network.vpc_id
+  subnet_ids            = module.network.private_subnet_ids
+  app_security_group_id = module.app.security_group_id
+  instance_class        = var.db_instance_class
+  backup_retention_days = var.db_backup_retention_days
+  deletion_protection   = var.db_deletion_protection
+  apply_immediately     = true
 }
 
 module "app" {
@@ -69,6 +87,7 @@ module "app" {
   target_group_arn_suffix = module.alb.target_group_arn_suffix
 
   image            = var.image
+  ami_id           = var.ami_id
   container_port   = 8000
   instance_type    = var.instance_type
   min_size         = var.min_size
@@ -76,6 +95,12 @@ module "app" {
   desired_capacity = var.desired_capacity
 
   target_requests_per_instance = var.target_requests_per_instance
+  target_cpu_utilization       = var.target_cpu_utilization
+  sale_windows                 = var.sale_windows
+  warm_pool                    = var.warm_pool
+
+  keepalive_timeout_s = var.api_keepalive_s
+  alb_idle_timeout_s  = var.alb_idle_timeout_s
 
   redis_host                   = module.redis.endpoint_address
   redis_port                   = module.redis.port
@@ -86,4 +111,16 @@ module "app" {
   redis_timeout_ms             = var.redis_timeout_ms
   durability                   = var.durability
   log_level                    = var.log_level
+
+  database = {
+    host                   = module.postgres.address
+    port                   = module.postgres.port
+    name                   = module.postgres.database_name
+    master_user_secret_arn = module.postgres.master_user_secret_arn
+    secret_kms_key_arn     = module.postgres.kms_key_arn
+    security_group_id      = module.postgres.security_group_id
+  }
+
+  otlp_traces_endpoint        = var.otlp_traces_endpoint
+  prometheus_remote_write_url = var.prometheus_remote_write_url
 }

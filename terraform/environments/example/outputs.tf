@@ -42,3 +42,23 @@ output "nat_public_ips" {
   description = "Egress addresses of the private subnets."
   value       = module.network.nat_public_ips
 }
+
+output "database_endpoint" {
+  description = "PostgreSQL endpoint of the orders database (TLS required, private subnets only)."
+  value       = "${module.postgres.address}:${module.postgres.port}"
+}
+
+output "database_secret_arn" {
+  description = "RDS-managed Secrets Manager secret with the database master user and password."
+  value       = module.postgres.master_user_secret_arn
+}
+
+output "redis_alarm_topic_arn" {
+  description = "SNS topic of the ElastiCache alarms (subscribe paging or chat to it)."
+  value       = module.redis.alarm_topic_arn
+}
+
+output "ami_ssm_parameter_name" {
+  description = "SSM parameter to look the next Amazon Linux 2023 AMI up from (then set ami_id and apply)."
+  value       = module.app.ami_ssm_parameter_name
+}

@@ -125,6 +125,16 @@ variable "image" {
   }
 }
 
+variable "ami_id" {
+  description = "AMI of the API instances, pinned (a change rolls the fleet through an instance refresh). Look up the current Amazon Linux 2023 once: aws ssm get-parameter --name /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64 --query Parameter.Value --output text (arm64 instead of x86_64 for Graviton types)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^ami-([0-9a-f]{8}|[0-9a-f]{17})$", var.ami_id))
+    error_message = "ami_id must be an AMI ID such as ami-0123456789abcdef0."
+  }
+}
+
 variable "instance_type" {
   description = "EC2 instance type of the API instances."
   type        = string
@@ -178,6 +188,136 @@ variable "target_requests_per_instance" {
     condition     = var.target_requests_per_instance > 0
     error_message = "target_requests_per_instance must be greater than 0."
   }
+}
+
+variable "target_cpu_utilization" {
+  description = "Second scaling target: average CPU utilization of the API instances in percent."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.target_cpu_utilization >= 10 && var.target_cpu_utilization <= 90
+    error_message = "target_cpu_utilization must be from 10 to 90."
+  }
+}
+
+variable "sale_windows" {
+  description = "Known sales: scheduled scale-out lead_minutes (default 15) before start and back cooldown_minutes (default 30) after end; UTC times like 2026-12-24T18:00:00Z, in the future when applied. See the app module."
+  type = list(object({
+    name             = string
+    start            = string
+    end              = string
+    desired_capacity = number
+    min_size         = optional(number)
+    max_size         = optional(number)
+    lead_minutes     = optional(number, 15)
+    cooldown_minutes = optional(number, 30)
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for w in var.sale_windows : w.desired_capacity >= 1 && w.desired_capacity <= coalesce(w.max_size, var.max_size)])
+    error_message = "Each sale window's desired_capacity must be from 1 to its max_size (default: max_size). The app module checks the rest."
+  }
+}
+
+variable "warm_pool" {
+  description = "Optional warm pool of pre-booted, stopped API instances (see the app module); null: none."
+  type = object({
+    pool_state                  = optional(string, "Stopped")
+    min_size                    = optional(number, 0)
+    max_group_prepared_capacity = optional(number)
+    reuse_on_scale_in           = optional(bool, true)
+  })
+  default = null
+
+  validation {
+    condition     = var.warm_pool == null || try(contains(["Stopped", "Running", "Hibernated"], var.warm_pool.pool_state), false)
+    error_message = "warm_pool.pool_state must be Stopped, Running or Hibernated."
+  }
+}
+
+variable "alb_idle_timeout_s" {
+  description = "Idle timeout of the load balancer in seconds; api_keepalive_s must exceed it."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.alb_idle_timeout_s == floor(var.alb_idle_timeout_s) && var.alb_idle_timeout_s >= 1 && var.alb_idle_timeout_s <= 4000
+    error_message = "alb_idle_timeout_s must be a whole number from 1 to 4000."
+  }
+}
+
+variable "api_keepalive_s" {
+  description = "FLASHSALE_KEEPALIVE_S: seconds the API keeps idle connections; must exceed alb_idle_timeout_s so the ALB, not the target, closes idle connections (no sporadic 502s)."
+  type        = number
+  default     = 75
+
+  validation {
+    condition     = var.api_keepalive_s == floor(var.api_keepalive_s) && var.api_keepalive_s > var.alb_idle_timeout_s && var.api_keepalive_s <= 3600
+    error_message = "api_keepalive_s must be a whole number greater than alb_idle_timeout_s (and at most 3600, the range FLASHSALE_KEEPALIVE_S accepts)."
+  }
+}
+
+variable "otlp_traces_endpoint" {
+  description = "OTLP/HTTP traces URL (https://.../v1/traces) the collector on each instance forwards spans to; null: tracing off."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.otlp_traces_endpoint == null || can(regex("^https://", var.otlp_traces_endpoint))
+    error_message = "otlp_traces_endpoint must be null or an https:// URL."
+  }
+}
+
+variable "prometheus_remote_write_url" {
+  description = "Prometheus remote-write URL for the collector on each instance, e.g. an Amazon Managed Prometheus workspace's .../api/v1/remote_write (signed with the instance role); null: metrics stay on the instances."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.prometheus_remote_write_url == null || can(regex("^https://", var.prometheus_remote_write_url))
+    error_message = "prometheus_remote_write_url must be null or an https:// URL."
+  }
+}
+
+variable "alarm_emails" {
+  description = "E-mail addresses subscribed to the ElastiCache alarm topic."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.alarm_emails : can(regex("^[^@ ]+@[^@ ]+\\.[^@ ]+$", e))])
+    error_message = "alarm_emails must hold e-mail addresses."
+  }
+}
+
+variable "db_instance_class" {
+  description = "RDS instance class of the orders database."
+  type        = string
+  default     = "db.t4g.medium"
+
+  validation {
+    condition     = can(regex("^db\\.[a-z][a-z0-9-]*[0-9][a-z0-9-]*\\.[0-9]*(micro|small|medium|large|xlarge)$", var.db_instance_class))
+    error_message = "db_instance_class must be an RDS instance class such as db.t4g.medium."
+  }
+}
+
+variable "db_backup_retention_days" {
+  description = "Days of automated backups (point-in-time recovery) of the orders database (7-35)."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.db_backup_retention_days == floor(var.db_backup_retention_days) && var.db_backup_retention_days >= 7 && var.db_backup_retention_days <= 35
+    error_message = "db_backup_retention_days must be a whole number from 7 to 35."
+  }
+}
+
+variable "db_deletion_protection" {
+  description = "Protect the orders database from deletion. Off here so that `terraform destroy` works (a final snapshot is still taken); turn it on for production."
+  type        = bool
+  default     = false
 }
 
 variable "durability" {
@@ -247,9 +387,9 @@ variable "redis_node_type" {
 }
 
 variable "redis_cluster_mode_enabled" {
-  description = "Run Redis Cluster (sharded). The API is told through FLASHSALE_REDIS_CLUSTER."
+  description = "Run Redis Cluster (sharded; on by default: the production shape). The API is told through FLASHSALE_REDIS_CLUSTER."
   type        = bool
-  default     = false
+  default     = true
 }
 
 variable "redis_num_node_groups" {

@@ -111,8 +111,11 @@ resource "aws_autoscaling_policy" "cpu" {
 # A sale opens at a known time: be at full size before it starts instead of
 # waiting for minutes of CloudWatch data plus boot time, and give the
 # capacity back some time after it ends (target tracking then takes over).
+# AWS deletes a one-time action once it has run; actions in the past are left
+# out (plantimestamp), so an apply after a sale neither fails on a start time
+# in the past nor needs the window removed first.
 resource "aws_autoscaling_schedule" "sale_scale_out" {
-  for_each = local.sale_windows
+  for_each = { for k, w in local.sale_windows : k => w if timecmp(w.scale_out_at, plantimestamp()) > 0 }
 
   scheduled_action_name  = "${var.name}-${each.key}-scale-out"
   autoscaling_group_name = aws_autoscaling_group.this.name
@@ -123,7 +126,7 @@ resource "aws_autoscaling_schedule" "sale_scale_out" {
 }
 
 resource "aws_autoscaling_schedule" "sale_scale_in" {
-  for_each = local.sale_windows
+  for_each = { for k, w in local.sale_windows : k => w if timecmp(w.scale_in_at, plantimestamp()) > 0 }
 
   scheduled_action_name  = "${var.name}-${each.key}-scale-in"
   autoscaling_group_name = aws_autoscaling_group.this.name

@@ -59,6 +59,10 @@ locals {
     local.exporter_enabled ? {
       FLASHSALE_EXPORT_METRICS_PORT = tostring(local.exporter_metrics_port)
     } : {},
+    # TLS to PostgreSQL (the database forces it). libpq and asyncpg read it
+    # from the environment, also where SQLAlchemy (alembic) builds the
+    # connection and would reject an sslmode URL parameter.
+    local.database_enabled ? { PGSSLMODE = "require" } : {},
     local.traces_enabled ? {
       OTEL_EXPORTER_OTLP_ENDPOINT = "http://${local.collector_host}:4318"
       OTEL_EXPORTER_OTLP_PROTOCOL = "http/protobuf"

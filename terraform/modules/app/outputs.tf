@@ -79,14 +79,16 @@ output "cpu_scaling_policy_arn" {
 }
 
 output "sale_schedules" {
-  description = "Scheduled actions per sale window: scale-out time and capacity, scale-in time."
+  description = "Per sale window: scale-out time and capacity, scale-in time, and the scheduled actions that exist (those in the past are left out)."
   value = {
     for k, w in local.sale_windows : k => {
-      scale_out_at     = aws_autoscaling_schedule.sale_scale_out[k].start_time
-      scale_in_at      = aws_autoscaling_schedule.sale_scale_in[k].start_time
+      scale_out_at     = w.scale_out_at
+      scale_in_at      = w.scale_in_at
       min_size         = w.min_size
       desired_capacity = w.desired_capacity
       max_size         = w.max_size
+      # Actions whose time has passed are not (re)created.
+      scheduled = [for a in [aws_autoscaling_schedule.sale_scale_out, aws_autoscaling_schedule.sale_scale_in] : a[k].scheduled_action_name if contains(keys(a), k)]
     }
   }
 }

@@ -224,14 +224,7 @@ variable "target_cpu_utilization" {
 }
 
 variable "sale_windows" {
-  description = <<-EOT
-    Known sales: each becomes a scheduled scale-out lead_minutes before start (min_size, desired_capacity,
-    max_size of the window) and a scheduled return to the group's min_size/desired_capacity/max_size
-    cooldown_minutes after end. Times are UTC RFC 3339 (2026-12-24T18:00:00Z) and must still be in the
-    future when applied. min_size defaults to desired_capacity (target tracking may add, never remove
-    below it during the sale), max_size to the group's max_size. Windows (lead and cooldown included)
-    must not overlap.
-  EOT
+  description = "Known sales: each becomes a scheduled scale-out lead_minutes before start (min_size, desired_capacity, max_size of the window) and a scheduled return to the group's min_size/desired_capacity/max_size cooldown_minutes after end. Times are UTC RFC 3339 (2026-12-24T18:00:00Z); actions whose time has passed are left out at plan time, so past windows may stay in the list. min_size defaults to desired_capacity (target tracking may add, never go below it during the sale), max_size to the group's max_size. Windows, lead and cooldown included, must not overlap."
   type = list(object({
     name             = string
     start            = string
@@ -322,8 +315,8 @@ variable "keepalive_timeout_s" {
   default     = 75
 
   validation {
-    condition     = var.keepalive_timeout_s == floor(var.keepalive_timeout_s) && var.keepalive_timeout_s >= 1 && var.keepalive_timeout_s <= 4000
-    error_message = "keepalive_timeout_s must be a whole number of seconds from 1 to 4000."
+    condition     = var.keepalive_timeout_s == floor(var.keepalive_timeout_s) && var.keepalive_timeout_s >= 1 && var.keepalive_timeout_s <= 3600
+    error_message = "keepalive_timeout_s must be a whole number of seconds from 1 to 3600 (the range FLASHSALE_KEEPALIVE_S accepts)."
   }
 
   validation {

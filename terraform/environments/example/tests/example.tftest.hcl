@@ -21,8 +21,14 @@ override_resource {
   values = { id = "sg-0ccccccccccccccc3" }
 }
 
+override_resource {
+  target = module.postgres.aws_security_group.this
+  values = { id = "sg-0ddddddddddddddd4" }
+}
+
 variables {
   image           = "ghcr.io/example/flashsale:1.0.0"
+  ami_id          = "ami-0123456789abcdef0"
   certificate_arn = "arn:aws:acm:eu-west-1:123456789012:certificate/0d4f4a8e-1b2c-4d3e-9f40-5a6b7c8d9e0f"
 }
 
@@ -85,38 +91,106 @@ run "full_stack" {
   }
 
   assert {
-    condition     = module.app.container_settings["FLASHSALE_REDIS_CLUSTER"] == "false" && module.app.container_settings["FLASHSALE_DURABILITY"] == "replicated"
-    error_message = "The API settings must match the cache and the variables."
+    condition     = module.redis.cluster_mode_enabled && module.app.container_settings["FLASHSALE_REDIS_CLUSTER"] == "true" && module.app.container_settings["FLASHSALE_DURABILITY"] == "replicated" && startswith(output.redis_endpoint, "clustercfg.")
+    error_message = "The example runs ElastiCache in cluster mode, and the API must know it (configuration endpoint)."
   }
 
   assert {
     condition     = output.alb_dns_name != "" && startswith(output.url, "https://") && endswith(output.redis_endpoint, ":6379") && output.asg_name == "flashsale-api"
     error_message = "The outputs must give the ALB DNS name, the Redis endpoint and the ASG name."
   }
+
+  # Issue 14: readiness (needs Redis) routes traffic; it never replaces instances.
+  assert {
+    condition     = module.alb.health_check_path == "/health/ready" && module.app.health_check_type == "EC2"
+    error_message = "The ALB must route on /health/ready while the group replaces instances on EC2 status only."
+  }
+
+  assert {
+    condition     = module.alb.idle_timeout == 60 && module.app.container_settings["FLASHSALE_KEEPALIVE_S"] == "75"
+    error_message = "The API keep-alive (75 s) must outlive the ALB idle timeout (60 s)."
+  }
+
+  assert {
+    condition     = module.alb.blocked_paths["https"] == tolist(["/metrics", "/metrics/*"])
+    error_message = "/metrics must not be routed through the public load balancer."
+  }
+
+  assert {
+    condition     = length(module.redis.alarm_names) == 36 && module.redis.final_snapshot_identifier == "flashsale-redis-final"
+    error_message = "9 cache nodes x 4 alarms, and a final snapshot named after the deployment."
+  }
+
+  assert {
+    condition     = module.postgres.ingress_source_security_group_ids == [module.app.security_group_id] && module.postgres.security_group_id == "sg-0ddddddddddddddd4"
+    error_message = "PostgreSQL must be reachable from the application's security group only."
+  }
+
+  assert {
+    condition     = module.app.exporter_enabled && output.database_endpoint == "flashsale.abcdefghijkl.eu-west-1.rds.amazonaws.com:5432"
+    error_message = "Every API instance runs the exporter against the example's database."
+  }
+
+  assert {
+    condition     = !strcontains(jsonencode(module.app.container_settings), "postgresql://")
+    error_message = "The database URL (with its password) is assembled on the instance, never in user data."
+  }
+
+  assert {
+    condition     = output.database_secret_arn == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0123abcd-AbCdEf"
+    error_message = "The managed database secret must be exposed for operators."
+  }
 }
 
-run "cluster_mode_reaches_the_api" {
+run "without_cluster_mode" {
   command = apply
 
   variables {
-    redis_cluster_mode_enabled = true
+    redis_cluster_mode_enabled = false
     nat_gateway_mode           = "single"
   }
 
   assert {
-    condition     = module.redis.cluster_mode_enabled && module.app.container_settings["FLASHSALE_REDIS_CLUSTER"] == "true"
-    error_message = "Cluster mode must be passed to the API as FLASHSALE_REDIS_CLUSTER=true."
-  }
-
-  assert {
-    condition     = startswith(output.redis_endpoint, "clustercfg.")
-    error_message = "In cluster mode the API must use the configuration endpoint."
+    condition     = !module.redis.cluster_mode_enabled && module.app.container_settings["FLASHSALE_REDIS_CLUSTER"] == "false" && startswith(output.redis_endpoint, "master.")
+    error_message = "Without cluster mode the API must use the primary endpoint and FLASHSALE_REDIS_CLUSTER=false."
   }
 
   assert {
     condition     = length(module.network.nat_gateway_ids) == 1
     error_message = "nat_gateway_mode must reach the network module."
   }
+}
+
+
+
+run "sale_window_and_warm_pool" {
+  command = plan
+
+  variables {
+    sale_windows = [{ name = "winter-drop", start = "2030-12-24T18:00:00Z", end = "2030-12-24T19:00:00Z", desired_capacity = 9 }]
+    warm_pool    = { min_size = 3 }
+  }
+
+  assert {
+    condition     = module.app.sale_schedules["winter-drop"].scale_out_at == "2030-12-24T17:45:00Z" && module.app.sale_schedules["winter-drop"].scale_in_at == "2030-12-24T19:30:00Z"
+    error_message = "A sale window must reach the app module's schedules."
+  }
+}
+
+run "rejects_keepalive_below_idle_timeout" {
+  command = plan
+  variables {
+    alb_idle_timeout_s = 90
+  }
+  expect_failures = [var.api_keepalive_s]
+}
+
+run "rejects_unpinned_ami" {
+  command = plan
+  variables {
+    ami_id = "al2023-latest"
+  }
+  expect_failures = [var.ami_id]
 }
 
 run "demo_plain_http" {

@@ -332,6 +332,22 @@ run "sale_windows_scale_out_before_and_back_after" {
   }
 }
 
+run "past_sale_windows_schedule_nothing" {
+  command = plan
+
+  variables {
+    sale_windows = [
+      { name = "last-year", start = "2020-11-27T09:00:00Z", end = "2020-11-27T10:00:00Z", desired_capacity = 9 },
+      { name = "next", start = "2030-11-29T09:00:00Z", end = "2030-11-29T10:00:00Z", desired_capacity = 9 },
+    ]
+  }
+
+  assert {
+    condition     = keys(aws_autoscaling_schedule.sale_scale_out) == ["next"] && keys(aws_autoscaling_schedule.sale_scale_in) == ["next"] && length(output.sale_schedules["last-year"].scheduled) == 0
+    error_message = "Actions in the past must not be created (AWS would refuse them); future ones must."
+  }
+}
+
 run "rejects_sale_window_ending_before_it_starts" {
   command = plan
   variables {
@@ -417,7 +433,8 @@ run "database_and_exporter" {
   assert {
     condition = (
       strcontains(base64decode(aws_launch_template.this.user_data), "secret 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0123-AbCdEf' | python3") &&
-      strcontains(base64decode(aws_launch_template.this.user_data), "FLASHSALE_DATABASE_URL=postgresql://%s@%s:%s/%s?sslmode=require") &&
+      strcontains(base64decode(aws_launch_template.this.user_data), "FLASHSALE_DATABASE_URL=postgresql://%s@%s:%s/%s\\n'") &&
+      output.container_settings["PGSSLMODE"] == "require" &&
       strcontains(base64decode(aws_launch_template.this.user_data), "'fs-test.abcdefghijkl.eu-west-1.rds.amazonaws.com' '5432' 'flashsale'")
     )
     error_message = "FLASHSALE_DATABASE_URL must be assembled on the instance, the password read from the RDS-managed secret."
