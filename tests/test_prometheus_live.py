@@ -49,6 +49,7 @@ import httpx
 import pytest
 import redis
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from flashsale.attack import PURCHASE_ROUTE, run_path
 from flashsale.embedded import free_port
@@ -216,8 +217,10 @@ class Stack:
         if path not in self.attacks:
             server = self.replica_for(path)
             for _ in range(UNSAFE_TRIES):
+                before = unavailable_without_sale(server, path)
                 result = asyncio.run(run_path(server.url, path, BUYERS, STOCK, server.admin_token))
                 self.last_activity = result["ended"] = time.time()
+                result["unavailable_without_sale"] = unavailable_without_sale(server, path) - before
                 if path == "safe" or result["oversold"] > 0:
                     break
             result["path"] = path
@@ -348,6 +351,19 @@ class Stack:
         self.clicked_late = True
 
 
+def unavailable_without_sale(server: LocalServer, path: str) -> float:
+    """Attempts on ``path`` answered 503 and counted under ``sale=""``, as the replica's /metrics says now.
+
+    A worker counts an ``unavailable`` attempt under its sale only once it has seen Redis answer about that sale
+    (the recorder keeps made-up sale ids from becoming series): a worker whose first attempts on a new sale all
+    time out counts them under ``sale=""``. Read straight from the replica, all its workers added up.
+    """
+    text = httpx.get(f"{server.url}/metrics", timeout=10.0).text
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == "flashsale_purchase_attempts_total" and sample.labels.get("sale") == ""
+               and sample.labels.get("path") == path and sample.labels.get("outcome") == "unavailable")
+
+
 def ready(server: LocalServer) -> bool:
     with contextlib.suppress(httpx.HTTPError):
         return httpx.get(f"{server.url}/health/ready", timeout=1.0).status_code == 200
@@ -424,6 +440,8 @@ def assert_scraped_equals_audit(stack: Stack, result: dict[str, Any]) -> tuple[d
     prom = stack.prom
     # Series exist at zero before the first attempt (so the opening rush shows in rate()); compare the non-zero.
     attempts = by("outcome", prom.vector(f'sum by (outcome) (flashsale_purchase_attempts_total{{sale="{sale}"}}) > 0'))
+    if result["unavailable_without_sale"]:  # 503s of workers that had not yet seen the sale (see the helper)
+        attempts["unavailable"] = attempts.get("unavailable", 0.0) + result["unavailable_without_sale"]
     expected = {"sold": statuses["201"], "sold_out": statuses["409"], "unavailable": statuses["503"]}
     assert attempts == {k: float(v) for k, v in expected.items() if v}, statuses
     units = by("path", prom.vector(f'sum by (path) (flashsale_units_sold_total{{sale="{sale}"}}) > 0'))
