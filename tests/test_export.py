@@ -28,7 +28,7 @@ from tests.export_tools import (
     poll,
 )
 from tests.export_tools import ledger_orders as ledger
-from tests.servers import RedisProcess
+from tests.servers import RedisClusterProcesses, RedisProcess
 
 
 def flashsale(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -179,3 +179,32 @@ def test_api_delete_waits_for_export_and_reconciles(redis_node: RedisProcess, da
         no_db.http.close()
         server.stop()
         bare.stop()
+
+
+def test_export_from_a_redis_cluster(database: str) -> None:
+    """On Redis Cluster every sale's ledger lives on its own slot: the exporter reads each one apart. A cluster
+    of its own: the exporter would put export groups on every sale of the shared one."""
+    redis_cluster = RedisClusterProcesses(masters=3).start()
+    sales = [f"k-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    exporter = ExporterProcess(redis_cluster.url, database, FLASHSALE_REDIS_CLUSTER="true")
+    try:
+        sold = {sale: asyncio.run(_buy_cluster(redis_cluster.url, sale, 150)) for sale in sales}
+        exporter.start()
+        for sale in sales:
+            poll(lambda s=sale: db_count(database, s) == 150, 60, f"{sale} exported from the cluster")
+            assert exactly_once(database, sale, set(sold[sale].values())) == {
+                "exported": 150, "duplicates": 0, "lost": 0, "extra": 0}
+    finally:
+        exporter.stop()
+        redis_cluster.cleanup()
+
+
+async def _buy_cluster(url: str, sale: str, n: int) -> dict[str, str]:
+    settings = Settings.from_env({}, redis_url=url, redis_cluster=True, redis_timeout_ms=2000, soldout_cache_ms=0)
+    inventory = Inventory(connect(settings), settings)
+    try:
+        await inventory.create_sale(sale, "cluster export", n)
+        results = [await inventory.purchase(sale, f"b{i}", 1, f"{sale}-key-{i:04d}") for i in range(n)]
+    finally:
+        await inventory.close()
+    return {f"{sale}-key-{i:04d}": r.order_id for i, r in enumerate(results) if r.outcome is Outcome.SOLD}
