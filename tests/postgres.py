@@ -38,9 +38,10 @@ class PostgresProcess:
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="fs-test-pg-"))
-        self.data = self.root / "data"
         self.run_as: str | None = "postgres" if os.geteuid() == 0 else None
+        # As root the folder is handed to `postgres`, who must be able to reach it: /tmp, whatever TMPDIR says.
+        self.root = Path(tempfile.mkdtemp(prefix="fs-test-pg-", dir="/tmp" if self.run_as else None))
+        self.data = self.root / "data"
         self.pid: int | None = None
         self._initialised = False
 
