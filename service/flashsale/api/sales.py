@@ -4,7 +4,8 @@ reconcile them (behind a bearer token)."""
 from __future__ import annotations
 
 import hmac
-from typing import Any, cast
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 import asyncpg
 from litestar import Controller, Request, Response, delete, get, post
@@ -36,7 +37,7 @@ from flashsale.api.schemas import (
     from_ms,
     to_ms,
 )
-from flashsale.inventory import CancelResult, Outcome, SaleSnapshot, Step
+from flashsale.inventory import CancelResult, Inventory, Outcome, SaleSnapshot, Step
 from flashsale.orders import reconcile as rc
 from flashsale.orders.db import OrderStore
 from flashsale.orders.stream import backlog, ensure_group
@@ -90,6 +91,7 @@ RECONCILE_ERRORS = (
           + p.describe(p.UNAVAILABLE, p.DATABASE_UNAVAILABLE, p.DATABASE_NOT_CONFIGURED)),
 )
 _DATABASE_FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+T = TypeVar("T")
 
 
 def admin_responses(*entries: tuple[int, str]) -> dict[int, Any]:
@@ -260,14 +262,7 @@ class AdminController(Controller):
         responses=admin_responses(*RECONCILE_ERRORS),
     )
     async def reconcile(self, sale_id: SaleIdParam, inventory: InventoryDep, orders: OrderStoreDep) -> Reconciliation:
-        store = _require(orders)
-        try:
-            result = await rc.reconcile(inventory, store, sale_id)
-        except _DATABASE_FAILURES as exc:
-            raise _database_down(exc) from exc
-        if result is None:
-            raise p.Problem(p.UNKNOWN_SALE, f"no sale {sale_id!r}")
-        return _reconciliation(result)
+        return _reconciliation(await _with_database(rc.reconcile, inventory, orders, sale_id))
 
     @post(
         "/{sale_id:str}/reconcile/repair",
@@ -282,13 +277,7 @@ class AdminController(Controller):
         responses=admin_responses(*RECONCILE_ERRORS),
     )
     async def repair(self, sale_id: SaleIdParam, inventory: InventoryDep, orders: OrderStoreDep) -> RepairReport:
-        store = _require(orders)
-        try:
-            result = await rc.repair(inventory, store, sale_id)
-        except _DATABASE_FAILURES as exc:
-            raise _database_down(exc) from exc
-        if result is None:
-            raise p.Problem(p.UNKNOWN_SALE, f"no sale {sale_id!r}")
+        result = await _with_database(rc.repair, inventory, orders, sale_id)
         return RepairReport(
             sale_id=result.sale_id, restored=result.restored, already_present=result.already_present,
             key_reused=result.key_reused, remaining=result.remaining, restored_ids=result.restored_ids,
@@ -319,17 +308,24 @@ class AdminController(Controller):
         return await inventory.sale_ids()
 
 
-def _require(orders: OrderStore | None) -> OrderStore:
+async def _with_database(
+    step: Callable[[Inventory, OrderStore, str], Awaitable[T | None]], inventory: Inventory,
+    orders: OrderStore | None, sale_id: str,
+) -> T:
+    """Run a reconcile step: 503 without a database or when PostgreSQL fails (Redis failures are the usual
+    ``unavailable`` 503), 404 for an unknown sale."""
     if orders is None:
         raise p.Problem(p.DATABASE_NOT_CONFIGURED,
                         "set FLASHSALE_DATABASE_URL (postgresql://...) on the API to reconcile with PostgreSQL",
                         headers=p.unavailable_headers())
-    return orders
-
-
-def _database_down(exc: BaseException) -> p.Problem:
-    return p.Problem(p.DATABASE_UNAVAILABLE, f"PostgreSQL did not answer: {type(exc).__name__}; retry later",
-                     headers=p.unavailable_headers())
+    try:
+        result = await step(inventory, orders, sale_id)
+    except _DATABASE_FAILURES as exc:
+        raise p.Problem(p.DATABASE_UNAVAILABLE, f"PostgreSQL did not answer: {type(exc).__name__}; retry later",
+                        headers=p.unavailable_headers()) from exc
+    if result is None:
+        raise p.Problem(p.UNKNOWN_SALE, f"no sale {sale_id!r}")
+    return result
 
 
 def _reconciliation(r: rc.Reconciliation) -> Reconciliation:
