@@ -189,3 +189,61 @@ def check_slo(slo: Slo, requests: int, failures: int, p99_ms: float) -> list[str
     if p99_ms > slo.p99_ms:
         problems.append(f"p99 {p99_ms:.0f} ms > SLO {slo.p99_ms:.0f} ms")
     return problems
+
+
+# -- the checkout campaign (load/checkout.py) ----------------------------------------------------------------
+
+
+@dataclass
+class Checkout:
+    """What the checkout campaign's clients saw."""
+
+    confirmed_units: int = 0
+    unknown: int = 0
+    """Holds or confirms whose outcome stayed unknown after the retries (503s)."""
+    abandoned: list[str] = field(default_factory=list)
+    late: list[str] = field(default_factory=list)
+    late_won: int = 0
+    late_expired: int = 0
+    prompt_expired: int = 0
+    """Confirms meant to be in time that met a 410 (the box was too slow): counted, not an invariant breach."""
+    released: int = 0
+    stranded: int = 0
+    """Holds whose buyer was stopped mid-checkout when the run ended: their units come back, unsold."""
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+
+def judge_checkout(s: Checkout, units: int, view: dict[str, Any], audit: dict[str, Any] | None,
+                   states: dict[str, str | None]) -> list[str]:
+    """The end checks, from what the clients saw (``s``), the sale view, the audit and the states read back of
+    the abandoned and late holds; returns the failures (empty: the run is right)."""
+    failures: list[str] = []
+    sold = int(view["sold"])
+    if not s.confirmed_units <= sold <= s.confirmed_units + s.unknown:
+        failures.append(f"checkout: server sold {sold} units but clients confirmed {s.confirmed_units} "
+                        f"(+ {s.unknown} unknown outcomes)")
+    if sold + s.stranded < units or view["held"]:
+        failures.append(f"checkout: abandoned units were not all resold: sold {sold} of {units}, remaining "
+                        f"{view['remaining']}, held {view['held']}, holds of buyers stopped mid-checkout "
+                        f"{s.stranded}")
+    if s.late_won:
+        failures.append(f"checkout: {s.late_won} confirms after expiry succeeded")
+    if not s.late or not s.abandoned:
+        failures.append(f"checkout: the run tried {len(s.late)} late confirms and abandoned {len(s.abandoned)} "
+                        "holds: too short to judge")
+    not_expired = [f"{hold_id}: {state}" for hold_id, state in states.items() if state != "expired"]
+    if not_expired:
+        failures.append(f"checkout: abandoned or late holds not expired: {not_expired[:5]}")
+    if audit is not None:
+        if audit["oversold"] != 0:
+            failures.append(f"checkout: oversold {audit['oversold']} units")
+        if not audit["ok"]:
+            failures.append(f"checkout: audit failed: {audit}")
+        if not s.confirmed_units <= audit["holds"]["confirmed"] <= s.confirmed_units + s.unknown:
+            failures.append(f"checkout: {audit['holds']['confirmed']} holds confirmed, clients saw "
+                            f"{s.confirmed_units}")
+    return failures
+

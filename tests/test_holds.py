@@ -124,7 +124,7 @@ def test_bad_input_is_4xx(client: Api) -> None:
     assert confirm(client, sale, hold_id, {"payment_ref": "has space"}).status_code == 400
     assert hold(client, "no-such-sale").status_code == 404
     assert client.http.post(f"/sales/{sale}/holds", json={"buyer_id": "x"}).status_code == 400  # no key
-    for ttl in (0, 86_401):
+    for ttl in (0, 86_401, "60", 1.5, None):
         r = client.http.post("/admin/sales", headers=client.auth,
                              json={"sale_id": f"t-{uuid.uuid4().hex[:8]}", "name": "x", "stock": 1, "hold_ttl_s": ttl})
         assert r.status_code == 400, r.text

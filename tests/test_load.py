@@ -131,6 +131,29 @@ def test_end_check_compares_server_and_clients() -> None:
     assert check_sale("unsafe", {"sold": 90}, {"oversold": 40, "ok": False}, None, oversell_allowed=True) == []
 
 
+def test_checkout_end_checks_fail_on_each_breach() -> None:
+    from load.checks import Checkout
+    from load.checks import judge_checkout as judge
+
+    audit = {"oversold": 0, "ok": True, "holds": {"confirmed": 10}}
+    view = {"sold": 10, "remaining": 0, "held": 0}
+    seen = Checkout(confirmed_units=10, abandoned=["a"], late=["b"])
+    expired = {"a": "expired", "b": "expired"}
+    assert judge(seen, 10, view, audit, expired) == []
+    breaches = {
+        "after expiry succeeded": judge(Checkout(confirmed_units=10, abandoned=["a"], late=["b"], late_won=1), 10,
+                                        view, audit, expired),
+        "not all resold": judge(Checkout(confirmed_units=9, abandoned=["a"], late=["b"]), 10,
+                                {"sold": 9, "remaining": 1, "held": 0}, audit | {"holds": {"confirmed": 9}}, expired),
+        "clients confirmed": judge(seen, 10, {"sold": 11, "remaining": 0, "held": 0}, audit, expired),
+        "not expired": judge(seen, 10, view, audit, {"a": "confirmed", "b": "expired"}),
+        "too short to judge": judge(Checkout(confirmed_units=10), 10, view, audit, {}),
+        "audit failed": judge(seen, 10, view, {**audit, "ok": False}, expired),
+    }
+    for expected, failures in breaches.items():
+        assert len(failures) == 1 and expected in failures[0], (expected, failures)
+
+
 def test_slo_verdict() -> None:
     slo = Slo(error_ratio=0.001, p99_ms=100)
     assert check_slo(slo, requests=10_000, failures=10, p99_ms=99) == []
