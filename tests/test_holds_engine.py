@@ -18,6 +18,7 @@ import pytest
 
 from flashsale.inventory import HoldState, Inventory, Outcome, SaleSnapshot, sale_keys
 from flashsale.inventory.connection import connect
+from flashsale.inventory.records import OrderRecord, decode_order, encode_order
 from flashsale.settings import Settings
 from tests.servers import RedisProcess
 
@@ -311,3 +312,17 @@ def test_redis_restarted_mid_checkout_keeps_holds(aof_redis: RedisProcess) -> No
         assert (s.sold, s.held, s.remaining, s.holds) == (2, 0, 3, 3)
 
     run(aof_redis.url, after)
+
+
+def test_purchase_idempotency_record_has_the_format_records_py_defines(redis_server: RedisProcess) -> None:
+    """purchase.lua writes the record, inventory/records.py reads and writes it (replicated replays): one format."""
+    async def body(inv: Inventory) -> None:
+        sale = await new_sale(inv, stock=3)
+        k = key()
+        sold = await inv.purchase(sale, "rec", 2, k)
+        raw = await inv.client.get(sale_keys(sale).idem(k))
+        assert decode_order(raw) == OrderRecord(sold.order_id, "rec", 2, sold.created_ms)
+        assert encode_order(decode_order(raw)) == raw
+        await audited(inv, sale)
+
+    run(redis_server.url, body)
