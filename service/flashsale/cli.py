@@ -26,7 +26,7 @@ def _create_sale(settings: Settings, sale: dict[str, object]) -> bool:
         try:
             return await inventory.create_sale(
                 str(sale["sale_id"]), str(sale["name"]), int(str(sale["stock"])),
-                int(str(sale.get("per_buyer_limit", 0))),
+                int(str(sale.get("per_buyer_limit", 0))), hold_ttl_s=int(str(sale.get("hold_ttl_s", 600))),
             )
         finally:
             await inventory.close()
@@ -128,13 +128,20 @@ def attack(args: argparse.Namespace) -> int:
     return 0 if results.get("safe", {"oversold": 0})["oversold"] == 0 else 1
 
 
+def _hold_ttl(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 86_400:
+        raise argparse.ArgumentTypeError("must be within 1..86400 seconds")
+    return value
+
+
 def create_sale(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if not settings.redis_url:
         print("set FLASHSALE_REDIS_URL", file=sys.stderr)
         return 2
     sale = {"sale_id": args.sale_id, "name": args.name or args.sale_id, "stock": args.stock,
-            "per_buyer_limit": args.limit}
+            "per_buyer_limit": args.limit, "hold_ttl_s": args.hold_ttl}
     created = _create_sale(settings, sale)
     print("created" if created else "exists already")
     return 0 if created else 1
@@ -164,6 +171,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--name")
     c.add_argument("--stock", type=int, required=True)
     c.add_argument("--limit", type=int, default=0)
+    c.add_argument("--hold-ttl", type=_hold_ttl, default=600, metavar="SECONDS",
+                   help="how long a hold lasts (1-86400 s, default 600)")
     c.set_defaults(func=create_sale)
 
     from flashsale.orders.cli import add_commands
