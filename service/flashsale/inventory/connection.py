@@ -19,6 +19,8 @@ from redis.backoff import NoBackoff
 from flashsale.settings import Settings
 
 CLUSTER_NODE_CONNECTIONS = 1024
+CLUSTER_WARM_CONNECTIONS = 512
+"""Connections opened at start-up to each cluster primary: a 500-buyer burst on one worker used ~500."""
 
 
 def no_retry() -> Retry:
@@ -69,8 +71,12 @@ async def warm_pool(client: Any, count: int) -> int:
     attempts waited past the deadline (503) behind it. Opening them at start-up moves that cost out of the
     rush. Failures are ignored: the pool opens what it lacks later, as before.
     """
+    if count <= 0:
+        return 0
+    if isinstance(client, RedisCluster):  # no blocking pool: a burst opens up to max_connections per node
+        return await _warm_cluster(client, max(count, CLUSTER_WARM_CONNECTIONS))
     pool = getattr(client, "connection_pool", None)
-    if not isinstance(pool, BlockingConnectionPool) or count <= 0:
+    if not isinstance(pool, BlockingConnectionPool):
         return 0
     acquire: Any = pool.get_connection  # untyped in redis-py
     got = await asyncio.gather(*(acquire() for _ in range(count)), return_exceptions=True)
@@ -78,3 +84,17 @@ async def warm_pool(client: Any, count: int) -> int:
     for connection in opened:
         await pool.release(connection)
     return len(opened)
+
+
+async def _warm_cluster(client: RedisCluster, count: int) -> int:
+    """The same for a cluster client: ``count`` connections to each primary (its per-node pools are lazy too)."""
+    await client.initialize()
+    opened = 0
+    for node in client.get_primaries():
+        connections = [node.acquire_connection() for _ in range(min(count, node.max_connections))]
+        connect: Any = [c.connect for c in connections]  # untyped in redis-py
+        results = await asyncio.gather(*(f() for f in connect), return_exceptions=True)
+        for connection, result in zip(connections, results, strict=True):
+            opened += not isinstance(result, BaseException)
+            node.release(connection)
+    return opened
