@@ -61,6 +61,25 @@ def _upgrade_with_retry(url: str) -> None:
             delay = min(delay * 2, 5.0)
 
 
+def _json_logs(level: str) -> None:
+    """One JSON object per line on stdout, as the API's logs (the exporter writes a few lines, not one per
+    order, so plain line-buffered printing is enough)."""
+    import logging
+
+    import structlog
+
+    from flashsale.logs import redact
+
+    numeric = logging.getLevelName(level.upper())
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    redact, structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric if isinstance(numeric, int) else logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+
+
 def export(args: argparse.Namespace) -> int:
     from flashsale.orders.db import OrderStore
     from flashsale.orders.exporter import ExportConfig, Exporter
@@ -70,6 +89,7 @@ def export(args: argparse.Namespace) -> int:
     if settings is None or not settings.database_url:
         return 2
     config = ExportConfig.from_env()
+    _json_logs(settings.log_level)
     _upgrade_with_retry(settings.database_url)
     metrics = ExportMetrics()
     if config.metrics_port:
