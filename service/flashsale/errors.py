@@ -26,6 +26,11 @@ DISCONNECTED = "client disconnected prematurely"
 DETAIL_CHARS = 160
 
 
+def is_disconnect(exc: BaseException | None) -> bool:
+    """Litestar's exception for a request whose body ended with ``http.disconnect``."""
+    return isinstance(exc, InternalServerException) and exc.detail == DISCONNECTED
+
+
 def problem_type(exc: HTTPException) -> str:
     """The RFC 9457 ``type`` the client was answered with."""
     if isinstance(exc, ProblemDetailsException):
@@ -40,7 +45,7 @@ def log_exception(logger: Any, scope: Any, tb: list[str]) -> None:
     exc = sys.exc_info()[1]
     route = scope.get("path_template") or "unmatched"
     fields = {"method": scope.get("method", ""), "route": route}
-    disconnected = isinstance(exc, InternalServerException) and exc.detail == DISCONNECTED
+    disconnected = is_disconnect(exc)
     if disconnected or (isinstance(exc, HTTPException) and exc.status_code < 500):
         from flashsale.api.purchases import PURCHASE_PATH  # at call time: the api package imports this module
 

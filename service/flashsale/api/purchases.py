@@ -30,6 +30,7 @@ from flashsale.api.schemas import (
     SaleIdParam,
     from_ms,
 )
+from flashsale.errors import is_disconnect
 from flashsale.inventory import Inventory, Outcome, PurchaseResult, Unavailable
 from flashsale.logs import key_digest
 from flashsale.telemetry import PURCHASE, Recorder
@@ -173,7 +174,10 @@ async def count_refused_attempt(exc: Exception, scope: Any) -> None:
         return
     recorder: Recorder = scope["litestar_app"].state.recorder
     outcome = Outcome.RATE_LIMITED if exc.status_code == 429 else Outcome.INVALID
-    recorder.attempt("", path, outcome, scope=scope, status=exc.status_code)
+    # A client that hung up (or was cut off by the body deadline, server.py) before its body came is not a
+    # server error: logged with nginx's 499 "client closed request", not the 500 Litestar raised for it.
+    status = 499 if is_disconnect(exc) else exc.status_code
+    recorder.attempt("", path, outcome, scope=scope, status=status)
 
 
 # -- the routes ----------------------------------------------------------------------------------------------
