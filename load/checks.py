@@ -211,6 +211,8 @@ class Checkout:
     stranded: int = 0
     """Holds whose buyer was stopped mid-checkout when the run ended: their units come back, unsold."""
     outcomes: dict[str, int] = field(default_factory=dict)
+    dealt: int = 0
+    """Holds made so far (deals each hold's fate)."""
 
     def count(self, outcome: str) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
