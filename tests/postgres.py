@@ -71,8 +71,12 @@ class PostgresProcess:
             self._init()
         options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
                    "-c max_connections=50 -c shared_buffers=32MB")
-        self._run(pg_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "pg.log"),
-                  "-w", "-t", "30", "start")
+        try:
+            self._run(pg_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "pg.log"),
+                      "-w", "-t", "30", "start")
+        except subprocess.CalledProcessError as exc:
+            log = (self.root / "pg.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"pg_ctl start failed: {exc.stdout}{exc.stderr}\n{log}") from exc
         self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
         self.wait_accepting()
         return self
@@ -86,19 +90,36 @@ class PostgresProcess:
         raise RuntimeError(f"PostgreSQL on port {self.port} does not accept connections")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Signal the postmaster by PID and wait until it and its children are gone. After a SIGKILL the
-        backends exit once they notice the postmaster died; a restart must wait for them (pg_ctl refuses while
-        they hold the shared memory), then runs crash recovery."""
+        """Signal the postmaster by PID and wait until every process of this cluster is gone (their working
+        directory is the data folder). After a SIGKILL the backends exit once they notice the postmaster died; a
+        restart must wait for them (pg_ctl refuses while they hold the shared memory), then runs crash recovery."""
         if self.pid is None:
             return
-        children = _children(self.pid)
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, sig)
-        deadline = time.monotonic() + 15
-        for pid in (self.pid, *children):
-            while time.monotonic() < deadline and _alive(pid):
-                time.sleep(0.02)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and self.processes():
+            time.sleep(0.02)
         self.pid = None
+        if sig == signal.SIGKILL and not self.processes():
+            # The dead postmaster may linger as a zombie (its reaper is not ours), which PostgreSQL's lock-file
+            # check takes for a live server: with none of the cluster's processes left, the lock file is stale.
+            for stale in (self.data / "postmaster.pid", self.root / f".s.PGSQL.{self.port}.lock",
+                          self.root / f".s.PGSQL.{self.port}"):
+                stale.unlink(missing_ok=True)
+
+    def processes(self) -> list[int]:
+        """PIDs of the live processes of this cluster: postmaster, backends, background workers."""
+        out = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                if os.readlink(f"/proc/{name}/cwd") == str(self.data) and _alive(int(name)):
+                    out.append(int(name))
+            except OSError:
+                continue
+        return out
 
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
@@ -106,14 +127,6 @@ class PostgresProcess:
     def cleanup(self) -> None:
         self.kill(signal.SIGKILL)
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
 
 
 def _alive(pid: int) -> bool:
