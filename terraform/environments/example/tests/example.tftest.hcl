@@ -148,6 +148,13 @@ run "without_cluster_mode" {
   variables {
     redis_cluster_mode_enabled = false
     nat_gateway_mode           = "single"
+    sale_windows               = [{ name = "winter-drop", start = "2030-12-24T18:00:00Z", end = "2030-12-24T19:00:00Z", desired_capacity = 9 }]
+    warm_pool                  = { min_size = 3 }
+  }
+
+  assert {
+    condition     = module.app.sale_schedules["winter-drop"].scale_out_at == "2030-12-24T17:45:00Z" && module.app.sale_schedules["winter-drop"].scale_in_at == "2030-12-24T19:30:00Z" && length(module.app.sale_schedules["winter-drop"].scheduled) == 2
+    error_message = "A sale window must reach the app module's schedules."
   }
 
   assert {
@@ -162,20 +169,6 @@ run "without_cluster_mode" {
 }
 
 
-
-run "sale_window_and_warm_pool" {
-  command = plan
-
-  variables {
-    sale_windows = [{ name = "winter-drop", start = "2030-12-24T18:00:00Z", end = "2030-12-24T19:00:00Z", desired_capacity = 9 }]
-    warm_pool    = { min_size = 3 }
-  }
-
-  assert {
-    condition     = module.app.sale_schedules["winter-drop"].scale_out_at == "2030-12-24T17:45:00Z" && module.app.sale_schedules["winter-drop"].scale_in_at == "2030-12-24T19:30:00Z"
-    error_message = "A sale window must reach the app module's schedules."
-  }
-}
 
 run "rejects_keepalive_below_idle_timeout" {
   command = plan
