@@ -19,7 +19,7 @@ import pytest
 from flashsale.inventory import HoldState, Inventory, Outcome, SaleSnapshot, sale_keys
 from flashsale.inventory.connection import connect
 from flashsale.inventory.records import OrderRecord, decode_order, encode_order
-from flashsale.settings import Settings
+from flashsale.settings import Durability, Settings
 from tests.servers import RedisProcess
 
 T = TypeVar("T")
@@ -327,3 +327,52 @@ def test_purchase_idempotency_record_has_the_format_records_py_defines(redis_ser
         await audited(inv, sale)
 
     run(redis_server.url, body)
+
+
+@pytest.mark.chaos
+def test_replicated_mode_acknowledges_holds_and_confirms_only_once_a_replica_has_them() -> None:
+    """FLASHSALE_DURABILITY=replicated: a hold, a confirm and a cancel are answered only once a replica
+    acknowledged them; with the replica frozen a confirm is ``Unavailable`` (a 503) and so is its retry (a replay
+    waits for the replica too); once the replica is back the retry replays the one order."""
+    from flashsale.inventory import Unavailable
+    from tests.chaos_tools import wait_replica_acks
+    from tests.servers import wait_replicas_synced
+
+    primary = RedisProcess("--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0").start()
+    replica = primary.replica("--repl-diskless-sync-delay", "0").start()
+    try:
+        wait_replicas_synced([replica])
+        wait_replica_acks(primary.port, "holds-replication-probe")
+
+        async def body(inv: Inventory) -> None:
+            sale = await new_sale(inv, stock=3)
+            held = await inv.hold(sale, "rep", 1, key())
+            assert held.outcome is Outcome.HELD
+            replica.freeze()
+            try:
+                with pytest.raises(Unavailable) as first:
+                    await inv.confirm(sale, held.hold_id)
+                assert first.value.kind == "replication"
+                with pytest.raises(Unavailable):  # the retry is a replay: it waits for the replica too
+                    await inv.confirm(sale, held.hold_id)
+            finally:
+                replica.thaw()
+
+            async def replayed() -> bool:
+                try:
+                    return (await inv.confirm(sale, held.hold_id)).outcome is Outcome.REPLAYED
+                except Unavailable:
+                    return False
+
+            await poll(replayed)
+            order = await inv.confirm(sale, held.hold_id)
+            cancelled = await inv.cancel_order(sale, order.order_id, restock=True)
+            assert cancelled.outcome is Outcome.CANCELLED
+            s = await audited(inv, sale)
+            assert (s.orders, s.cancels, s.sold, s.remaining) == (1, 1, 0, 3)
+
+        run(primary.url, body, durability=Durability.REPLICATED, replicas=1, replica_timeout_ms=100)
+    finally:
+        replica.thaw()
+        replica.cleanup()
+        primary.cleanup()

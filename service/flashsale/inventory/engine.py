@@ -11,6 +11,7 @@ import contextlib
 import re
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio.cluster import PipelineCommand, RedisCluster
@@ -123,7 +124,7 @@ class Inventory:
         if self.memo is not None:
             hit = self.memo.lookup(sale_id, idempotency_key, buyer_id, quantity)
             # In replicated mode a replay must be confirmed by the replicas too: only "sold out" is answered
-            # from memory there, a replay goes to Redis (_purchase_replicated).
+            # from memory there, a replay goes to Redis (_with_replicas).
             if hit is not None and not (self._replicated and hit[0] is Outcome.REPLAYED):
                 return _from_memo(*hit)
         k = sale_keys(sale_id)
@@ -132,7 +133,8 @@ class Inventory:
         try:
             async with asyncio.timeout(self._deadline):
                 if self._replicated:
-                    reply = await self._purchase_replicated(keys, args)
+                    reply = await self._with_replicas(self.scripts.purchase, keys, args, _PURCHASE_WRITES,
+                                                   _purchase_replay_rewrite)
                 else:
                     reply = await self.scripts.purchase.run(self.client, keys, args)
         except _REDIS_FAILURES as exc:
@@ -144,8 +146,15 @@ class Inventory:
             self.memo.sold_out(sale_id, result.ledger_length)
         return result
 
-    async def _purchase_replicated(self, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+    async def _with_replicas(self, script: LuaScript, keys: tuple[str, ...], args: tuple[Any, ...],
+                          writes: frozenset[str], replay_rewrite: Callable[[tuple[str, ...], Any], tuple[Any, ...]],
+                          ) -> Any:
         """Run the script and ``WAIT`` on one connection, in one round trip: a sale is a 201 only once acked.
+
+        ``writes``: the outcomes whose write must reach the replicas before they are answered (purchase: sold;
+        hold: held; confirm: confirmed; release: released; cancel: cancelled). ``replay_rewrite(keys, reply)``:
+        the write that makes a replayed outcome's earlier write durable (see below). Any other outcome wrote
+        nothing that a client relies on and is returned at once.
 
         ``WAIT`` counts the replicas that have this connection's last write, so it must follow the script on
         the connection that ran it. On one Redis that is a non-transactional pipeline. On Redis Cluster,
@@ -156,8 +165,11 @@ class Inventory:
         redis-py's own command path does).
 
         A replay wrote nothing, so ``WAIT`` would only cover this connection's earlier writes, not the replayed
-        order (written earlier, maybe by another connection). Its idempotency record is re-written with the same
-        value and TTL (``SET .. XX KEEPTTL``) and that write is waited for: a second round trip, on retries only.
+        order (written earlier, maybe by another connection). A write on the sale's slot is made after it and
+        waited for (a second round trip, on retries only): a replica that has it has everything written before
+        it, the replayed order included. For a purchase that is its idempotency record re-written with the same
+        value and TTL (``SET .. XX KEEPTTL``, which also proves the record still exists); for the hold steps an
+        increment by 0 of a sale counter (``HINCRBY``: Redis propagates it like any increment).
         """
         replicas = self.settings.replicas
         wait = ("WAIT", replicas, self.settings.replica_timeout_ms)
@@ -201,20 +213,18 @@ class Inventory:
                 client._initialize = True
             return first, acked
 
-        script = self.scripts.purchase
         reply, acked = await with_wait("EVALSHA", script.sha, len(keys), *keys, *args)
         if isinstance(reply, NoScriptError):  # did not run: EVAL caches it on this very node
             reply, acked = await with_wait("EVAL", script.source, len(keys), *keys, *args)
         if isinstance(reply, Exception):
             raise reply
         if reply[0] == Outcome.REPLAYED:
-            record = encode_order(OrderRecord(reply[1], reply[3], int(reply[4]), int(reply[2])))
-            rewritten, acked = await with_wait("SET", keys[3], record, "XX", "KEEPTTL")
+            rewritten, acked = await with_wait(*replay_rewrite(keys, reply))
             if isinstance(rewritten, Exception):
                 raise rewritten
-            if not rewritten:
+            if rewritten is None:
                 raise Unavailable("replication", "the replayed order's record vanished; retry")
-        elif reply[0] != Outcome.SOLD:
+        elif reply[0] not in writes:
             return reply
         if isinstance(acked, Exception):
             raise acked
@@ -328,10 +338,14 @@ class Inventory:
 
     # -- holds and cancellations ---------------------------------------------------------------------------
 
-    async def _run(self, script: LuaScript, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
-        """One script call with the purchase deadline: holds are on the hot path too."""
+    async def _run(self, script: LuaScript, keys: tuple[str, ...], args: tuple[Any, ...],
+                   writes: frozenset[str] = frozenset()) -> Any:
+        """One script call with the purchase deadline (holds are on the hot path too); in replicated mode the
+        outcomes in ``writes`` (and replays) are answered only once the replicas acknowledged them."""
         try:
             async with asyncio.timeout(self._deadline):
+                if self._replicated and writes:
+                    return await self._with_replicas(script, keys, args, writes, _counter_rewrite)
                 return await script.run(self.client, keys, args)
         except _REDIS_FAILURES as exc:
             raise await self._unavailable(exc) from exc
@@ -345,21 +359,23 @@ class Inventory:
         k = sale_keys(sale_id)
         keys = (*k.hold_keys, k.hold_idem(idempotency_key))
         args = (buyer_id, quantity, self._ttl, secrets.token_hex(16), self._reclaim)
-        return decode_hold(await self._run(self.scripts.hold, keys, args), buyer_id, quantity)
+        return decode_hold(await self._run(self.scripts.hold, keys, args, _HOLD_WRITES), buyer_id, quantity)
 
     async def confirm(self, sale_id: str, hold_id: str, payment_ref: str = "") -> HoldResult:
         """Turn a live hold into an order (a ledger entry), once; a hold past its expiry is a ``hold_expired``."""
         if not _HOLD_ID.match(hold_id):
             return HoldResult(Outcome.UNKNOWN_HOLD, hold_id)
         k = sale_keys(sale_id)
-        reply = await self._run(self.scripts.confirm, (*k.hold_keys, k.orders), (hold_id, payment_ref))
+        reply = await self._run(self.scripts.confirm, (*k.hold_keys, k.orders), (hold_id, payment_ref),
+                                _CONFIRM_WRITES)
         return decode_confirm(reply, hold_id)
 
     async def release(self, sale_id: str, hold_id: str) -> HoldResult:
         if not _HOLD_ID.match(hold_id):
             return HoldResult(Outcome.UNKNOWN_HOLD, hold_id)
         k = sale_keys(sale_id)
-        return decode_release(await self._run(self.scripts.release, k.hold_keys, (hold_id,)), hold_id)
+        return decode_release(await self._run(self.scripts.release, k.hold_keys, (hold_id,), _RELEASE_WRITES),
+                              hold_id)
 
     async def read_hold(self, sale_id: str, hold_id: str) -> HoldResult:
         if not _HOLD_ID.match(hold_id):
@@ -373,8 +389,9 @@ class Inventory:
             return CancelResult(Outcome.UNKNOWN_ORDER, order_id)
         k = sale_keys(sale_id)
         keys = (k.sale, k.buyers, k.orders, k.cancelled)
-        result = decode_cancel(await self._call(
-            self.scripts.cancel_order.run(self.client, keys, (order_id, "1" if restock else "0"))), order_id)
+        reply = await self._run(self.scripts.cancel_order, keys, (order_id, "1" if restock else "0"),
+                                _CANCEL_WRITES)
+        result = decode_cancel(reply, order_id)
         if result.outcome is Outcome.CANCELLED and result.restock:
             self._forget(sale_id)
         return result
@@ -446,6 +463,23 @@ class Inventory:
     async def load_scripts(self) -> None:
         for script in self.scripts:
             await self._call(self.client.script_load(script.source))
+
+
+_PURCHASE_WRITES = frozenset({Outcome.SOLD.value})
+_HOLD_WRITES = frozenset({Outcome.HELD.value})
+_CONFIRM_WRITES = frozenset({Outcome.CONFIRMED.value})
+_RELEASE_WRITES = frozenset({Outcome.RELEASED.value})
+_CANCEL_WRITES = frozenset({Outcome.CANCELLED.value})
+
+
+def _purchase_replay_rewrite(keys: tuple[str, ...], reply: Any) -> tuple[Any, ...]:
+    record = encode_order(OrderRecord(reply[1], reply[3], int(reply[4]), int(reply[2])))
+    return ("SET", keys[3], record, "XX", "KEEPTTL")
+
+
+def _counter_rewrite(keys: tuple[str, ...], _: Any) -> tuple[Any, ...]:
+    """keys[0] is the sale hash in every hold script and in cancel_order.lua."""
+    return ("HINCRBY", keys[0], "holds", 0)
 
 
 def _from_memo(outcome: Outcome, order: OrderRecord | None) -> PurchaseResult:
