@@ -208,3 +208,25 @@ async def _buy_cluster(url: str, sale: str, n: int) -> dict[str, str]:
     finally:
         await inventory.close()
     return {f"{sale}-key-{i:04d}": r.order_id for i, r in enumerate(results) if r.outcome is Outcome.SOLD}
+
+
+def test_delete_does_not_take_an_order_placed_after_the_export_check(redis_node: RedisProcess) -> None:
+    """The route checks the export group, then deletes: a sale is only retired (atomically) if its ledger has
+    the length seen at the check; otherwise nothing is deleted and the route answers 409."""
+    sale = f"d-{uuid.uuid4().hex[:8]}"
+    buy(redis_node.url, sale, 2, stock=5)
+
+    async def go() -> tuple[bool | None, bool | None, bool | None]:
+        settings = Settings.from_env({}, redis_url=redis_node.url, redis_timeout_ms=2000, soldout_cache_ms=0)
+        inventory = Inventory(connect(settings), settings)
+        try:
+            stale = await inventory.delete_sale(sale, ledger_length=1)  # one order more since "the check"
+            kept = await inventory.read(sale)
+            deleted = await inventory.delete_sale(sale, ledger_length=2)
+            again = await inventory.delete_sale(sale, ledger_length=0)
+            return stale, kept is not None and kept.sold == 2 and deleted, again
+        finally:
+            await inventory.close()
+
+    assert asyncio.run(go()) == (None, True, False)
+    assert ledger(redis_node.port, sale) == {}

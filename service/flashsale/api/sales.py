@@ -204,12 +204,13 @@ class AdminController(Controller):
     async def delete_sale(self, sale_id: SaleIdParam, inventory: InventoryDep, recorder: RecorderDep,
                           orders: OrderStoreDep) -> None:
         waiting = await inventory._call(backlog(inventory.client, sale_id))
-        if waiting.entries and (waiting.group or orders is not None):
-            raise p.Problem(p.EXPORT_PENDING,
-                            f"{waiting.entries} order(s) of sale {sale_id!r} are not yet exported to PostgreSQL; "
-                            "delete once the exporter caught up (GET .../reconcile shows export_lag)",
-                            pending=waiting.entries)
-        if not await inventory.delete_sale(sale_id):
+        export_on = waiting.group or orders is not None
+        if export_on and waiting.entries:
+            raise _export_pending(sale_id, waiting.entries)
+        deleted = await inventory.delete_sale(sale_id, waiting.length if export_on else None)
+        if deleted is None:  # an order came in after the check: not exported yet
+            raise _export_pending(sale_id, 1)
+        if not deleted:
             raise p.Problem(p.UNKNOWN_SALE, f"no sale {sale_id!r}")
         recorder.forget_sale(sale_id)
         hold_metrics.forget_sale(sale_id)
@@ -306,6 +307,12 @@ class AdminController(Controller):
     )
     async def list_sales(self, inventory: InventoryDep) -> list[str]:
         return await inventory.sale_ids()
+
+
+def _export_pending(sale_id: str, entries: int) -> p.Problem:
+    return p.Problem(p.EXPORT_PENDING,
+                     f"{entries} order(s) of sale {sale_id!r} are not yet exported to PostgreSQL; delete once "
+                     "the exporter caught up (GET .../reconcile shows export_lag)", pending=entries)
 
 
 async def _with_database(

@@ -324,10 +324,21 @@ class Inventory:
         k = sale_keys(sale_id)
         return bool(await self._call(self.scripts.close_sale.run(self.client, (k.sale,), ())))
 
-    async def delete_sale(self, sale_id: str) -> bool:
-        """Delete a sale, its ledger, holds, buyer counts and idempotency records (SCAN; admin only)."""
+    async def delete_sale(self, sale_id: str, ledger_length: int | None = None) -> bool | None:
+        """Delete a sale, its ledger, holds, buyer counts and idempotency records (SCAN; admin only).
+
+        With ``ledger_length`` (what the caller saw when it found every entry exported) the sale is first
+        retired atomically only if its ledger still has that length (``retire_sale.lua``): None when it grew
+        meanwhile (nothing deleted), so no order appended after the check is deleted unexported."""
         k = sale_keys(sale_id)
-        existed = bool(await self._call(self.client.exists(k.sale)))
+        if ledger_length is not None:
+            retired = int(await self._call(self.scripts.retire_sale.run(
+                self.client, (k.sale, k.orders, k.holds), (ledger_length,))))
+            if retired == 0:
+                return None
+            existed = retired == 1
+        else:
+            existed = bool(await self._call(self.client.exists(k.sale)))
         idem_keys = [key for pattern in (k.idem_pattern, k.hold_idem_pattern)
                      async for key in self.client.scan_iter(match=pattern, count=1000)]
         for key in (*k.fixed, *idem_keys):

@@ -63,6 +63,7 @@ class Scripts:
     reap: LuaScript
     cancel_order: LuaScript
     repair: LuaScript
+    retire_sale: LuaScript
 
     @classmethod
     def load(cls) -> Scripts:

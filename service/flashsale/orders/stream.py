@@ -29,6 +29,8 @@ class Backlog:
     """Never read by any exporter."""
     oldest_ms: int | None
     """Stream time (ms) of the oldest unacknowledged entry, None when there is none."""
+    length: int = 0
+    """The ledger's length, read before the group's state (a deletion checks it did not grow since)."""
 
     @property
     def entries(self) -> int:
@@ -56,6 +58,7 @@ async def backlog(client: Any, sale_id: str) -> Backlog:
     """Pending + undelivered entries of the export group. Redis 7 reports the undelivered count (``lag``);
     where it cannot (Redis 6.2, or after entries were deleted) they are counted with XRANGE."""
     stream = sale_keys(sale_id).orders
+    length = int(await client.xlen(stream))
     try:
         groups = await client.xinfo_groups(stream)
     except ResponseError as exc:
@@ -64,9 +67,8 @@ async def backlog(client: Any, sale_id: str) -> Backlog:
         return Backlog(group=False, pending=0, undelivered=0, oldest_ms=None)
     group = next((g for g in groups if g.get("name") == EXPORT_GROUP), None)
     if group is None:
-        length = int(await client.xlen(stream))
         first = await client.xrange(stream, count=1) if length else []
-        return Backlog(False, 0, length, stream_ms(first[0][0]) if first else None)
+        return Backlog(False, 0, length, stream_ms(first[0][0]) if first else None, length)
     last = str(group.get("last-delivered-id", "0-0"))
     pending = int(group.get("pending", 0))
     lag = group.get("lag")
@@ -80,7 +82,7 @@ async def backlog(client: Any, sale_id: str) -> Backlog:
         nxt = await client.xrange(stream, min="(" + last, max="+", count=1)
         if nxt:
             oldest = stream_ms(nxt[0][0])
-    return Backlog(True, pending, undelivered, oldest)
+    return Backlog(True, pending, undelivered, oldest, length)
 
 
 async def unexported_ids(client: Any, sale_id: str) -> set[str] | None:
