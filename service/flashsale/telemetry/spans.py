@@ -105,7 +105,7 @@ class SpanPipe:
         self.buffer: list[SpanRecord] = []
         self._pending = bytearray()
         self._frames: deque[list[int]] = deque()
-        """[bytes not yet written, spans] of each frame in ``_pending``, oldest first (to count drops exactly)."""
+        """[bytes not yet written, spans, size] of each frame in ``_pending``, oldest first (drops counted exactly)."""
         self._process: subprocess.Popen[bytes] | None = None
         self._counts = b""
         self._last_start = 0.0
@@ -130,12 +130,23 @@ class SpanPipe:
         if self._process is not None and self._process.poll() is None:
             return True
         if time.monotonic() - self._last_start >= RESTART_EVERY_S:
-            if self._process is not None:
+            dead = self._process
+            if dead is not None:
                 self._read_counts()
-            self._drop_pending()
+                for stream in (dead.stdin, dead.stdout):
+                    with contextlib.suppress(OSError):
+                        stream.close()  # type: ignore[union-attr]
+            self._drop_partial_frame()
             self.start()
             return True
         return False
+
+    def _drop_partial_frame(self) -> None:
+        """A frame the dead process got only part of is lost (counted); whole frames go to the new one."""
+        if self._frames and self._frames[0][0] < self._frames[0][2]:
+            remaining, spans, _ = self._frames.popleft()
+            del self._pending[:remaining]
+            SPANS_DROPPED.inc(spans)
 
     # -- hot path ---------------------------------------------------------------------------------------------
 
@@ -163,22 +174,20 @@ class SpanPipe:
                     self._read_counts()
                     return
                 self._pending += len(payload).to_bytes(4, "big") + payload
-                self._frames.append([len(payload) + 4, len(spans)])
+                self._frames.append([len(payload) + 4, len(spans), len(payload) + 4])
         if self._pending:
             self._write()
         self._read_counts()
 
     def _write(self) -> None:
+        """Write what the pipe takes now. With the exporter process gone, frames wait (within
+        ``max_pending_bytes``, beyond which new batches are dropped and counted) for its restart."""
         if not self._alive():
-            self._drop_pending()
             return
         assert self._process is not None and self._process.stdin is not None
         try:
             written = os.write(self._process.stdin.fileno(), self._pending)
-        except BlockingIOError:
-            return
-        except OSError:  # the exporter process is gone (broken pipe)
-            self._drop_pending()
+        except OSError:  # full (BlockingIOError), or the exporter process is gone (broken pipe): later
             return
         del self._pending[:written]
         frames = self._frames
@@ -190,12 +199,9 @@ class SpanPipe:
                 frames.popleft()
 
     def _drop_pending(self) -> None:
-        """Forget unwritten frames, counting their spans as dropped.
-
-        A frame partly written is dropped whole: the exporter process discards a frame cut short, and the
-        next exporter process (after a restart) starts reading at a frame boundary.
-        """
-        dropped = sum(spans for _, spans in self._frames)
+        """Forget unwritten frames, counting their spans as dropped (the exporter process is gone for good or
+        could not take them in time at shutdown)."""
+        dropped = sum(frame[1] for frame in self._frames)
         if dropped:
             SPANS_DROPPED.inc(dropped)
         self._pending.clear()
