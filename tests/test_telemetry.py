@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 from litestar.testing import TestClient
 from load.bench.receiver import OtlpReceiver
 
@@ -19,6 +20,7 @@ from flashsale.app import create_app
 from flashsale.local import LocalServer
 from flashsale.settings import Settings
 from flashsale.telemetry import SPANS_DROPPED, SPANS_EXPORTED, SpanPipe, parse_traceparent
+from flashsale.telemetry import spans as spans_module
 from flashsale.telemetry.config import exporter_from_env
 from tests.conftest import LOG_DIR, Api, start_api
 from tests.servers import RedisProcess
@@ -230,3 +232,41 @@ def test_refused_attempts_are_counted_as_invalid(redis_server: RedisProcess) -> 
                            headers={"Idempotency-Key": "k" * 10}).status_code == 400
         after = invalid_count(client.get("/metrics").text)
     assert after - before == 3
+
+
+# A stand-in exporter process that takes one frame, reports it exported, and dies.
+ONE_FRAME_EXPORTER = """
+import sys
+import msgspec
+data = sys.stdin.buffer
+header = data.read(4)
+if len(header) == 4:
+    print(len(msgspec.msgpack.decode(data.read(int.from_bytes(header, "big")))), 0, flush=True)
+"""
+
+
+def test_a_dead_exporter_process_is_restarted_and_nothing_is_lost_uncounted(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each exporter process takes one frame and dies; frames it had in its pipe unread are counted as dropped,
+    the next frames go to its replacement: exported + dropped == made, and more than one process exported."""
+    monkeypatch.setattr(spans_module, "RESTART_EVERY_S", 0.05)
+    pipe = SpanPipe(command=[sys.executable, "-c", ONE_FRAME_EXPORTER])
+    exported0, dropped0 = SPANS_EXPORTED._value.get(), SPANS_DROPPED._value.get()
+
+    def counted() -> float:
+        return SPANS_EXPORTED._value.get() - exported0 + SPANS_DROPPED._value.get() - dropped0
+
+    pipe.start()
+    made = 0
+    try:
+        for batch in range(3):
+            for i in range(100):
+                made += 1
+                pipe.add(("purchase", 1, batch, i + 1, 0, 1, 2, "s", "safe", "sold", 1, 1000, "", None))
+            pipe.flush()
+            assert _until(lambda n=made: (pipe.flush(), counted() >= n)[1], timeout_s=15)  # type: ignore[misc]
+    finally:
+        pipe.close(timeout_s=10)
+    exported = SPANS_EXPORTED._value.get() - exported0
+    assert exported >= 200  # the dead process was replaced, twice
+    assert counted() == made

@@ -107,6 +107,9 @@ class SpanPipe:
         self._frames: deque[list[int]] = deque()
         """[bytes not yet written, spans, size] of each frame in ``_pending``, oldest first (drops counted exactly)."""
         self._process: subprocess.Popen[bytes] | None = None
+        self._in_flight = 0
+        """Spans written whole to the current exporter process and not yet reported exported or dropped: if it
+        dies, they are counted as dropped."""
         self._counts = b""
         self._last_start = 0.0
 
@@ -136,10 +139,17 @@ class SpanPipe:
                 for stream in (dead.stdin, dead.stdout):
                     with contextlib.suppress(OSError):
                         stream.close()  # type: ignore[union-attr]
+            self._lose_in_flight()
             self._drop_partial_frame()
             self.start()
             return True
         return False
+
+    def _lose_in_flight(self) -> None:
+        """The exporter process is gone: what it had taken and not reported is lost, and counted."""
+        if self._in_flight > 0:
+            SPANS_DROPPED.inc(self._in_flight)
+        self._in_flight = 0
 
     def _drop_partial_frame(self) -> None:
         """A frame the dead process got only part of is lost (counted); whole frames go to the new one."""
@@ -178,6 +188,8 @@ class SpanPipe:
         if self._pending:
             self._write()
         self._read_counts()
+        if self._in_flight:
+            self._alive()  # an exporter process that died holding spans: count them, start another
 
     def _write(self) -> None:
         """Write what the pipe takes now. With the exporter process gone, frames wait (within
@@ -196,7 +208,7 @@ class SpanPipe:
             frames[0][0] -= take
             written -= take
             if frames[0][0] == 0:
-                frames.popleft()
+                self._in_flight += frames.popleft()[1]
 
     def _drop_pending(self) -> None:
         """Forget unwritten frames, counting their spans as dropped (the exporter process is gone for good or
@@ -220,8 +232,10 @@ class SpanPipe:
         for line in lines:
             exported, _, dropped = line.partition(b" ")
             with contextlib.suppress(ValueError):
-                SPANS_EXPORTED.inc(int(exported))
-                SPANS_DROPPED.inc(int(dropped))
+                done = int(exported), int(dropped)
+                SPANS_EXPORTED.inc(done[0])
+                SPANS_DROPPED.inc(done[1])
+                self._in_flight -= done[0] + done[1]
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Write what is left, close the pipe, and give the exporter process ``timeout_s`` to send it."""
@@ -245,5 +259,6 @@ class SpanPipe:
         os.set_blocking(process.stdout.fileno(), True)
         self._process = process
         self._read_counts(final=True)
+        self._lose_in_flight()
         self._process = None
         process.stdout.close()
