@@ -123,6 +123,9 @@ def test_bad_input_is_4xx(client: Api) -> None:
     assert confirm(client, sale, hold_id, {"payment_ref": "x", "extra": 1}).status_code == 400
     assert confirm(client, sale, hold_id, {"payment_ref": "has space"}).status_code == 400
     assert hold(client, "no-such-sale").status_code == 404
+    wrong = client.http.post(f"/sales/{sale}/holds", json={"buyer_id": "x", "quantity": "1"},
+                             headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert wrong.status_code == 400 and wrong.json()["detail"].startswith("invalid hold body")
     assert client.http.post(f"/sales/{sale}/holds", json={"buyer_id": "x"}).status_code == 400  # no key
     for ttl in (0, 86_401, "60", 1.5, None):
         r = client.http.post("/admin/sales", headers=client.auth,

@@ -234,7 +234,7 @@ class HoldController(Controller):
     ) -> Response[Any]:
         inventory: Inventory = request.app.state.inventory
         recorder: Recorder = request.app.state.recorder
-        data = decode_purchase(await request.body())
+        data = decode_purchase(await request.body(), "hold")
         instance = f"/sales/{sale_id}/holds"
         limiter = recorder.buyer_limiter
         if limiter is not None and not limiter.allow(data.buyer_id):
