@@ -92,6 +92,7 @@ class BareController(Controller):
         key = request.headers.get("idempotency-key", "bench-key")
         k = sale_keys(sale_id)
         reply = await inventory.scripts.purchase.run(
-            inventory.client, (k.sale, k.buyers, k.orders, k.idem(key)), (key, 1, key, "60")
+            inventory.client, (k.sale, k.buyers, k.orders, k.idem(key), k.holds, k.hold_expiry),
+            (key, 1, key, "60", "16"),
         )
         return Response(str(reply[0]).encode(), media_type="text/plain")
