@@ -122,9 +122,26 @@ def test_reconcile_then_repair_restores_lost_orders_exactly_once(redis_node: Red
         assert (replay.outcome, replay.order_id) == (Outcome.REPLAYED, lost[0][1])
         poll(lambda: flashsale("reconcile", sale, env=env).returncode == 0, 30, "reconciled after repair")
         assert exactly_once(database, sale, set(sold.values()))["duplicates"] == 0
+        # A repaired order is cancelled by its original id; PostgreSQL's row follows.
+        cancelled = asyncio.run(_cancel(redis_node.url, sale, lost[1][1]))
+        assert cancelled == Outcome.CANCELLED
+        poll(lambda: dict((row[0], row[4]) for row in db_orders(database, sale))[lost[1][1]] == "cancelled", 30,
+             "cancellation exported")
+        poll(lambda: flashsale("reconcile", sale, env=env).returncode == 0, 30, "reconciled after the cancel")
+        final = json.loads(flashsale("reconcile", sale, env=env).stdout)
+        assert (final["ok"], final["redis_sold"], final["db_sold"]) == (True, 7, 7)
         r.close()
     finally:
         exporter.stop()
+
+
+async def _cancel(redis_url: str, sale: str, order_id: str) -> Outcome:
+    settings = Settings.from_env({}, redis_url=redis_url, redis_timeout_ms=2000, soldout_cache_ms=0)
+    inventory = Inventory(connect(settings), settings)
+    try:
+        return (await inventory.cancel_order(sale, order_id, restock=True)).outcome
+    finally:
+        await inventory.close()
 
 
 async def _purchase(redis_url: str, sale: str, key: str) -> object:

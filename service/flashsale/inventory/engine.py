@@ -399,7 +399,7 @@ class Inventory:
         if not _ORDER_ID.match(order_id):
             return CancelResult(Outcome.UNKNOWN_ORDER, order_id)
         k = sale_keys(sale_id)
-        keys = (k.sale, k.buyers, k.orders, k.cancelled)
+        keys = (k.sale, k.buyers, k.orders, k.cancelled, k.restored)
         reply = await self._run(self.scripts.cancel_order, keys, (order_id, "1" if restock else "0"),
                                 _CANCEL_WRITES)
         result = decode_cancel(reply, order_id)

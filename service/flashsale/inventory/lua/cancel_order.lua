@@ -2,6 +2,8 @@
 --
 -- KEYS[1] sale hash  fs:{<sale>}:sale   KEYS[2] buyers  fs:{<sale>}:buyers   KEYS[3] ledger  fs:{<sale>}:orders
 -- KEYS[4] cancellations  fs:{<sale>}:cancelled  (hash: order id -> "<cancel_id>\t<restock>\t<created_ms>")
+-- KEYS[5] restored  fs:{<sale>}:restored  (hash: order id -> ledger id of its copy, written by repair.lua: an order
+--         re-applied after a failover is found under its original id)
 -- ARGV[1] order id (a stream id, checked by the caller)   ARGV[2] restock: "1" or "0"
 --
 -- Returns (decoded by replies.decode_cancel):
@@ -20,6 +22,10 @@ if redis.call('HEXISTS', sale, 'limit') == 0 then
   return {'unknown_sale'}
 end
 local entry = redis.call('XRANGE', ledger, ARGV[1], ARGV[1])[1]
+if not entry then
+  local copy = redis.call('HGET', KEYS[5], ARGV[1])
+  entry = copy and redis.call('XRANGE', ledger, copy, copy)[1]
+end
 if not entry then
   return {'unknown_order'}
 end
