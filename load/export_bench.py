@@ -35,6 +35,7 @@ from tests.export_tools import ExporterProcess, new_database
 from tests.postgres import PostgresProcess
 
 from flashsale.embedded import EmbeddedRedis
+from flashsale.inventory.keys import EXPORT_GROUP, sale_keys
 from flashsale.local import LocalServer
 from load.bench.measuring import parse_wrk, wrk_command
 
@@ -63,8 +64,8 @@ def lag(exporter: ExporterProcess, sale: str) -> tuple[float, float]:
 
 
 def backlog(r: redis.Redis, sale: str) -> int:
-    for g in r.xinfo_groups(f"fs:{{{sale}}}:orders"):
-        if g["name"] == "export":
+    for g in r.xinfo_groups(sale_keys(sale).orders):
+        if g["name"] == EXPORT_GROUP:
             return int(g["pending"]) + int(g["lag"] or 0)
     return -1
 
@@ -75,7 +76,7 @@ def db_ids(url: str, sale: str) -> list[str]:
 
 
 def ledger_ids(r: redis.Redis, sale: str) -> list[str]:
-    return [fields.get("order_id") or entry_id for entry_id, fields in r.xrange(f"fs:{{{sale}}}:orders")]
+    return [fields.get("order_id") or entry_id for entry_id, fields in r.xrange(sale_keys(sale).orders)]
 
 
 def sell(api: LocalServer, sale: str, tag: str) -> tuple[subprocess.Popen[str], float]:
@@ -84,13 +85,13 @@ def sell(api: LocalServer, sale: str, tag: str) -> tuple[subprocess.Popen[str], 
 
 
 def sold(r: redis.Redis, sale: str) -> int:
-    return int(r.hget(f"fs:{{{sale}}}:sale", "sold") or 0)
+    return int(r.hget(sale_keys(sale).sale, "sold") or 0)
 
 
 def order_span_s(r: redis.Redis, sale: str) -> tuple[float, int]:
     """Seconds from the first to the last order (Redis clock, the ledger's created_ms), and the last one's ms."""
-    first = r.xrange(f"fs:{{{sale}}}:orders", count=1)
-    last = r.xrevrange(f"fs:{{{sale}}}:orders", count=1)
+    first = r.xrange(sale_keys(sale).orders, count=1)
+    last = r.xrevrange(sale_keys(sale).orders, count=1)
     a, b = int(first[0][1]["created_ms"]), int(last[0][1]["created_ms"])
     return max((b - a) / 1000, 1e-3), b
 

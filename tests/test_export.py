@@ -16,6 +16,7 @@ import redis
 
 from flashsale.inventory import Inventory, Outcome
 from flashsale.inventory.connection import connect
+from flashsale.inventory.keys import sale_keys
 from flashsale.orders.reconcile import stream_order
 from flashsale.settings import Settings
 from tests.export_tools import (
@@ -100,11 +101,11 @@ def test_reconcile_then_repair_restores_lost_orders_exactly_once(redis_node: Red
         # A failover to a replica that had only the sale and the first 5 orders: the last 3 are lost.
         lost = sorted(sold.items(), key=lambda kv: kv[1])[5:]
         r = redis.Redis(port=redis_node.port, decode_responses=True)
-        stream = f"fs:{{{sale}}}:orders"
+        stream = sale_keys(sale).orders
         for key, order_id in lost:
             r.xdel(stream, order_id)
-            r.delete(f"fs:{{{sale}}}:idem:{key}")
-        r.hset(f"fs:{{{sale}}}:sale", mapping={"remaining": 5, "sold": 5, "orders": 5})
+            r.delete(sale_keys(sale).idem(key))
+        r.hset(sale_keys(sale).sale, mapping={"remaining": 5, "sold": 5, "orders": 5})
         broken = flashsale("reconcile", sale, env=env)
         assert broken.returncode == 1
         report = json.loads(broken.stdout)
@@ -114,7 +115,7 @@ def test_reconcile_then_repair_restores_lost_orders_exactly_once(redis_node: Red
                    for _ in range(2)]
         assert [x["restored"] for x in repairs] == [3, 0]
         assert repairs[1]["already_present"] == 0  # nothing left to re-apply: PostgreSQL and Redis agree
-        snapshot = r.hgetall(f"fs:{{{sale}}}:sale")
+        snapshot = r.hgetall(sale_keys(sale).sale)
         assert (snapshot["remaining"], snapshot["sold"], snapshot["orders"]) == ("2", "8", "8")
         assert set(ledger(redis_node.port, sale)) == set(sold.values())
         # A retry of a lost order replays its original order id; the stock is not sold twice.

@@ -23,6 +23,7 @@ import psycopg
 import pytest
 import redis
 
+from flashsale.inventory.keys import EXPORT_GROUP, sale_keys
 from flashsale.orders.reconcile import stream_order
 from tests.chaos_tools import write_report
 from tests.export_tools import (
@@ -87,7 +88,7 @@ class Buyers(threading.Thread):
 def sold_in_redis(port: int, sale: str) -> dict[str, str]:
     r = redis.Redis(port=port, decode_responses=True)
     try:
-        return r.hgetall(f"fs:{{{sale}}}:sale")  # type: ignore[return-value]
+        return r.hgetall(sale_keys(sale).sale)  # type: ignore[return-value]
     finally:
         r.close()
 
@@ -117,10 +118,10 @@ def test_exporter_sigkilled_mid_batch(redis_node: RedisProcess, database: str, t
     buyers = Buyers(redis_node.url, sale, 1000)
     try:
         r = redis.Redis(port=redis_node.port, decode_responses=True)
-        stream = f"fs:{{{sale}}}:orders"
-        poll(lambda: r.xpending(stream, "export")["pending"] > 0, 30, "a batch delivered to the first exporter")
+        stream = sale_keys(sale).orders
+        poll(lambda: r.xpending(stream, EXPORT_GROUP)["pending"] > 0, 30, "a batch delivered to the first exporter")
         buyers.start()
-        pending_at_kill = int(r.xpending(stream, "export")["pending"])
+        pending_at_kill = int(r.xpending(stream, EXPORT_GROUP)["pending"])
         first.kill(signal.SIGKILL)
         blocker.rollback()
         sold.update(buyers.finish())
