@@ -109,6 +109,7 @@ def rush(api: LocalServer, r: redis.Redis, db: str, redis_url: str) -> dict[str,
     second: ExporterProcess | None = None
     samples: list[tuple[float, float, float]] = []
     killed_at = 0
+    pending_at_kill = 0
     wrk_out = ""
     try:
         started = time.monotonic()
@@ -118,6 +119,7 @@ def rush(api: LocalServer, r: redis.Redis, db: str, redis_url: str) -> dict[str,
             while wrk.poll() is None:
                 n = sold(r, sale)
                 if second is None and n >= KILL_AT:
+                    pending_at_kill = int(r.xpending(sale_keys(sale).orders, EXPORT_GROUP)["pending"])
                     first.kill(signal.SIGKILL)
                     killed_at = n
                     second = ExporterProcess(redis_url, db, **env).start()
@@ -142,7 +144,7 @@ def rush(api: LocalServer, r: redis.Redis, db: str, redis_url: str) -> dict[str,
         parse_wrk(wrk_out)
     return {
         "sale": sale, "sold": sold(r, sale), "purchase_rate_per_s": round(RUSH_UNITS / span_s),
-        "exporter_killed_at_sold": killed_at,
+        "exporter_killed_at_sold": killed_at, "pending_at_kill": pending_at_kill,
         "lag_entries_max": max(s[1] for s in samples), "lag_seconds_max": max(s[2] for s in samples),
         "lag_zero_after_last_sale_s": round(max(0, drained_ms - last_ms) / 1000, 2),
         "in_postgres": len(in_db), "distinct_in_postgres": len(set(in_db)), "in_redis_ledger": len(in_redis),
@@ -229,7 +231,8 @@ def main() -> int:
     REPORT.write_text(json.dumps(result, indent=2) + "\n")
     p1 = phase1
     print(f"rush: {p1['sold']} sold through 2 workers at {p1['purchase_rate_per_s']} orders/s; exporter SIGKILLed "
-          f"at {p1['exporter_killed_at_sold']} sold and replaced; lag max {p1['lag_entries_max']:.0f} entries / "
+          f"at {p1['exporter_killed_at_sold']} sold ({p1['pending_at_kill']} entries pending on it) and replaced; "
+          f"lag max {p1['lag_entries_max']:.0f} entries / "
           f"{p1['lag_seconds_max']:.2f} s; lag 0 {p1['lag_zero_after_last_sale_s']} s after the last sale")
     print(f"rush: PostgreSQL {p1['in_postgres']} rows for {p1['in_redis_ledger']} ledger orders: duplicates "
           f"{p1['duplicates']}, lost {p1['lost']}, extra {p1['extra']}, exact={p1['exact']}")
