@@ -22,6 +22,8 @@ locals {
   log_group_arn  = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}"
 
   database_enabled = var.database != null
+  # Where the containers find the RDS CA bundle (mounted read-only).
+  database_ca_path = "/etc/flashsale/rds-ca.pem"
   exporter_enabled = local.database_enabled && var.run_exporter
 
   user_data = templatefile("${path.module}/templates/user_data.sh.tftpl", {
@@ -37,6 +39,8 @@ locals {
     settings                    = local.settings
     database                    = var.database
     exporter_enabled            = local.exporter_enabled
+    database_ca_bundle_url      = var.database_ca_bundle_url
+    database_ca_path            = local.database_ca_path
     exporter_metrics_port       = local.exporter_metrics_port
     collector_enabled           = local.collector_enabled
     collector_image             = var.collector_image
@@ -59,10 +63,14 @@ locals {
     local.exporter_enabled ? {
       FLASHSALE_EXPORT_METRICS_PORT = tostring(local.exporter_metrics_port)
     } : {},
-    # TLS to PostgreSQL (the database forces it). libpq and asyncpg read it
-    # from the environment, also where SQLAlchemy (alembic) builds the
-    # connection and would reject an sslmode URL parameter.
-    local.database_enabled ? { PGSSLMODE = "require" } : {},
+    # TLS to PostgreSQL with the server's certificate and name verified
+    # against the RDS CA bundle. libpq and asyncpg read these from the
+    # environment, also where SQLAlchemy (alembic) builds the connection and
+    # would reject an sslmode URL parameter.
+    local.database_enabled ? {
+      PGSSLMODE     = "verify-full"
+      PGSSLROOTCERT = local.database_ca_path
+    } : {},
     local.traces_enabled ? {
       OTEL_EXPORTER_OTLP_ENDPOINT = "http://${local.collector_host}:4318"
       OTEL_EXPORTER_OTLP_PROTOCOL = "http/protobuf"

@@ -477,6 +477,17 @@ variable "database" {
   }
 }
 
+variable "database_ca_bundle_url" {
+  description = "HTTPS URL of the RDS certificate bundle the instances fetch once, so the drivers verify the database's certificate and host name (PGSSLMODE=verify-full). The default is AWS's global bundle; GovCloud and China regions publish their own."
+  type        = string
+  default     = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+
+  validation {
+    condition     = can(regex("^https://[^\\s'\"$`]+$", var.database_ca_bundle_url))
+    error_message = "database_ca_bundle_url must be an https:// URL."
+  }
+}
+
 variable "run_exporter" {
   description = "With a database: run `flashsale export` (ledger -> PostgreSQL) as a second container on every instance (unit flashsale-export.service). Several exporters in parallel are safe: one consumer group, idempotent inserts."
   type        = bool

@@ -75,7 +75,7 @@ resource "aws_db_parameter_group" "this" {
   family      = "postgres${local.major_version}"
   description = "${var.name}: TLS only, slow statements and connections logged"
 
-  # Clients must use TLS (the instances set PGSSLMODE=require).
+  # Clients must use TLS (the instances set PGSSLMODE=verify-full).
   parameter {
     name  = "rds.force_ssl"
     value = "1"

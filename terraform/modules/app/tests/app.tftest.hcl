@@ -434,10 +434,13 @@ run "database_and_exporter" {
     condition = (
       strcontains(base64decode(aws_launch_template.this.user_data), "secret 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0123-AbCdEf' | python3") &&
       strcontains(base64decode(aws_launch_template.this.user_data), "FLASHSALE_DATABASE_URL=postgresql://%s@%s:%s/%s\\n'") &&
-      output.container_settings["PGSSLMODE"] == "require" &&
+      output.container_settings["PGSSLMODE"] == "verify-full" &&
+      output.container_settings["PGSSLROOTCERT"] == "/etc/flashsale/rds-ca.pem" &&
+      strcontains(base64decode(aws_launch_template.this.user_data), "curl -fsS --retry 5 -o /etc/flashsale/rds-ca.pem.tmp 'https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem'") &&
+      length(regexall("--volume /etc/flashsale/rds-ca.pem:/etc/flashsale/rds-ca.pem:ro", base64decode(aws_launch_template.this.user_data))) == 2 &&
       strcontains(base64decode(aws_launch_template.this.user_data), "'fs-test.abcdefghijkl.eu-west-1.rds.amazonaws.com' '5432' 'flashsale'")
     )
-    error_message = "FLASHSALE_DATABASE_URL must be assembled on the instance, the password read from the RDS-managed secret."
+    error_message = "FLASHSALE_DATABASE_URL must be assembled on the instance (password from the RDS-managed secret), and TLS must verify the RDS certificate."
   }
 
   assert {
