@@ -64,7 +64,15 @@ def bucket_quantile(q: float, before: dict[float, float], after: dict[float, flo
     return None
 
 
-async def run_path(url: str, path: str, buyers: int, stock: int, admin_token: str) -> dict[str, Any]:
+async def run_path(
+    url: str, path: str, buyers: int, stock: int, admin_token: str, retries: int = 0
+) -> dict[str, Any]:
+    """One burst of ``buyers`` simultaneous purchases of one unit each against a fresh sale of ``stock``.
+
+    With ``retries`` > 0 a buyer answered 503 (outcome unknown) waits its ``Retry-After`` and sends the same
+    request with the same Idempotency-Key again, at most that many times, as the API asks clients to: the
+    answer then settles whether it bought. ``first_statuses`` counts the first answers, ``statuses`` the last.
+    """
     sale = f"attack-{path}-{uuid.uuid4().hex[:10]}"
     auth = {"Authorization": f"Bearer {admin_token}"}
     connector = aiohttp.TCPConnector(limit=buyers + 8, force_close=False)
@@ -80,18 +88,27 @@ async def run_path(url: str, path: str, buyers: int, stock: int, admin_token: st
         gate = asyncio.Event()
         route = PURCHASE_ROUTE[path].format(sale=sale)
 
-        async def buyer(i: int) -> tuple[int, float]:
+        async def attempt(body: dict[str, Any], headers: dict[str, str]) -> tuple[int, float]:
+            try:
+                async with client.post(route, json=body, headers=headers) as response:
+                    await response.read()
+                    return response.status, float(response.headers.get("Retry-After", "1"))
+            except aiohttp.ClientError:
+                return 0, 1.0
+
+        async def buyer(i: int) -> tuple[int, float, int]:
             body = {"buyer_id": f"buyer-{i}", "quantity": 1}
             headers = {"Idempotency-Key": str(uuid.uuid4())}
             await gate.wait()
             start = time.perf_counter()
-            try:
-                async with client.post(route, json=body, headers=headers) as response:
-                    await response.read()
-                    status = response.status
-            except aiohttp.ClientError:
-                status = 0
-            return status, time.perf_counter() - start
+            status, retry_after = await attempt(body, headers)
+            elapsed, first = time.perf_counter() - start, status
+            for _ in range(retries):
+                if status != 503:
+                    break
+                await asyncio.sleep(min(retry_after, 5.0))
+                status, retry_after = await attempt(body, headers)
+            return status, elapsed, first
 
         tasks = [asyncio.create_task(buyer(i)) for i in range(buyers)]
         await asyncio.sleep(0)
@@ -105,8 +122,9 @@ async def run_path(url: str, path: str, buyers: int, stock: int, admin_token: st
             view = await r.json()
         async with client.get(f"/admin/sales/{sale}/audit", headers=auth) as r:
             audit = await r.json()
-    latencies = [seconds * 1000 for _, seconds in results]
-    statuses = Counter(str(status) for status, _ in results)
+    latencies = [seconds * 1000 for _, seconds, _ in results]
+    statuses = Counter(str(status) for status, _, _ in results)
+    first_statuses = Counter(str(first) for _, _, first in results)
     server_p50, server_p99 = bucket_quantile(0.5, before, after), bucket_quantile(0.99, before, after)
     return {
         "sale_id": sale,
@@ -118,6 +136,7 @@ async def run_path(url: str, path: str, buyers: int, stock: int, admin_token: st
         "orders": audit["orders"],
         "invariants_ok": audit["ok"],
         "statuses": dict(sorted(statuses.items())),
+        "first_statuses": dict(sorted(first_statuses.items())),
         "wall_s": round(wall, 3),
         "p50_ms": round(statistics.median(latencies), 1),
         "p99_ms": round(percentile(latencies, 99), 1),
