@@ -3,7 +3,8 @@
 * the rush campaign, headless against its own stack, passes and its end check saw sold == K;
 * the same campaign FAILS when the sale no longer sells exactly K (restocked under it), through --host;
 * the end-check, SLO and target-guard functions, without locust;
-* the wrk Lua script runs against the bare and purchase routes (1 s, 2 connections) and nothing is oversold;
+* the wrk Lua script runs against the bare, purchase and hold routes (1 s, 2 connections), nothing is oversold and
+  the bench's counter (orders, or holds on the hold route) counts what each run made;
 * the benchmark's INFO commandstats parser and snapshot deltas on a real redis-server.
 """
 
@@ -174,23 +175,33 @@ def test_target_guard() -> None:
 # -- the benchmark's pieces ------------------------------------------------------------
 
 
-def test_wrk_script_drives_bare_and_purchase_routes_without_oversell(demo_api: LocalServer) -> None:
+def test_wrk_script_drives_bare_purchase_and_hold_routes_without_oversell(
+    demo_api: LocalServer, redis_server: RedisProcess
+) -> None:
     assert shutil.which("wrk"), "wrk not installed (make system-deps)"
     assert subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False).stdout.startswith("wrk")
     http = httpx.Client(base_url=demo_api.url, timeout=10,
                         headers={"Authorization": f"Bearer {demo_api.admin_token}"})
-    for route, expected in (("/bench/bare/{sale}", "200"), ("/sales/{sale}/purchases", "201")):
+    for route in ("bare", "purchase", "hold"):
         sale = f"wrk-{uuid.uuid4().hex[:8]}"
-        assert http.post("/admin/sales", json={"sale_id": sale, "name": "wrk", "stock": 1_000_000}).status_code == 201
-        result = measuring.run_wrk(demo_api.url, route.format(sale=sale), connections=2, duration_s=1)
+        body = {"sale_id": sale, "name": "wrk", "stock": 1_000_000, "hold_ttl_s": 86_400}
+        assert http.post("/admin/sales", json=body).status_code == 201
+        counter = measuring.ROUTE_COUNTER.get(route, "orders")
+        _, made0 = redis_stats.snapshot(redis_server.port, sale, counter)
+        path = measuring.ROUTE_PATHS[route].format(sale=sale)
+        result = measuring.run_wrk(demo_api.url, path, connections=2, duration_s=1)
         assert result["requests"] > 0
-        assert result["statuses"] == {expected: result["requests"]}
+        assert result["statuses"] == {measuring.EXPECTED_STATUS[route]: result["requests"]}
         assert result["latency_us"]["p99"] >= result["latency_us"]["p50"] > 0
         time.sleep(0.2)
         audit = http.get(f"/admin/sales/{sale}/audit").json()
         assert audit["oversold"] == 0 and audit["ok"] is True
-        # every answered request sold one unit (at most the 2 in flight when wrk stopped sold unseen)
-        assert result["requests"] <= audit["sold"] <= result["requests"] + 2
+        # every answered request sold (or held) one unit (at most the 2 in flight when wrk stopped unseen)
+        units = audit["held"] if route == "hold" else audit["sold"]
+        assert result["requests"] <= units <= result["requests"] + 2
+        assert (audit["sold"], audit["holds"]["created"]) == ((0, units) if route == "hold" else (units, 0))
+        _, made1 = redis_stats.snapshot(redis_server.port, sale, counter)
+        assert made1 - made0 == units  # what the bench divides commands by: holds on the hold route, else orders
     http.close()
 
 

@@ -11,6 +11,8 @@ Measured, side by side:
 * "telemetry on" as compose runs it (the headline): Prometheus metrics, the per-attempt JSON log line at
   INFO, and traces exported over OTLP/HTTP to a real receiver on loopback (``receiver.py``) that decodes
   every export and counts the spans; against the same server without traces and with all telemetry off;
+* the hold route (``POST /sales/{id}/holds``, a new buyer and Idempotency-Key per request, on a sale whose holds
+  outlive the run) interleaved with the purchase route on the headline server, and Redis commands per hold;
 * the purchase route and the bare reference route (the framework ceiling) at each connection count, with
   uvicorn 1 worker (the headline configuration), uvicorn 2 workers and granian 1 worker;
 * the Redis ceiling: redis-benchmark running the purchase script by EVALSHA;
@@ -39,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from load.bench.common import CORES, HUGE_STOCK, REPORTS, SOLDOUT_STOCK, cpu_model
+from load.bench.common import CORES, HOLD_TTL_S, HUGE_STOCK, REPORTS, SOLDOUT_STOCK, cpu_model
 from load.bench.measuring import ROUTE_PATHS, Bench, Config, api_stack, run_wrk
 from load.bench.profiling import profile
 from load.bench.redis_stats import monitor_sample, redis_ceiling
@@ -98,16 +100,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             traced.create_sale("purchase", HUGE_STOCK)
             traced.create_sale("bare", HUGE_STOCK)
             traced.create_sale("soldout", SOLDOUT_STOCK)
+            traced.create_sale("hold", HUGE_STOCK, hold_ttl_s=HOLD_TTL_S)
             untraced.create_sale("purchase", HUGE_STOCK)
             off.create_sale("purchase", HUGE_STOCK)
             bench.measure_interleaved([(traced, "purchase"), (traced, "bare"), (untraced, "purchase"),
-                                       (off, "purchase")], [50])
+                                       (off, "purchase"), (traced, "hold")], [50])
             bench.measure_interleaved([(traced, "purchase"), (traced, "bare")], [c for c in conns if c != 50])
             bench.measure_config(traced, ["soldout"], [50])
             sample: dict[str, Any] = monitor_sample(traced.redis_port, traced.sales["purchase"], lambda: run_wrk(
                 traced.server.url, ROUTE_PATHS["purchase"].format(sale=traced.sales["purchase"]), 10, 1.0))
             bench.extra["monitor_sample"] = sample
             bench.say(f"MONITOR sample: {sample['client_commands']} for {sample['orders']} purchases")
+            hold_sample: dict[str, Any] = monitor_sample(
+                traced.redis_port, traced.sales["hold"], lambda: run_wrk(
+                    traced.server.url, ROUTE_PATHS["hold"].format(sale=traced.sales["hold"]), 10, 1.0), "holds")
+            bench.extra["monitor_sample_hold"] = hold_sample
+            bench.say(f"MONITOR sample: {hold_sample['client_commands']} for {hold_sample['holds']} holds")
             if args.profile:
                 bench.extra["profile"] = profile(traced, args.profile_seconds, reports)
                 bench.say("profile: " + bench.extra["profile"].get("error", "done"))
@@ -130,7 +138,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     purchase200, bare200 = f("uvicorn-1", "purchase", 200), f("uvicorn-1", "bare", 200)
     soldout, soldout_nomemo = f("uvicorn-1", "soldout", 50), f("memo-off", "soldout", 50)
     no_traces, tel_off = f("untraced", "purchase", 50), f("telemetry-off", "purchase", 50)
-    assert purchase and bare and soldout and tel_off and no_traces
+    hold = f("uvicorn-1", "hold", 50)
+    assert purchase and bare and soldout and tel_off and no_traces and hold
     traced_figures = [x for x in bench.figures if x.get("traced") and x["route"] != "bare"]
     oversold = max(x["oversold"] for x in bench.figures)
     audits_ok = all(x["audit_ok"] for x in bench.figures)
@@ -185,6 +194,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "telemetry_overhead_ratio_by_cpu": ratio(tel_off["api_cpu_us_per_request"], purchase["api_cpu_us_per_request"]),
         "untraced_vs_off": ratio(no_traces["rps"], tel_off["rps"]),
         "soldout_vs_bare_by_cpu": ratio(bare["api_cpu_us_per_request"], soldout["api_cpu_us_per_request"]),
+        "hold_ttl_s": HOLD_TTL_S,
+        "hold_rps": hold["rps"],
+        "hold_vs_purchase": ratio(hold["rps"], purchase["rps"]),
+        "hold_vs_purchase_by_cpu": ratio(purchase["api_cpu_us_per_request"], hold["api_cpu_us_per_request"]),
+        "hold_p99_ms": hold["p99_ms"],
+        "hold_p50_ms": hold["p50_ms"],
+        "cpu_us_per_hold": hold["api_cpu_us_per_request"],
+        "redis_cpu_us_per_hold": hold["redis_cpu_us_per_request"],
+        "redis_cpu_us_per_purchase": purchase["redis_cpu_us_per_request"],
+        "redis_commands_per_hold": hold_sample["request_commands_per_hold"],
+        "redis_commands_per_hold_commandstats": hold["client_commands_per_purchase"],
+        "hold_spans_per_attempt": hold.get("spans_per_attempt"),
         "oversold": oversold,
         "audits_ok": audits_ok and soldout_sold_ok,
         "noisy_figures": [f"{x['label']} {x['route']} c={x['connections']}" for x in bench.figures

@@ -28,6 +28,7 @@ from load.bench.common import (
 from load.bench.receiver import OtlpReceiver
 from load.bench.redis_stats import (
     CONNECTION_SETUP,
+    COUNTERS,
     command_deltas,
     redis_command,
     snapshot,
@@ -108,9 +109,12 @@ class Stack:
         return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
-    def create_sale(self, role: str, stock: int) -> str:
+    def create_sale(self, role: str, stock: int, hold_ttl_s: int | None = None) -> str:
         sale = f"bench-{self.config.key}-{role}-{uuid.uuid4().hex[:6]}"
-        r = self.http.post("/admin/sales", json={"sale_id": sale, "name": f"bench {role}", "stock": stock})
+        body: dict[str, Any] = {"sale_id": sale, "name": f"bench {role}", "stock": stock}
+        if hold_ttl_s is not None:
+            body["hold_ttl_s"] = hold_ttl_s
+        r = self.http.post("/admin/sales", json=body)
         r.raise_for_status()
         self.sales[role] = sale
         return sale
@@ -157,8 +161,12 @@ def api_stack(redis: Any, config: Config, log_dir: Path, flush: bool = True) -> 
 # -- one measured run, and a figure made of runs ----------------------------------------------------------------------
 
 ROUTE_PATHS = {"purchase": "/sales/{sale}/purchases", "bare": "/bench/bare/{sale}",
-               "soldout": "/sales/{sale}/purchases"}
-EXPECTED_STATUS = {"purchase": "201", "bare": "200", "soldout": "409"}
+               "soldout": "/sales/{sale}/purchases", "hold": "/sales/{sale}/holds"}
+"""The hold route takes the purchase route's body ({buyer_id, quantity}) and Idempotency-Key, so
+load/wrk/purchase.lua drives both: the same requests, the same WRK_JSON line, compared in the same run."""
+EXPECTED_STATUS = {"purchase": "201", "bare": "200", "soldout": "409", "hold": "201"}
+ROUTE_COUNTER = {"hold": "holds"}
+"""The sale hash counter that counts a route's successes (holds created for the hold route; orders otherwise)."""
 
 
 def measure(stack: Stack, route: str, connections: int, duration_s: float) -> dict[str, Any]:
@@ -171,7 +179,8 @@ def measure(stack: Stack, route: str, connections: int, duration_s: float) -> di
     spans0 = wait_spans_settled(receiver) if receiver is not None else 0
     dropped0 = stack.metric("flashsale_spans_dropped_total") if receiver is not None else 0.0
     exporters = stack.exporter_pids()
-    cmd0, orders0 = snapshot(port, sale)
+    counter = ROUTE_COUNTER.get(route, "orders")
+    cmd0, made0 = snapshot(port, sale, counter)
     exporter0 = sum(proc_cpu_s(p) for p in exporters)
     server0, redis0, busy0, own0, t0 = (tree_cpu_s(server_pid), proc_cpu_s(redis_pid), machine_busy_s(),
                                         own_cpu_s(), time.monotonic())
@@ -180,7 +189,7 @@ def measure(stack: Stack, route: str, connections: int, duration_s: float) -> di
     server1, redis1, busy1, own1, t1 = (tree_cpu_s(server_pid), proc_cpu_s(redis_pid), machine_busy_s(),
                                         own_cpu_s(), time.monotonic())
     exporter1 = sum(proc_cpu_s(p) for p in exporters)
-    cmd1, orders1 = snapshot(port, sale)
+    cmd1, made1 = snapshot(port, sale, counter)
     spans = (wait_spans_settled(receiver) - spans0) if receiver is not None else 0
     dropped = (stack.metric("flashsale_spans_dropped_total") - dropped0) if receiver is not None else 0.0
     audit = stack.audit(sale)
@@ -189,8 +198,8 @@ def measure(stack: Stack, route: str, connections: int, duration_s: float) -> di
     script_inside = sum(n for name, n in commands.items() if name in SCRIPT_COMMANDS)
     setup = sum(n for name, n in commands.items() if name in CONNECTION_SETUP)
     total = sum(commands.values())
-    orders = orders1 - orders0
-    per = orders if route != "soldout" and orders > 0 else requests
+    made = made1 - made0
+    per = made if route != "soldout" and made > 0 else requests
     server_cpu, redis_cpu, own_cpu = server1 - server0, redis1 - redis0, own1 - own0
     elapsed = t1 - t0
     background = max(0.0, (busy1 - busy0) - server_cpu - redis_cpu - own_cpu)
@@ -206,7 +215,8 @@ def measure(stack: Stack, route: str, connections: int, duration_s: float) -> di
         "statuses": statuses,
         "unexpected_responses": unexpected,
         "socket_errors": errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
-        "orders": orders,
+        counter: made,
+        "unit": COUNTERS[counter],
         "api_cpu_us_per_request": round(server_cpu / requests * 1e6, 1),
         "api_cpu_cores": round(server_cpu / elapsed, 2),
         "redis_cpu_us_per_request": round(redis_cpu / requests * 1e6, 1),
@@ -217,10 +227,10 @@ def measure(stack: Stack, route: str, connections: int, duration_s: float) -> di
         "client_commands_per_purchase": round((total - script_inside - setup) / per, 4),
         "connection_setup_commands": setup,
         "commands": commands,
-        "audit": {k: audit[k] for k in ("sold", "remaining", "orders", "oversold", "ok")},
+        "audit": {k: audit[k] for k in ("sold", "remaining", "held", "orders", "oversold", "ok")},
         "spans_received": spans,
         "spans_dropped": dropped,
-        "spans_per_attempt": round(spans / orders, 4) if receiver is not None and route != "bare" and orders else None,
+        "spans_per_attempt": round(spans / made, 4) if receiver is not None and route != "bare" and made else None,
         "exporter_cpu_us_per_span": round((exporter1 - exporter0) / spans * 1e6, 1) if spans else None,
         "exporter_cpu_cores": round((exporter1 - exporter0) / elapsed, 2),
     }
@@ -244,6 +254,8 @@ def wait_spans_settled(receiver: OtlpReceiver, quiet_s: float = 0.6, timeout_s: 
 FIGURE_KEYS = ("rps", "p50_ms", "p95_ms", "p99_ms", "p999_ms", "api_cpu_us_per_request", "api_cpu_cores",
                "redis_cpu_us_per_request", "generator_cpu_cores", "background_cpu_cores", "evalsha_per_purchase",
                "commands_per_purchase_all", "client_commands_per_purchase", "exporter_cpu_cores")
+"""A figure's medians; the ``*_per_purchase`` ones are per success of the figure's ``unit`` (a hold on the hold
+route)."""
 
 
 def figure(config: Config, route: str, connections: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -256,12 +268,13 @@ def figure(config: Config, route: str, connections: int, runs: list[dict[str, An
     out["unexpected_responses"] = sum(r["unexpected_responses"] for r in runs)
     out["socket_errors"] = sum(r["socket_errors"] for r in runs)
     out["traced"] = config.traced
+    out["unit"] = runs[0]["unit"]
     if config.traced and route != "bare":
-        orders = sum(r["orders"] for r in runs)
+        made = sum(r.get("orders", 0) + r.get("holds", 0) for r in runs)
         spans = sum(r["spans_received"] for r in runs)
         out["spans_received"] = spans
         out["spans_dropped"] = sum(r["spans_dropped"] for r in runs)
-        out["spans_per_attempt"] = round(spans / orders, 4) if orders else None
+        out["spans_per_attempt"] = round(spans / made, 4) if made else None
         per_span = [r["exporter_cpu_us_per_span"] for r in runs if r["exporter_cpu_us_per_span"] is not None]
         out["exporter_cpu_us_per_span"] = round(median(per_span), 1) if per_span else None
     out["runs"] = runs

@@ -1,4 +1,4 @@
-"""Redis statistics: commands per purchase (INFO commandstats, MONITOR) and the Redis ceiling."""
+"""Redis statistics: commands per purchase or hold (INFO commandstats, MONITOR) and the Redis ceiling."""
 
 from __future__ import annotations
 
@@ -68,11 +68,15 @@ def command_deltas(before: dict[str, int], after: dict[str, int]) -> dict[str, i
     return {name: n for name, n in delta.items() if n > 0 and name not in BENCH_OWN}
 
 
-def snapshot(port: int, sale: str) -> tuple[dict[str, int], int]:
-    """(commandstats, the sale's orders) read atomically: MULTI/EXEC, so no other command runs between them."""
+COUNTERS = {"orders": "purchase", "holds": "hold"}
+"""The sale hash counters a run's successes are counted by (orders made, holds created), and what one is."""
+
+
+def snapshot(port: int, sale: str, counter: str = "orders") -> tuple[dict[str, int], int]:
+    """(commandstats, the sale's ``counter``) read atomically: MULTI/EXEC, so no other command runs between them."""
     with client(port) as r:
         pipe = r.pipeline(transaction=True)
-        pipe.hget(f"fs:{{{sale}}}:sale", "orders")
+        pipe.hget(f"fs:{{{sale}}}:sale", counter)
         pipe.info("commandstats")
         orders, info = pipe.execute()
     return commandstats_from_info(info), int(orders or 0)
@@ -116,9 +120,11 @@ def parse_monitor(text: str, scripts_by_sha: dict[str, str] | None = None) -> tu
     return clients, scripts
 
 
-def monitor_sample(port: int, sale: str, load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Commands seen by MONITOR while ``load`` (a short wrk run on the purchase route) runs."""
-    orders0 = sale_field(port, sale, "orders")
+def monitor_sample(port: int, sale: str, load: Callable[[], dict[str, Any]], counter: str = "orders") -> dict[str, Any]:
+    """Commands seen by MONITOR while ``load`` (a short wrk run on the purchase or hold route) runs, per success
+    (``counter``: orders for purchases, holds for holds; the keys say ``per_purchase`` or ``per_hold``)."""
+    unit = COUNTERS[counter]
+    made0 = sale_field(port, sale, counter)
     with tempfile.TemporaryFile("w+") as out:
         monitor = subprocess.Popen(["redis-cli", "-p", str(port), "monitor"], stdout=out, stderr=subprocess.DEVNULL)
         time.sleep(0.3)  # redis-cli connected and subscribed before the load starts
@@ -128,14 +134,14 @@ def monitor_sample(port: int, sale: str, load: Callable[[], dict[str, Any]]) -> 
         monitor.wait(timeout=5)
         out.seek(0)
         clients, scripts = parse_monitor(out.read(), {s.sha: s.name for s in _scripts()})
-    orders = sale_field(port, sale, "orders") - orders0
-    per = max(1, orders)
+    made = sale_field(port, sale, counter) - made0
+    per = max(1, made)
     background = {name: n for name, n in clients.items() if name in BACKGROUND_COMMANDS}
-    return {"requests": wrk["requests"], "orders": orders, "client_commands": dict(clients),
-            "script_commands": dict(scripts), "client_commands_per_purchase": round(sum(clients.values()) / per, 4),
+    return {"requests": wrk["requests"], counter: made, "client_commands": dict(clients),
+            "script_commands": dict(scripts), f"client_commands_per_{unit}": round(sum(clients.values()) / per, 4),
             "background_commands": background,
-            "request_commands_per_purchase": round((sum(clients.values()) - sum(background.values())) / per, 4),
-            "script_commands_per_purchase": round(sum(scripts.values()) / per, 2)}
+            f"request_commands_per_{unit}": round((sum(clients.values()) - sum(background.values())) / per, 4),
+            f"script_commands_per_{unit}": round(sum(scripts.values()) / per, 2)}
 
 
 BACKGROUND_COMMANDS = frozenset({"smembers", "evalsha reap"})

@@ -67,6 +67,8 @@ def target_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
             TARGETS["soldout_vs_bare"], ">="),
         row("redis_commands_per_purchase", "exactly 1 Redis command per purchase (MONITOR, background reaper apart)",
             result["redis_commands_per_purchase"], TARGETS["redis_commands_per_purchase"], "=="),
+        row("redis_commands_per_hold", "exactly 1 Redis command per hold (MONITOR, background reaper apart)",
+            result.get("redis_commands_per_hold"), TARGETS["redis_commands_per_hold"], "=="),
         row("p99_ms", "p99 at 50 connections < 10 ms (traced)", result["p99_ms"], TARGETS["p99_ms"], "<", " ms"),
         row("p99_200_vs_bare", "p99 at 200 connections ≤ 2 x bare's p99", result["p99_200_vs_bare"],
             TARGETS["p99_200_vs_bare"], "<="),
@@ -132,6 +134,12 @@ def diagnose(result: dict[str, Any]) -> list[str]:
         notes.append(
             f"* **spans**: {result.get('spans_received')} spans received, {result.get('spans_dropped')} counted as "
             f"dropped (flashsale_spans_dropped_total); spans per attempt {fmt(result.get('spans_per_attempt'), 4)}.")
+    if "redis_commands_per_purchase" in missed or "redis_commands_per_hold" in missed:
+        notes.append(
+            f"* **Redis commands per request**: the requests sent {fmt(result.get('redis_commands_per_purchase'), 4)} "
+            f"commands per purchase and {fmt(result.get('redis_commands_per_hold'), 4)} per hold (MONITOR samples, "
+            f"background reaper apart): per purchase {(result.get('monitor_sample') or {}).get('client_commands')}, "
+            f"per hold {(result.get('monitor_sample_hold') or {}).get('client_commands')}.")
     if "oversold" in missed:
         notes.append("* **OVERSOLD**: a sale sold more than its stock: a correctness bug, see the runs in bench.json.")
     if share("OpenTelemetry SDK") > 0:
@@ -159,8 +167,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['machine']['loadavg_start']}.",
         "",
         f"Method: wrk with 1 thread and `load/wrk/purchase.lua` (a new buyer id and Idempotency-Key per request, so "
-        f"every request runs the whole script and sells one unit); each figure is the median of {m['repeats']} runs "
-        f"of {m['duration_s']:g} s after a {m['warmup_s']:g} s warm-up; figures compared with each other are measured "
+        "every request runs the whole script and sells, or on the hold route holds, one unit); each figure is the "
+        f"median of {m['repeats']} runs of {m['duration_s']:g} s after a {m['warmup_s']:g} s warm-up; figures "
+        "compared with each other are measured "
         f"interleaved with all their servers up. Before each figure the bench waits for the machine to be quiet "
         f"(at most 10 s a time, 60 s in all: this run waited {result['quiet_waited_s']:g} s, and "
         f"{result['quiet_gave_up']} time(s) the machine was still busy when the wait ended), and a run during which "
@@ -197,7 +206,8 @@ def markdown(result: dict[str, Any]) -> str:
                 "soldout_vs_bare",
                 "soldout_rps_without_memo", "redis_ceiling_rps", "redis_commands_per_purchase", "p99_ms",
                 "p99_ms_200", "bare_p99_ms_200", "cpu_us_per_purchase", "cpu_us_per_bare", "telemetry_overhead_ratio",
-                "telemetry_overhead_ratio_by_cpu", "soldout_vs_bare_by_cpu", "oversold"):
+                "telemetry_overhead_ratio_by_cpu", "soldout_vs_bare_by_cpu", "hold_rps", "hold_vs_purchase",
+                "hold_p99_ms", "redis_commands_per_hold", "oversold"):
         lines.append(f"| `{key}` | {fmt(result.get(key), 3 if 'vs' in key or 'ratio' in key else 2)} |")
     lines += [
         "",
@@ -217,7 +227,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "Routes: `purchase` = `POST /sales/{id}/purchases` (the product); `bare` = `POST /bench/bare/{id}` (same app "
         "and middleware, reads the body and runs the same script, no validation, outcome mapping or metrics: the "
-        "framework ceiling); `soldout` = the purchase route on a sold-out sale.",
+        "framework ceiling); `soldout` = the purchase route on a sold-out sale; `hold` = `POST /sales/{id}/holds` on a "
+        f"sale whose holds last {result.get('hold_ttl_s', 'n/a')} s (none expires during the run).",
         "",
         "## Ceilings",
         "",
@@ -243,6 +254,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"**{fmt(mon.get('request_commands_per_purchase'), 4)}** per purchase (the target's figure); inside the "
         f"script {fmt(mon.get('script_commands_per_purchase'), 2)} per purchase ({mon.get('script_commands')}).",
         "",
+    ]
+    lines += hold_section(result)
+    lines += [
         "## ASGI server: uvicorn against granian",
         "",
     ]
@@ -320,6 +334,41 @@ def markdown(result: dict[str, Any]) -> str:
     lines += [f"| {k} | {v} |" for k, v in result["versions"].items()]
     lines += ["", "![throughput and p99 against connections](bench.png)", ""]
     return "\n".join(lines)
+
+
+def hold_section(result: dict[str, Any]) -> list[str]:
+    """The hold route next to the purchase route: same server (the headline's), measured interleaved."""
+    hold, purchase = result["_find"]("uvicorn-1", "hold", 50), result["_find"]("uvicorn-1", "purchase", 50)
+    if not hold or not purchase:
+        return []
+    mon = result.get("monitor_sample_hold") or {}
+    rows = [(name, f) for name, f in (("purchase `POST /sales/{id}/purchases`", purchase),
+                                      ("hold `POST /sales/{id}/holds`", hold))]
+    lines = ["## Hold route against purchase route", "",
+             "Headline server (uvicorn, 1 worker, telemetry on), 50 connections, measured interleaved in the same "
+             "runs; a new buyer id and Idempotency-Key per request on both routes:", "",
+             "| route | req/s | vs purchase | p50 ms | p99 ms | API CPU µs/req | Redis µs/req | spans per attempt |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, f in rows:
+        lines.append(f"| {name} | {f['rps']:,.0f} | {fmt(ratio(f['rps'], purchase['rps']), 3)} | {f['p50_ms']:.2f} | "
+                     f"{f['p99_ms']:.2f} | {f['api_cpu_us_per_request']:.0f} | {f['redis_cpu_us_per_request']:.0f} | "
+                     f"{fmt(f.get('spans_per_attempt'), 4)} |")
+    cpu_gap = hold["api_cpu_us_per_request"] - purchase["api_cpu_us_per_request"]
+    redis_gap = hold["redis_cpu_us_per_request"] - purchase["redis_cpu_us_per_request"]
+    lines += ["",
+              f"The hold route served **{fmt(result.get('hold_vs_purchase'), 3)}x** the purchase route's requests per "
+              f"second ({hold['rps']:,.0f} against {purchase['rps']:,.0f}; "
+              f"{fmt(result.get('hold_vs_purchase_by_cpu'), 3)}x by API CPU per request), p99 "
+              f"{hold['p99_ms']:.2f} ms against {purchase['p99_ms']:.2f} ms. A hold cost the API processes "
+              f"{cpu_gap:+.0f} µs and Redis {redis_gap:+.0f} µs of CPU per request compared with a purchase. The "
+              f"hold requests sent **{fmt(result.get('redis_commands_per_hold'), 4)}** Redis command per hold "
+              f"(MONITOR sample of {mon.get('requests', 'n/a')} requests, {mon.get('holds', 'n/a')} holds: "
+              f"{mon.get('client_commands')}, of which the background reaper's {mon.get('background_commands')}; "
+              f"{fmt(mon.get('script_commands_per_hold'), 2)} commands inside the script per hold); INFO "
+              f"commandstats over the measured runs: {fmt(result.get('redis_commands_per_hold_commandstats'), 4)} "
+              "per hold (reaper included).",
+              ""]
+    return lines
 
 
 def plot(result: dict[str, Any], path: Path) -> None:

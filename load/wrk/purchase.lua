@@ -1,11 +1,12 @@
--- wrk driver of the purchase route and the bare reference route (load/bench.py).
+-- wrk driver of the purchase route, the hold route and the bare reference route (load/bench/).
 --
 --   wrk -t1 -c50 -d5s -s load/wrk/purchase.lua http://127.0.0.1:PORT -- <path> <tag>
 --
--- <path> is /sales/<sale>/purchases or /bench/bare/<sale>; <tag> makes this run's keys unique. Every request
--- carries its own buyer id and Idempotency-Key, so neither a per-buyer limit nor an idempotent replay can
--- answer it early: each one runs the whole purchase script. done() prints one line "WRK_JSON {...}" with the
--- counts and the latency percentiles in microseconds, for load/bench.py to parse.
+-- <path> is /sales/<sale>/purchases, /sales/<sale>/holds (the same body and header) or /bench/bare/<sale>;
+-- <tag> makes this run's keys unique. Every request carries its own buyer id and Idempotency-Key, so neither a
+-- per-buyer limit nor an idempotent replay can answer it early: each one runs the whole purchase (or hold)
+-- script. done() prints one line "WRK_JSON {...}" with the counts and the latency percentiles in
+-- microseconds, for load/bench/measuring.py to parse.
 
 local threads = {}
 
