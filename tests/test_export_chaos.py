@@ -8,24 +8,37 @@ duplicates, lost, repaired) are printed and merged into ``load/reports/chaos.jso
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 import redis
 
 from flashsale.inventory.keys import EXPORT_GROUP, sale_keys
+from flashsale.local import LocalServer
 from flashsale.orders.reconcile import stream_order
-from tests.chaos_tools import write_report
+from tests.chaos_tools import (
+    cluster_ok,
+    find_slot_owner,
+    slot_owner,
+    start_api_workers,
+    wait_replica_acks,
+    write_report,
+)
+from tests.conftest import Api
 from tests.export_tools import (
     ExporterProcess,
     buy,
@@ -37,9 +50,11 @@ from tests.export_tools import (
     poll,
 )
 from tests.postgres import PostgresProcess
-from tests.servers import RedisProcess, wait_replicas_synced
+from tests.servers import RedisClusterProcesses, RedisProcess, wait_replicas_synced
 
 pytestmark = pytest.mark.chaos
+
+SOLD_OUT = "urn:flashsale:problem:sold-out"
 
 
 def sale_id() -> str:
@@ -286,3 +301,173 @@ def _replay(redis_url: str, sale: str, key: str) -> tuple[str, str]:
         return str(result.outcome), result.order_id
 
     return asyncio.run(go())
+
+
+# -- Redis Cluster: the sale's primary dies after export, its lagging replica is promoted ----------------------
+
+
+async def _http_buy(url: str, sale: str, n: int, *, until_sold_out: bool = False) -> dict[str, str]:
+    """Buy single units through the API, 32 at a time, each with its own Idempotency-Key; a 503 is retried with
+    the same key (as a client must). Returns key -> order id of every 201. ``until_sold_out``: keep going (at most
+    ``n`` purchases) until the API answers sold-out."""
+    sold: dict[str, str] = {}
+    sold_out = False
+    async with httpx.AsyncClient(base_url=url, timeout=10.0) as http:
+
+        async def one(key: str) -> None:
+            nonlocal sold_out
+            for _ in range(50):
+                r = await http.post(f"/sales/{sale}/purchases", json={"buyer_id": f"buyer-{key}", "quantity": 1},
+                                    headers={"Idempotency-Key": key})
+                if r.status_code == 201:
+                    sold[key] = r.json()["order_id"]
+                    return
+                if r.status_code == 409 and r.json().get("type") == SOLD_OUT:
+                    sold_out = True
+                    return
+                assert r.status_code == 503, r.text
+                await asyncio.sleep(0.02)  # pacing, as Retry-After asks (scaled down)
+            raise AssertionError(f"purchase {key} never got an answer")
+
+        prefix = uuid.uuid4().hex[:8]
+        for start in range(0, n, 32):
+            await asyncio.gather(*(one(f"{prefix}-{i:05d}") for i in range(start, min(start + 32, n))))
+            if sold_out and until_sold_out:
+                break
+    return sold
+
+
+def http_buy(url: str, sale: str, n: int, *, until_sold_out: bool = False) -> dict[str, str]:
+    return asyncio.run(_http_buy(url, sale, n, until_sold_out=until_sold_out))
+
+
+def cluster_backlog(node: RedisProcess, sale: str) -> int:
+    """The export group's pending + undelivered entries read on ``node`` (``READONLY``: a replica too)."""
+    r = redis.Redis(port=node.port, decode_responses=True, socket_timeout=5)
+    try:
+        r.readonly()
+        groups = r.xinfo_groups(sale_keys(sale).orders)
+        return next((int(g["pending"]) + int(g["lag"] or 0) for g in groups if g["name"] == EXPORT_GROUP), -1)
+    finally:
+        r.close()
+
+
+@pytest.mark.cluster
+def test_redis_cluster_failover_after_export_then_reconcile_and_repair(database: str, tmp_path: Path) -> None:
+    """A Redis Cluster (3 primaries, 1 replica each) with the API and the exporter on it. Orders sold and exported
+    while the replica of the sale's primary is stalled (SIGSTOP, its replication link dropped) never reach it; the
+    primary is SIGKILLed and the replica promoted (``CLUSTER FAILOVER TAKEOVER``) while the API and the exporter
+    keep running. Through the admin API: reconcile lists the lost orders, repair re-applies them once, a second
+    repair restores 0, a same-key retry of a lost order replays it, and selling out afterwards oversells nothing:
+    every order exactly once in PostgreSQL."""
+    stock = 500
+    cluster = RedisClusterProcesses(masters=3, replicas=1, extra=("--repl-diskless-sync-delay", "0"))
+    api: LocalServer | None = None
+    admin: Api | None = None
+    exporter: ExporterProcess | None = None
+    try:
+        cluster.start()
+        cluster.wait_replicas_synced()
+        upgrade(database)
+        api = start_api_workers(cluster.url, 1, FLASHSALE_REDIS_CLUSTER="true", FLASHSALE_DATABASE_URL=database)
+        admin = Api(api)
+        sale = admin.new_sale(stock=stock)
+        primary, replica = slot_owner(cluster, sale_keys(sale).sale)
+        assert replica is not None
+        exporter = ExporterProcess(cluster.url, database, FLASHSALE_REDIS_CLUSTER="true").start()
+        sold = http_buy(api.url, sale, 200)
+        poll(lambda: db_count(database, sale) == 200 and cluster_backlog(primary, sale) == 0, 30, "first exported")
+        # Every write so far (orders, the group's acknowledgements) is on the replica once it acknowledges a probe.
+        wait_replica_acks(primary.port, f"fs:{{{sale}}}:probe")
+        assert cluster_backlog(replica, sale) == 0
+        # The replication window, as the chaos suite opens it: the replica is frozen and the primary drops its
+        # link, so nothing written from now on reaches it (kernel buffers would deliver it after SIGCONT).
+        replica.freeze()
+        control = redis.Redis(port=primary.port, socket_timeout=5)
+        control.client_kill_filter(_type="replica")
+        control.close()
+        lost = http_buy(api.url, sale, 150)
+        sold.update(lost)
+        poll(lambda: db_count(database, sale) == len(sold) and cluster_backlog(primary, sale) == 0, 30,
+             "the unreplicated orders exported")
+        killed = time.monotonic()
+        primary.kill(signal.SIGKILL)
+        replica.thaw()
+        promote(cluster, replica, sale)
+        promoted_s = round(time.monotonic() - killed, 3)
+        reconcile_url = f"/admin/sales/{sale}/reconcile"
+        before = poll(lambda: _json(admin.http.get(reconcile_url, headers=admin.auth)), 30,
+                      "reconcile answering on the promoted node")
+        repaired = poll(lambda: _json(admin.http.post(reconcile_url + "/repair", headers=admin.auth)), 30, "repair")
+        again = poll(lambda: _json(admin.http.post(reconcile_url + "/repair", headers=admin.auth)), 30, "repair")
+        # A buyer retrying a lost order (same Idempotency-Key, same body) gets its original order back.
+        key, order_id = next(iter(lost.items()))
+        retry = admin.http.post(f"/sales/{sale}/purchases", json={"buyer_id": f"buyer-{key}", "quantity": 1},
+                                headers={"Idempotency-Key": key})
+        rest = http_buy(api.url, sale, stock, until_sold_out=True)
+        sold.update(rest)
+        after = poll(lambda: (body := _json(admin.http.get(reconcile_url, headers=admin.auth))) and body["ok"]
+                     and body, 60, "reconciled after repair and sell-out")
+        audit = admin.audit(sale)
+        exported_by_exporter = metric(exporter, f'flashsale_orders_exported_total{{sale="{sale}"}}')
+        exporter_redis_errors = metric(exporter, 'flashsale_export_errors_total{kind="redis"}')
+    finally:
+        if exporter is not None:
+            exporter.stop()
+        if admin is not None:
+            admin.http.close()
+        if api is not None:
+            api.stop()
+        for node in cluster.nodes:
+            node.thaw()
+        cluster.cleanup()
+    counts = exactly_once(database, sale, set(sold.values()))
+    row = {"sold": len(sold), **counts, "lost_in_failover": len(before["missing_in_redis"]),
+           "repaired": repaired["restored"], "repaired_again": again["restored"], "oversold": audit["oversold"],
+           "exported_by_exporter": exported_by_exporter, "exporter_redis_errors": exporter_redis_errors,
+           "promoted_s": promoted_s, "reconcile_before": before,
+           "repair": {k: v for k, v in repaired.items() if k != "restored_ids"}, "reconcile_after": after}
+    report("redis-cluster-failover", row, tmp_path)
+    print("reconcile after the failover:", json.dumps(before))
+    print("repair:", json.dumps(row["repair"]))
+    print("reconcile after repair + sell-out:", json.dumps(after))
+    assert (before["ok"], before["redis_sold"], before["db_sold"]) == (False, 200, 350), before
+    assert before["missing_in_redis"] == sorted(lost.values(), key=stream_order)
+    assert before["missing_in_db"] == []
+    assert (repaired["restored"], again["restored"]) == (150, 0)
+    assert retry.status_code == 201 and retry.headers.get("idempotent-replayed") == "true", retry.text
+    assert retry.json()["order_id"] == order_id
+    assert counts == {"exported": len(sold), "duplicates": 0, "lost": 0, "extra": 0}
+    assert len(sold) == stock and audit["sold"] == stock and audit["oversold"] == 0, audit
+    assert after == {**after, "ok": True, "redis_sold": stock, "db_sold": stock, "missing_in_redis": [],
+                     "missing_in_db": [], "export_lag": 0}
+
+
+def promote(cluster: RedisClusterProcesses, replica: RedisProcess, sale: str) -> None:
+    """``CLUSTER FAILOVER TAKEOVER`` on the (thawed) replica, then poll until it serves the sale's slot and the
+    cluster is ok from its point of view. TAKEOVER needs no vote, so it does not wait for the dead primary's
+    FAIL flag (cluster-node-timeout); it is sent again if the first one came before the replica was answering."""
+    key = sale_keys(sale).sale
+
+    def promoted() -> bool:
+        owner = find_slot_owner(cluster, key)
+        if owner is not None and owner[0] is replica and cluster_ok(replica):
+            return True
+        with contextlib.suppress(redis.RedisError):
+            r = redis.Redis(port=replica.port, decode_responses=True, socket_timeout=2)
+            try:
+                if r.info("replication").get("role") == "slave":
+                    r.cluster("FAILOVER", "TAKEOVER")
+            finally:
+                r.close()
+        return False
+
+    poll(promoted, 30, "the replica to take over the sale's slot", every_s=0.1)
+
+
+def _json(response: httpx.Response) -> Any:
+    """The body of a 200; None for a 503 (Redis or PostgreSQL unavailable: poll again); any other status fails."""
+    if response.status_code == 503:
+        return None
+    assert response.status_code == 200, response.text
+    return response.json()
