@@ -424,8 +424,8 @@ def test_redis_cluster_failover_after_export_then_reconcile_and_repair(database:
     counts = exactly_once(database, sale, set(sold.values()))
     row = {"sold": len(sold), **counts, "lost_in_failover": len(before["missing_in_redis"]),
            "repaired": repaired["restored"], "repaired_again": again["restored"], "oversold": audit["oversold"],
-           "exported_by_exporter": exported_by_exporter, "exporter_redis_errors": exporter_redis_errors,
-           "promoted_s": promoted_s, "reconcile_before": before,
+           "audit_ok": audit["ok"], "exported_by_exporter": exported_by_exporter,
+           "exporter_redis_errors": exporter_redis_errors, "promoted_s": promoted_s, "reconcile_before": before,
            "repair": {k: v for k, v in repaired.items() if k != "restored_ids"}, "reconcile_after": after}
     report("redis-cluster-failover", row, tmp_path)
     print("reconcile after the failover:", json.dumps(before))
@@ -439,6 +439,7 @@ def test_redis_cluster_failover_after_export_then_reconcile_and_repair(database:
     assert retry.json()["order_id"] == order_id
     assert counts == {"exported": len(sold), "duplicates": 0, "lost": 0, "extra": 0}
     assert len(sold) == stock and audit["sold"] == stock and audit["oversold"] == 0, audit
+    assert audit["ok"] and audit["remaining"] == 0 and audit["orders"] == audit["ledger_length"] == stock, audit
     assert after == {**after, "ok": True, "redis_sold": stock, "db_sold": stock, "missing_in_redis": [],
                      "missing_in_db": [], "export_lag": 0}
 
