@@ -4,7 +4,9 @@ One local stack (embedded Redis, ``flashsale serve`` with one uvicorn worker, lo
 with 1 thread and 50 connections for 5 s per run, interleaved: purchases (load/wrk/purchase.lua), holds only and
 hold + confirm (load/wrk/hold.lua) on fresh sales of 10 M units. Per route it prints the median requests/s, the
 median p99 and the Redis time per script call (``INFO commandstats``: ``evalsha`` µs per call), and checks each
-sale's audit. A quick comparison, not the benchmark: ``make bench`` waits for a quiet machine, this does not.
+sale's audit. A quick comparison, not the benchmark: ``make bench`` measures the hold route interleaved with the
+purchase route on its traced headline server and waits for a quiet machine (bench.json ``hold_vs_purchase``);
+this one does not wait, runs untraced, and also measures hold + confirm.
 """
 
 from __future__ import annotations
