@@ -139,7 +139,7 @@ def test_checkout_end_checks_fail_on_each_breach() -> None:
     audit = {"oversold": 0, "ok": True, "holds": {"confirmed": 10}}
     view = {"sold": 10, "remaining": 0, "held": 0}
     seen = Checkout(confirmed_units=10, abandoned=["a"], late=["b"])
-    expired = {"a": "expired", "b": "expired"}
+    expired: dict[str, str | None] = {"a": "expired", "b": "expired"}
     assert judge(seen, 10, view, audit, expired) == []
     breaches = {
         "after expiry succeeded": judge(Checkout(confirmed_units=10, abandoned=["a"], late=["b"], late_won=1), 10,
