@@ -21,8 +21,7 @@ def classify_frame(frame: str) -> str:
     if name == "Runner.run" and "asyncio/runners.py" in path:
         return "event loop itself (uvloop C code: I/O, callbacks)"
     rules = (
-        ("flashsale/telemetry/", "flashsale telemetry (spans, metrics)"), ("flashsale/logs.py", "logging"),
-        ("flashsale/http_metrics.py", "flashsale telemetry (spans, metrics)"),
+        ("flashsale/telemetry/logs.py", "logging"), ("flashsale/telemetry/", "flashsale telemetry (spans, metrics)"),
         ("flashsale/", "flashsale (own code)"), ("litestar/plugins/prometheus", "Litestar Prometheus middleware"),
         ("litestar/", "Litestar (other)"), ("redis/", "redis-py"), ("uvicorn/", "uvicorn"), ("granian", "granian"),
         ("prometheus_client/", "prometheus-client"), ("opentelemetry/", "OpenTelemetry"),

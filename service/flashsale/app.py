@@ -25,16 +25,16 @@ from flashsale.api.ops import BareController, HealthController, MetricsControlle
 from flashsale.api.problems import problem_details_config
 from flashsale.api.purchases import DemoController, PurchaseController, count_refused_attempt
 from flashsale.api.sales import AdminController, SaleController, admin_guard
-from flashsale.http_metrics import HttpMetricsMiddleware
 from flashsale.inventory import Inventory
 from flashsale.inventory.connection import connect, warm_pool
-from flashsale.logs import AttemptLog, flush_periodically, flush_stdout, structlog_plugin
 from flashsale.orders.db import OrderStore
 from flashsale.security import check_admin_token
 from flashsale.settings import Settings
 from flashsale.telemetry import NO_SALE, Recorder, SpanPipe
 from flashsale.telemetry import holds as hold_metrics
 from flashsale.telemetry.config import exporter_from_env
+from flashsale.telemetry.http import HttpMetricsMiddleware
+from flashsale.telemetry.logs import AttemptLog, flush_periodically, flush_stdout, structlog_plugin
 
 ALLOW_TABLE = "flashsale_allow_table"
 

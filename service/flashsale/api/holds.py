@@ -39,8 +39,8 @@ from flashsale.api.schemas import (
     from_ms,
 )
 from flashsale.inventory import HoldResult, Inventory, Outcome, Step, Unavailable
-from flashsale.logs import key_digest
 from flashsale.telemetry import Recorder
+from flashsale.telemetry.logs import key_digest
 
 HOLD_STEP = "flashsale_hold_step"
 """Route ``opt`` key marking the hold handlers, so steps refused before the handler still count."""

@@ -32,8 +32,8 @@ from flashsale.api.schemas import (
 )
 from flashsale.errors import is_disconnect
 from flashsale.inventory import Inventory, Outcome, PurchaseResult, Unavailable
-from flashsale.logs import key_digest
 from flashsale.telemetry import PURCHASE, Recorder
+from flashsale.telemetry.logs import key_digest
 
 NO_STORE = CacheControlHeader(no_store=True)
 REPLAYED_HEADERS = {"Idempotent-Replayed": "true"}

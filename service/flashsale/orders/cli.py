@@ -68,7 +68,7 @@ def _json_logs(level: str) -> None:
 
     import structlog
 
-    from flashsale.logs import redact
+    from flashsale.telemetry.logs import redact
 
     numeric = logging.getLevelName(level.upper())
     structlog.configure(

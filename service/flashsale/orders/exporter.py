@@ -30,11 +30,11 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError, ResponseError
 
 from flashsale.inventory.keys import EXPORT_GROUP, SALES_INDEX, sale_keys, sale_of_key
-from flashsale.logs import get_logger
 from flashsale.orders.db import OrderStore
 from flashsale.orders.ledger import BadEntry, OrderRow, decode
 from flashsale.orders.metrics import ExportMetrics
 from flashsale.orders.stream import Entry, backlog, ensure_group
+from flashsale.telemetry.logs import get_logger
 
 log = get_logger()
 

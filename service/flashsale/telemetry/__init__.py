@@ -5,7 +5,9 @@
 * ``spans``: attempt spans as tuples in the worker, handed through a pipe to
 * ``exporter``: the exporter process (SDK spans, OTLP/HTTP);
 * ``config``: whether tracing is on, from the standard ``OTEL_*`` variables;
-* ``holds``: the hold metrics (attempts per checkout step, held units and hold states at scrape time).
+* ``holds``: the hold metrics (attempts per checkout step, held units and hold states at scrape time);
+* ``logs``: the JSON log line per attempt and the structlog set-up, never a secret in clear;
+* ``http``: the HTTP request metrics middleware.
 """
 
 from flashsale.telemetry.metrics import (

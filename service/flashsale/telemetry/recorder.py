@@ -23,7 +23,7 @@ from typing import Any
 
 from flashsale.inventory import Outcome, SaleSnapshot
 from flashsale.inventory.outcomes import PURCHASE_OUTCOMES
-from flashsale.logs import AttemptLog
+from flashsale.telemetry.logs import AttemptLog
 from flashsale.telemetry.metrics import (
     ATTEMPTS,
     DURATION,
