@@ -21,12 +21,18 @@ from typing import Any, cast
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.datastructures import ResponseHeader
 from litestar.exceptions import HTTPException
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 
 from flashsale.api import problems as p
-from flashsale.api.purchases import NO_STORE, REPLAYED_HEADERS, PurchaseOperation, decode_purchase
+from flashsale.api.purchases import (
+    NO_STORE,
+    REPLAYED_HEADER_DOC,
+    REPLAYED_HEADERS,
+    PurchaseOperation,
+    attempt_responses,
+    decode_purchase,
+)
 from flashsale.api.schemas import (
     PAYMENT_REF_PATTERN,
     ConfirmRequest,
@@ -193,12 +199,6 @@ def _release_answer(sale_id: str, instance: str) -> Callable[[HoldResult], Respo
 
 # -- the routes ----------------------------------------------------------------------------------------------
 
-REPLAYED_HEADER_DOC = [
-    ResponseHeader(
-        name="Idempotent-Replayed", documentation_only=True, required=False,
-        description="`true` when this response replays the result of an earlier identical request.",
-    )
-]
 
 
 class HoldController(Controller):
@@ -219,15 +219,7 @@ class HoldController(Controller):
         ),
         cache_control=NO_STORE,
         response_headers=REPLAYED_HEADER_DOC,
-        responses=p.responses(
-            p.DOC_BAD_REQUEST,
-            (404, p.describe(p.UNKNOWN_SALE)),
-            (409, p.describe(p.SOLD_OUT, p.LIMIT_REACHED, p.NOT_OPEN, p.CLOSED)),
-            p.DOC_TOO_LARGE,
-            (422, p.describe(p.IDEMPOTENCY_CONFLICT)),
-            p.DOC_RATE_LIMITED,
-            p.DOC_UNAVAILABLE,
-        ),
+        responses=attempt_responses(),
     )
     async def hold(
         self, sale_id: SaleIdParam, request: Request[Any, Any, Any], idempotency_key: IdempotencyKey

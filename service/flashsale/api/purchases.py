@@ -181,6 +181,27 @@ async def count_refused_attempt(exc: Exception, scope: Any) -> None:
     recorder.attempt("", path, outcome, scope=scope, status=status)
 
 
+REPLAYED_HEADER_DOC = [
+    ResponseHeader(
+        name="Idempotent-Replayed", documentation_only=True, required=False,
+        description="`true` when this response replays the result of an earlier identical request.",
+    )
+]
+
+
+def attempt_responses() -> dict[int, Any]:
+    """The refusals a purchase or a hold can meet: both take the same body, key and limits, so the same list."""
+    return p.responses(
+        p.DOC_BAD_REQUEST,
+        (404, p.describe(p.UNKNOWN_SALE)),
+        (409, p.describe(p.SOLD_OUT, p.LIMIT_REACHED, p.NOT_OPEN, p.CLOSED)),
+        p.DOC_TOO_LARGE,
+        (422, p.describe(p.IDEMPOTENCY_CONFLICT)),
+        p.DOC_RATE_LIMITED,
+        p.DOC_UNAVAILABLE,
+    )
+
+
 # -- the routes ----------------------------------------------------------------------------------------------
 
 
@@ -200,21 +221,8 @@ class PurchaseController(Controller):
             "`Idempotent-Replayed: true` and never buys twice."
         ),
         cache_control=NO_STORE,
-        response_headers=[
-            ResponseHeader(
-                name="Idempotent-Replayed", documentation_only=True, required=False,
-                description="`true` when this response replays the order first made with this Idempotency-Key.",
-            )
-        ],
-        responses=p.responses(
-            p.DOC_BAD_REQUEST,
-            (404, p.describe(p.UNKNOWN_SALE)),
-            (409, p.describe(p.SOLD_OUT, p.LIMIT_REACHED, p.NOT_OPEN, p.CLOSED)),
-            p.DOC_TOO_LARGE,
-            (422, p.describe(p.IDEMPOTENCY_CONFLICT)),
-            p.DOC_RATE_LIMITED,
-            p.DOC_UNAVAILABLE,
-        ),
+        response_headers=REPLAYED_HEADER_DOC,
+        responses=attempt_responses(),
     )
     async def purchase(
         self,

@@ -41,6 +41,25 @@ local function hold_end(sale, buyers, holds, expiry, id, h, state, now_ms)
   redis.call('HINCRBY', buyers, h.buyer, -h.quantity)
 end
 
+-- One hold as of now, for a step on it (confirm, release, read): a live hold past its expiry is expired on the
+-- spot (units back on sale), so every step meets the state a confirm would. Returns the record (state held,
+-- confirmed, released or expired) and Redis time, or nil, nil and the reply for an unknown hold or sale.
+local function hold_now(sale, buyers, holds, expiry, id)
+  local raw = redis.call('HGET', holds, id)
+  if not raw then
+    if redis.call('EXISTS', sale) == 0 then
+      return nil, nil, {'unknown_sale'}
+    end
+    return nil, nil, {'unknown_hold'}
+  end
+  local h = hold_decode(raw)
+  local now_ms = redis_now_ms()
+  if h.state == 'held' and now_ms >= h.expires_ms then
+    hold_end(sale, buyers, holds, expiry, id, h, 'expired', now_ms)
+  end
+  return h, now_ms
+end
+
 -- Expire at most `max` holds whose expiry has passed, oldest first: O(log n) each. Returns the units reclaimed.
 local function reclaim(sale, buyers, holds, expiry, now_ms, max)
   local units = 0

@@ -9,18 +9,8 @@
 -- A live hold past its expiry is expired here (units back on sale), so the state read is the state a confirm
 -- would meet.
 local sale, buyers, holds, expiry = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local raw = redis.call('HGET', holds, ARGV[1])
-if not raw then
-  if redis.call('EXISTS', sale) == 0 then
-    return {'unknown_sale'}
-  end
-  return {'unknown_hold'}
-end
-local h = hold_decode(raw)
-if h.state == 'held' then
-  local now_ms = redis_now_ms()
-  if now_ms >= h.expires_ms then
-    hold_end(sale, buyers, holds, expiry, ARGV[1], h, 'expired', now_ms)
-  end
+local h, _, refusal = hold_now(sale, buyers, holds, expiry, ARGV[1])
+if not h then
+  return refusal
 end
 return {'found', h.state, h.buyer, h.quantity, h.expires_ms, h.order_id}

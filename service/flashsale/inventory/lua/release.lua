@@ -10,14 +10,10 @@
 --   {"hold_confirmed", order_id}     confirmed: a release cannot undo an order (cancel the order instead)
 --   {"unknown_hold"}  {"unknown_sale"}
 local sale, buyers, holds, expiry = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local raw = redis.call('HGET', holds, ARGV[1])
-if not raw then
-  if redis.call('EXISTS', sale) == 0 then
-    return {'unknown_sale'}
-  end
-  return {'unknown_hold'}
+local h, now_ms, refusal = hold_now(sale, buyers, holds, expiry, ARGV[1])
+if not h then
+  return refusal
 end
-local h = hold_decode(raw)
 if h.state == 'confirmed' then
   return {'hold_confirmed', h.order_id}
 end
@@ -25,11 +21,6 @@ if h.state == 'released' then
   return {'hold_released'}
 end
 if h.state == 'expired' then
-  return {'hold_expired', h.expires_ms}
-end
-local now_ms = redis_now_ms()
-if now_ms >= h.expires_ms then
-  hold_end(sale, buyers, holds, expiry, ARGV[1], h, 'expired', now_ms)
   return {'hold_expired', h.expires_ms}
 end
 hold_end(sale, buyers, holds, expiry, ARGV[1], h, 'released', now_ms)
