@@ -72,9 +72,14 @@ _TRANSIENT_ERRORS = (TryAgainError, ClusterDownError, MasterDownError, ReadOnlyE
 """Redis is there but not serving this write right now (resharding, failover, no quorum): a 503."""
 _TRANSIENT_REPLIES = ("BUSY", "NOREPLICAS")
 """Replies redis-py leaves as a plain ResponseError, recognised by their prefix."""
-_REDIS_FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError, AttributeError, TypeError)
+_REDIS_FAILURES = (
+    RedisError, RedisClusterException, OSError, TimeoutError, AttributeError, TypeError, RuntimeError,
+)
 """What a Redis call can raise when Redis fails. AttributeError and TypeError: redis-py 8.1 raises them when a
-connection is closed under a call (redis-py #4287); only the Redis call itself is inside these ``try`` blocks."""
+connection is closed under a call (redis-py #4287). RuntimeError: uvloop's "unable to perform operation on
+<TCPTransport closed=True>" when the cluster client writes on a connection a failover just closed (5 of 375
+attempts answered 500 in the chaos suite's cluster failover before this). Only the Redis call itself is inside
+these ``try`` blocks."""
 
 
 class Unavailable(Exception):
@@ -91,7 +96,8 @@ def classify(exc: BaseException) -> Unavailable:
         return exc
     if isinstance(exc, TimeoutError | RedisTimeoutError):
         return Unavailable("timeout", "Redis did not answer within the deadline")
-    if isinstance(exc, RedisConnectionError | OSError | AttributeError | TypeError | MaxConnectionsError):
+    if isinstance(exc, RedisConnectionError | OSError | AttributeError | TypeError | RuntimeError
+                  | MaxConnectionsError):
         return Unavailable("connection", f"Redis connection failed: {type(exc).__name__}")
     if isinstance(exc, _TRANSIENT_ERRORS):
         return Unavailable("connection", f"Redis is not serving writes: {type(exc).__name__}")
@@ -178,7 +184,7 @@ class Inventory:
         async def with_wait(*command: Any) -> tuple[Any, Any]:
             try:
                 return await round_trip(*command)
-            except (AttributeError, TypeError) as exc:
+            except (AttributeError, TypeError, RuntimeError) as exc:
                 # redis-py 8.1 (#4287, #3546): writing on a connection that another task (a cluster client
                 # closing every connection on CLUSTERDOWN) or the peer just closed raises these, not
                 # ConnectionError. Treated like a dropped connection: a 503, outcome unknown, never a 500.
