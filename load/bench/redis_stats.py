@@ -153,10 +153,10 @@ def _scripts() -> list[Any]:
     """Every Lua script of the package as Redis runs it (name, source, sha), to name EVALSHAs in MONITOR."""
     from importlib import resources
 
-    from flashsale.inventory.scripts import LuaScript
+    from flashsale.inventory.scripts import LIBRARIES, LuaScript
 
     names = sorted(p.name[:-4] for p in (resources.files("flashsale.inventory") / "lua").iterdir()
-                   if p.name.endswith(".lua") and p.name != "holdlib.lua")
+                   if p.name.endswith(".lua") and p.name[:-4] not in LIBRARIES)
     return [LuaScript.load(name) for name in names]
 
 
@@ -164,7 +164,7 @@ def redis_ceiling(server: Any, repeats: int, duration_s: float) -> dict[str, Any
     """redis-benchmark of EVALSHA purchase.lua: 50 clients, random idempotency keys, one buyer, no limit."""
     port = server.port
     redis_command(port, "FLUSHALL")
-    from flashsale.inventory.scripts import LuaScript  # the source Redis runs (holdlib.lua prepended)
+    from flashsale.inventory.scripts import LuaScript  # the source Redis runs (its libraries prepended)
 
     sha = str(redis_command(port, "SCRIPT", "LOAD", LuaScript.load("purchase").source))
     redis_command(port, "HSET", "fs:{s}:sale", "name", "redis-benchmark", "total", str(HUGE_STOCK * 1000),

@@ -1,4 +1,4 @@
-"""The purchase idempotency record, encoded and decoded here (and, on the Lua side, only in lua/purchase.lua).
+"""The purchase idempotency record, encoded and decoded here (and, on the Lua side, only in lua/idemlib.lua).
 
 Stored under ``fs:{<sale>}:idem:<Idempotency-Key>`` with the idempotency TTL:
 ``"<order_id>\\t<buyer>\\t<quantity>\\t<created_ms>"``. Buyer ids and keys never contain a tab (their patterns

@@ -6,8 +6,9 @@ falls back to ``EVAL`` with the full source instead: ``EVAL`` is routed by the s
 runs the script and caches it on exactly the node that lacked it. NOSCRIPT means the script did not run, so
 that second call can never apply a purchase twice.
 
-Scripts that touch holds start with ``lua/holdlib.lua`` (the hold record format and the expiry step), joined
-to their source here, so that format is written once on the Lua side. Redis runs one self-contained source per
+Scripts start with the Lua libraries they use (``USES``: ``lua/idemlib.lua`` for the idempotency record,
+``lua/holdlib.lua`` for the hold record and the expiry step), joined to their source here, so each record format
+is written once on the Lua side. Redis runs one self-contained source per
 script either way; the SHA is the SHA of the joined source.
 """
 
@@ -21,8 +22,15 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-WITH_HOLDLIB = frozenset({"purchase", "hold", "confirm", "release", "read_hold", "read_sale", "reap"})
-"""Scripts that read or write hold records, so start with lua/holdlib.lua."""
+LIBRARIES = ("idemlib", "holdlib")
+"""Lua files that are never run alone: prepended to the scripts that use them."""
+USES: dict[str, tuple[str, ...]] = {
+    "purchase": ("idemlib", "holdlib"),
+    "repair": ("idemlib",),
+    **{name: ("holdlib",) for name in ("hold", "confirm", "release", "read_hold", "read_sale", "reap")},
+}
+"""Which libraries each script starts with: lua/idemlib.lua (the idempotency record) for the scripts that read
+or write that record, lua/holdlib.lua (the hold record and the expiry step) for those that touch holds."""
 
 
 def _read(name: str) -> str:
@@ -37,9 +45,7 @@ class LuaScript:
 
     @classmethod
     def load(cls, name: str) -> LuaScript:
-        source = _read(name)
-        if name in WITH_HOLDLIB:
-            source = _read("holdlib") + "\n" + source
+        source = "\n".join([*(_read(library) for library in USES.get(name, ())), _read(name)])
         return cls(name=name, source=source, sha=hashlib.sha1(source.encode()).hexdigest())  # noqa: S324
 
     async def run(self, client: Any, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:

@@ -1,4 +1,4 @@
--- purchase.lua: decide and record one purchase attempt atomically (holdlib.lua is prepended).
+-- purchase.lua: decide and record one purchase attempt atomically (idemlib.lua and holdlib.lua are prepended).
 --
 -- KEYS[1] sale hash    fs:{<sale>}:sale    fields total, remaining, held, sold, orders, cancels, limit, opens_ms,
 --                      closes_ms, closed, hold_ttl_ms, holds, holds_confirmed, holds_released, holds_expired,
@@ -37,7 +37,7 @@ local quantity = tonumber(ARGV[2])
 
 local seen = redis.call('GET', KEYS[4])
 if seen then
-  local order_id, old_buyer, old_quantity, created_ms = string.match(seen, '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
+  local order_id, old_buyer, old_quantity, created_ms = idem_decode(seen)
   if old_buyer ~= buyer or tonumber(old_quantity) ~= quantity then
     return {'idempotency_conflict', old_buyer, old_quantity}
   end
@@ -76,5 +76,5 @@ redis.call('HINCRBY', KEYS[1], 'orders', 1)
 redis.call('HINCRBY', KEYS[2], buyer, quantity)
 local order_id = redis.call('XADD', KEYS[3], '*', 'kind', 'order', 'buyer', buyer, 'quantity', quantity,
   'created_ms', now_ms, 'key', ARGV[3])
-redis.call('SET', KEYS[4], order_id .. '\t' .. buyer .. '\t' .. quantity .. '\t' .. now_ms, 'EX', ARGV[4])
+redis.call('SET', KEYS[4], idem_encode(order_id, buyer, quantity, now_ms), 'EX', ARGV[4])
 return {'sold', order_id, now_ms, remaining - quantity}

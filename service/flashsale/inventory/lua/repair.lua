@@ -1,4 +1,4 @@
--- repair.lua: re-apply orders that PostgreSQL holds and Redis lost (a failover), each exactly once.
+-- repair.lua: re-apply orders that PostgreSQL holds and Redis lost (a failover), each exactly once (idemlib.lua is prepended).
 --
 -- KEYS[1] sale hash fs:{<sale>}:sale   KEYS[2] buyer hash fs:{<sale>}:buyers   KEYS[3] ledger fs:{<sale>}:orders
 -- KEYS[4] restored hash fs:{<sale>}:restored (original order id -> ledger id of its copy)
@@ -38,8 +38,7 @@ for i = 1, n do
       'created_ms', created_ms, 'key', key, 'order_id', order_id)
     redis.call('HSET', KEYS[4], order_id, copy)
     if ttl > 0 and key ~= '' then
-      local record = order_id .. '\t' .. buyer .. '\t' .. quantity .. '\t' .. created_ms
-      if not redis.call('SET', KEYS[4 + i], record, 'EX', ttl, 'NX') then
+      if not redis.call('SET', KEYS[4 + i], idem_encode(order_id, buyer, quantity, created_ms), 'EX', ttl, 'NX') then
         reused = reused + 1
       end
     end
