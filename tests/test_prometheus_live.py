@@ -453,7 +453,9 @@ def assert_scraped_equals_audit(stack: Stack, result: dict[str, Any]) -> tuple[d
         per_replica = prom.vector(f'{metric}{{sale="{sale}"}}')
         # Read from Redis by every replica: one identical series per replica, combined with max.
         assert sorted(per_replica.values()) == [float(value)] * REPLICAS, (metric, per_replica)
-        assert one(prom.vector(f'sale:{metric}:max{{sale="{sale}"}}')) == float(value), metric
+        # The recording rule follows the scrapes by up to one evaluation interval: wait for it to catch up.
+        recorded = f'sale:{metric}:max{{sale="{sale}"}}'
+        wait_until(lambda: one(prom.vector(recorded)) == float(value), f"{recorded} == {value}")  # noqa: B023
     return audit, scraped
 
 
