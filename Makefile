@@ -51,7 +51,7 @@ test: system-deps $(STAMP) ## install what the tests need and run the whole suit
 
 lint: $(STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff check service tests load
-	$(BIN)/ruff format --check service || true
+	$(BIN)/ruff format --check service tests load
 	$(BIN)/mypy
 
 fuzz: system-deps $(STAMP) ## schemathesis, deep: 300 examples per operation, every phase, demo on, real server + Redis

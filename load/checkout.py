@@ -59,8 +59,9 @@ def setup(run: common.Run, environment: Environment) -> None:
     STATE = Checkout()
     units = common.stock(environment)
     sale = f"checkout-{run.tag}"
-    status, body = run.api.call("POST", "/admin/sales", {"sale_id": sale, "name": "checkout", "stock": units,
-                                                         "hold_ttl_s": TTL_S}, admin=True)
+    status, body = run.api.call(
+        "POST", "/admin/sales", {"sale_id": sale, "name": "checkout", "stock": units, "hold_ttl_s": TTL_S}, admin=True
+    )
     if status != 201:
         raise common.AdminError(f"create sale {sale}: HTTP {status}: {body}")
     run.sales["main"] = sale
@@ -87,14 +88,25 @@ def verify(run: common.Run, environment: Environment) -> list[str]:
         states[hold_id] = answer.get("state") if status == 200 and isinstance(answer, dict) else f"HTTP {status}"
     failures = judge_checkout(s, units, view, audit, states)
     run.notes.pop("_ends_epoch", None)
-    run.notes.update({
-        "sold": sold, "remaining": view["remaining"], "held": view["held"],
-        "oversold": audit["oversold"] if audit else None, "confirmed_units": s.confirmed_units,
-        "abandoned": len(s.abandoned), "released": s.released, "late_confirms": len(s.late),
-        "late_confirms_won": s.late_won, "late_confirms_410": s.late_expired,
-        "prompt_confirms_410": s.prompt_expired, "unknown": s.unknown, "stranded": s.stranded,
-        "holds": audit["holds"] if audit else None, "client_outcomes": s.outcomes,
-    })
+    run.notes.update(
+        {
+            "sold": sold,
+            "remaining": view["remaining"],
+            "held": view["held"],
+            "oversold": audit["oversold"] if audit else None,
+            "confirmed_units": s.confirmed_units,
+            "abandoned": len(s.abandoned),
+            "released": s.released,
+            "late_confirms": len(s.late),
+            "late_confirms_won": s.late_won,
+            "late_confirms_410": s.late_expired,
+            "prompt_confirms_410": s.prompt_expired,
+            "unknown": s.unknown,
+            "stranded": s.stranded,
+            "holds": audit["holds"] if audit else None,
+            "client_outcomes": s.outcomes,
+        }
+    )
     return failures
 
 
@@ -110,15 +122,23 @@ class CheckoutBuyer(common.Buyer):
     def wait_time(self) -> float:
         return random.uniform(0.1, 0.3) if self.sold_out else random.uniform(0.0, 0.05)
 
-    def _send(self, method: str, path: str, name: str, body: bytes | None, headers: dict[str, str],
-              expected: dict[int, set[str] | None]) -> tuple[int, Any]:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        name: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        expected: dict[int, set[str] | None],
+    ) -> tuple[int, Any]:
         """One request, retried (same request, so same key) after a 503 or no answer; returns (status, json).
 
         ``expected``: status -> the problem types that are a normal answer (None: any body)."""
         status, payload = 0, None
         for _ in range(RETRIES):
-            with self.client.request(method, path, data=body, headers=headers, name=name,
-                                     catch_response=True) as response:
+            with self.client.request(
+                method, path, data=body, headers=headers, name=name, catch_response=True
+            ) as response:
                 status = response.status_code
                 try:
                     payload = response.json() if response.content else None
@@ -145,8 +165,7 @@ class CheckoutBuyer(common.Buyer):
             return
         body = b'{"buyer_id":"%s","quantity":1}' % self.buyer_id.encode()
         headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
-        status, hold = self._send("POST", f"/sales/{sale}/holds", HOLD, body, headers,
-                                  {201: None, 409: {"sold-out"}})
+        status, hold = self._send("POST", f"/sales/{sale}/holds", HOLD, body, headers, {201: None, 409: {"sold-out"}})
         self.sold_out = status == 409
         if status != 201:
             STATE.count("hold-sold-out" if status == 409 else f"hold-http-{status}")
@@ -177,8 +196,7 @@ class CheckoutBuyer(common.Buyer):
                 STATE.late.append(hold_id)
             else:
                 gevent.sleep(random.uniform(0.0, 0.5))
-            status, order = self._send("POST", path + "/confirm", CONFIRM, None, {},
-                                       {201: None, 410: {"hold-expired"}})
+            status, order = self._send("POST", path + "/confirm", CONFIRM, None, {}, {201: None, 410: {"hold-expired"}})
             STATE.count(f"{fate}-{status}")
             if status == 201:
                 STATE.confirmed_units += int(order["quantity"])

@@ -58,8 +58,9 @@ def refuse_target(url: str, allow_remote: bool, allow_private: bool = False) -> 
     except ValueError as exc:
         return str(exc)
     scope = "loopback or private-network" if allow_private else "loopback"
-    return (f"refusing to send load to {url}: not a {scope} address. Pass --allow-remote to load a remote "
-            "server you own.")
+    return (
+        f"refusing to send load to {url}: not a {scope} address. Pass --allow-remote to load a remote server you own."
+    )
 
 
 # -- the admin API ----------------------------------------------------------------------------------------------
@@ -78,8 +79,7 @@ class Api:
         self.admin_token = admin_token
         self.timeout_s = timeout_s
 
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None,
-             admin: bool = False) -> tuple[int, Any]:
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None, admin: bool = False) -> tuple[int, Any]:
         headers = {"Accept": "application/json"}
         data = None
         if body is not None:
@@ -89,8 +89,12 @@ class Api:
             if not self.admin_token:
                 raise AdminError("no admin token: set FLASHSALE_ADMIN_TOKEN to the target's admin token")
             headers["Authorization"] = f"Bearer {self.admin_token}"
-        request = urllib.request.Request(self.base_url + path, data=data, headers=headers,  # noqa: S310 (http(s))
-                                         method=method)
+        request = urllib.request.Request(  # noqa: S310 (http(s) only)
+            self.base_url + path,
+            data=data,
+            headers=headers,
+            method=method,
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310
                 status, raw = response.status, response.read()
@@ -109,24 +113,31 @@ class Api:
             raise AdminError(f"{what}: HTTP {status}: {payload}")
         return payload
 
-    def create_sale(self, sale_id: str, stock: int, per_buyer_limit: int = 0, opens_at: str | None = None,
-                    name: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"sale_id": sale_id, "name": name or sale_id, "stock": stock,
-                                "per_buyer_limit": per_buyer_limit}
+    def create_sale(
+        self, sale_id: str, stock: int, per_buyer_limit: int = 0, opens_at: str | None = None, name: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "sale_id": sale_id,
+            "name": name or sale_id,
+            "stock": stock,
+            "per_buyer_limit": per_buyer_limit,
+        }
         if opens_at:
             body["opens_at"] = opens_at
         return self._expect(*self.call("POST", "/admin/sales", body, admin=True), 201, f"create sale {sale_id}")
 
     def restock(self, sale_id: str, units: int) -> dict[str, Any]:
-        return self._expect(*self.call("POST", f"/admin/sales/{sale_id}/restock", {"units": units}, admin=True),
-                            200, f"restock {sale_id}")
+        return self._expect(
+            *self.call("POST", f"/admin/sales/{sale_id}/restock", {"units": units}, admin=True),
+            200,
+            f"restock {sale_id}",
+        )
 
     def sale(self, sale_id: str) -> dict[str, Any]:
         return self._expect(*self.call("GET", f"/sales/{sale_id}"), 200, f"read sale {sale_id}")
 
     def audit(self, sale_id: str) -> dict[str, Any]:
-        return self._expect(*self.call("GET", f"/admin/sales/{sale_id}/audit", admin=True), 200,
-                            f"audit {sale_id}")
+        return self._expect(*self.call("GET", f"/admin/sales/{sale_id}/audit", admin=True), 200, f"audit {sale_id}")
 
 
 # -- what the clients saw, and the end checks ---------------------------------------------------------------------
@@ -146,8 +157,14 @@ class Tally:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
 
-def check_sale(label: str, view: dict[str, Any], audit: dict[str, Any] | None, tally: Tally | None,
-               expected_sold: int | None = None, oversell_allowed: bool = False) -> list[str]:
+def check_sale(
+    label: str,
+    view: dict[str, Any],
+    audit: dict[str, Any] | None,
+    tally: Tally | None,
+    expected_sold: int | None = None,
+    oversell_allowed: bool = False,
+) -> list[str]:
     """The end check of one sale; returns the failures (empty: the sale is right).
 
     ``view`` is ``GET /sales/{id}``, ``audit`` is ``GET /admin/sales/{id}/audit`` (None when no token).
@@ -161,8 +178,9 @@ def check_sale(label: str, view: dict[str, Any], audit: dict[str, Any] | None, t
     if expected_sold is not None and sold != expected_sold:
         failures.append(f"{label}: sold {sold} units, expected exactly {expected_sold}")
     if tally is not None and not tally.sold <= sold <= tally.sold + tally.unknown:
-        failures.append(f"{label}: server sold {sold} units but clients were told {tally.sold} "
-                        f"(+ {tally.unknown} unknown outcomes)")
+        failures.append(
+            f"{label}: server sold {sold} units but clients were told {tally.sold} (+ {tally.unknown} unknown outcomes)"
+        )
     if audit is not None and not oversell_allowed:
         if audit["oversold"] != 0:
             failures.append(f"{label}: oversold {audit['oversold']} units")
@@ -218,24 +236,31 @@ class Checkout:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
 
-def judge_checkout(s: Checkout, units: int, view: dict[str, Any], audit: dict[str, Any] | None,
-                   states: dict[str, str | None]) -> list[str]:
+def judge_checkout(
+    s: Checkout, units: int, view: dict[str, Any], audit: dict[str, Any] | None, states: dict[str, str | None]
+) -> list[str]:
     """The end checks, from what the clients saw (``s``), the sale view, the audit and the states read back of
     the abandoned and late holds; returns the failures (empty: the run is right)."""
     failures: list[str] = []
     sold = int(view["sold"])
     if not s.confirmed_units <= sold <= s.confirmed_units + s.unknown:
-        failures.append(f"checkout: server sold {sold} units but clients confirmed {s.confirmed_units} "
-                        f"(+ {s.unknown} unknown outcomes)")
+        failures.append(
+            f"checkout: server sold {sold} units but clients confirmed {s.confirmed_units} "
+            f"(+ {s.unknown} unknown outcomes)"
+        )
     if sold + s.stranded < units or view["held"]:
-        failures.append(f"checkout: abandoned units were not all resold: sold {sold} of {units}, remaining "
-                        f"{view['remaining']}, held {view['held']}, holds of buyers stopped mid-checkout "
-                        f"{s.stranded}")
+        failures.append(
+            f"checkout: abandoned units were not all resold: sold {sold} of {units}, remaining "
+            f"{view['remaining']}, held {view['held']}, holds of buyers stopped mid-checkout "
+            f"{s.stranded}"
+        )
     if s.late_won:
         failures.append(f"checkout: {s.late_won} confirms after expiry succeeded")
     if not s.late or not s.abandoned:
-        failures.append(f"checkout: the run tried {len(s.late)} late confirms and abandoned {len(s.abandoned)} "
-                        "holds: too short to judge")
+        failures.append(
+            f"checkout: the run tried {len(s.late)} late confirms and abandoned {len(s.abandoned)} "
+            "holds: too short to judge"
+        )
     not_expired = [f"{hold_id}: {state}" for hold_id, state in states.items() if state != "expired"]
     if not_expired:
         failures.append(f"checkout: abandoned or late holds not expired: {not_expired[:5]}")
@@ -245,7 +270,5 @@ def judge_checkout(s: Checkout, units: int, view: dict[str, Any], audit: dict[st
         if not audit["ok"]:
             failures.append(f"checkout: audit failed: {audit}")
         if not s.confirmed_units <= audit["holds"]["confirmed"] <= s.confirmed_units + s.unknown:
-            failures.append(f"checkout: {audit['holds']['confirmed']} holds confirmed, clients saw "
-                            f"{s.confirmed_units}")
+            failures.append(f"checkout: {audit['holds']['confirmed']} holds confirmed, clients saw {s.confirmed_units}")
     return failures
-

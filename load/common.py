@@ -113,16 +113,41 @@ def stock(environment: Environment) -> int:
 @events.init_command_line_parser.add_listener
 def _options(parser: Any) -> None:
     group = parser
-    group.add_argument("--slo-error-ratio", type=float, env_var="LOAD_SLO_ERROR_RATIO", default=None,
-                       help="Largest share of failed requests (default: the campaign's)")
-    group.add_argument("--slo-p99-ms", type=float, env_var="LOAD_SLO_P99_MS", default=None,
-                       help="Largest p99 response time in ms over all requests (default: the campaign's)")
-    group.add_argument("--stock", type=int, env_var="LOAD_STOCK", default=None,
-                       help="Units of the campaign's main sale (default: the campaign's)")
-    group.add_argument("--allow-remote", action="store_true", env_var="LOAD_ALLOW_REMOTE", default=False,
-                       help="Allow a target that is neither loopback nor on a private network")
-    group.add_argument("--report-json", env_var="LOAD_REPORT_JSON", default=None, include_in_web_ui=False,
-                       help="Write the campaign's verdict (checks, SLOs, outcomes) to this JSON file")
+    group.add_argument(
+        "--slo-error-ratio",
+        type=float,
+        env_var="LOAD_SLO_ERROR_RATIO",
+        default=None,
+        help="Largest share of failed requests (default: the campaign's)",
+    )
+    group.add_argument(
+        "--slo-p99-ms",
+        type=float,
+        env_var="LOAD_SLO_P99_MS",
+        default=None,
+        help="Largest p99 response time in ms over all requests (default: the campaign's)",
+    )
+    group.add_argument(
+        "--stock",
+        type=int,
+        env_var="LOAD_STOCK",
+        default=None,
+        help="Units of the campaign's main sale (default: the campaign's)",
+    )
+    group.add_argument(
+        "--allow-remote",
+        action="store_true",
+        env_var="LOAD_ALLOW_REMOTE",
+        default=False,
+        help="Allow a target that is neither loopback nor on a private network",
+    )
+    group.add_argument(
+        "--report-json",
+        env_var="LOAD_REPORT_JSON",
+        default=None,
+        include_in_web_ui=False,
+        help="Write the campaign's verdict (checks, SLOs, outcomes) to this JSON file",
+    )
 
 
 class Buyer(FastHttpUser):
@@ -145,8 +170,9 @@ class Buyer(FastHttpUser):
         path = f"/demo/sales/{sale_id}/purchases" if unsafe else f"/sales/{sale_id}/purchases"
         tally = RUN.tally(sale_id)
         headers = {"Content-Type": "application/json", "Idempotency-Key": key}
-        with self.client.post(path, data=body, headers=headers, name=UNSAFE_PURCHASE if unsafe else PURCHASE,
-                              catch_response=True) as response:
+        with self.client.post(
+            path, data=body, headers=headers, name=UNSAFE_PURCHASE if unsafe else PURCHASE, catch_response=True
+        ) as response:
             code = response.status_code
             outcome = f"http-{code}"
             if code == 201:
@@ -187,8 +213,9 @@ class Buyer(FastHttpUser):
         sale_id, key, body = self.last_order
         self.last_order = None
         headers = {"Content-Type": "application/json", "Idempotency-Key": key}
-        with self.client.post(f"/sales/{sale_id}/purchases", data=body, headers=headers,
-                              name=PURCHASE + " (retry)", catch_response=True) as response:
+        with self.client.post(
+            f"/sales/{sale_id}/purchases", data=body, headers=headers, name=PURCHASE + " (retry)", catch_response=True
+        ) as response:
             if response.status_code == 201 and response.headers.get("Idempotent-Replayed") == "true":
                 response.success()
                 RUN.tally(sale_id).count("replay-of-order")
@@ -270,8 +297,10 @@ def _test_stop(environment: Environment, **_: Any) -> None:
 def verdict(environment: Environment) -> dict[str, Any]:
     campaign = RUN.campaign
     assert campaign is not None
-    slo = Slo(error_ratio=float(option(environment, "slo_error_ratio", campaign.slo.error_ratio)),
-              p99_ms=float(option(environment, "slo_p99_ms", campaign.slo.p99_ms)))
+    slo = Slo(
+        error_ratio=float(option(environment, "slo_error_ratio", campaign.slo.error_ratio)),
+        p99_ms=float(option(environment, "slo_p99_ms", campaign.slo.p99_ms)),
+    )
     total = environment.stats.total
     judged = total
     if campaign.judged:
@@ -283,9 +312,13 @@ def verdict(environment: Environment) -> dict[str, Any]:
     slo_failures = [] if RUN.setup_error else check_slo(slo, judged.num_requests, judged.num_failures, p99)
     per_name = {
         f"{s.method} {s.name}": {
-            "requests": s.num_requests, "failures": s.num_failures, "rps": round(s.total_rps, 1),
-            "p50_ms": s.get_response_time_percentile(0.5), "p95_ms": s.get_response_time_percentile(0.95),
-            "p99_ms": s.get_response_time_percentile(0.99), "max_ms": round(s.max_response_time or 0, 1),
+            "requests": s.num_requests,
+            "failures": s.num_failures,
+            "rps": round(s.total_rps, 1),
+            "p50_ms": s.get_response_time_percentile(0.5),
+            "p95_ms": s.get_response_time_percentile(0.95),
+            "p99_ms": s.get_response_time_percentile(0.99),
+            "max_ms": round(s.max_response_time or 0, 1),
         }
         for s in environment.stats.entries.values()
     }
@@ -297,8 +330,12 @@ def verdict(environment: Environment) -> dict[str, Any]:
         "setup_error": RUN.setup_error,
         "sales": RUN.sales,
         "checks": {"passed": RUN.checked and not RUN.check_failures, "failures": RUN.check_failures},
-        "slo": {"error_ratio_max": slo.error_ratio, "p99_ms_max": slo.p99_ms, "failures": slo_failures,
-                "judged": list(campaign.judged) or "all requests"},
+        "slo": {
+            "error_ratio_max": slo.error_ratio,
+            "p99_ms_max": slo.p99_ms,
+            "failures": slo_failures,
+            "judged": list(campaign.judged) or "all requests",
+        },
         "requests": judged.num_requests,
         "failures": judged.num_failures,
         "error_ratio": round(judged.fail_ratio, 6),
@@ -307,8 +344,9 @@ def verdict(environment: Environment) -> dict[str, Any]:
         "p95_ms": judged.get_response_time_percentile(0.95),
         "p99_ms": p99,
         "duration_s": round(time.time() - RUN.started, 1) if RUN.started else 0,
-        "outcomes": {sale: {"sold_to_clients": t.sold, "unknown": t.unknown, **t.outcomes}
-                     for sale, t in RUN.tallies.items()},
+        "outcomes": {
+            sale: {"sold_to_clients": t.sold, "unknown": t.unknown, **t.outcomes} for sale, t in RUN.tallies.items()
+        },
         "notes": RUN.notes,
         "by_request": per_name,
     }
@@ -323,9 +361,11 @@ def _quitting(environment: Environment, **_: Any) -> None:
     lines = [f"campaign {report['campaign']}: {'PASSED' if report['passed'] else 'FAILED'}"]
     if report["setup_error"]:
         lines.append(f"  setup: {report['setup_error']}")
-    lines.append(f"  requests {report['requests']}, failures {report['failures']} "
-                 f"(error ratio {report['error_ratio']:.4%}, SLO {report['slo']['error_ratio_max']:.4%}), "
-                 f"p99 {report['p99_ms']:.0f} ms (SLO {report['slo']['p99_ms_max']:.0f} ms)")
+    lines.append(
+        f"  requests {report['requests']}, failures {report['failures']} "
+        f"(error ratio {report['error_ratio']:.4%}, SLO {report['slo']['error_ratio_max']:.4%}), "
+        f"p99 {report['p99_ms']:.0f} ms (SLO {report['slo']['p99_ms_max']:.0f} ms)"
+    )
     for name, value in report["notes"].items():
         lines.append(f"  {name}: {value}")
     lines.extend(f"  CHECK FAILED: {failure}" for failure in report["checks"]["failures"])

@@ -59,8 +59,10 @@ def wait(condition: Any, timeout_s: float, what: str) -> float:
 
 def lag(exporter: ExporterProcess, sale: str) -> tuple[float, float]:
     m = exporter.metrics() or {}
-    return (m.get(f'flashsale_export_lag_entries{{sale="{sale}"}}', -1.0),
-            m.get(f'flashsale_export_lag_seconds{{sale="{sale}"}}', -1.0))
+    return (
+        m.get(f'flashsale_export_lag_entries{{sale="{sale}"}}', -1.0),
+        m.get(f'flashsale_export_lag_seconds{{sale="{sale}"}}', -1.0),
+    )
 
 
 def backlog(r: redis.Redis, sale: str) -> int:
@@ -143,13 +145,21 @@ def rush(api: LocalServer, r: redis.Redis, db: str, redis_url: str) -> dict[str,
     with contextlib.suppress(RuntimeError):
         parse_wrk(wrk_out)
     return {
-        "sale": sale, "sold": sold(r, sale), "purchase_rate_per_s": round(RUSH_UNITS / span_s),
-        "exporter_killed_at_sold": killed_at, "pending_at_kill": pending_at_kill,
-        "lag_entries_max": max(s[1] for s in samples), "lag_seconds_max": max(s[2] for s in samples),
+        "sale": sale,
+        "sold": sold(r, sale),
+        "purchase_rate_per_s": round(RUSH_UNITS / span_s),
+        "exporter_killed_at_sold": killed_at,
+        "pending_at_kill": pending_at_kill,
+        "lag_entries_max": max(s[1] for s in samples),
+        "lag_seconds_max": max(s[2] for s in samples),
         "lag_zero_after_last_sale_s": round(max(0, drained_ms - last_ms) / 1000, 2),
-        "in_postgres": len(in_db), "distinct_in_postgres": len(set(in_db)), "in_redis_ledger": len(in_redis),
-        "duplicates": len(in_db) - len(set(in_db)), "lost": len(set(in_redis) - set(in_db)),
-        "extra": len(set(in_db) - set(in_redis)), "exact": sorted(in_db) == sorted(in_redis),
+        "in_postgres": len(in_db),
+        "distinct_in_postgres": len(set(in_db)),
+        "in_redis_ledger": len(in_redis),
+        "duplicates": len(in_db) - len(set(in_db)),
+        "lost": len(set(in_redis) - set(in_db)),
+        "extra": len(set(in_db) - set(in_redis)),
+        "exact": sorted(in_db) == sorted(in_redis),
         "lag_samples": [[round(t, 2), e, round(s, 2)] for t, e, s in samples],
     }
 
@@ -177,11 +187,17 @@ def throughput(api: LocalServer, r: redis.Redis, db: str, redis_url: str) -> dic
     finally:
         exporter.stop()
     in_db = db_ids(db, sale)
-    return {"sale": sale, "backlog": units, "seconds": round(elapsed, 2),
-            "start_up_s": round(start - launched, 2), "orders_per_s": round(units / elapsed),
-            "orders_per_s_including_start_up": round(units / (elapsed + start - launched)),
-            "exporter_cpu_s": cpu,
-            "in_postgres": len(in_db), "duplicates": len(in_db) - len(set(in_db))}
+    return {
+        "sale": sale,
+        "backlog": units,
+        "seconds": round(elapsed, 2),
+        "start_up_s": round(start - launched, 2),
+        "orders_per_s": round(units / elapsed),
+        "orders_per_s_including_start_up": round(units / (elapsed + start - launched)),
+        "exporter_cpu_s": cpu,
+        "in_postgres": len(in_db),
+        "duplicates": len(in_db) - len(set(in_db)),
+    }
 
 
 def _cpu_s(exporter: ExporterProcess) -> float | None:
@@ -196,8 +212,12 @@ def _cpu_s(exporter: ExporterProcess) -> float | None:
 
 
 def create(api: LocalServer, sale: str, stock: int) -> None:
-    r = httpx.post(api.url + "/admin/sales", json={"sale_id": sale, "name": "export bench", "stock": stock},
-                   headers={"Authorization": f"Bearer {api.admin_token}"}, timeout=10)
+    r = httpx.post(
+        api.url + "/admin/sales",
+        json={"sale_id": sale, "name": "export bench", "stock": stock},
+        headers={"Authorization": f"Bearer {api.admin_token}"},
+        timeout=10,
+    )
     r.raise_for_status()
 
 
@@ -205,8 +225,12 @@ def main() -> int:
     postgres = PostgresProcess().start()
     try:
         db = new_database(postgres.url)
-        subprocess.run([sys.executable, "-m", "flashsale", "db", "upgrade"], check=True, capture_output=True,
-                       env={**os.environ, "FLASHSALE_DATABASE_URL": db})
+        subprocess.run(
+            [sys.executable, "-m", "flashsale", "db", "upgrade"],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "FLASHSALE_DATABASE_URL": db},
+        )
         with EmbeddedRedis() as embedded:
             r = redis.Redis.from_url(embedded.url, decode_responses=True)
             api = LocalServer(embedded.url, workers=2, env={"FLASHSALE_DATABASE_URL": db})
@@ -220,7 +244,8 @@ def main() -> int:
     finally:
         postgres.cleanup()
     result = {
-        "rush": phase1, "throughput": phase2,
+        "rush": phase1,
+        "throughput": phase2,
         "export_vs_purchase_rate": round(phase2["orders_per_s"] / phase1["purchase_rate_per_s"], 2),
         "targets": {
             "export_throughput_at_least_purchase_rate": phase2["orders_per_s"] >= phase1["purchase_rate_per_s"],
@@ -230,16 +255,22 @@ def main() -> int:
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(json.dumps(result, indent=2) + "\n")
     p1 = phase1
-    print(f"rush: {p1['sold']} sold through 2 workers at {p1['purchase_rate_per_s']} orders/s; exporter SIGKILLed "
-          f"at {p1['exporter_killed_at_sold']} sold ({p1['pending_at_kill']} entries pending on it) and replaced; "
-          f"lag max {p1['lag_entries_max']:.0f} entries / "
-          f"{p1['lag_seconds_max']:.2f} s; lag 0 {p1['lag_zero_after_last_sale_s']} s after the last sale")
-    print(f"rush: PostgreSQL {p1['in_postgres']} rows for {p1['in_redis_ledger']} ledger orders: duplicates "
-          f"{p1['duplicates']}, lost {p1['lost']}, extra {p1['extra']}, exact={p1['exact']}")
-    print(f"throughput: {phase2['backlog']} orders exported in {phase2['seconds']} s = {phase2['orders_per_s']} "
-          f"orders/s ({result['export_vs_purchase_rate']}x the 2-worker purchase rate; "
-          f"{phase2['orders_per_s_including_start_up']}/s counting the {phase2['start_up_s']} s start-up); "
-          f"exporter CPU {phase2['exporter_cpu_s']} s")
+    print(
+        f"rush: {p1['sold']} sold through 2 workers at {p1['purchase_rate_per_s']} orders/s; exporter SIGKILLed "
+        f"at {p1['exporter_killed_at_sold']} sold ({p1['pending_at_kill']} entries pending on it) and replaced; "
+        f"lag max {p1['lag_entries_max']:.0f} entries / "
+        f"{p1['lag_seconds_max']:.2f} s; lag 0 {p1['lag_zero_after_last_sale_s']} s after the last sale"
+    )
+    print(
+        f"rush: PostgreSQL {p1['in_postgres']} rows for {p1['in_redis_ledger']} ledger orders: duplicates "
+        f"{p1['duplicates']}, lost {p1['lost']}, extra {p1['extra']}, exact={p1['exact']}"
+    )
+    print(
+        f"throughput: {phase2['backlog']} orders exported in {phase2['seconds']} s = {phase2['orders_per_s']} "
+        f"orders/s ({result['export_vs_purchase_rate']}x the 2-worker purchase rate; "
+        f"{phase2['orders_per_s_including_start_up']}/s counting the {phase2['start_up_s']} s start-up); "
+        f"exporter CPU {phase2['exporter_cpu_s']} s"
+    )
     print(f"wrote {REPORT}")
     return 0 if all(result["targets"].values()) else 1
 

@@ -30,9 +30,25 @@ SECONDS, CONNECTIONS = 5, 50
 
 
 def wrk(url: str, script: str, *args: str) -> dict[str, Any]:
-    out = subprocess.run(["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--timeout", "5s", "-s",
-                          str(WRK / script), url, "--", *args], capture_output=True, text=True, timeout=120,
-                         check=True).stdout
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{CONNECTIONS}",
+            f"-d{SECONDS}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(WRK / script),
+            url,
+            "--",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     data: dict[str, Any] = json.loads(next(line for line in out.splitlines() if line.startswith("WRK_JSON "))[9:])
     data["rps"] = round(data["requests"] / (data["duration_us"] / 1e6))
     return data
@@ -72,9 +88,12 @@ def main(runs: int) -> dict[str, Any]:
             http.close()
             server.stop()
     summary: dict[str, Any] = {
-        kind: {"rps_median": statistics.median(r["rps"] for r in rs), "rps_runs": [r["rps"] for r in rs],
-               "p99_ms_median": statistics.median(r["latency_us"]["p99"] for r in rs) / 1000,
-               "redis_us_per_call_median": statistics.median(r["redis_us_per_call"] for r in rs)}
+        kind: {
+            "rps_median": statistics.median(r["rps"] for r in rs),
+            "rps_runs": [r["rps"] for r in rs],
+            "p99_ms_median": statistics.median(r["latency_us"]["p99"] for r in rs) / 1000,
+            "redis_us_per_call_median": statistics.median(r["redis_us_per_call"] for r in rs),
+        }
         for kind, rs in results.items()
     }
     summary["hold_vs_purchase_rps"] = round(summary["hold"]["rps_median"] / summary["purchase"]["rps_median"], 3)

@@ -54,12 +54,16 @@ CAMPAIGNS: dict[str, Spec] = {
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m load.run", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m load.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("campaign", choices=sorted(CAMPAIGNS))
     p.add_argument("--host", help="target API base URL (default: start an embedded Redis and API)")
-    p.add_argument("--allow-remote", action="store_true",
-                   help="allow a --host that is not a loopback address (only a server you own)")
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host that is not a loopback address (only a server you own)",
+    )
     p.add_argument("--users", type=int, help="peak users (default: the campaign's)")
     p.add_argument("--run-time", type=int, help="seconds (default: the campaign's)")
     p.add_argument("--stock", type=int, help="units of the campaign's main sale (default: the campaign's)")
@@ -89,15 +93,36 @@ def locust_command(args: argparse.Namespace, host: str) -> list[str]:
     spec = CAMPAIGNS[args.campaign]
     prefix = args.reports / args.campaign
     command = [
-        sys.executable, "-m", "locust", "-f", str(LOAD_DIR / spec.locustfile),
-        "--config", str(LOAD_DIR / "locust.conf"),
-        "--headless", "--only-summary", "--host", host, "--users", str(args.users),
-        "--spawn-rate", str(spec.spawn_rate or args.users), "--run-time", f"{args.run_time}s",
-        "--csv", str(prefix), "--csv-full-history", "--html", f"{prefix}.html",
-        "--report-json", f"{prefix}.json",
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOAD_DIR / spec.locustfile),
+        "--config",
+        str(LOAD_DIR / "locust.conf"),
+        "--headless",
+        "--only-summary",
+        "--host",
+        host,
+        "--users",
+        str(args.users),
+        "--spawn-rate",
+        str(spec.spawn_rate or args.users),
+        "--run-time",
+        f"{args.run_time}s",
+        "--csv",
+        str(prefix),
+        "--csv-full-history",
+        "--html",
+        f"{prefix}.html",
+        "--report-json",
+        f"{prefix}.json",
     ]
-    for flag, value in (("--stock", args.stock), ("--slo-p99-ms", args.slo_p99_ms),
-                        ("--slo-error-ratio", args.slo_error_ratio)):
+    for flag, value in (
+        ("--stock", args.stock),
+        ("--slo-p99-ms", args.slo_p99_ms),
+        ("--slo-error-ratio", args.slo_error_ratio),
+    ):
         if value is not None:
             command += [flag, str(value)]
     if args.allow_remote:
@@ -109,8 +134,11 @@ def run_locust(args: argparse.Namespace, host: str, admin_token: str) -> int:
     args.reports.mkdir(parents=True, exist_ok=True)
     verdict = args.reports / f"{args.campaign}.json"
     verdict.unlink(missing_ok=True)
-    env = {**os.environ, "FLASHSALE_ADMIN_TOKEN": admin_token,
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "FLASHSALE_ADMIN_TOKEN": admin_token,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     command = locust_command(args, host)
     print(f"load.run: {args.campaign} against {host}: {args.users} users, {args.run_time} s", flush=True)
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
@@ -129,8 +157,10 @@ def run_locust(args: argparse.Namespace, host: str, admin_token: str) -> int:
         raise
     if verdict.exists():
         report = json.loads(verdict.read_text())
-        print(f"load.run: {args.campaign} {'PASSED' if report['passed'] else 'FAILED'} (exit {code}); reports: "
-              f"{args.reports / args.campaign}.html, {args.reports / args.campaign}_stats.csv, {verdict}")
+        print(
+            f"load.run: {args.campaign} {'PASSED' if report['passed'] else 'FAILED'} (exit {code}); reports: "
+            f"{args.reports / args.campaign}.html, {args.reports / args.campaign}_stats.csv, {verdict}"
+        )
     else:
         print(f"load.run: {args.campaign} wrote no verdict (exit {code})", file=sys.stderr)
         code = code or 2
@@ -146,8 +176,12 @@ def main(argv: list[str] | None = None) -> int:
 
     args.reports.mkdir(parents=True, exist_ok=True)
     with EmbeddedRedis() as redis:
-        server = LocalServer(redis.url, env={"FLASHSALE_DEMO": "true", "FLASHSALE_LOG_LEVEL": "WARNING"},
-                             workers=args.workers, server=args.server)
+        server = LocalServer(
+            redis.url,
+            env={"FLASHSALE_DEMO": "true", "FLASHSALE_LOG_LEVEL": "WARNING"},
+            workers=args.workers,
+            server=args.server,
+        )
         server.start(log_path=str(args.reports / f"server-{args.campaign}.log"))
         try:
             return run_locust(args, server.url, server.admin_token)

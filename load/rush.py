@@ -57,8 +57,9 @@ def verify(run: common.Run, environment: Environment) -> list[str]:
     view = run.api.sale(sale)
     audit = run.api.audit(sale) if run.api.admin_token else None
     units = int(run.notes["stock"])
-    run.notes.update({"sold": view["sold"], "remaining": view["remaining"],
-                      "oversold": audit["oversold"] if audit else None})
+    run.notes.update(
+        {"sold": view["sold"], "remaining": view["remaining"], "oversold": audit["oversold"] if audit else None}
+    )
     run.notes.pop("_opens_epoch", None)
     return check_sale("rush", view, audit, run.tallies.get(sale), expected_sold=units)
 

@@ -57,15 +57,17 @@ def verify(run: common.Run, environment: Environment) -> list[str]:
     view = run.api.sale(sale)
     audit = run.api.audit(sale) if run.api.admin_token else None
     restocked = int(run.notes.get("restocked_units", 0))
-    failures = check_sale("storm", view, audit, run.tallies.get(sale),
-                          expected_sold=common.stock(environment) + restocked)
+    failures = check_sale(
+        "storm", view, audit, run.tallies.get(sale), expected_sold=common.stock(environment) + restocked
+    )
     if "restock_error" in run.notes or not restocked:
         failures.append(f"the restock did not happen: {run.notes.get('restock_error', 'run too short')}")
     tally = run.tallies.get(sale)
     refusals = tally.outcomes.get("sold-out", 0) if tally else 0
     elapsed = max(time.time() - run.started, 1e-9)
-    run.notes.update({"sold": view["sold"], "sold_out_answers": refusals,
-                      "sold_out_answers_per_s": round(refusals / elapsed, 1)})
+    run.notes.update(
+        {"sold": view["sold"], "sold_out_answers": refusals, "sold_out_answers_per_s": round(refusals / elapsed, 1)}
+    )
     run.notes.pop("_restocked_at", None)
     return failures
 

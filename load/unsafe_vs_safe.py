@@ -45,8 +45,9 @@ def verify(run: common.Run, environment: Environment) -> list[str]:
         view = run.api.sale(sale)
         audit = run.api.audit(sale) if run.api.admin_token else None
         unsafe = role == "unsafe"
-        failures += check_sale(role, view, audit, run.tallies.get(sale),
-                               expected_sold=None if unsafe else units, oversell_allowed=unsafe)
+        failures += check_sale(
+            role, view, audit, run.tallies.get(sale), expected_sold=None if unsafe else units, oversell_allowed=unsafe
+        )
         run.notes[f"{role}: sold / stock"] = f"{view['sold']} / {units}"
         run.notes[f"{role}: oversold units"] = audit["oversold"] if audit else max(0, view["sold"] - units)
     return failures
@@ -76,6 +77,7 @@ class UnsafeBuyer(_Presser):
     role = "unsafe"
 
 
-CAMPAIGN = common.Campaign("unsafe-vs-safe", Slo(error_ratio=0.001, p99_ms=500), setup, verify, stock=100,
-                           judged=(common.PURCHASE,))
+CAMPAIGN = common.Campaign(
+    "unsafe-vs-safe", Slo(error_ratio=0.001, p99_ms=500), setup, verify, stock=100, judged=(common.PURCHASE,)
+)
 common.install(CAMPAIGN)

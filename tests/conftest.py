@@ -40,8 +40,12 @@ def start_api(redis_url: str, **env: str) -> LocalServer:
     LOG_DIR.mkdir(exist_ok=True)
     server = LocalServer(
         redis_url,
-        env={"FLASHSALE_DEMO": "true", "FLASHSALE_REDIS_TIMEOUT_MS": str(DEADLINE_MS),
-             "FLASHSALE_LOG_LEVEL": "WARNING", **env},
+        env={
+            "FLASHSALE_DEMO": "true",
+            "FLASHSALE_REDIS_TIMEOUT_MS": str(DEADLINE_MS),
+            "FLASHSALE_LOG_LEVEL": "WARNING",
+            **env,
+        },
         admin_token=secrets.token_urlsafe(32),
     )
     server.start(log_path=str(LOG_DIR / f"api-{server.port}.log"))
@@ -73,14 +77,20 @@ class Api:
 
     def new_sale(self, stock: int = 10, limit: int = 0, **extra: Any) -> str:
         sale = f"t-{uuid.uuid4().hex[:12]}"
-        r = self.http.post("/admin/sales", json={"sale_id": sale, "name": "test", "stock": stock,
-                                                 "per_buyer_limit": limit, **extra}, headers=self.auth)
+        r = self.http.post(
+            "/admin/sales",
+            json={"sale_id": sale, "name": "test", "stock": stock, "per_buyer_limit": limit, **extra},
+            headers=self.auth,
+        )
         assert r.status_code == 201, r.text
         return sale
 
     def buy(self, sale: str, buyer: str = "alice", quantity: int = 1, key: str | None = None) -> httpx.Response:
-        return self.http.post(f"/sales/{sale}/purchases", json={"buyer_id": buyer, "quantity": quantity},
-                              headers={"Idempotency-Key": key or str(uuid.uuid4())})
+        return self.http.post(
+            f"/sales/{sale}/purchases",
+            json={"buyer_id": buyer, "quantity": quantity},
+            headers={"Idempotency-Key": key or str(uuid.uuid4())},
+        )
 
     def audit(self, sale: str) -> dict[str, Any]:
         r = self.http.get(f"/admin/sales/{sale}/audit", headers=self.auth)

@@ -49,25 +49,50 @@ def main(argv: list[str] | None = None) -> int:
     server_log = report_dir / "server.log"
     server_log.unlink(missing_ok=True)
     try:
-        subprocess.run([sys.executable, "-m", "flashsale", "db", "upgrade"], env={**os.environ, **env},
-                       check=True, timeout=120)
+        subprocess.run(
+            [sys.executable, "-m", "flashsale", "db", "upgrade"], env={**os.environ, **env}, check=True, timeout=120
+        )
         server.start(log_path=str(server_log))
         auth = {"Authorization": f"Bearer {server.admin_token}"}
         for sale in SEED_SALES:
-            httpx.post(f"{server.url}/admin/sales", headers=auth, timeout=5,
-                       json={"sale_id": sale, "name": sale, "stock": 1_000_000}).raise_for_status()
+            httpx.post(
+                f"{server.url}/admin/sales",
+                headers=auth,
+                timeout=5,
+                json={"sale_id": sale, "name": sale, "stock": 1_000_000},
+            ).raise_for_status()
         command = [
-            cli, "--config-file", str(CONFIG), "run", f"{server.url}/schema/openapi.json",
-            "--phases", "examples,coverage,fuzzing,stateful", "--mode", "all", "--checks", "all",
-            "--max-examples", str(args.max_examples), "--workers", args.workers,
-            "-H", f"Authorization: Bearer {server.admin_token}",
-            "--suppress-health-check", "all", "--request-timeout", "10",
-            "--report", "junit", "--report-dir", str(report_dir),
+            cli,
+            "--config-file",
+            str(CONFIG),
+            "run",
+            f"{server.url}/schema/openapi.json",
+            "--phases",
+            "examples,coverage,fuzzing,stateful",
+            "--mode",
+            "all",
+            "--checks",
+            "all",
+            "--max-examples",
+            str(args.max_examples),
+            "--workers",
+            args.workers,
+            "-H",
+            f"Authorization: Bearer {server.admin_token}",
+            "--suppress-health-check",
+            "all",
+            "--request-timeout",
+            "10",
+            "--report",
+            "junit",
+            "--report-dir",
+            str(report_dir),
         ]
         if args.seed is not None:
             command += ["--seed", str(args.seed)]
-        print("running:", " ".join(c if "Bearer" not in c else "Authorization: Bearer ***" for c in command),
-              flush=True)
+        print(
+            "running:", " ".join(c if "Bearer" not in c else "Authorization: Bearer ***" for c in command), flush=True
+        )
         status = subprocess.run(command, env={**os.environ, "NO_COLOR": "1"}, cwd=report_dir, check=False).returncode
     finally:
         server.stop()

@@ -47,9 +47,14 @@ class ExporterProcess:
     def __init__(self, redis_url: str, database_url: str, **env: str) -> None:
         self.metrics_port = free_port()
         self.env = {
-            **os.environ, "FLASHSALE_REDIS_URL": redis_url, "FLASHSALE_DATABASE_URL": database_url,
-            "FLASHSALE_EXPORT_METRICS_PORT": str(self.metrics_port), "FLASHSALE_EXPORT_DISCOVER_S": "0.2",
-            "FLASHSALE_EXPORT_CLAIM_IDLE_MS": "1000", "FLASHSALE_LOG_LEVEL": "INFO", **env,
+            **os.environ,
+            "FLASHSALE_REDIS_URL": redis_url,
+            "FLASHSALE_DATABASE_URL": database_url,
+            "FLASHSALE_EXPORT_METRICS_PORT": str(self.metrics_port),
+            "FLASHSALE_EXPORT_DISCOVER_S": "0.2",
+            "FLASHSALE_EXPORT_CLAIM_IDLE_MS": "1000",
+            "FLASHSALE_LOG_LEVEL": "INFO",
+            **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
         LOG_DIR.mkdir(exist_ok=True)
@@ -57,10 +62,18 @@ class ExporterProcess:
 
     def start(self) -> ExporterProcess:
         with open(self.log, "ab") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "flashsale", "export"], env=self.env,
-                                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        poll(lambda: self.metrics() is not None or self.process is None or self.process.poll() is not None,
-             30, "exporter serving /metrics")
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "flashsale", "export"],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        poll(
+            lambda: self.metrics() is not None or self.process is None or self.process.poll() is not None,
+            30,
+            "exporter serving /metrics",
+        )
         assert self.process.poll() is None, self.log.read_text()[-2000:]
         return self
 
@@ -102,8 +115,9 @@ def new_database(admin_url: str) -> str:
 def db_orders(url: str, sale: str) -> list[tuple[str, str, int, str, str]]:
     """(order_id, buyer_id, quantity, idempotency_key, status) rows of one sale."""
     with psycopg.connect(url, connect_timeout=5) as conn:
-        rows = conn.execute("SELECT order_id, buyer_id, quantity, idempotency_key, status FROM orders "
-                            "WHERE sale_id = %s", (sale,)).fetchall()
+        rows = conn.execute(
+            "SELECT order_id, buyer_id, quantity, idempotency_key, status FROM orders WHERE sale_id = %s", (sale,)
+        ).fetchall()
     return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
@@ -147,8 +161,9 @@ async def _buy(redis_url: str, sale: str, n: int, stock: int, prefix: str) -> di
         for start in range(0, n, 100):
             keys = [f"{prefix}-{i:06d}" for i in range(start, min(start + 100, n))]
             for _ in range(20):  # a 503 (outcome unknown) is retried with the same key, as a client would
-                results = await asyncio.gather(*(inventory.purchase(sale, f"buyer-{k}", 1, k) for k in keys),
-                                               return_exceptions=True)
+                results = await asyncio.gather(
+                    *(inventory.purchase(sale, f"buyer-{k}", 1, k) for k in keys), return_exceptions=True
+                )
                 retry = []
                 for key, result in zip(keys, results, strict=True):
                     if isinstance(result, Unavailable):

@@ -69,11 +69,24 @@ class PostgresProcess:
     def start(self) -> PostgresProcess:
         if not self._initialised:
             self._init()
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c max_connections=50 -c shared_buffers=32MB")
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c max_connections=50 -c shared_buffers=32MB"
+        )
         try:
-            self._run(pg_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "pg.log"),
-                      "-w", "-t", "30", "start")
+            self._run(
+                pg_bin("pg_ctl"),
+                "-D",
+                str(self.data),
+                "-o",
+                options,
+                "-l",
+                str(self.root / "pg.log"),
+                "-w",
+                "-t",
+                "30",
+                "start",
+            )
         except subprocess.CalledProcessError as exc:
             log = (self.root / "pg.log").read_text(errors="replace")[-3000:]
             raise RuntimeError(f"pg_ctl start failed: {exc.stdout}{exc.stderr}\n{log}") from exc
@@ -104,8 +117,11 @@ class PostgresProcess:
         if sig == signal.SIGKILL and not self.processes():
             # The dead postmaster may linger as a zombie (its reaper is not ours), which PostgreSQL's lock-file
             # check takes for a live server: with none of the cluster's processes left, the lock file is stale.
-            for stale in (self.data / "postmaster.pid", self.root / f".s.PGSQL.{self.port}.lock",
-                          self.root / f".s.PGSQL.{self.port}"):
+            for stale in (
+                self.data / "postmaster.pid",
+                self.root / f".s.PGSQL.{self.port}.lock",
+                self.root / f".s.PGSQL.{self.port}",
+            ):
                 stale.unlink(missing_ok=True)
 
     def processes(self) -> list[int]:

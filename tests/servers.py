@@ -81,10 +81,28 @@ class RedisProcess:
         pidfile = self.folder / "redis.pid"
         pidfile.unlink(missing_ok=True)
         subprocess.run(
-            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--daemonize", "yes", "--pidfile", str(pidfile), "--logfile", str(self.folder / "redis.log"),
-             "--save", "", "--maxmemory-policy", "noeviction", "--enable-debug-command", "local",
-             *self.extra],
+            [
+                redis_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.folder),
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(pidfile),
+                "--logfile",
+                str(self.folder / "redis.log"),
+                "--save",
+                "",
+                "--maxmemory-policy",
+                "noeviction",
+                "--enable-debug-command",
+                "local",
+                *self.extra,
+            ],
             check=True,
         )
         wait_for_ping(self.port)
@@ -135,8 +153,18 @@ class RedisClusterProcesses:
 
     def __init__(self, masters: int = 3, replicas: int = 0, extra: tuple[str, ...] = ()) -> None:
         self.nodes = [
-            RedisProcess("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                         "--cluster-node-timeout", "1000", "--appendonly", "no", *extra, port=cluster_port())
+            RedisProcess(
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "1000",
+                "--appendonly",
+                "no",
+                *extra,
+                port=cluster_port(),
+            )
             for _ in range(masters * (1 + replicas))
         ]
         self.replicas = replicas
@@ -156,15 +184,25 @@ class RedisClusterProcesses:
         for node in self.nodes:
             node.start()
         subprocess.run(
-            [redis_cli(), "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
-             "--cluster-replicas", str(self.replicas), "--cluster-yes"],
-            check=True, stdout=subprocess.DEVNULL, timeout=60,
+            [
+                redis_cli(),
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{n.port}" for n in self.nodes),
+                "--cluster-replicas",
+                str(self.replicas),
+                "--cluster-yes",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            timeout=60,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             states = [
-                subprocess.run([redis_cli(), "-p", str(n.port), "cluster", "info"], capture_output=True,
-                               text=True, timeout=5).stdout
+                subprocess.run(
+                    [redis_cli(), "-p", str(n.port), "cluster", "info"], capture_output=True, text=True, timeout=5
+                ).stdout
                 for n in self.nodes
             ]
             if all("cluster_state:ok" in s for s in states):
@@ -183,8 +221,9 @@ class RedisClusterProcesses:
 
 def redis_info(port: int, section: str) -> dict[str, str]:
     """``INFO <section>`` as a dict, through redis-cli (empty if the server does not answer)."""
-    out = subprocess.run([redis_cli(), "-p", str(port), "info", section], capture_output=True, text=True,
-                         timeout=5).stdout
+    out = subprocess.run(
+        [redis_cli(), "-p", str(port), "info", section], capture_output=True, text=True, timeout=5
+    ).stdout
     return dict(line.split(":", 1) for line in out.splitlines() if ":" in line and not line.startswith("#"))
 
 

@@ -68,8 +68,10 @@ def info_server(redis_server: RedisProcess) -> Iterator[LocalServer]:
 def _hang_up_mid_body(server: LocalServer) -> None:
     """Headers announcing a body, half of it, then close: the handler is waiting for the rest."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
-        s.sendall(b"POST /sales/demo/purchases HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                  b"Idempotency-Key: 0123456789abcdef\r\nContent-Length: 100\r\n\r\n{\"buyer_id\":")
+        s.sendall(
+            b"POST /sales/demo/purchases HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Idempotency-Key: 0123456789abcdef\r\nContent-Length: 100\r\n\r\n{"buyer_id":'
+        )
         time.sleep(0.05)  # not synchronisation: gives the server a chance to start reading the body
 
 
@@ -126,8 +128,7 @@ STRICT_ADMIN_BODIES: list[tuple[str, dict[str, Any]]] = [
 @pytest.mark.parametrize(("case", "extra"), STRICT_ADMIN_BODIES, ids=[c for c, _ in STRICT_ADMIN_BODIES])
 def test_admin_bodies_are_decoded_strictly(client: Api, case: str, extra: dict[str, Any]) -> None:
     sale = f"strict-{uuid.uuid4().hex[:8]}"
-    r = client.http.post("/admin/sales", json={"sale_id": sale, "name": "n", "stock": 5, **extra},
-                         headers=client.auth)
+    r = client.http.post("/admin/sales", json={"sale_id": sale, "name": "n", "stock": 5, **extra}, headers=client.auth)
     assert r.status_code == 400, r.text
     assert r.json()["type"] == "urn:flashsale:problem:invalid-request"
     assert client.http.get(f"/sales/{sale}").status_code == 404  # nothing written
@@ -136,9 +137,18 @@ def test_admin_bodies_are_decoded_strictly(client: Api, case: str, extra: dict[s
 def test_admin_leniency_kept_where_the_schema_allows_it(client: Api) -> None:
     """Integers written 5.0 are JSON Schema integers; undeclared fields are ignored, never assigned."""
     sale = f"lenient-{uuid.uuid4().hex[:8]}"
-    r = client.http.post("/admin/sales", headers=client.auth, json={
-        "sale_id": sale, "name": "n", "stock": 5.0, "per_buyer_limit": 2, "sold": 99,
-        "opens_at": "2000-01-01T01:00:00+01:00"})
+    r = client.http.post(
+        "/admin/sales",
+        headers=client.auth,
+        json={
+            "sale_id": sale,
+            "name": "n",
+            "stock": 5.0,
+            "per_buyer_limit": 2,
+            "sold": 99,
+            "opens_at": "2000-01-01T01:00:00+01:00",
+        },
+    )
     assert r.status_code == 201, r.text
     assert r.json()["stock"] == 5
     assert r.json()["sold"] == 0
@@ -175,18 +185,31 @@ def _series(metrics_text: str) -> dict[str, int]:
 
 @pytest.fixture
 def limited_server(redis_server: RedisProcess) -> Iterator[LocalServer]:
-    server = start_api(redis_server.url, FLASHSALE_RATE_LIMIT_PER_BUYER="2", FLASHSALE_RATE_LIMIT_PER_IP="5",
-                       FLASHSALE_RATE_LIMIT_BUYERS_TRACKED=str(BUYERS_TRACKED))
+    server = start_api(
+        redis_server.url,
+        FLASHSALE_RATE_LIMIT_PER_BUYER="2",
+        FLASHSALE_RATE_LIMIT_PER_IP="5",
+        FLASHSALE_RATE_LIMIT_BUYERS_TRACKED=str(BUYERS_TRACKED),
+    )
     yield server
     server.stop()
 
 
-async def _raw_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, method: str, path: str,
-                       headers: dict[str, str], body: bytes = b"") -> int:
+async def _raw_request(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes = b"",
+) -> int:
     """One HTTP/1.1 request on a kept-alive connection; returns the status. httpx costs the client about 5 ms
     of CPU per request, which made a 10,000-request flood take minutes on a busy 2-core machine."""
-    head = f"{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n" + "".join(
-        f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n"
+        + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        + "\r\n"
+    )
     writer.write(head.encode() + body)
     status_line = await reader.readline()
     length = 0
@@ -216,16 +239,20 @@ async def _flood(port: int, count: int, connections: int = 32) -> Counter[tuple[
                 kind = kinds[i % len(kinds)]
                 sale, buyer = f"s{uuid.uuid4().hex[:20]}", f"b{uuid.uuid4().hex[:20]}"
                 address = "198.51.100.7" if kind == "per_address" else f"10.{i % 250}.{i // 250 % 250}.{i % 7 + 1}"
-                headers = {"Idempotency-Key": uuid.uuid4().hex, "X-Forwarded-For": address,
-                           "Content-Type": "application/json"}
+                headers = {
+                    "Idempotency-Key": uuid.uuid4().hex,
+                    "X-Forwarded-For": address,
+                    "Content-Type": "application/json",
+                }
                 body = {"buyer_id": "flooder" if kind == "per_buyer" else buyer}
                 if kind == "invalid_body":
                     body["quantity"] = "lots"
                 if kind == "unknown_route":
                     status = await _raw_request(reader, writer, "GET", f"/{sale}/{buyer}", headers)
                 else:
-                    status = await _raw_request(reader, writer, "POST", f"/sales/{sale}/purchases", headers,
-                                                json.dumps(body).encode())
+                    status = await _raw_request(
+                        reader, writer, "POST", f"/sales/{sale}/purchases", headers, json.dumps(body).encode()
+                    )
                 seen[(kind, status)] += 1
         finally:
             writer.close()
@@ -243,10 +270,15 @@ def test_flood_of_made_up_ids_leaves_series_and_memory_bounded(limited_server: L
         after_text = http.get("/metrics").text
     after = _series(after_text)
     grown = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
-    tracked = next(float(line.split()[-1]) for line in after_text.splitlines()
-                   if line.startswith("flashsale_rate_limit_buyers_tracked"))
-    print(f"\n{FLOOD} requests {dict(sorted(seen.items()))}\nseries before {sum(before.values())}, after "
-          f"{sum(after.values())}; grown: {grown}; buyers tracked at most {tracked:.0f} (cap {BUYERS_TRACKED})")
+    tracked = next(
+        float(line.split()[-1])
+        for line in after_text.splitlines()
+        if line.startswith("flashsale_rate_limit_buyers_tracked")
+    )
+    print(
+        f"\n{FLOOD} requests {dict(sorted(seen.items()))}\nseries before {sum(before.values())}, after "
+        f"{sum(after.values())}; grown: {grown}; buyers tracked at most {tracked:.0f} (cap {BUYERS_TRACKED})"
+    )
     assert all(400 <= status < 500 for _, status in seen), seen
     statuses = {kind: {s for k, s in seen if k == kind} for kind, _ in seen}
     assert 429 in statuses["per_buyer"] and 429 in statuses["per_address"]

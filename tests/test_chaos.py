@@ -122,8 +122,14 @@ def report(name: str, rush: Rush, tmp_path: Path, capsys: pytest.CaptureFixture[
     lost = figures.pop("lost", [])
     audit = figures.pop("audit", None)
     if audit is not None:
-        figures = {"stock": audit["stock_added"], "sold": audit["sold"], "remaining": audit["remaining"],
-                   "oversold": audit["oversold"], "audit_ok": audit["ok"], **figures}
+        figures = {
+            "stock": audit["stock_added"],
+            "sold": audit["sold"],
+            "remaining": audit["remaining"],
+            "oversold": audit["oversold"],
+            "audit_ok": audit["ok"],
+            **figures,
+        }
     result = {
         "requests": len(rush.attempts),
         "statuses": rush.statuses(),
@@ -199,9 +205,18 @@ def test_redis_killed_and_restarted_during_rush(
     # A 201 answered before Redis was back was made by the killed server; one answered after, by the new one (a
     # request sent during the outage may run after the restart: classify by when the answer came, not the send).
     acked_before = {oid for oid, a in rush.acknowledged().items() if a.started + a.seconds < t["back"]}
-    report(f"redis-kill-{persistence}", rush, tmp_path, capsys, lost=lost, audit=audit,
-           outage_s=round(t["back"] - t["kill"], 3), recovery_s=round(t["ready"], 3),
-           first_201_after_restart_s=round(t["first_201"], 3), acknowledged_before_restart=len(acked_before))
+    report(
+        f"redis-kill-{persistence}",
+        rush,
+        tmp_path,
+        capsys,
+        lost=lost,
+        audit=audit,
+        outage_s=round(t["back"] - t["kill"], 3),
+        recovery_s=round(t["ready"], 3),
+        first_201_after_restart_s=round(t["first_201"], 3),
+        acknowledged_before_restart=len(acked_before),
+    )
     assert_well_behaved(rush, {201, 409, 503} | ({404} if not durable else set()))
     assert rush.count(0) == 0, "Redis faults must never drop an HTTP connection"
     check_books(audit, entries, STOCK)
@@ -217,8 +232,9 @@ def test_redis_killed_and_restarted_during_rush(
 # -- Redis paused, slow script, script cache flushed ---------------------------------------------------------
 
 
-def test_redis_paused_during_rush(make_stack: Callable[..., Stack], tmp_path: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_redis_paused_during_rush(
+    make_stack: Callable[..., Stack], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     s = make_stack(*AOF_ALWAYS)
     sale = s.admin.new_sale(stock=STOCK)
     control = redis.Redis(port=s.redis.port, socket_timeout=5)
@@ -247,9 +263,17 @@ def test_redis_paused_during_rush(make_stack: Callable[..., Stack], tmp_path: Pa
         control.close()
     audit, entries = books(s.admin, s.redis.port, sale)
     lost = lost_orders(rush, entries)
-    report("redis-client-pause", rush, tmp_path, capsys, lost=lost, audit=audit,
-           outage_s=round(t["back"] - t["pause"], 3), recovery_s=round(t["ready"], 3),
-           first_201_after_unpause_s=round(t["first_201"], 3))
+    report(
+        "redis-client-pause",
+        rush,
+        tmp_path,
+        capsys,
+        lost=lost,
+        audit=audit,
+        outage_s=round(t["back"] - t["pause"], 3),
+        recovery_s=round(t["ready"], 3),
+        first_201_after_unpause_s=round(t["first_201"], 3),
+    )
     assert_well_behaved(rush, {201, 409, 503})
     assert rush.count(0) == 0
     check_books(audit, entries, STOCK)
@@ -257,8 +281,9 @@ def test_redis_paused_during_rush(make_stack: Callable[..., Stack], tmp_path: Pa
     assert lost == []
 
 
-def test_slow_script_debug_sleep_during_rush(make_stack: Callable[..., Stack], tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_slow_script_debug_sleep_during_rush(
+    make_stack: Callable[..., Stack], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     s = make_stack(*AOF_ALWAYS)
     sale = s.admin.new_sale(stock=STOCK)
 
@@ -289,9 +314,17 @@ def test_slow_script_debug_sleep_during_rush(make_stack: Callable[..., Stack], t
     rush, t = asyncio.run(scenario())
     audit, entries = books(s.admin, s.redis.port, sale)
     lost = lost_orders(rush, entries)
-    report("redis-debug-sleep", rush, tmp_path, capsys, lost=lost, audit=audit,
-           outage_s=round(t["back"] - t["sleep"], 3), recovery_s=round(t["ready"], 3),
-           first_201_after_sleep_s=round(t["first_201"], 3))
+    report(
+        "redis-debug-sleep",
+        rush,
+        tmp_path,
+        capsys,
+        lost=lost,
+        audit=audit,
+        outage_s=round(t["back"] - t["sleep"], 3),
+        recovery_s=round(t["ready"], 3),
+        first_201_after_sleep_s=round(t["first_201"], 3),
+    )
     assert_well_behaved(rush, {201, 409, 503})
     assert rush.count(0) == 0
     check_books(audit, entries, STOCK)
@@ -299,8 +332,9 @@ def test_slow_script_debug_sleep_during_rush(make_stack: Callable[..., Stack], t
     assert lost == []
 
 
-def test_script_cache_flushed_during_rush(make_stack: Callable[..., Stack], tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_script_cache_flushed_during_rush(
+    make_stack: Callable[..., Stack], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     s = make_stack(*AOF_ALWAYS)
     sale = s.admin.new_sale(stock=STOCK)
     control = redis.Redis(port=s.redis.port, socket_timeout=5)
@@ -331,8 +365,9 @@ def test_script_cache_flushed_during_rush(make_stack: Callable[..., Stack], tmp_
 # -- an API worker killed mid-load ---------------------------------------------------------------------------
 
 
-def test_api_worker_killed_during_rush(make_stack: Callable[..., Stack], tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_api_worker_killed_during_rush(
+    make_stack: Callable[..., Stack], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     s = make_stack(*AOF_ALWAYS, workers=2)
     stock = 5000  # still selling once the worker is back
     sale = s.admin.new_sale(stock=stock)
@@ -349,8 +384,12 @@ def test_api_worker_killed_during_rush(make_stack: Callable[..., Stack], tmp_pat
             rush.phase = "worker-killed"
             os.kill(victim, signal.SIGKILL)
             t["kill"] = time.monotonic()
-            t["restart"] = await until(lambda: len(p := serving_workers(s.api)) == 2 and victim not in p, 20,
-                                       "uvicorn to replace the killed worker", every_s=0.02)
+            t["restart"] = await until(
+                lambda: len(p := serving_workers(s.api)) == 2 and victim not in p,
+                20,
+                "uvicorn to replace the killed worker",
+                every_s=0.02,
+            )
             rush.phase = "after"
             t["ready"] = await seconds_until_ready(s.api.url)
             await rush.wait_for(201, 40, "after")
@@ -361,9 +400,18 @@ def test_api_worker_killed_during_rush(make_stack: Callable[..., Stack], tmp_pat
     # same key, so none can buy twice. Redis never failed: no 503 was needed.
     audit, entries = books(s.admin, s.redis.port, sale)
     lost = lost_orders(rush, entries)
-    report("api-worker-killed", rush, tmp_path, capsys, lost=lost, audit=audit, dropped_connections=rush.count(0),
-           victim_connections=t["victim_connections"], worker_restart_s=round(t["restart"], 3),
-           recovery_s=round(t["restart"] + t["ready"], 3))
+    report(
+        "api-worker-killed",
+        rush,
+        tmp_path,
+        capsys,
+        lost=lost,
+        audit=audit,
+        dropped_connections=rush.count(0),
+        victim_connections=t["victim_connections"],
+        worker_restart_s=round(t["restart"], 3),
+        recovery_s=round(t["restart"] + t["ready"], 3),
+    )
     assert_well_behaved(rush, {0, 201, 409, 503})
     check_books(audit, entries, stock)
     assert audit["sold"] == len(rush.acknowledged())
@@ -374,8 +422,9 @@ def test_api_worker_killed_during_rush(make_stack: Callable[..., Stack], tmp_pat
 # -- replicated durability on one primary and one replica ----------------------------------------------------
 
 
-def test_replicated_mode_single_primary(processes: list[Any], tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_replicated_mode_single_primary(
+    processes: list[Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """201 only once a replica has the order; 503 (retry with the same key) while none can confirm it."""
     primary = RedisProcess(*NO_PERSISTENCE, *FAST_SYNC)  # durability here comes from the replica
     processes.append(primary)
@@ -385,8 +434,9 @@ def test_replicated_mode_single_primary(processes: list[Any], tmp_path: Path,
     replica.start()
     wait_replicas_synced([replica])
     wait_replica_acks(primary.port, PROBE)
-    api = start_api_workers(primary.url, 1, FLASHSALE_DURABILITY="replicated", FLASHSALE_REPLICAS="1",
-                            FLASHSALE_REPLICA_TIMEOUT_MS="100")
+    api = start_api_workers(
+        primary.url, 1, FLASHSALE_DURABILITY="replicated", FLASHSALE_REPLICAS="1", FLASHSALE_REPLICA_TIMEOUT_MS="100"
+    )
     processes.append(api)
     c = Api(api)
     processes.append(c)
@@ -475,18 +525,21 @@ def test_replicated_mode_memo_replay_needs_replica_acks(processes: list[Any]) ->
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:  # whatever the memo holds, a replay must not be a 201 while frozen
         r = c.buy(sale, "bob", key=key)
-        assert r.status_code == 503, f"{r.status_code} {r.headers.get('idempotent-replayed')}: acknowledged " \
-                                     "an order no replica has"
+        assert r.status_code == 503, (
+            f"{r.status_code} {r.headers.get('idempotent-replayed')}: acknowledged an order no replica has"
+        )
 
 
 # -- Redis Cluster losing the sale's primary -----------------------------------------------------------------
 
 
 @pytest.mark.cluster
-@pytest.mark.parametrize(("durability", "window"), [("async", "none"), ("async", "stalled-replica"),
-                                                    ("replicated", "stalled-replica")])
-def test_cluster_primary_killed_during_rush(durability: str, window: str, processes: list[Any], tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("durability", "window"), [("async", "none"), ("async", "stalled-replica"), ("replicated", "stalled-replica")]
+)
+def test_cluster_primary_killed_during_rush(
+    durability: str, window: str, processes: list[Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """SIGKILL the primary owning the sale's slot; its replica takes over (cluster-node-timeout 1000 ms).
 
     ``stalled-replica`` opens the asynchronous replication window on purpose, just before the kill: the replica is
@@ -525,8 +578,12 @@ def test_cluster_primary_killed_during_rush(durability: str, window: str, proces
             t["kill"] = time.monotonic()
             await asyncio.to_thread(primary.kill)
             replica.thaw()
-            await until(lambda: (find_slot_owner(cluster, key) or (None,))[0] is replica and cluster_ok(replica),
-                        30, "the replica to take over the sale's slot", every_s=0.05)
+            await until(
+                lambda: (find_slot_owner(cluster, key) or (None,))[0] is replica and cluster_ok(replica),
+                30,
+                "the replica to take over the sale's slot",
+                every_s=0.05,
+            )
             t["promoted"] = time.monotonic() - t["kill"]
             rush.phase = "promoted"
             t["ready"] = await seconds_until_ready(api.url)
@@ -543,10 +600,20 @@ def test_cluster_primary_killed_during_rush(durability: str, window: str, proces
     audit, entries = books(admin, replica.port, sale)
     lost = lost_orders(rush, entries)
     name = f"cluster-failover-{durability}-{window}"
-    report(name, rush, tmp_path, capsys, lost=lost, audit=audit, failover_s=round(t["promoted"], 3),
-           recovery_s=round(t["ready"], 3), old_primary_rejoined_s=round(t["healed"], 3),
-           first_201_after_kill_s=round(t["first_201"], 3), acknowledged_in_window=rush.count(201, "window"),
-           unavailable_in_window=rush.count(503, "window"))
+    report(
+        name,
+        rush,
+        tmp_path,
+        capsys,
+        lost=lost,
+        audit=audit,
+        failover_s=round(t["promoted"], 3),
+        recovery_s=round(t["ready"], 3),
+        old_primary_rejoined_s=round(t["healed"], 3),
+        first_201_after_kill_s=round(t["first_201"], 3),
+        acknowledged_in_window=rush.count(201, "window"),
+        unavailable_in_window=rush.count(503, "window"),
+    )
     check_books(audit, entries, stock)
     assert_well_behaved(rush, {201, 503}, known_500=durability == "async")
     assert rush.count(0) == 0

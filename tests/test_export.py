@@ -33,25 +33,42 @@ from tests.servers import RedisClusterProcesses, RedisProcess
 
 
 def flashsale(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "flashsale", *args], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "flashsale", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_db_upgrade_is_idempotent_and_concurrent(database: str) -> None:
     env = {"FLASHSALE_DATABASE_URL": database}
-    runs = [subprocess.Popen([sys.executable, "-m", "flashsale", "db", "upgrade"],
-                             env={**os.environ, **env}, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "flashsale", "db", "upgrade"],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [r.communicate(timeout=120)[0] for r in runs]
     assert [r.returncode for r in runs] == [0, 0], outputs
     again = flashsale("db", "upgrade", env=env)
     assert again.returncode == 0, again.stderr
     with psycopg.connect(database) as conn:
         version = conn.execute("SELECT version_num FROM flashsale_alembic_version").fetchall()
-        columns = {r[0] for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'orders'").fetchall()}
-        key = conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'orders_pkey'"
-                           ).fetchone()
+        columns = {
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'orders'"
+            ).fetchall()
+        }
+        key = conn.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'orders_pkey'"
+        ).fetchone()
     assert version == [("0001",)]
     assert {"order_id", "sale_id", "buyer_id", "quantity", "created_at", "key_digest", "status"} <= columns
     assert key == ("PRIMARY KEY (sale_id, order_id)",)
@@ -71,8 +88,11 @@ def test_two_exporters_export_every_order_once_and_find_new_sales(redis_node: Re
         late = f"y-{uuid.uuid4().hex[:8]}"
         sold_late = buy(redis_node.url, late, 300, stock=250)  # 50 refused: sold out
         for sale, orders in ((first, sold), (late, sold_late)):
-            poll(lambda s=sale, o=orders: db_count(database, s) == len(o) and group_backlog(redis_node.port, s) == 0,
-                 60, f"{sale} exported")
+            poll(
+                lambda s=sale, o=orders: db_count(database, s) == len(o) and group_backlog(redis_node.port, s) == 0,
+                60,
+                f"{sale} exported",
+            )
             counts = exactly_once(database, sale, set(orders.values()))
             assert counts == {"exported": len(orders), "duplicates": 0, "lost": 0, "extra": 0}
         assert len(sold_late) == 250
@@ -111,8 +131,7 @@ def test_reconcile_then_repair_restores_lost_orders_exactly_once(redis_node: Red
         report = json.loads(broken.stdout)
         assert report["missing_in_redis"] == sorted((o for _, o in lost), key=stream_order)
         assert (report["redis_sold"], report["db_sold"], report["missing_in_db"]) == (5, 8, [])
-        repairs = [json.loads(flashsale("reconcile", sale, "--repair", env=env).stdout)
-                   for _ in range(2)]
+        repairs = [json.loads(flashsale("reconcile", sale, "--repair", env=env).stdout) for _ in range(2)]
         assert [x["restored"] for x in repairs] == [3, 0]
         assert repairs[1]["already_present"] == 0  # nothing left to re-apply: PostgreSQL and Redis agree
         snapshot = r.hgetall(sale_keys(sale).sale)
@@ -126,8 +145,11 @@ def test_reconcile_then_repair_restores_lost_orders_exactly_once(redis_node: Red
         # A repaired order is cancelled by its original id; PostgreSQL's row follows.
         cancelled = asyncio.run(_cancel(redis_node.url, sale, lost[1][1]))
         assert cancelled == Outcome.CANCELLED
-        poll(lambda: dict((row[0], row[4]) for row in db_orders(database, sale))[lost[1][1]] == "cancelled", 30,
-             "cancellation exported")
+        poll(
+            lambda: dict((row[0], row[4]) for row in db_orders(database, sale))[lost[1][1]] == "cancelled",
+            30,
+            "cancellation exported",
+        )
         poll(lambda: flashsale("reconcile", sale, env=env).returncode == 0, 30, "reconciled after the cancel")
         final = json.loads(flashsale("reconcile", sale, env=env).stdout)
         assert (final["ok"], final["redis_sold"], final["db_sold"]) == (True, 7, 7)
@@ -177,8 +199,9 @@ def test_api_delete_waits_for_export_and_reconciles(redis_node: RedisProcess, da
         assert (lagging["ok"], lagging["export_lag"], lagging["redis_sold"], lagging["db_sold"]) == (False, 3, 3, 0)
         exporter = ExporterProcess(redis_node.url, database).start()
         try:
-            poll(lambda: api.http.get(f"/admin/sales/{sale}/reconcile", headers=api.auth).json()["ok"], 30,
-                 "reconciled")
+            poll(
+                lambda: api.http.get(f"/admin/sales/{sale}/reconcile", headers=api.auth).json()["ok"], 30, "reconciled"
+            )
         finally:
             exporter.stop()
         repaired = api.http.post(f"/admin/sales/{sale}/reconcile/repair", headers=api.auth)
@@ -187,8 +210,9 @@ def test_api_delete_waits_for_export_and_reconciles(redis_node: RedisProcess, da
         assert api.http.delete(f"/admin/sales/{sale}", headers=api.auth).status_code == 204
         # Without export (no group, no database on the API) a sale is deleted as before.
         plain = f"p-{uuid.uuid4().hex[:8]}"
-        created = no_db.http.post("/admin/sales", json={"sale_id": plain, "name": "plain", "stock": 2},
-                                  headers=no_db.auth)
+        created = no_db.http.post(
+            "/admin/sales", json={"sale_id": plain, "name": "plain", "stock": 2}, headers=no_db.auth
+        )
         assert created.status_code == 201
         assert no_db.buy(plain).status_code == 201
         assert no_db.http.delete(f"/admin/sales/{plain}", headers=no_db.auth).status_code == 204
@@ -211,7 +235,11 @@ def test_export_from_a_redis_cluster(database: str) -> None:
         for sale in sales:
             poll(lambda s=sale: db_count(database, s) == 150, 60, f"{sale} exported from the cluster")
             assert exactly_once(database, sale, set(sold[sale].values())) == {
-                "exported": 150, "duplicates": 0, "lost": 0, "extra": 0}
+                "exported": 150,
+                "duplicates": 0,
+                "lost": 0,
+                "extra": 0,
+            }
     finally:
         exporter.stop()
         redis_cluster.cleanup()

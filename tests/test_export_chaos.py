@@ -62,15 +62,24 @@ def sale_id() -> str:
 
 
 def upgrade(database: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "flashsale", "db", "upgrade"], capture_output=True, text=True,
-                            env={**os.environ, "FLASHSALE_DATABASE_URL": database}, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "flashsale", "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FLASHSALE_DATABASE_URL": database},
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
 
 
 def reconcile(redis_url: str, database: str, sale: str, *extra: str) -> dict[str, Any]:
-    result = subprocess.run([sys.executable, "-m", "flashsale", "reconcile", sale, *extra], capture_output=True,
-                            text=True, env={**os.environ, "FLASHSALE_REDIS_URL": redis_url,
-                                            "FLASHSALE_DATABASE_URL": database}, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "flashsale", "reconcile", sale, *extra],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FLASHSALE_REDIS_URL": redis_url, "FLASHSALE_DATABASE_URL": database},
+        timeout=120,
+    )
     assert result.returncode in (0, 1), result.stderr
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
@@ -142,8 +151,11 @@ def test_exporter_sigkilled_mid_batch(redis_node: RedisProcess, database: str, t
         sold.update(buyers.finish())
         second = ExporterProcess(redis_node.url, database).start()
         try:
-            poll(lambda: db_count(database, sale) == len(sold) and group_backlog(redis_node.port, sale) == 0, 60,
-                 "all orders exported after the kill")
+            poll(
+                lambda: db_count(database, sale) == len(sold) and group_backlog(redis_node.port, sale) == 0,
+                60,
+                "all orders exported after the kill",
+            )
             claimed = metric(second, f'flashsale_orders_exported_total{{sale="{sale}"}}')
         finally:
             second.stop()
@@ -152,15 +164,19 @@ def test_exporter_sigkilled_mid_batch(redis_node: RedisProcess, database: str, t
         blocker.close()
         first.kill()
     counts = exactly_once(database, sale, set(sold.values()))
-    row = {"sold": len(sold), **counts, "pending_at_kill": pending_at_kill, "exported_by_successor": claimed,
-           "repaired": 0}
+    row = {
+        "sold": len(sold),
+        **counts,
+        "pending_at_kill": pending_at_kill,
+        "exported_by_successor": claimed,
+        "repaired": 0,
+    }
     report("exporter-sigkill", row, tmp_path)
     assert counts == {"exported": len(sold), "duplicates": 0, "lost": 0, "extra": 0}
     assert pending_at_kill > 0
 
 
-def test_postgres_killed_and_restarted(redis_node: RedisProcess, own_postgres: PostgresProcess,
-                                       tmp_path: Path) -> None:
+def test_postgres_killed_and_restarted(redis_node: RedisProcess, own_postgres: PostgresProcess, tmp_path: Path) -> None:
     """PostgreSQL is SIGKILLed during a rush and restarted (crash recovery) on the same port: the exporter
     retries its batch until it commits. Every order once."""
     database = new_database(own_postgres.url)
@@ -172,19 +188,33 @@ def test_postgres_killed_and_restarted(redis_node: RedisProcess, own_postgres: P
         buyers = Buyers(redis_node.url, sale, 1500)
         buyers.start()
         own_postgres.kill(signal.SIGKILL)
-        errors = poll(lambda: metric(exporter, 'flashsale_export_errors_total{kind="database"}'), 30,
-                      "the exporter saw the database fail")
-        lag_while_down = poll(lambda: metric(exporter, f'flashsale_export_lag_entries{{sale="{sale}"}}'), 30,
-                              "lag while PostgreSQL is down")
+        errors = poll(
+            lambda: metric(exporter, 'flashsale_export_errors_total{kind="database"}'),
+            30,
+            "the exporter saw the database fail",
+        )
+        lag_while_down = poll(
+            lambda: metric(exporter, f'flashsale_export_lag_entries{{sale="{sale}"}}'),
+            30,
+            "lag while PostgreSQL is down",
+        )
         sold.update(buyers.finish())
         own_postgres.start()
-        poll(lambda: db_count(database, sale) == len(sold) and group_backlog(redis_node.port, sale) == 0, 90,
-             "caught up after the restart")
+        poll(
+            lambda: db_count(database, sale) == len(sold) and group_backlog(redis_node.port, sale) == 0,
+            90,
+            "caught up after the restart",
+        )
     finally:
         exporter.stop()
     counts = exactly_once(database, sale, set(sold.values()))
-    row = {"sold": len(sold), **counts, "database_errors": errors, "lag_entries_while_down": lag_while_down,
-           "repaired": 0}
+    row = {
+        "sold": len(sold),
+        **counts,
+        "database_errors": errors,
+        "lag_entries_while_down": lag_while_down,
+        "repaired": 0,
+    }
     report("postgres-kill", row, tmp_path)
     assert counts == {"exported": len(sold), "duplicates": 0, "lost": 0, "extra": 0}
 
@@ -201,21 +231,39 @@ def test_postgres_slow_lock_held(redis_node: RedisProcess, database: str, tmp_pa
         poll(lambda: db_count(database, sale) == 200, 30, "first orders exported")
         blocker.execute("LOCK TABLE orders IN SHARE MODE")
         sold.update(buy(redis_node.url, sale, 400))
-        lag_s = poll(lambda: (v := metric(exporter, f'flashsale_export_lag_seconds{{sale="{sale}"}}')) >= 1 and v,
-                     30, "lag seconds growing while the table is locked")
+        lag_s = poll(
+            lambda: (v := metric(exporter, f'flashsale_export_lag_seconds{{sale="{sale}"}}')) >= 1 and v,
+            30,
+            "lag seconds growing while the table is locked",
+        )
         lag_entries = metric(exporter, f'flashsale_export_lag_entries{{sale="{sale}"}}')
         unacked_while_locked = group_backlog(redis_node.port, sale)
         blocker.rollback()
-        poll(lambda: db_count(database, sale) == len(sold) and group_backlog(redis_node.port, sale) == 0, 60,
-             "caught up after the lock")
-        poll(lambda: metric(exporter, f'flashsale_export_lag_seconds{{sale="{sale}"}}') == 0
-             and metric(exporter, f'flashsale_export_lag_entries{{sale="{sale}"}}') == 0, 30, "lag gauges at 0")
+        poll(
+            lambda: db_count(database, sale) == len(sold) and group_backlog(redis_node.port, sale) == 0,
+            60,
+            "caught up after the lock",
+        )
+        poll(
+            lambda: (
+                metric(exporter, f'flashsale_export_lag_seconds{{sale="{sale}"}}') == 0
+                and metric(exporter, f'flashsale_export_lag_entries{{sale="{sale}"}}') == 0
+            ),
+            30,
+            "lag gauges at 0",
+        )
     finally:
         blocker.close()
         exporter.stop()
     counts = exactly_once(database, sale, set(sold.values()))
-    row = {"sold": len(sold), **counts, "lag_seconds_seen": lag_s, "lag_entries_seen": lag_entries,
-           "unacknowledged_while_locked": unacked_while_locked, "repaired": 0}
+    row = {
+        "sold": len(sold),
+        **counts,
+        "lag_seconds_seen": lag_s,
+        "lag_entries_seen": lag_entries,
+        "unacknowledged_while_locked": unacked_while_locked,
+        "repaired": 0,
+    }
     report("postgres-slow", row, tmp_path)
     assert counts == {"exported": len(sold), "duplicates": 0, "lost": 0, "extra": 0}
     assert unacked_while_locked == 400
@@ -236,16 +284,22 @@ def test_redis_failover_after_export_then_reconcile_and_repair(database: str, tm
         sold = buy(primary.url, sale, 300, stock=stock)
         exporter = ExporterProcess(primary.url, database).start()
         poll(lambda: db_count(database, sale) == 300 and group_backlog(primary.port, sale) == 0, 30, "exported")
-        poll(lambda: group_backlog(replica.port, sale) == 0 and len(ledger_orders(replica.port, sale)) == 300, 30,
-             "replica has the first orders")
+        poll(
+            lambda: group_backlog(replica.port, sale) == 0 and len(ledger_orders(replica.port, sale)) == 300,
+            30,
+            "replica has the first orders",
+        )
         # The replica stops following (as if the link broke) and later becomes the primary: whatever the
         # primary acknowledges from now on never reaches it. (A SIGSTOPped replica would still read the writes
         # buffered in its socket on SIGCONT.)
         r = redis.Redis(port=replica.port, decode_responses=True)
         r.replicaof("NO", "ONE")
         lost = buy(primary.url, sale, 200)
-        poll(lambda: db_count(database, sale) == 500 and group_backlog(primary.port, sale) == 0, 30,
-             "the unreplicated orders exported")
+        poll(
+            lambda: db_count(database, sale) == 500 and group_backlog(primary.port, sale) == 0,
+            30,
+            "the unreplicated orders exported",
+        )
         sold.update(lost)
         exporter.stop()
         primary.kill(signal.SIGKILL)
@@ -269,9 +323,17 @@ def test_redis_failover_after_export_then_reconcile_and_repair(database: str, tm
         primary.cleanup()
     counts = exactly_once(database, sale, set(sold.values()))
     oversold = max(0, int(state["sold"]) - int(state["total"]))
-    row = {"sold": len(sold), **counts, "lost_in_failover": len(before["missing_in_redis"]),
-           "repaired": repaired["restored"], "repaired_again": again["restored"], "oversold": oversold,
-           "reconcile_before": before, "repair": repaired, "reconcile_after": after}
+    row = {
+        "sold": len(sold),
+        **counts,
+        "lost_in_failover": len(before["missing_in_redis"]),
+        "repaired": repaired["restored"],
+        "repaired_again": again["restored"],
+        "oversold": oversold,
+        "reconcile_before": before,
+        "repair": repaired,
+        "reconcile_after": after,
+    }
     report("redis-failover", row, tmp_path)
     print("reconcile after the failover:", json.dumps(before))
     print("repair:", json.dumps({k: v for k, v in repaired.items() if k != "restored_ids"}))
@@ -317,8 +379,11 @@ async def _http_buy(url: str, sale: str, n: int, *, until_sold_out: bool = False
         async def one(key: str) -> None:
             nonlocal sold_out
             for _ in range(50):
-                r = await http.post(f"/sales/{sale}/purchases", json={"buyer_id": f"buyer-{key}", "quantity": 1},
-                                    headers={"Idempotency-Key": key})
+                r = await http.post(
+                    f"/sales/{sale}/purchases",
+                    json={"buyer_id": f"buyer-{key}", "quantity": 1},
+                    headers={"Idempotency-Key": key},
+                )
                 if r.status_code == 201:
                     sold[key] = r.json()["order_id"]
                     return
@@ -388,26 +453,38 @@ def test_redis_cluster_failover_after_export_then_reconcile_and_repair(database:
         control.close()
         lost = http_buy(api.url, sale, 150)
         sold.update(lost)
-        poll(lambda: db_count(database, sale) == len(sold) and cluster_backlog(primary, sale) == 0, 30,
-             "the unreplicated orders exported")
+        poll(
+            lambda: db_count(database, sale) == len(sold) and cluster_backlog(primary, sale) == 0,
+            30,
+            "the unreplicated orders exported",
+        )
         killed = time.monotonic()
         primary.kill(signal.SIGKILL)
         replica.thaw()
         promote(cluster, replica, sale)
         promoted_s = round(time.monotonic() - killed, 3)
         reconcile_url = f"/admin/sales/{sale}/reconcile"
-        before = poll(lambda: _json(admin.http.get(reconcile_url, headers=admin.auth)), 30,
-                      "reconcile answering on the promoted node")
+        before = poll(
+            lambda: _json(admin.http.get(reconcile_url, headers=admin.auth)),
+            30,
+            "reconcile answering on the promoted node",
+        )
         repaired = poll(lambda: _json(admin.http.post(reconcile_url + "/repair", headers=admin.auth)), 30, "repair")
         again = poll(lambda: _json(admin.http.post(reconcile_url + "/repair", headers=admin.auth)), 30, "repair")
         # A buyer retrying a lost order (same Idempotency-Key, same body) gets its original order back.
         key, order_id = next(iter(lost.items()))
-        retry = admin.http.post(f"/sales/{sale}/purchases", json={"buyer_id": f"buyer-{key}", "quantity": 1},
-                                headers={"Idempotency-Key": key})
+        retry = admin.http.post(
+            f"/sales/{sale}/purchases",
+            json={"buyer_id": f"buyer-{key}", "quantity": 1},
+            headers={"Idempotency-Key": key},
+        )
         rest = http_buy(api.url, sale, stock, until_sold_out=True)
         sold.update(rest)
-        after = poll(lambda: (body := _json(admin.http.get(reconcile_url, headers=admin.auth))) and body["ok"]
-                     and body, 60, "reconciled after repair and sell-out")
+        after = poll(
+            lambda: (body := _json(admin.http.get(reconcile_url, headers=admin.auth))) and body["ok"] and body,
+            60,
+            "reconciled after repair and sell-out",
+        )
         audit = admin.audit(sale)
         exported_by_exporter = metric(exporter, f'flashsale_orders_exported_total{{sale="{sale}"}}')
         exporter_redis_errors = metric(exporter, 'flashsale_export_errors_total{kind="redis"}')
@@ -422,11 +499,21 @@ def test_redis_cluster_failover_after_export_then_reconcile_and_repair(database:
             node.thaw()
         cluster.cleanup()
     counts = exactly_once(database, sale, set(sold.values()))
-    row = {"sold": len(sold), **counts, "lost_in_failover": len(before["missing_in_redis"]),
-           "repaired": repaired["restored"], "repaired_again": again["restored"], "oversold": audit["oversold"],
-           "audit_ok": audit["ok"], "exported_by_exporter": exported_by_exporter,
-           "exporter_redis_errors": exporter_redis_errors, "promoted_s": promoted_s, "reconcile_before": before,
-           "repair": {k: v for k, v in repaired.items() if k != "restored_ids"}, "reconcile_after": after}
+    row = {
+        "sold": len(sold),
+        **counts,
+        "lost_in_failover": len(before["missing_in_redis"]),
+        "repaired": repaired["restored"],
+        "repaired_again": again["restored"],
+        "oversold": audit["oversold"],
+        "audit_ok": audit["ok"],
+        "exported_by_exporter": exported_by_exporter,
+        "exporter_redis_errors": exporter_redis_errors,
+        "promoted_s": promoted_s,
+        "reconcile_before": before,
+        "repair": {k: v for k, v in repaired.items() if k != "restored_ids"},
+        "reconcile_after": after,
+    }
     report("redis-cluster-failover", row, tmp_path)
     print("reconcile after the failover:", json.dumps(before))
     print("repair:", json.dumps(row["repair"]))
@@ -440,8 +527,15 @@ def test_redis_cluster_failover_after_export_then_reconcile_and_repair(database:
     assert counts == {"exported": len(sold), "duplicates": 0, "lost": 0, "extra": 0}
     assert len(sold) == stock and audit["sold"] == stock and audit["oversold"] == 0, audit
     assert audit["ok"] and audit["remaining"] == 0 and audit["orders"] == audit["ledger_length"] == stock, audit
-    assert after == {**after, "ok": True, "redis_sold": stock, "db_sold": stock, "missing_in_redis": [],
-                     "missing_in_db": [], "export_lag": 0}
+    assert after == {
+        **after,
+        "ok": True,
+        "redis_sold": stock,
+        "db_sold": stock,
+        "missing_in_redis": [],
+        "missing_in_db": [],
+        "export_lag": 0,
+    }
 
 
 def promote(cluster: RedisClusterProcesses, replica: RedisProcess, sale: str) -> None:

@@ -39,11 +39,15 @@ def own_api(own_redis: RedisProcess) -> Iterator[Api]:
 
 async def hammer(url: str, sale: str, n: int) -> list[tuple[httpx.Response | None, float]]:
     async with httpx.AsyncClient(base_url=url, timeout=10.0) as http:
+
         async def one(i: int) -> tuple[httpx.Response | None, float]:
             start = time.perf_counter()
             try:
-                r = await http.post(f"/sales/{sale}/purchases", json={"buyer_id": f"b{i}", "quantity": 1},
-                                    headers={"Idempotency-Key": str(uuid.uuid4())})
+                r = await http.post(
+                    f"/sales/{sale}/purchases",
+                    json={"buyer_id": f"b{i}", "quantity": 1},
+                    headers={"Idempotency-Key": str(uuid.uuid4())},
+                )
             except httpx.HTTPError:
                 return None, time.perf_counter() - start
             return r, time.perf_counter() - start

@@ -34,13 +34,15 @@ def fuzz_target(redis_server: RedisProcess, postgres: PostgresProcess) -> Iterat
     (database-not-configured), which schemathesis counts as a server error."""
     database = new_database(postgres.url)
     env = {**os.environ, "FLASHSALE_DATABASE_URL": database}
-    subprocess.run([sys.executable, "-m", "flashsale", "db", "upgrade"], env=env, check=True, timeout=120,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "flashsale", "db", "upgrade"], env=env, check=True, timeout=120, capture_output=True
+    )
     server = start_api(redis_server.url, FLASHSALE_DATABASE_URL=database)
     client = Api(server)
     for sale_id in ("demo", "fuzz"):
-        client.http.post("/admin/sales", json={"sale_id": sale_id, "name": sale_id, "stock": 1_000_000},
-                         headers=client.auth)
+        client.http.post(
+            "/admin/sales", json={"sale_id": sale_id, "name": sale_id, "stock": 1_000_000}, headers=client.auth
+        )
     client.http.close()
     yield server
     server.stop()
@@ -76,5 +78,7 @@ def test_api_conforms_to_its_schema(fuzz_target: LocalServer, mode: GenerationMo
             no_negative.append(operation.label)
         calls[operation.label] = len(made)
     assert sum(calls.values()) >= len(operations) - len(no_negative)
-    print(f"\n{mode.value}: {sum(calls.values())} calls over {len(calls)} operations; "
-          f"no invalid input possible for: {no_negative}")
+    print(
+        f"\n{mode.value}: {sum(calls.values())} calls over {len(calls)} operations; "
+        f"no invalid input possible for: {no_negative}"
+    )

@@ -23,8 +23,11 @@ HOLD = "urn:flashsale:problem:"
 
 
 def hold(client: Api, sale: str, buyer: str = "alice", quantity: int = 1, key: str | None = None) -> httpx.Response:
-    return client.http.post(f"/sales/{sale}/holds", json={"buyer_id": buyer, "quantity": quantity},
-                            headers={"Idempotency-Key": key or str(uuid.uuid4())})
+    return client.http.post(
+        f"/sales/{sale}/holds",
+        json={"buyer_id": buyer, "quantity": quantity},
+        headers={"Idempotency-Key": key or str(uuid.uuid4())},
+    )
 
 
 def confirm(client: Api, sale: str, hold_id: str, body: Any = None) -> httpx.Response:
@@ -123,13 +126,17 @@ def test_bad_input_is_4xx(client: Api) -> None:
     assert confirm(client, sale, hold_id, {"payment_ref": "x", "extra": 1}).status_code == 400
     assert confirm(client, sale, hold_id, {"payment_ref": "has space"}).status_code == 400
     assert hold(client, "no-such-sale").status_code == 404
-    wrong = client.http.post(f"/sales/{sale}/holds", json={"buyer_id": "x", "quantity": "1"},
-                             headers={"Idempotency-Key": str(uuid.uuid4())})
+    wrong = client.http.post(
+        f"/sales/{sale}/holds", json={"buyer_id": "x", "quantity": "1"}, headers={"Idempotency-Key": str(uuid.uuid4())}
+    )
     assert wrong.status_code == 400 and wrong.json()["detail"].startswith("invalid hold body")
     assert client.http.post(f"/sales/{sale}/holds", json={"buyer_id": "x"}).status_code == 400  # no key
     for ttl in (0, 86_401, "60", 1.5, None):
-        r = client.http.post("/admin/sales", headers=client.auth,
-                             json={"sale_id": f"t-{uuid.uuid4().hex[:8]}", "name": "x", "stock": 1, "hold_ttl_s": ttl})
+        r = client.http.post(
+            "/admin/sales",
+            headers=client.auth,
+            json={"sale_id": f"t-{uuid.uuid4().hex[:8]}", "name": "x", "stock": 1, "hold_ttl_s": ttl},
+        )
         assert r.status_code == 400, r.text
     audited(client, sale)
 
@@ -201,8 +208,12 @@ def test_http_confirms_racing_expiry(client: Api) -> None:
 
             async def make(i: int) -> httpx.Response:
                 async with gate:
-                    return await retried("POST", f"/sales/{sale}/holds", json={"buyer_id": f"r{i}"},
-                                         headers={"Idempotency-Key": uuid.uuid4().hex})
+                    return await retried(
+                        "POST",
+                        f"/sales/{sale}/holds",
+                        json={"buyer_id": f"r{i}"},
+                        headers={"Idempotency-Key": uuid.uuid4().hex},
+                    )
 
             made = await asyncio.gather(*(make(i) for i in range(n)))
             holds = [r.json() for r in made]
@@ -230,8 +241,18 @@ def test_http_confirms_racing_expiry(client: Api) -> None:
             assert datetime_ms(r.json()["created_at"]) < datetime_ms(by_id[h["hold_id"]]["expires_at"])
     audit = audited(client, sale)
     assert (audit["sold"], audit["orders"]) == (len(won), len(won))
-    print("http boundary race:", json.dumps({"confirms": n, "won": len(won), "hold_expired": codes.count(410),
-                                             "sold": audit["sold"], "oversold": audit["oversold"]}))
+    print(
+        "http boundary race:",
+        json.dumps(
+            {
+                "confirms": n,
+                "won": len(won),
+                "hold_expired": codes.count(410),
+                "sold": audit["sold"],
+                "oversold": audit["oversold"],
+            }
+        ),
+    )
 
 
 def datetime_ms(text: str) -> int:
@@ -242,8 +263,12 @@ def test_hold_steps_are_spans_and_log_lines_like_purchases(redis_server: RedisPr
     """Each step is one ``hold attempt`` span at a real OTLP receiver (attribute ``flashsale.step``) and one
     ``hold_attempt`` log line with the same outcome name and ids, through the purchases' Recorder."""
     with OtlpReceiver(keep=True) as receiver:
-        server = start_api(redis_server.url, FLASHSALE_LOG_LEVEL="INFO", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
-                           OTEL_BSP_SCHEDULE_DELAY="100")
+        server = start_api(
+            redis_server.url,
+            FLASHSALE_LOG_LEVEL="INFO",
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            OTEL_BSP_SCHEDULE_DELAY="100",
+        )
         try:
             api = Api(server)
             sale = api.new_sale(stock=1)
@@ -257,13 +282,23 @@ def test_hold_steps_are_spans_and_log_lines_like_purchases(redis_server: RedisPr
             server.stop()
         spans = [s for s in receiver.spans if s.name == "hold attempt"]
     assert [(s.attributes["flashsale.step"], s.attributes["flashsale.outcome"]) for s in spans] == [
-        ("hold", "held"), ("confirm", "confirmed"), ("release", "hold_confirmed"), ("confirm", "invalid")]
+        ("hold", "held"),
+        ("confirm", "confirmed"),
+        ("release", "hold_confirmed"),
+        ("confirm", "invalid"),
+    ]
     assert all(s.attributes["flashsale.sale"] == sale for s in spans[:3])
-    lines = [json.loads(line) for line in (LOG_DIR / f"api-{server.port}.log").read_text().splitlines()
-             if line.startswith("{")]
+    lines = [
+        json.loads(line)
+        for line in (LOG_DIR / f"api-{server.port}.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
     steps = [e for e in lines if e.get("event") == "hold_attempt" and e.get("sale") == sale]
-    assert [(e["step"], e["outcome"]) for e in steps] == [("hold", "held"), ("confirm", "confirmed"),
-                                                           ("release", "hold_confirmed")]
+    assert [(e["step"], e["outcome"]) for e in steps] == [
+        ("hold", "held"),
+        ("confirm", "confirmed"),
+        ("release", "hold_confirmed"),
+    ]
     assert [(e["trace_id"], e["span_id"]) for e in steps] == [(s.trace_id, s.span_id) for s in spans[:3]]
 
 
@@ -333,8 +368,9 @@ def test_redis_killed_and_restarted_mid_checkout(aof_api: tuple[Api, RedisProces
                 assert time.monotonic() < deadline, "outcome still unknown after 30 s"
                 await asyncio.sleep(0.05)  # pacing retries, not synchronisation
 
-        made = await settled("POST", f"/sales/{sale}/holds", json={"buyer_id": f"ck{i}"},
-                             headers={"Idempotency-Key": uuid.uuid4().hex})
+        made = await settled(
+            "POST", f"/sales/{sale}/holds", json={"buyer_id": f"ck{i}"}, headers={"Idempotency-Key": uuid.uuid4().hex}
+        )
         if made.status_code != 201:
             assert made.status_code == 409 and made.json()["type"] == HOLD + "sold-out"
             return None, None

@@ -91,8 +91,7 @@ def test_hold_confirm_replay_and_ledger_entry(redis_server: RedisProcess) -> Non
         assert replay.outcome is Outcome.REPLAYED
         assert (replay.order_id, replay.created_ms) == (confirmed.order_id, confirmed.created_ms)
         state = await inv.read_hold(sale, held.hold_id)
-        assert (state.outcome, state.state, state.order_id) == (Outcome.FOUND, HoldState.CONFIRMED,
-                                                                 confirmed.order_id)
+        assert (state.outcome, state.state, state.order_id) == (Outcome.FOUND, HoldState.CONFIRMED, confirmed.order_id)
         # A replayed hold after the confirm says so; it never makes a second hold.
         assert (await inv.hold(sale, "alice", 2, k)).state is HoldState.CONFIRMED
 
@@ -100,8 +99,15 @@ def test_hold_confirm_replay_and_ledger_entry(redis_server: RedisProcess) -> Non
         assert len(entries) == 1
         entry_id, fields = entries[0]
         assert entry_id == confirmed.order_id
-        assert fields == {"kind": "order", "buyer": "alice", "quantity": "2", "created_ms": str(confirmed.created_ms),
-                          "key": "", "hold": held.hold_id, "payment_ref": "pay-1"}
+        assert fields == {
+            "kind": "order",
+            "buyer": "alice",
+            "quantity": "2",
+            "created_ms": str(confirmed.created_ms),
+            "key": "",
+            "hold": held.hold_id,
+            "payment_ref": "pay-1",
+        }
         s = await audited(inv, sale)
         assert (s.remaining, s.held, s.sold, s.orders, s.holds_confirmed) == (3, 0, 2, 1, 1)
 
@@ -274,9 +280,17 @@ def test_confirms_racing_expiry_at_the_boundary(redis_server: RedisProcess) -> N
         s = await audited(inv, sale)
         assert (s.sold, s.orders, s.holds_confirmed) == (len(won), len(won), len(won))
         assert s.holds_expired + s.live_holds == len(lost) and s.held == s.live_holds
-        figures = {"confirms": n, "won": len(won), "hold_expired": len(lost), "spread_ms": expiries[-1] - expiries[0],
-                   "confirm_burst_ms": took_ms,
-                   "sold": s.sold, "remaining": s.remaining, "held": s.held, "oversold": s.oversold}
+        figures = {
+            "confirms": n,
+            "won": len(won),
+            "hold_expired": len(lost),
+            "spread_ms": expiries[-1] - expiries[0],
+            "confirm_burst_ms": took_ms,
+            "sold": s.sold,
+            "remaining": s.remaining,
+            "held": s.held,
+            "oversold": s.oversold,
+        }
         print("boundary race:", json.dumps(figures))
         return figures
 
@@ -295,6 +309,7 @@ def aof_redis() -> Iterator[RedisProcess]:
 def test_redis_restarted_mid_checkout_keeps_holds(aof_redis: RedisProcess) -> None:
     """SIGKILL with AOF (fsync always) between hold and confirm: the holds, their expiry and the counters
     survive; the script cache does not, and the engine reloads it (EVAL on NOSCRIPT)."""
+
     async def before(inv: Inventory) -> tuple[str, list[str]]:
         sale = await new_sale(inv, stock=5)
         holds = [await inv.hold(sale, f"k{i}", 1, key()) for i in range(3)]
@@ -317,6 +332,7 @@ def test_redis_restarted_mid_checkout_keeps_holds(aof_redis: RedisProcess) -> No
 
 def test_purchase_idempotency_record_has_the_format_records_py_defines(redis_server: RedisProcess) -> None:
     """purchase.lua writes the record, inventory/records.py reads and writes it (replicated replays): one format."""
+
     async def body(inv: Inventory) -> None:
         sale = await new_sale(inv, stock=3)
         k = key()

@@ -31,8 +31,9 @@ BAD_BODIES: list[tuple[str, Any]] = [
 ]
 
 
-def _post(client: Api, sale: str, content: bytes, key: str | None = GOOD_KEY,
-          content_type: str = "application/json") -> Any:
+def _post(
+    client: Api, sale: str, content: bytes, key: str | None = GOOD_KEY, content_type: str = "application/json"
+) -> Any:
     headers = {"Content-Type": content_type}
     if key is not None:
         headers["Idempotency-Key"] = key
@@ -74,8 +75,11 @@ def test_bad_idempotency_key_is_400(client: Api, key: str | None) -> None:
 
 def test_malformed_json_and_wrong_type(client: Api) -> None:
     sale = client.new_sale(stock=5)
-    for content, ctype in ((b"{not json", "application/json"), (b"\xff\xfe", "application/json"),
-                           (b"buyer_id=a", "application/x-www-form-urlencoded")):
+    for content, ctype in (
+        (b"{not json", "application/json"),
+        (b"\xff\xfe", "application/json"),
+        (b"buyer_id=a", "application/x-www-form-urlencoded"),
+    ):
         r = _post(client, sale, content, key=str(uuid.uuid4()), content_type=ctype)
         _assert_problem(r, {400, 415})
     assert client.audit(sale)["remaining"] == 5
@@ -97,8 +101,11 @@ def test_bad_sale_id_is_400(client: Api, sale_id: str) -> None:
 
 
 def test_bad_admin_bodies_are_400(client: Api) -> None:
-    for body in ({"sale_id": "ok-id", "name": "n", "stock": -1}, {"sale_id": "Bad_Id", "name": "n", "stock": 1},
-                 {"sale_id": "ok-id", "name": "", "stock": 1}):
+    for body in (
+        {"sale_id": "ok-id", "name": "n", "stock": -1},
+        {"sale_id": "Bad_Id", "name": "n", "stock": 1},
+        {"sale_id": "ok-id", "name": "", "stock": 1},
+    ):
         r = client.http.post("/admin/sales", json=body, headers=client.auth)
         _assert_problem(r, {400})
     assert client.http.get("/sales/ok-id").status_code == 404

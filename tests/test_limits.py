@@ -21,12 +21,20 @@ def _app(redis_server: RedisProcess, **settings: int) -> tuple[TestClient, str, 
 def test_per_buyer_limit(redis_server: RedisProcess) -> None:
     client, token, sale = _app(redis_server, rate_limit_per_buyer=3)
     with client:
-        client.post("/admin/sales", json={"sale_id": sale, "name": "rl", "stock": 100},
-                    headers={"Authorization": f"Bearer {token}"}).raise_for_status()
-        codes = [client.post(f"/sales/{sale}/purchases", json={"buyer_id": "flooder"},
-                             headers={"Idempotency-Key": str(uuid.uuid4())}) for _ in range(20)]
-        other = client.post(f"/sales/{sale}/purchases", json={"buyer_id": "calm"},
-                            headers={"Idempotency-Key": str(uuid.uuid4())})
+        client.post(
+            "/admin/sales",
+            json={"sale_id": sale, "name": "rl", "stock": 100},
+            headers={"Authorization": f"Bearer {token}"},
+        ).raise_for_status()
+        codes = [
+            client.post(
+                f"/sales/{sale}/purchases", json={"buyer_id": "flooder"}, headers={"Idempotency-Key": str(uuid.uuid4())}
+            )
+            for _ in range(20)
+        ]
+        other = client.post(
+            f"/sales/{sale}/purchases", json={"buyer_id": "calm"}, headers={"Idempotency-Key": str(uuid.uuid4())}
+        )
         audit = client.get(f"/admin/sales/{sale}/audit", headers={"Authorization": f"Bearer {token}"}).json()
     admitted = [r for r in codes if r.status_code == 201]
     limited = [r for r in codes if r.status_code == 429]

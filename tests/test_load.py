@@ -35,8 +35,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_campaign(reports: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "load.run", *args, "--reports", str(reports)]
-    return subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 # -- campaigns, end to end ------------------------------------------------------------
@@ -81,8 +87,19 @@ def demo_api(redis_server: RedisProcess) -> Iterator[LocalServer]:
 
 def test_rush_fails_when_the_sale_does_not_sell_exactly_k(tmp_path: Path, demo_api: LocalServer) -> None:
     """An operator restocks the rush's sale under it: sold can no longer equal K, so the run must fail."""
-    process = run_campaign(tmp_path, "rush", "--host", demo_api.url, "--users", "10", "--run-time", "7",
-                           "--stock", "20", env={"FLASHSALE_ADMIN_TOKEN": demo_api.admin_token})
+    process = run_campaign(
+        tmp_path,
+        "rush",
+        "--host",
+        demo_api.url,
+        "--users",
+        "10",
+        "--run-time",
+        "7",
+        "--stock",
+        "20",
+        env={"FLASHSALE_ADMIN_TOKEN": demo_api.admin_token},
+    )
     auth = {"Authorization": f"Bearer {demo_api.admin_token}"}
     restocked = None
     deadline = time.monotonic() + 20
@@ -91,8 +108,9 @@ def test_rush_fails_when_the_sale_does_not_sell_exactly_k(tmp_path: Path, demo_a
         rush = [s for s in sales if s.startswith("rush-")]
         if rush:
             restocked = rush[0]
-            r = httpx.post(f"{demo_api.url}/admin/sales/{restocked}/restock", json={"units": 5}, headers=auth,
-                           timeout=5)
+            r = httpx.post(
+                f"{demo_api.url}/admin/sales/{restocked}/restock", json={"units": 5}, headers=auth, timeout=5
+            )
             assert r.status_code == 200, r.text
         time.sleep(0.05)
     output, _ = process.communicate(timeout=90)
@@ -105,8 +123,9 @@ def test_rush_fails_when_the_sale_does_not_sell_exactly_k(tmp_path: Path, demo_a
 
 
 def test_load_run_refuses_a_remote_host(tmp_path: Path) -> None:
-    process = run_campaign(tmp_path, "rush", "--host", "http://192.0.2.10:8000",
-                           env={"FLASHSALE_ADMIN_TOKEN": "x" * 32})
+    process = run_campaign(
+        tmp_path, "rush", "--host", "http://192.0.2.10:8000", env={"FLASHSALE_ADMIN_TOKEN": "x" * 32}
+    )
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 2
     assert "--allow-remote" in output
@@ -142,10 +161,16 @@ def test_checkout_end_checks_fail_on_each_breach() -> None:
     expired: dict[str, str | None] = {"a": "expired", "b": "expired"}
     assert judge(seen, 10, view, audit, expired) == []
     breaches = {
-        "after expiry succeeded": judge(Checkout(confirmed_units=10, abandoned=["a"], late=["b"], late_won=1), 10,
-                                        view, audit, expired),
-        "not all resold": judge(Checkout(confirmed_units=9, abandoned=["a"], late=["b"]), 10,
-                                {"sold": 9, "remaining": 1, "held": 0}, audit | {"holds": {"confirmed": 9}}, expired),
+        "after expiry succeeded": judge(
+            Checkout(confirmed_units=10, abandoned=["a"], late=["b"], late_won=1), 10, view, audit, expired
+        ),
+        "not all resold": judge(
+            Checkout(confirmed_units=9, abandoned=["a"], late=["b"]),
+            10,
+            {"sold": 9, "remaining": 1, "held": 0},
+            audit | {"holds": {"confirmed": 9}},
+            expired,
+        ),
         "clients confirmed": judge(seen, 10, {"sold": 11, "remaining": 0, "held": 0}, audit, expired),
         "not expired": judge(seen, 10, view, audit, {"a": "confirmed", "b": "expired"}),
         "too short to judge": judge(Checkout(confirmed_units=10), 10, view, audit, {}),
@@ -180,8 +205,7 @@ def test_wrk_script_drives_bare_purchase_and_hold_routes_without_oversell(
 ) -> None:
     assert shutil.which("wrk"), "wrk not installed (make system-deps)"
     assert subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False).stdout.startswith("wrk")
-    http = httpx.Client(base_url=demo_api.url, timeout=10,
-                        headers={"Authorization": f"Bearer {demo_api.admin_token}"})
+    http = httpx.Client(base_url=demo_api.url, timeout=10, headers={"Authorization": f"Bearer {demo_api.admin_token}"})
     for route in ("bare", "purchase", "hold"):
         sale = f"wrk-{uuid.uuid4().hex[:8]}"
         body = {"sale_id": sale, "name": "wrk", "stock": 1_000_000, "hold_ttl_s": 86_400}
@@ -214,13 +238,39 @@ def test_commandstats_parser_and_deltas_on_real_redis(redis_server: RedisProcess
 
     sale = f"cs-{uuid.uuid4().hex[:8]}"
     sha = str(redis_stats.redis_command(port, "SCRIPT", "LOAD", LuaScript.load("purchase").source))
-    redis_stats.redis_command(port, "HSET", f"fs:{{{sale}}}:sale", "total", "100", "remaining", "100", "sold", "0",
-                        "orders", "0", "limit", "0", "closed", "0")
+    redis_stats.redis_command(
+        port,
+        "HSET",
+        f"fs:{{{sale}}}:sale",
+        "total",
+        "100",
+        "remaining",
+        "100",
+        "sold",
+        "0",
+        "orders",
+        "0",
+        "limit",
+        "0",
+        "closed",
+        "0",
+    )
     before, orders_before = redis_stats.snapshot(port, sale)
     for n in range(3):
-        reply = redis_stats.redis_command(port, "EVALSHA", sha, "4", f"fs:{{{sale}}}:sale", f"fs:{{{sale}}}:buyers",
-                                    f"fs:{{{sale}}}:orders", f"fs:{{{sale}}}:idem:key-{n}-abcdef", f"b{n}", "1",
-                                    f"key-{n}-abcdef", "60")
+        reply = redis_stats.redis_command(
+            port,
+            "EVALSHA",
+            sha,
+            "4",
+            f"fs:{{{sale}}}:sale",
+            f"fs:{{{sale}}}:buyers",
+            f"fs:{{{sale}}}:orders",
+            f"fs:{{{sale}}}:idem:key-{n}-abcdef",
+            f"b{n}",
+            "1",
+            f"key-{n}-abcdef",
+            "60",
+        )
         assert reply[0] == "sold"
     after, orders_after = redis_stats.snapshot(port, sale)
     assert orders_after - orders_before == 3

@@ -54,7 +54,7 @@ def edit(path: Path, old: str, new: str) -> None:
 
 def test_a_new_dependency_is_caught(lock: ModuleType, copies: tuple[Path, Path]) -> None:
     pyproject, lockfile = copies
-    edit(pyproject, 'dependencies = [\n', 'dependencies = [\n  "psycopg[binary]>=3.2",\n')
+    edit(pyproject, "dependencies = [\n", 'dependencies = [\n  "psycopg[binary]>=3.2",\n')
     found = "\n".join(lock.problems(pyproject, lockfile))
     assert "inputs digest" in found
     assert "psycopg[binary]>=3.2 is not pinned" in found

@@ -38,8 +38,11 @@ COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 TOKEN = "test-only-admin-token-0123456789abcdef"
 # Every secret compose requires (`${VAR:?...}`), with throwaway values.
-SECRETS = {"FLASHSALE_ADMIN_TOKEN": TOKEN, "GRAFANA_ADMIN_PASSWORD": "test-only-grafana-password",
-           "POSTGRES_PASSWORD": "test-only-postgres-password"}
+SECRETS = {
+    "FLASHSALE_ADMIN_TOKEN": TOKEN,
+    "GRAFANA_ADMIN_PASSWORD": "test-only-grafana-password",
+    "POSTGRES_PASSWORD": "test-only-postgres-password",
+}
 
 REQUIRED_ALERTS = {
     "FlashSaleOversold",
@@ -69,8 +72,20 @@ REQUIRED_RECORDS = {
     *(f"job:flashsale_buyer_requests_errors:ratio_rate{w}" for w in ("1m", "5m", "30m")),
     *(f"job:flashsale_purchase_slow:ratio_rate{w}" for w in ("1m", "5m", "30m")),
 }
-COMPOSE_SERVICES = {"redis", "redis-exporter", "api", "lb", "prometheus", "grafana", "otel-collector",
-                    "jaeger", "locust", "alertmanager", "postgres", "exporter"}
+COMPOSE_SERVICES = {
+    "redis",
+    "redis-exporter",
+    "api",
+    "lb",
+    "prometheus",
+    "grafana",
+    "otel-collector",
+    "jaeger",
+    "locust",
+    "alertmanager",
+    "postgres",
+    "exporter",
+}
 
 
 def tool(name: str, preferred: Path | None = None) -> str:
@@ -126,6 +141,7 @@ def dashboard() -> dict[str, Any]:
 
 # --- promtool -----------------------------------------------------------------------------------------
 
+
 def test_promtool_check_config() -> None:
     result = run(tool("promtool"), "check", "config", str(PROM / "prometheus.yml"))
     output = result.stdout + result.stderr
@@ -169,17 +185,25 @@ def test_promtool_test_rules_fails_on_a_broken_rule(tmp_path: Path) -> None:
     assert "FlashSaleOversold" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(("old", "new", "breaks"), [
-    # Fast burn on the short window alone: pages on a young outage (the 11m case) and never resets late.
-    ("job:flashsale_buyer_requests_errors:ratio_rate5m > (14.4 * 0.005)",
-     "job:flashsale_buyer_requests_errors:ratio_rate1m > (14.4 * 0.005)", "FlashSaleAvailabilityFastBurn"),
-    # One evaluation less of `for:`: fires where the test expects it pending.
-    ("        for: 30s\n", "        for: 15s\n", "FlashSaleAvailabilityFastBurn"),
-    # The unsafe demo path counted in the latency objective.
-    ('rate(flashsale_purchase_duration_seconds_count{path="safe", outcome!="unavailable"}[30m])) > 0)',
-     'rate(flashsale_purchase_duration_seconds_count{outcome!="unavailable"}[30m])) > 0)',
-     "job:flashsale_purchase_slow:ratio_rate30m"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "breaks"),
+    [
+        # Fast burn on the short window alone: pages on a young outage (the 11m case) and never resets late.
+        (
+            "job:flashsale_buyer_requests_errors:ratio_rate5m > (14.4 * 0.005)",
+            "job:flashsale_buyer_requests_errors:ratio_rate1m > (14.4 * 0.005)",
+            "FlashSaleAvailabilityFastBurn",
+        ),
+        # One evaluation less of `for:`: fires where the test expects it pending.
+        ("        for: 30s\n", "        for: 15s\n", "FlashSaleAvailabilityFastBurn"),
+        # The unsafe demo path counted in the latency objective.
+        (
+            'rate(flashsale_purchase_duration_seconds_count{path="safe", outcome!="unavailable"}[30m])) > 0)',
+            'rate(flashsale_purchase_duration_seconds_count{outcome!="unavailable"}[30m])) > 0)',
+            "job:flashsale_purchase_slow:ratio_rate30m",
+        ),
+    ],
+)
 def test_slo_rule_tests_fail_on_a_broken_rule(tmp_path: Path, old: str, new: str, breaks: str) -> None:
     promtool = tool("promtool")
     (tmp_path / "rules").mkdir()
@@ -194,6 +218,7 @@ def test_slo_rule_tests_fail_on_a_broken_rule(tmp_path: Path, old: str, new: str
 
 
 # --- rule content ---------------------------------------------------------------------------------
+
 
 def github_anchor(heading: str) -> str:
     """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped, spaces to dashes."""
@@ -272,7 +297,8 @@ def test_every_alert_is_tested_before_and_after_its_for_window() -> None:
             for_s = duration_s(alerts[name].get("for", "0s"))
             step = steps[file]
             assert (file, group_index, at - step) in silent[name], (
-                f"{name} fires at {at}s but has no silent case at {at - step}s in the same test")
+                f"{name} fires at {at}s but has no silent case at {at - step}s in the same test"
+            )
             # Firing at T0 + for (T0 >= 0), so never before the for: window could have elapsed.
             assert at >= for_s, f"{name}: firing at {at}s is before its for: {for_s}s could elapse"
         assert len(silent[name]) >= 2, f"{name} needs a healthy (never firing) case too"
@@ -284,8 +310,13 @@ def test_recording_rules_are_named_and_all_tested() -> None:
     assert set(records) >= REQUIRED_RECORDS
     for name in records:
         assert re.fullmatch(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", name), f"{name} is not level:metric:operations"
-    tested = {t["expr"] for path in sorted(PROM_TESTS.glob("*.yml")) for g in load_yaml(path)["tests"]
-              for t in g.get("promql_expr_test", []) if t.get("exp_samples")}
+    tested = {
+        t["expr"]
+        for path in sorted(PROM_TESTS.glob("*.yml"))
+        for g in load_yaml(path)["tests"]
+        for t in g.get("promql_expr_test", [])
+        if t.get("exp_samples")
+    }
     assert set(records) <= tested, f"untested: {sorted(set(records) - tested)}"
 
 
@@ -306,6 +337,7 @@ def test_prometheus_scrapes_replicas_redis_collector_and_itself() -> None:
 
 # --- Alertmanager -----------------------------------------------------------------------------------
 
+
 def test_amtool_check_config() -> None:
     result = run(tool("amtool"), "check-config", str(ALERTMANAGER))
     output = result.stdout + result.stderr
@@ -315,10 +347,18 @@ def test_amtool_check_config() -> None:
 
 def test_alertmanager_routes_critical_to_page_and_the_rest_to_ticket() -> None:
     amtool = tool("amtool")
-    for labels, receiver in (({"alertname": "FlashSaleAvailabilityFastBurn", "severity": "critical"}, "page"),
-                             ({"alertname": "FlashSaleSpansDropped", "severity": "warning"}, "ticket")):
-        result = run(amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER}",
-                     *(f"{k}={v}" for k, v in labels.items()))
+    for labels, receiver in (
+        ({"alertname": "FlashSaleAvailabilityFastBurn", "severity": "critical"}, "page"),
+        ({"alertname": "FlashSaleSpansDropped", "severity": "warning"}, "ticket"),
+    ):
+        result = run(
+            amtool,
+            "config",
+            "routes",
+            "test",
+            f"--config.file={ALERTMANAGER}",
+            *(f"{k}={v}" for k, v in labels.items()),
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.strip() == receiver, (labels, result.stdout)
 
@@ -331,6 +371,7 @@ def test_amtool_rejects_a_broken_config(tmp_path: Path) -> None:
 
 
 # --- docker-compose ---------------------------------------------------------------------------------
+
 
 def compose_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASHSALE_", "COMPOSE_"))}
@@ -396,8 +437,7 @@ def test_compose_config_is_valid() -> None:
     def mounts(service: str) -> dict[str, str]:
         out = {}
         for volume in services[service].get("volumes", []):
-            source, target = (volume["source"], volume["target"]) if isinstance(volume, dict) \
-                else volume.split(":")[:2]
+            source, target = (volume["source"], volume["target"]) if isinstance(volume, dict) else volume.split(":")[:2]
             out[target] = source
         return out
 
@@ -476,10 +516,13 @@ def test_compose_is_safe_and_waits_for_health() -> None:
     assert api_env["FLASHSALE_DATABASE_URL"] == url  # the admin reconcile routes
     assert exporter["environment"]["FLASHSALE_EXPORT_METRICS_HOST"] == "0.0.0.0"
     assert {k: v["condition"] for k, v in exporter["depends_on"].items()} == {
-        "redis": "service_healthy", "postgres": "service_healthy"}
+        "redis": "service_healthy",
+        "postgres": "service_healthy",
+    }
 
 
 # --- Dockerfile -------------------------------------------------------------------------------------
+
 
 def test_hadolint_dockerfile() -> None:
     hadolint = tool("hadolint", ROOT / ".venv" / "bin" / "hadolint")
@@ -544,13 +587,17 @@ def test_dockerfile_policies() -> None:
 
 
 def test_dockerignore_keeps_the_context_small() -> None:
-    entries = {line.strip() for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
-               if line.strip() and not line.startswith("#")}
+    entries = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert {".venv", ".git", "load/reports", "terraform/.terraform", ".env"} <= entries
     assert not {"service", "pyproject.toml", "README.md"} & entries
 
 
 # --- Grafana --------------------------------------------------------------------------------------------
+
 
 def test_dashboard_structure(dashboard: dict[str, Any], dashboard_check: ModuleType) -> None:
     assert dashboard["title"] == "Flash sale"
@@ -566,7 +613,8 @@ def test_dashboard_structure(dashboard: dict[str, Any], dashboard_check: ModuleT
             assert target["datasource"]["uid"] == "prometheus", panel["title"]
             assert "$__rate_interval" not in target["expr"]
             assert "$sale" not in target["expr"].replace('sale=~"$sale"', ""), (
-                f"{panel['title']}: use $sale only as sale=~\"$sale\"")
+                f'{panel["title"]}: use $sale only as sale=~"$sale"'
+            )
     (oversold,) = [p for p in panels if p["title"] == "Oversold units"]
     assert oversold["type"] == "stat"
     steps = oversold["fieldConfig"]["defaults"]["thresholds"]["steps"]
@@ -577,8 +625,7 @@ def test_dashboard_structure(dashboard: dict[str, Any], dashboard_check: ModuleT
     assert any("traces" in link["url"] for link in dashboard["links"]), "no link to the trace datasource"
 
 
-def test_dashboard_structure_check_finds_problems(dashboard: dict[str, Any],
-                                                  dashboard_check: ModuleType) -> None:
+def test_dashboard_structure_check_finds_problems(dashboard: dict[str, Any], dashboard_check: ModuleType) -> None:
     broken = copy.deepcopy(dashboard)
     panels = list(dashboard_check.iter_panels(broken["panels"]))
     (oversold,) = [p for p in panels if p["title"] == "Oversold units"]
@@ -596,8 +643,7 @@ def test_dashboard_structure_check_finds_problems(dashboard: dict[str, Any],
     assert "no red threshold" in problems
 
 
-def test_dashboard_queries_evaluate_against_prometheus(dashboard: dict[str, Any],
-                                                       dashboard_check: ModuleType) -> None:
+def test_dashboard_queries_evaluate_against_prometheus(dashboard: dict[str, Any], dashboard_check: ModuleType) -> None:
     """Every panel query, with $sale -> .* and $__rate_interval -> 1m, returns data from promtool's
     PromQL engine over synthetic series shaped like the API's metrics (recording rules loaded)."""
     promtool = tool("promtool")
@@ -608,12 +654,15 @@ def test_dashboard_queries_evaluate_against_prometheus(dashboard: dict[str, Any]
     assert "SUCCESS" in result.stdout
 
 
-@pytest.mark.parametrize("expr", [
-    "flashsale_no_such_metric_total",                             # returns nothing
-    "sum(rate(flashsale_units_sold_total[1m]",                    # does not parse
-    'histogram_quantile(0.99, rate(flashsale_purchase_duration_seconds_bucket{path="x"}[1m]))',
-    "0 / 0 * max(redis_up)",                                      # NaN only
-])
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "flashsale_no_such_metric_total",  # returns nothing
+        "sum(rate(flashsale_units_sold_total[1m]",  # does not parse
+        'histogram_quantile(0.99, rate(flashsale_purchase_duration_seconds_bucket{path="x"}[1m]))',
+        "0 / 0 * max(redis_up)",  # NaN only
+    ],
+)
 def test_dashboard_query_check_rejects(expr: str, dashboard_check: ModuleType) -> None:
     result = dashboard_check.run_promtool([("bad", expr)], tool("promtool"))
     assert result.returncode != 0, result.stdout
@@ -632,6 +681,7 @@ def test_grafana_provisioning() -> None:
 
 
 # --- OpenTelemetry collector and load balancer ----------------------------------------------------
+
 
 def test_otel_collector_config() -> None:
     config = load_yaml(OBS / "otel-collector" / "config.yaml")
@@ -658,6 +708,7 @@ def test_haproxy_config() -> None:
 
 
 # --- check.sh ------------------------------------------------------------------------------------------
+
 
 def test_check_sh_is_shellcheck_clean() -> None:
     result = run(tool("shellcheck"), str(OBS / "check.sh"))

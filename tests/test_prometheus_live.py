@@ -164,8 +164,11 @@ def start_redis_exporter(redis_port: int, folder: Path) -> tuple[subprocess.Pope
     """redis_exporter when installed, else the stand-in; (process, address, which one)."""
     port = free_port()
     if os.access(REDIS_EXPORTER, os.X_OK):
-        command = [REDIS_EXPORTER, f"--redis.addr=redis://127.0.0.1:{redis_port}",
-                   f"--web.listen-address=127.0.0.1:{port}"]
+        command = [
+            REDIS_EXPORTER,
+            f"--redis.addr=redis://127.0.0.1:{redis_port}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ]
         which = "redis_exporter"
     else:
         command = [sys.executable, str(STAND_IN_EXPORTER), f"--redis-port={redis_port}", f"--port={port}"]
@@ -207,8 +210,11 @@ class Stack:
 
     def audit(self, sale: str) -> dict[str, Any]:
         server = self.replicas[0]
-        r = httpx.get(f"{server.url}/admin/sales/{sale}/audit",
-                      headers={"Authorization": f"Bearer {server.admin_token}"}, timeout=10.0)
+        r = httpx.get(
+            f"{server.url}/admin/sales/{sale}/audit",
+            headers={"Authorization": f"Bearer {server.admin_token}"},
+            timeout=10.0,
+        )
         assert r.status_code == 200, r.text
         return r.json()  # type: ignore[no-any-return]
 
@@ -253,6 +259,7 @@ class Stack:
 
     def evaluated_after(self, rule: str, moment: float) -> dict[str, Any]:
         """Wait until ``rule`` has been evaluated after ``moment`` (Unix seconds); its /api/v1/rules entry."""
+
         def evaluated() -> dict[str, Any]:
             found: dict[str, Any] = self.prom.rule(rule)
             return found if rfc3339(found["lastEvaluation"]) > moment else {}
@@ -268,8 +275,12 @@ class Stack:
             return
         server = self.replicas[0]
         sale = f"fault-{uuid.uuid4().hex[:10]}"
-        created = httpx.post(f"{server.url}/admin/sales", json={"sale_id": sale, "name": "fault", "stock": 5},
-                             headers={"Authorization": f"Bearer {server.admin_token}"}, timeout=10.0)
+        created = httpx.post(
+            f"{server.url}/admin/sales",
+            json={"sale_id": sale, "name": "fault", "stock": 5},
+            headers={"Authorization": f"Bearer {server.admin_token}"},
+            timeout=10.0,
+        )
         assert created.status_code == 201, created.text
         admin = redis.Redis(port=self.redis.port)
         admin.client_pause(3000, all=False)  # CLIENT PAUSE 3000 WRITE
@@ -296,13 +307,17 @@ class Stack:
         admin = {"Authorization": f"Bearer {server.admin_token}"}
         sale = f"checkout-{uuid.uuid4().hex[:10]}"
         with httpx.Client(base_url=server.url, timeout=10.0) as http:
-            created = http.post("/admin/sales", headers=admin,
-                                json={"sale_id": sale, "name": "checkout", "stock": 10, "hold_ttl_s": 1})
+            created = http.post(
+                "/admin/sales", headers=admin, json={"sale_id": sale, "name": "checkout", "stock": 10, "hold_ttl_s": 1}
+            )
             assert created.status_code == 201, created.text
             holds = []
             for i in range(CHECKOUT_HOLDS):
-                r = http.post(f"/sales/{sale}/holds", json={"buyer_id": f"holder-{i}", "quantity": 1},
-                              headers={"Idempotency-Key": str(uuid.uuid4())})
+                r = http.post(
+                    f"/sales/{sale}/holds",
+                    json={"buyer_id": f"holder-{i}", "quantity": 1},
+                    headers={"Idempotency-Key": str(uuid.uuid4())},
+                )
                 assert r.status_code == 201, r.text
                 holds.append(r.json()["hold_id"])
             confirmed = http.post(f"/sales/{sale}/holds/{holds[0]}/confirm")
@@ -314,12 +329,16 @@ class Stack:
                 return states == {"expired"}
 
             wait_until(expired, "the unpaid holds to expire (hold_ttl_s 1)", timeout_s=15)
-            bought = http.post(f"/sales/{sale}/purchases", json={"buyer_id": "after-expiry", "quantity": 1},
-                               headers={"Idempotency-Key": str(uuid.uuid4())})
+            bought = http.post(
+                f"/sales/{sale}/purchases",
+                json={"buyer_id": "after-expiry", "quantity": 1},
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+            )
             assert bought.status_code == 201, bought.text
         want = CHECKOUT_HOLDS - 2
-        wait_until(lambda: self.audit(sale)["holds"]["expired"] == want, f"{want} expired holds in the audit",
-                   timeout_s=15)
+        wait_until(
+            lambda: self.audit(sale)["holds"]["expired"] == want, f"{want} expired holds in the audit", timeout_s=15
+        )
         self.last_activity = time.time()
         self.checkout_sale = sale
 
@@ -335,9 +354,11 @@ class Stack:
         """
         if self.clicked_late:
             return
-        moving = (f'count(sum by (path) (rate(flashsale_purchase_attempts_total[1m])) > 0) == 2 and on () '
-                  f'count(sum by (instance) (rate(flashsale_http_requests_total{{job="{API_JOB}"}}[1m])) > 0)'
-                  f' == {REPLICAS}')
+        moving = (
+            f"count(sum by (path) (rate(flashsale_purchase_attempts_total[1m])) > 0) == 2 and on () "
+            f'count(sum by (instance) (rate(flashsale_http_requests_total{{job="{API_JOB}"}}[1m])) > 0)'
+            f" == {REPLICAS}"
+        )
         for _ in range(LATE_WAVES):
             self.settle()
             for path, result in self.attacks.items():
@@ -359,9 +380,15 @@ def unavailable_without_sale(server: LocalServer, path: str) -> float:
     time out counts them under ``sale=""``. Read straight from the replica, all its workers added up.
     """
     text = httpx.get(f"{server.url}/metrics", timeout=10.0).text
-    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
-               if sample.name == "flashsale_purchase_attempts_total" and sample.labels.get("sale") == ""
-               and sample.labels.get("path") == path and sample.labels.get("outcome") == "unavailable")
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "flashsale_purchase_attempts_total"
+        and sample.labels.get("sale") == ""
+        and sample.labels.get("path") == path
+        and sample.labels.get("outcome") == "unavailable"
+    )
 
 
 def ready(server: LocalServer) -> bool:
@@ -373,9 +400,11 @@ def ready(server: LocalServer) -> bool:
 async def buy_all(url: str, sale: str, n: int, path: str = "safe") -> Counter[str]:
     route = PURCHASE_ROUTE[path].format(sale=sale)
     async with httpx.AsyncClient(base_url=url, timeout=30.0) as http:
+
         async def buy(i: int) -> str:
-            r = await http.post(route, json={"buyer_id": f"late-{i}", "quantity": 1},
-                                headers={"Idempotency-Key": str(uuid.uuid4())})
+            r = await http.post(
+                route, json={"buyer_id": f"late-{i}", "quantity": 1}, headers={"Idempotency-Key": str(uuid.uuid4())}
+            )
             return str(r.status_code)
 
         return Counter(await asyncio.gather(*(buy(i) for i in range(n))))
@@ -447,9 +476,11 @@ def assert_scraped_equals_audit(stack: Stack, result: dict[str, Any]) -> tuple[d
     units = by("path", prom.vector(f'sum by (path) (flashsale_units_sold_total{{sale="{sale}"}}) > 0'))
     assert units == {path: float(statuses["201"])}, statuses
     assert statuses["201"] <= audit["sold"] <= statuses["201"] + statuses["503"], (statuses, audit)
-    for metric, value in (("flashsale_stock_remaining", audit["remaining"]),
-                          ("flashsale_stock_total", audit["stock_added"]),
-                          ("flashsale_oversold_units", audit["oversold"])):
+    for metric, value in (
+        ("flashsale_stock_remaining", audit["remaining"]),
+        ("flashsale_stock_total", audit["stock_added"]),
+        ("flashsale_oversold_units", audit["oversold"]),
+    ):
         per_replica = prom.vector(f'{metric}{{sale="{sale}"}}')
         # Read from Redis by every replica: one identical series per replica, combined with max.
         assert sorted(per_replica.values()) == [float(value)] * REPLICAS, (metric, per_replica)
@@ -496,7 +527,8 @@ def test_unsafe_oversell_fires_the_alert_for_that_sale(stack: Stack) -> None:
     assert float(alert["value"]) == float(audit["oversold"])
     assert f"Sale {sale} has sold {audit['oversold']} unit(s) more" in alert["annotations"]["summary"]
     assert one(stack.prom.vector(f'max by (sale) (flashsale_oversold_units{{sale="{sale}"}}) > 0')) == float(
-        audit["oversold"])  # the alert's own expression
+        audit["oversold"]
+    )  # the alert's own expression
     # Only the oversold sale pages; the safe sale next to it does not.
     paging = {dict(k)["sale"] for k in stack.prom.vector(f'ALERTS{{alertname="{ALERT}",alertstate="firing"}}')}
     assert paging == {sale}
@@ -520,14 +552,17 @@ def test_every_dashboard_query_returns_data(stack: Stack) -> None:
     # Everything the buyers did has been scraped, and every recording rule evaluated on it: one query each.
     stack.all_rules_evaluated_after(stack.settle())
     answers = {where: samples(stack.prom.query(expr)) for where, expr in queries}  # a rejected query fails
-    print(f"\nredis_up from {stack.exporter}; HTTP answers: "
-          f"{ {p: dict(r['statuses']) for p, r in stack.attacks.items()} }")
+    print(
+        f"\nredis_up from {stack.exporter}; HTTP answers: "
+        f"{ {p: dict(r['statuses']) for p, r in stack.attacks.items()} }"
+    )
     for where, values in answers.items():
         print(f"{where}: {values}")
     empty = [where for where, values in answers.items() if not values and not excused(where)]
     assert empty == [], f"dashboard queries without data: {empty}"
-    print(f"excused when empty ({len(NO_DATA_HERE)} panels): "
-          f"{ {w: bool(v) for w, v in answers.items() if excused(w)} }")
+    print(
+        f"excused when empty ({len(NO_DATA_HERE)} panels): { {w: bool(v) for w, v in answers.items() if excused(w)} }"
+    )
     # Traffic reached both paths and both replicas in the last minute: no path or replica has a 0/0 answer.
     with_nan = {where: values for where, values in answers.items() if any(math.isnan(v) for v in values)}
     assert with_nan == {}, f"dashboard queries answering NaN: {with_nan}"
@@ -546,8 +581,11 @@ def test_every_dashboard_query_returns_data(stack: Stack) -> None:
     # The unsafe path writes stock and sold with separate commands, and its requests that answered 503 may
     # still land: its gauges converge on the audit within a few scrapes rather than at once (bounded poll).
     for sale in [*attacked.values(), stack.fault_sale]:
-        rules = (("sale:flashsale_stock_remaining:max", "remaining"), ("sale:flashsale_stock_total:max", "stock_added"),
-                 ("sale:flashsale_oversold_units:max", "oversold"))
+        rules = (
+            ("sale:flashsale_stock_remaining:max", "remaining"),
+            ("sale:flashsale_stock_total:max", "stock_added"),
+            ("sale:flashsale_oversold_units:max", "oversold"),
+        )
         deadline = time.monotonic() + 15
         while True:
             audit = stack.audit(sale)

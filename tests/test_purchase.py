@@ -30,8 +30,10 @@ def test_order_body_and_headers(client: Api) -> None:
 
 def test_one_buyer_many_concurrent_requests_limit_2(client: Api) -> None:
     sale = client.new_sale(stock=100, limit=2)
-    reqs = [(f"/sales/{sale}/purchases", {"buyer_id": "greedy", "quantity": 1},
-             {"Idempotency-Key": str(uuid.uuid4())}) for _ in range(60)]
+    reqs = [
+        (f"/sales/{sale}/purchases", {"buyer_id": "greedy", "quantity": 1}, {"Idempotency-Key": str(uuid.uuid4())})
+        for _ in range(60)
+    ]
     responses = asyncio.run(burst(client.url, reqs))
     codes = [r.status_code for r in responses]
     assert codes.count(201) == 2
@@ -104,8 +106,7 @@ def test_before_opening_and_after_closing_409_stock_unchanged(client: Api) -> No
     assert client.sale(scheduled)["remaining"] == 5
 
     earlier = datetime.now(UTC) - timedelta(hours=2)
-    ended = client.new_sale(stock=5, opens_at=earlier.isoformat(),
-                            closes_at=(earlier + timedelta(hours=1)).isoformat())
+    ended = client.new_sale(stock=5, opens_at=earlier.isoformat(), closes_at=(earlier + timedelta(hours=1)).isoformat())
     r = client.buy(ended, "hank", 1)
     assert r.status_code == 409
     assert r.json()["type"] == "urn:flashsale:problem:sale-closed"

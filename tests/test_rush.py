@@ -37,8 +37,9 @@ def test_unsafe_path_oversells_on_the_same_setup(api: LocalServer) -> None:
 
 @pytest.mark.cluster
 def test_500_buyers_50_units_on_redis_cluster(cluster_api: LocalServer) -> None:
-    result = asyncio.run(run_path(cluster_api.url, "safe", buyers=500, stock=50,
-                                  admin_token=cluster_api.admin_token, retries=5))
+    result = asyncio.run(
+        run_path(cluster_api.url, "safe", buyers=500, stock=50, admin_token=cluster_api.admin_token, retries=5)
+    )
     assert result["sold"] == 50
     assert result["remaining"] == 0
     assert result["orders"] == 50

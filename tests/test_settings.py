@@ -12,9 +12,16 @@ from flashsale.settings import Durability, Settings, SettingsError
 
 
 def test_types_are_decoded_from_their_annotations() -> None:
-    s = Settings.from_env({"FLASHSALE_HEADER_TIMEOUT_S": "2.5", "FLASHSALE_KEEPALIVE_S": "90",
-                           "FLASHSALE_LOG_LEVEL": "warning", "FLASHSALE_DURABILITY": "Replicated",
-                           "FLASHSALE_DEMO": "on", "FLASHSALE_REDIS_URL": ""})
+    s = Settings.from_env(
+        {
+            "FLASHSALE_HEADER_TIMEOUT_S": "2.5",
+            "FLASHSALE_KEEPALIVE_S": "90",
+            "FLASHSALE_LOG_LEVEL": "warning",
+            "FLASHSALE_DURABILITY": "Replicated",
+            "FLASHSALE_DEMO": "on",
+            "FLASHSALE_REDIS_URL": "",
+        }
+    )
     assert s.header_timeout_s == 2.5
     assert s.keepalive_s == 90
     assert s.log_level == "WARNING"
@@ -31,17 +38,20 @@ def test_defaults_the_other_helpers_rely_on() -> None:
     assert s.limit_concurrency == 0
 
 
-@pytest.mark.parametrize(("name", "value", "expected"), [
-    ("FLASHSALE_KEEPALIVE_S", "0", "from 1 to 3600"),
-    ("FLASHSALE_KEEPALIVE_S", "1.5", "whole number"),
-    ("FLASHSALE_HEADER_TIMEOUT_S", "soon", "a number from 0.1 to 300"),
-    ("FLASHSALE_BODY_TIMEOUT_S", "-1", "a number from 0.1 to 300"),
-    ("FLASHSALE_LIMIT_CONCURRENCY", "-5", ">= 0"),
-    ("FLASHSALE_LOG_LEVEL", "loud", "one of DEBUG, INFO"),
-    ("FLASHSALE_DURABILITY", "eventually", "one of async, replicated"),
-    ("FLASHSALE_TELEMETRY", "perhaps", "true or false"),
-    ("FLASHSALE_WORKERS", "0", "from 1 to 256"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("FLASHSALE_KEEPALIVE_S", "0", "from 1 to 3600"),
+        ("FLASHSALE_KEEPALIVE_S", "1.5", "whole number"),
+        ("FLASHSALE_HEADER_TIMEOUT_S", "soon", "a number from 0.1 to 300"),
+        ("FLASHSALE_BODY_TIMEOUT_S", "-1", "a number from 0.1 to 300"),
+        ("FLASHSALE_LIMIT_CONCURRENCY", "-5", ">= 0"),
+        ("FLASHSALE_LOG_LEVEL", "loud", "one of DEBUG, INFO"),
+        ("FLASHSALE_DURABILITY", "eventually", "one of async, replicated"),
+        ("FLASHSALE_TELEMETRY", "perhaps", "true or false"),
+        ("FLASHSALE_WORKERS", "0", "from 1 to 256"),
+    ],
+)
 def test_bad_values_name_the_variable_and_what_it_expects(name: str, value: str, expected: str) -> None:
     with pytest.raises(SettingsError) as caught:
         Settings.from_env({name: value})
@@ -67,7 +77,8 @@ def test_secrets_never_echoed() -> None:
 def test_serve_stops_on_a_bad_value() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASHSALE_")}
     env.update({"FLASHSALE_REDIS_URL": "redis://127.0.0.1:1/0", "FLASHSALE_KEEPALIVE_S": "forever"})
-    r = subprocess.run([sys.executable, "-m", "flashsale", "serve"], env=env, capture_output=True, text=True,
-                       timeout=30)
+    r = subprocess.run(
+        [sys.executable, "-m", "flashsale", "serve"], env=env, capture_output=True, text=True, timeout=30
+    )
     assert r.returncode == 2
     assert "FLASHSALE_KEEPALIVE_S='forever': expected a whole number from 1 to 3600" in r.stderr

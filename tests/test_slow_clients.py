@@ -51,11 +51,13 @@ class Figures:
 
     def summary(self) -> str:
         close = statistics.median(self.seconds_to_close) if self.seconds_to_close else float("nan")
-        return (f"slow connections opened {self.slow_opened}, held by the server while the buyers ran "
-                f"{self.held_while_buyers_ran}, closed by the server {self.closed_by_server} "
-                f"({self.answered_408} with a 408; median {close:.1f} s after opening)\n"
-                f"other buyers: {self.buyers_served}/{self.buyers} answered {self.statuses}; latency ms "
-                f"{self.percentiles(self.latencies_ms)} (without the flood: {self.percentiles(self.baseline_ms)})")
+        return (
+            f"slow connections opened {self.slow_opened}, held by the server while the buyers ran "
+            f"{self.held_while_buyers_ran}, closed by the server {self.closed_by_server} "
+            f"({self.answered_408} with a 408; median {close:.1f} s after opening)\n"
+            f"other buyers: {self.buyers_served}/{self.buyers} answered {self.statuses}; latency ms "
+            f"{self.percentiles(self.latencies_ms)} (without the flood: {self.percentiles(self.baseline_ms)})"
+        )
 
 
 async def _slow_connection(port: int, kind: str, stop: asyncio.Event, figures: Figures, open_: set[int]) -> None:
@@ -73,7 +75,7 @@ async def _slow_connection(port: int, kind: str, stop: asyncio.Event, figures: F
         read = asyncio.ensure_future(reader.read(4096))
         while not stop.is_set():
             if kind == "trickle" and sent < len(TRICKLE):
-                writer.write(TRICKLE[sent:sent + 1])
+                writer.write(TRICKLE[sent : sent + 1])
                 sent += 1
             done, _ = await asyncio.wait({read}, timeout=0.2)
             if done:
@@ -97,9 +99,12 @@ async def _buy(port: int, sale: str, buyer: str) -> int:
     body = json.dumps({"buyer_id": buyer}).encode()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        writer.write(f"POST /sales/{sale}/purchases HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
-                     f"Content-Type: application/json\r\nIdempotency-Key: {uuid.uuid4().hex}\r\n"
-                     f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        writer.write(
+            f"POST /sales/{sale}/purchases HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nIdempotency-Key: {uuid.uuid4().hex}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
         status = await reader.readline()
         await reader.read()
         return int(status.split()[1])
@@ -129,21 +134,27 @@ async def _buyers(port: int, sale: str, count: int, concurrency: int, figures: F
     await asyncio.gather(*(one(i) for i in range(count)))
 
 
-async def slow_flood(server: LocalServer, slow: int = 300, buyers: int = 400, concurrency: int = 20,
-                     wait_close_s: float = 15.0) -> Figures:
+async def slow_flood(
+    server: LocalServer, slow: int = 300, buyers: int = 400, concurrency: int = 20, wait_close_s: float = 15.0
+) -> Figures:
     """Open ``slow`` slow connections (half trickling headers, half never sending the body), run ``buyers``
     purchases alongside, then wait (bounded) for the server to close the slow ones."""
     figures = Figures()
     sale = f"slow-{uuid.uuid4().hex[:8]}"
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-        r = await http.post("/admin/sales", json={"sale_id": sale, "name": "slow", "stock": buyers},
-                            headers={"Authorization": f"Bearer {server.admin_token}"})
+        r = await http.post(
+            "/admin/sales",
+            json={"sale_id": sale, "name": "slow", "stock": buyers},
+            headers={"Authorization": f"Bearer {server.admin_token}"},
+        )
         r.raise_for_status()
     await _buyers(server.port, sale, buyers // 2, concurrency, figures, baseline=True)
     stop = asyncio.Event()
     open_: set[int] = set()
-    slow_tasks = [asyncio.create_task(_slow_connection(server.port, "trickle" if i % 2 else "no_body", stop,
-                                                       figures, open_)) for i in range(slow)]
+    slow_tasks = [
+        asyncio.create_task(_slow_connection(server.port, "trickle" if i % 2 else "no_body", stop, figures, open_))
+        for i in range(slow)
+    ]
     deadline = time.monotonic() + 10
     while figures.slow_opened < slow and time.monotonic() < deadline:  # noqa: ASYNC110  (bounded poll)
         await asyncio.sleep(0.05)
@@ -163,8 +174,11 @@ def test_slow_clients_do_not_stop_other_buyers(redis_server: RedisProcess) -> No
     server = start_api(redis_server.url)
     defaults = Settings()
     try:
-        figures = asyncio.run(slow_flood(server, slow=300, buyers=300,
-                                         wait_close_s=max(defaults.header_timeout_s, defaults.body_timeout_s) + 5))
+        figures = asyncio.run(
+            slow_flood(
+                server, slow=300, buyers=300, wait_close_s=max(defaults.header_timeout_s, defaults.body_timeout_s) + 5
+            )
+        )
     finally:
         server.stop()
     print("\n" + figures.summary())

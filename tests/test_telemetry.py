@@ -49,22 +49,35 @@ def test_every_attempt_is_one_span_at_a_real_otlp_receiver(redis_server: RedisPr
     per attempt (sold, sold out, replayed, refused), with the attempt's attributes, an incoming W3C
     traceparent honoured, and the log line carrying the same trace and span ids."""
     with OtlpReceiver(keep=True) as receiver:
-        server = start_api(redis_server.url, FLASHSALE_LOG_LEVEL="INFO", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
-                           OTEL_SERVICE_NAME="flashsale-test", OTEL_BSP_SCHEDULE_DELAY="100")
+        server = start_api(
+            redis_server.url,
+            FLASHSALE_LOG_LEVEL="INFO",
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            OTEL_SERVICE_NAME="flashsale-test",
+            OTEL_BSP_SCHEDULE_DELAY="100",
+        )
         log_file = LOG_DIR / f"api-{server.port}.log"
         try:
             api = Api(server)
             sale = api.new_sale(stock=1)
             key = str(uuid.uuid4())
             parent_trace, parent_span = uuid.uuid4().hex, secrets.token_hex(8)
-            sold = api.http.post(f"/sales/{sale}/purchases", json={"buyer_id": "tr-a", "quantity": 1},
-                                 headers={"Idempotency-Key": key, "traceparent": f"00-{parent_trace}-{parent_span}-01"})
+            sold = api.http.post(
+                f"/sales/{sale}/purchases",
+                json={"buyer_id": "tr-a", "quantity": 1},
+                headers={"Idempotency-Key": key, "traceparent": f"00-{parent_trace}-{parent_span}-01"},
+            )
             assert sold.status_code == 201
             assert api.buy(sale, "tr-b").status_code == 409
             assert api.buy(sale, "tr-a", key=key).status_code == 201
-            assert api.http.post(f"/sales/{sale}/purchases", json={"buyer_id": "tr-c", "quantity": "1"},
-                                 headers={"Idempotency-Key": str(uuid.uuid4()),
-                                          "traceparent": "00-not-a-valid-header-01"}).status_code == 400
+            assert (
+                api.http.post(
+                    f"/sales/{sale}/purchases",
+                    json={"buyer_id": "tr-c", "quantity": "1"},
+                    headers={"Idempotency-Key": str(uuid.uuid4()), "traceparent": "00-not-a-valid-header-01"},
+                ).status_code
+                == 400
+            )
             assert _until(lambda: receiver.span_count >= 4)
             assert _until(lambda: _metric(api.http.get("/metrics").text, "flashsale_spans_exported_total") >= 4)
             metrics = api.http.get("/metrics").text
@@ -103,8 +116,17 @@ def test_traceparent_parsing() -> None:
     expected = (int(trace[:16], 16), int(trace[16:], 16), int(span, 16))
     assert parse_traceparent(f"00-{trace}-{span}-01".encode()) == expected
     assert parse_traceparent(f"01-{trace}-{span}-00-future") == expected
-    for bad in (None, b"", b"00-xyz", f"00-{'0' * 32}-{span}-01", f"00-{trace}-{'0' * 16}-01",
-                f"ff-{trace}-{span}-01", f"00-{trace}-{span}-01-extra", f"00-{trace[:-1]}g-{span}-01", b"\xff"):
+    for bad in (
+        None,
+        b"",
+        b"00-xyz",
+        f"00-{'0' * 32}-{span}-01",
+        f"00-{trace}-{'0' * 16}-01",
+        f"ff-{trace}-{span}-01",
+        f"00-{trace}-{span}-01-extra",
+        f"00-{trace[:-1]}g-{span}-01",
+        b"\xff",
+    ):
         assert parse_traceparent(bad) is None, bad
 
 
@@ -193,7 +215,7 @@ def test_metrics_count_every_attempt_across_two_workers(redis_server: RedisProce
         total = 0.0
         for line in text.splitlines():
             if line.startswith(name + "{"):
-                got = ",".join(sorted(line[line.index("{") + 1: line.rindex("}")].split(",")))
+                got = ",".join(sorted(line[line.index("{") + 1 : line.rindex("}")].split(",")))
                 if all(part in got.split(",") for part in want.split(",")):
                     total += float(line.rsplit(" ", 1)[1])
         return total
@@ -217,19 +239,31 @@ def test_refused_attempts_are_counted_as_invalid(redis_server: RedisProcess) -> 
 
     def invalid_count(text: str) -> float:
         for line in text.splitlines():
-            if line.startswith("flashsale_purchase_attempts_total{") and 'outcome="invalid"' in line \
-                    and 'path="safe"' in line:
+            if (
+                line.startswith("flashsale_purchase_attempts_total{")
+                and 'outcome="invalid"' in line
+                and 'path="safe"' in line
+            ):
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
 
     with TestClient(app) as client:
         before = invalid_count(client.get("/metrics").text)
-        assert client.post("/sales/x/purchases", content=b"{bad", headers={"Idempotency-Key": "k" * 10,
-                                                                           "Content-Type": "application/json"}
-                           ).status_code == 400
+        assert (
+            client.post(
+                "/sales/x/purchases",
+                content=b"{bad",
+                headers={"Idempotency-Key": "k" * 10, "Content-Type": "application/json"},
+            ).status_code
+            == 400
+        )
         assert client.post("/sales/x/purchases", json={"buyer_id": "a"}).status_code == 400
-        assert client.post("/sales/BAD_ID/purchases", json={"buyer_id": "a"},
-                           headers={"Idempotency-Key": "k" * 10}).status_code == 400
+        assert (
+            client.post(
+                "/sales/BAD_ID/purchases", json={"buyer_id": "a"}, headers={"Idempotency-Key": "k" * 10}
+            ).status_code
+            == 400
+        )
         after = invalid_count(client.get("/metrics").text)
     assert after - before == 3
 
@@ -245,8 +279,7 @@ if len(header) == 4:
 """
 
 
-def test_a_dead_exporter_process_is_restarted_and_nothing_is_lost_uncounted(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_dead_exporter_process_is_restarted_and_nothing_is_lost_uncounted(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each exporter process takes one frame and dies; frames it had in its pipe unread are counted as dropped,
     the next frames go to its replacement: exported + dropped == made, and more than one process exported."""
     monkeypatch.setattr(spans_module, "RESTART_EVERY_S", 0.05)

@@ -24,8 +24,9 @@ SETTLE_S = 0.3
 NOISY_CORES = 0.4
 """A run during which other processes used more CPU than this (in cores) is measured once more."""
 
-SCRIPT_COMMANDS = frozenset({"hmget", "get", "time", "hget", "hincrby", "xadd", "set", "xlen", "zrangebyscore",
-                             "zrem", "hset", "zadd", "zcard"})
+SCRIPT_COMMANDS = frozenset(
+    {"hmget", "get", "time", "hget", "hincrby", "xadd", "set", "xlen", "zrangebyscore", "zrem", "hset", "zadd", "zcard"}
+)
 """Every command purchase.lua, hold.lua and the reaper's reap.lua may run inside Redis: commandstats counts these
 too, under their own names."""
 
@@ -115,5 +116,3 @@ def cpu_model() -> str:
 
 def median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else 0.0
-
-

@@ -27,8 +27,9 @@ KEYS = ("rps", "p99_ms", "api_cpu_us_per_request", "background_cpu_cores")
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m load.bench.compare", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m load.bench.compare", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--before", required=True, help="git revision of the 'before' code (e.g. b57b985)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--duration", type=float, default=4.0)
@@ -41,13 +42,17 @@ def main(argv: list[str] | None = None) -> int:
 
     a.reports.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="flashsale-before-") as old, EmbeddedRedis() as redis, ExitStack() as es:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", a.before, "service"], capture_output=True,
-                                 check=True, timeout=60).stdout
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", a.before, "service"], capture_output=True, check=True, timeout=60
+        ).stdout
         subprocess.run(["tar", "-x", "-C", old], input=archive, check=True, timeout=60)
         before = (("PYTHONPATH", str(Path(old) / "service")),)
-        configs = [Config("before-traced", "before, traced", traced=True, env=before),
-                   Config("before-untraced", "before, untraced", env=before),
-                   Config("after-traced", "after, traced", traced=True), Config("after-untraced", "after, untraced")]
+        configs = [
+            Config("before-traced", "before, traced", traced=True, env=before),
+            Config("before-untraced", "before, untraced", env=before),
+            Config("after-traced", "after, traced", traced=True),
+            Config("after-untraced", "after, untraced"),
+        ]
         stacks = [es.enter_context(api_stack(redis, c, a.reports, flush=(i == 0))) for i, c in enumerate(configs)]
         for stack in stacks:
             stack.create_sale("purchase", HUGE_STOCK)
@@ -56,19 +61,28 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(a.repeats):
             for stack in stacks:
                 runs[stack.config.key].append(measure(stack, "purchase", 50, a.duration))
-        result: dict[str, Any] = {key: {k: median([r[k] for r in rs]) for k in KEYS} | {
-            "spans_per_attempt": [r["spans_per_attempt"] for r in rs]} for key, rs in runs.items()}
+        result: dict[str, Any] = {
+            key: {k: median([r[k] for r in rs]) for k in KEYS}
+            | {"spans_per_attempt": [r["spans_per_attempt"] for r in rs]}
+            for key, rs in runs.items()
+        }
         for side in ("before", "after"):
             result[f"{side}_traced_vs_untraced"] = round(
-                result[f"{side}-traced"]["rps"] / result[f"{side}-untraced"]["rps"], 3)
-            result[f"{side}_profile"] = profile(stacks[0 if side == "before" else 2], a.profile_seconds, a.reports,
-                                                name=f"profile-{side}")
-    print("| code | traced req/s | untraced req/s | traced/untraced | API CPU µs per traced purchase | "
-          "spans per attempt |\n|---|---:|---:|---:|---:|---|")
+                result[f"{side}-traced"]["rps"] / result[f"{side}-untraced"]["rps"], 3
+            )
+            result[f"{side}_profile"] = profile(
+                stacks[0 if side == "before" else 2], a.profile_seconds, a.reports, name=f"profile-{side}"
+            )
+    print(
+        "| code | traced req/s | untraced req/s | traced/untraced | API CPU µs per traced purchase | "
+        "spans per attempt |\n|---|---:|---:|---:|---:|---|"
+    )
     for side in ("before", "after"):
         t, u = result[f"{side}-traced"], result[f"{side}-untraced"]
-        print(f"| {side} | {t['rps']:,.0f} | {u['rps']:,.0f} | {result[f'{side}_traced_vs_untraced']} | "
-              f"{t['api_cpu_us_per_request']:,.0f} | {t['spans_per_attempt']} |")
+        print(
+            f"| {side} | {t['rps']:,.0f} | {u['rps']:,.0f} | {result[f'{side}_traced_vs_untraced']} | "
+            f"{t['api_cpu_us_per_request']:,.0f} | {t['spans_per_attempt']} |"
+        )
     for side in ("before", "after"):
         prof = result[f"{side}_profile"]
         print(f"\n{side}: threads {prof.get('threads')}\n  self by component {prof.get('self_by_component')}")

@@ -41,20 +41,37 @@ from load.bench.redis_stats import (
 def parse_wrk(output: str) -> dict[str, Any]:
     for line in output.splitlines():
         if line.startswith("WRK_JSON "):
-            return json.loads(line[len("WRK_JSON "):])  # type: ignore[no-any-return]
+            return json.loads(line[len("WRK_JSON ") :])  # type: ignore[no-any-return]
     raise RuntimeError(f"wrk printed no WRK_JSON line:\n{output[-2000:]}")
 
 
 def wrk_command(url: str, path: str, connections: int, duration_s: float, tag: str, threads: int = 1) -> list[str]:
-    return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "--timeout", "5s",
-            "-s", str(WRK_SCRIPT), url, "--", path, tag]
+    return [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(duration_s))}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(WRK_SCRIPT),
+        url,
+        "--",
+        path,
+        tag,
+    ]
 
 
 def run_wrk(url: str, path: str, connections: int, duration_s: float, tag: str | None = None) -> dict[str, Any]:
     """Run wrk once; returns its counts, statuses and latency percentiles (µs), plus ``rps``."""
     tag = tag or uuid.uuid4().hex[:10]
-    done = subprocess.run(wrk_command(url, path, connections, duration_s, tag), capture_output=True, text=True,
-                          timeout=duration_s + 60, check=False)
+    done = subprocess.run(
+        wrk_command(url, path, connections, duration_s, tag),
+        capture_output=True,
+        text=True,
+        timeout=duration_s + 60,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout[-500:]}")
     result = parse_wrk(done.stdout)
@@ -100,14 +117,12 @@ class Stack:
 
     def exporter_pids(self) -> list[int]:
         """The span exporter processes (one per worker) under the server process."""
-        return [pid for pid in tree_pids(self.server.process.pid)
-                if b"telemetry.exporter" in _cmdline(pid)]
+        return [pid for pid in tree_pids(self.server.process.pid) if b"telemetry.exporter" in _cmdline(pid)]
 
     def metric(self, name: str) -> float:
         """A counter summed over the server's /metrics (0 when absent)."""
         text = self.http.get("/metrics").text
         return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + " "))
-
 
     def create_sale(self, role: str, stock: int, hold_ttl_s: int | None = None) -> str:
         sale = f"bench-{self.config.key}-{role}-{uuid.uuid4().hex[:6]}"
@@ -137,12 +152,17 @@ def api_stack(redis: Any, config: Config, log_dir: Path, flush: bool = True) -> 
     # INFO is the product's default: one JSON log line per attempt, so "telemetry on" includes the logs.
     env = {"FLASHSALE_BENCH_ROUTES": "true", "FLASHSALE_LOG_LEVEL": "INFO", **dict(config.env)}
     if receiver is not None:  # as compose runs it: OTLP over HTTP/protobuf to a collector
-        env.update({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-                    "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_SERVICE_NAME": "flashsale-bench"})
+        env.update(
+            {
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                "OTEL_SERVICE_NAME": "flashsale-bench",
+            }
+        )
     server = LocalServer(redis.url, env=env, workers=config.workers, server=config.server)
     server.start(log_path=str(log_dir / f"bench-server-{config.key}.log"))
-    http = httpx.Client(base_url=server.url, timeout=30.0,
-                        headers={"Authorization": f"Bearer {server.admin_token}"})
+    http = httpx.Client(base_url=server.url, timeout=30.0, headers={"Authorization": f"Bearer {server.admin_token}"})
     try:
         deadline = time.monotonic() + 10
         assert server.process is not None
@@ -160,8 +180,12 @@ def api_stack(redis: Any, config: Config, log_dir: Path, flush: bool = True) -> 
 
 # -- one measured run, and a figure made of runs ----------------------------------------------------------------------
 
-ROUTE_PATHS = {"purchase": "/sales/{sale}/purchases", "bare": "/bench/bare/{sale}",
-               "soldout": "/sales/{sale}/purchases", "hold": "/sales/{sale}/holds"}
+ROUTE_PATHS = {
+    "purchase": "/sales/{sale}/purchases",
+    "bare": "/bench/bare/{sale}",
+    "soldout": "/sales/{sale}/purchases",
+    "hold": "/sales/{sale}/holds",
+}
 """The hold route takes the purchase route's body ({buyer_id, quantity}) and Idempotency-Key, so
 load/wrk/purchase.lua drives both: the same requests, the same WRK_JSON line, compared in the same run."""
 EXPECTED_STATUS = {"purchase": "201", "bare": "200", "soldout": "409", "hold": "201"}
@@ -182,12 +206,22 @@ def measure(stack: Stack, route: str, connections: int, duration_s: float) -> di
     counter = ROUTE_COUNTER.get(route, "orders")
     cmd0, made0 = snapshot(port, sale, counter)
     exporter0 = sum(proc_cpu_s(p) for p in exporters)
-    server0, redis0, busy0, own0, t0 = (tree_cpu_s(server_pid), proc_cpu_s(redis_pid), machine_busy_s(),
-                                        own_cpu_s(), time.monotonic())
+    server0, redis0, busy0, own0, t0 = (
+        tree_cpu_s(server_pid),
+        proc_cpu_s(redis_pid),
+        machine_busy_s(),
+        own_cpu_s(),
+        time.monotonic(),
+    )
     wrk = run_wrk(stack.server.url, ROUTE_PATHS[route].format(sale=sale), connections, duration_s)
     wait_quiet(port)
-    server1, redis1, busy1, own1, t1 = (tree_cpu_s(server_pid), proc_cpu_s(redis_pid), machine_busy_s(),
-                                        own_cpu_s(), time.monotonic())
+    server1, redis1, busy1, own1, t1 = (
+        tree_cpu_s(server_pid),
+        proc_cpu_s(redis_pid),
+        machine_busy_s(),
+        own_cpu_s(),
+        time.monotonic(),
+    )
     exporter1 = sum(proc_cpu_s(p) for p in exporters)
     cmd1, made1 = snapshot(port, sale, counter)
     spans = (wait_spans_settled(receiver) - spans0) if receiver is not None else 0
@@ -210,8 +244,11 @@ def measure(stack: Stack, route: str, connections: int, duration_s: float) -> di
     return {
         "rps": round(wrk["rps"], 1),
         "requests": wrk["requests"],
-        "p50_ms": lat["p50"] / 1000, "p95_ms": lat["p95"] / 1000, "p99_ms": lat["p99"] / 1000,
-        "p999_ms": lat["p999"] / 1000, "max_ms": lat["max"] / 1000,
+        "p50_ms": lat["p50"] / 1000,
+        "p95_ms": lat["p95"] / 1000,
+        "p99_ms": lat["p99"] / 1000,
+        "p999_ms": lat["p999"] / 1000,
+        "max_ms": lat["max"] / 1000,
         "statuses": statuses,
         "unexpected_responses": unexpected,
         "socket_errors": errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
@@ -251,16 +288,35 @@ def wait_spans_settled(receiver: OtlpReceiver, quiet_s: float = 0.6, timeout_s: 
     return last
 
 
-FIGURE_KEYS = ("rps", "p50_ms", "p95_ms", "p99_ms", "p999_ms", "api_cpu_us_per_request", "api_cpu_cores",
-               "redis_cpu_us_per_request", "generator_cpu_cores", "background_cpu_cores", "evalsha_per_purchase",
-               "commands_per_purchase_all", "client_commands_per_purchase", "exporter_cpu_cores")
+FIGURE_KEYS = (
+    "rps",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "p999_ms",
+    "api_cpu_us_per_request",
+    "api_cpu_cores",
+    "redis_cpu_us_per_request",
+    "generator_cpu_cores",
+    "background_cpu_cores",
+    "evalsha_per_purchase",
+    "commands_per_purchase_all",
+    "client_commands_per_purchase",
+    "exporter_cpu_cores",
+)
 """A figure's medians; the ``*_per_purchase`` ones are per success of the figure's ``unit`` (a hold on the hold
 route)."""
 
 
 def figure(config: Config, route: str, connections: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {"config": config.key, "label": config.label, "server": config.server,
-                           "workers": config.workers, "route": route, "connections": connections}
+    out: dict[str, Any] = {
+        "config": config.key,
+        "label": config.label,
+        "server": config.server,
+        "workers": config.workers,
+        "route": route,
+        "connections": connections,
+    }
     for key in FIGURE_KEYS:
         out[key] = round(median([r[key] for r in runs]), 4 if "per_purchase" in key else 2)
     out["oversold"] = max(r["audit"]["oversold"] for r in runs)
@@ -329,8 +385,10 @@ class Bench:
                     run = measure(stack, route, conns, a.duration)
                     if run["background_cpu_cores"] > NOISY_CORES and self.retries_left > 0:  # disturbed: once more
                         self.retries_left -= 1
-                        self.say(f"{stack.config.key} {route} c={conns}: other processes used "
-                                 f"{run['background_cpu_cores']:.2f} cores during the run; measuring it again")
+                        self.say(
+                            f"{stack.config.key} {route} c={conns}: other processes used "
+                            f"{run['background_cpu_cores']:.2f} cores during the run; measuring it again"
+                        )
                         self.wait_quiet_machine()
                         again = measure(stack, route, conns, a.duration)
                         again["retried_after_noise"] = run["background_cpu_cores"]
@@ -340,10 +398,12 @@ class Bench:
                 fig = figure(stack.config, route, conns, done)
                 self.figures.append(fig)
                 spans = f"  spans/attempt {fig['spans_per_attempt']}" if fig.get("spans_per_attempt") else ""
-                self.say(f"{stack.config.label:34} {route:8} c={conns:<4} {fig['rps']:8.0f} req/s  "
-                         f"p50 {fig['p50_ms']:6.2f}  p99 {fig['p99_ms']:6.2f} ms  "
-                         f"API {fig['api_cpu_us_per_request']:5.0f} µs/req  bg {fig['background_cpu_cores']:.2f} "
-                         f"cores{spans}")
+                self.say(
+                    f"{stack.config.label:34} {route:8} c={conns:<4} {fig['rps']:8.0f} req/s  "
+                    f"p50 {fig['p50_ms']:6.2f}  p99 {fig['p99_ms']:6.2f} ms  "
+                    f"API {fig['api_cpu_us_per_request']:5.0f} µs/req  bg {fig['background_cpu_cores']:.2f} "
+                    f"cores{spans}"
+                )
 
     def find(self, config: str, route: str, connections: int) -> dict[str, Any] | None:
         for fig in self.figures:

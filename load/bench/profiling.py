@@ -21,13 +21,24 @@ def classify_frame(frame: str) -> str:
     if name == "Runner.run" and "asyncio/runners.py" in path:
         return "event loop itself (uvloop C code: I/O, callbacks)"
     rules = (
-        ("flashsale/telemetry/logs.py", "logging"), ("flashsale/telemetry/", "flashsale telemetry (spans, metrics)"),
-        ("flashsale/", "flashsale (own code)"), ("litestar/plugins/prometheus", "Litestar Prometheus middleware"),
-        ("litestar/", "Litestar (other)"), ("redis/", "redis-py"), ("uvicorn/", "uvicorn"), ("granian", "granian"),
-        ("prometheus_client/", "prometheus-client"), ("opentelemetry/", "OpenTelemetry"),
+        ("flashsale/telemetry/logs.py", "logging"),
+        ("flashsale/telemetry/", "flashsale telemetry (spans, metrics)"),
+        ("flashsale/", "flashsale (own code)"),
+        ("litestar/plugins/prometheus", "Litestar Prometheus middleware"),
+        ("litestar/", "Litestar (other)"),
+        ("redis/", "redis-py"),
+        ("uvicorn/", "uvicorn"),
+        ("granian", "granian"),
+        ("prometheus_client/", "prometheus-client"),
+        ("opentelemetry/", "OpenTelemetry"),
         *((name.lstrip("("), "OpenTelemetry") for name in OTEL_FILES),
-        ("anyio/", "anyio / sniffio"), ("sniffio/", "anyio / sniffio"), ("asyncio/", "asyncio (Python part)"),
-        ("msgspec", "msgspec"), ("structlog/", "logging"), ("logging/", "logging"), ("httptools", "httptools"),
+        ("anyio/", "anyio / sniffio"),
+        ("sniffio/", "anyio / sniffio"),
+        ("asyncio/", "asyncio (Python part)"),
+        ("msgspec", "msgspec"),
+        ("structlog/", "logging"),
+        ("logging/", "logging"),
+        ("httptools", "httptools"),
     )
     for needle, component in rules:
         if needle in path:
@@ -35,9 +46,20 @@ def classify_frame(frame: str) -> str:
     return "other (stdlib, ...)"
 
 
-OTEL_FILES = ("(asgi/__init__.py", "(_semconv.py", "(attributes/__init__.py", "(trace/__init__.py",
-              "(trace/span.py", "(trace/propagation/", "(context/", "(propagate/", "(trace_encoder/",
-              "(common/_internal/", "(sdk/trace/", "(trace/export/")
+OTEL_FILES = (
+    "(asgi/__init__.py",
+    "(_semconv.py",
+    "(attributes/__init__.py",
+    "(trace/__init__.py",
+    "(trace/span.py",
+    "(trace/propagation/",
+    "(context/",
+    "(propagate/",
+    "(trace_encoder/",
+    "(common/_internal/",
+    "(sdk/trace/",
+    "(trace/export/",
+)
 """py-spy shortens OpenTelemetry's paths (a namespace package) to these file names."""
 
 INCLUSIVE: tuple[tuple[str, Callable[[str], bool]], ...] = (
@@ -51,8 +73,10 @@ INCLUSIVE: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("      Inventory.purchase (deadline + script call)", lambda f: f.startswith("Inventory.purchase (")),
     ("        asyncio.timeout (the Redis deadline)", lambda f: "(asyncio/timeouts.py" in f),
     ("        redis-py (pool, pack, send, parse)", lambda f: "(redis/" in f),
-    ("      the attempt recorded (Recorder.begin/record: span, metrics, log)",
-     lambda f: f.startswith(("Recorder.record (", "Recorder.begin (", "Recorder.attempt ("))),
+    (
+        "      the attempt recorded (Recorder.begin/record: span, metrics, log)",
+        lambda f: f.startswith(("Recorder.record (", "Recorder.begin (", "Recorder.attempt (")),
+    ),
     ("        span tuple, pipe to the exporter process (SpanPipe)", lambda f: f.startswith("SpanPipe.")),
     ("        per-attempt log line (AttemptLog.write)", lambda f: f.startswith("AttemptLog.write (")),
     ("      OpenTelemetry SDK (any frame)", lambda f: f.startswith("OpenTelemetry") or any(n in f for n in OTEL_FILES)),
@@ -63,8 +87,13 @@ INCLUSIVE: tuple[tuple[str, Callable[[str], bool]], ...] = (
 """Steps of a request and how to recognise their frames; a sample counts for a step if any frame matches."""
 
 
-IDLE_LEAVES = ("Condition.wait (threading.py", "_worker (concurrent/futures/thread.py", "Event.wait (threading.py",
-               "Queue.get (queue.py", "_wait_readable (flashsale/telemetry/exporter.py")
+IDLE_LEAVES = (
+    "Condition.wait (threading.py",
+    "_worker (concurrent/futures/thread.py",
+    "Event.wait (threading.py",
+    "Queue.get (queue.py",
+    "_wait_readable (flashsale/telemetry/exporter.py",
+)
 """Leaf frames of threads that wait (QueueListener, thread pools): not CPU, though py-spy may sample them."""
 
 
@@ -127,14 +156,34 @@ def profile(stack: Stack, seconds: float, reports: Path, name: str = "profile") 
     targets = [(pid, reports / f"{name}.txt")]
     targets += [(p, reports / f"{name}-exporter.txt") for p in stack.exporter_pids()[:1]]
     path = ROUTE_PATHS["purchase"].format(sale=stack.sales["purchase"])
-    wrk = subprocess.Popen(wrk_command(stack.server.url, path, 50, seconds + 4, name),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wrk = subprocess.Popen(
+        wrk_command(stack.server.url, path, 50, seconds + 4, name), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         time.sleep(1.0)
-        spies = [subprocess.Popen([py_spy, "record", "--pid", str(target), "--duration", str(int(seconds)),
-                                   "--rate", "200", "--threads", "--format", "raw", "--output", str(out)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for target, out in targets]
+        spies = [
+            subprocess.Popen(
+                [
+                    py_spy,
+                    "record",
+                    "--pid",
+                    str(target),
+                    "--duration",
+                    str(int(seconds)),
+                    "--rate",
+                    "200",
+                    "--threads",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(out),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for target, out in targets
+        ]
         outputs = [spy.communicate(timeout=seconds + 60) for spy in spies]
     finally:
         wrk.wait(timeout=seconds + 60)
@@ -142,11 +191,20 @@ def profile(stack: Stack, seconds: float, reports: Path, name: str = "profile") 
     if spies[0].returncode != 0 or not raw_path.exists():
         return {"error": (outputs[0][1] or outputs[0][0]).strip()[-500:]}
     summary = summarise_profile(raw_path.read_text())
-    summary.update({"pid": pid, "seconds": seconds, "raw": raw_path.name,
-                    "load": f"wrk -c50 on the purchase route, {stack.config.label}"})
+    summary.update(
+        {
+            "pid": pid,
+            "seconds": seconds,
+            "raw": raw_path.name,
+            "load": f"wrk -c50 on the purchase route, {stack.config.label}",
+        }
+    )
     if len(targets) > 1 and targets[1][1].exists():
         exporter = summarise_profile(targets[1][1].read_text(), main_only=False)
-        summary["exporter_process"] = {"pid": targets[1][0], "raw": targets[1][1].name,
-                                       "samples": exporter["samples"],
-                                       "top_functions_self": exporter["top_functions_self"]}
+        summary["exporter_process"] = {
+            "pid": targets[1][0],
+            "raw": targets[1][1].name,
+            "samples": exporter["samples"],
+            "top_functions_self": exporter["top_functions_self"],
+        }
     return summary

@@ -104,12 +104,20 @@ class OtlpReceiver:
                 if not self.keep:
                     continue
                 for s in scope_spans.spans:
-                    kept.append(ReceivedSpan(
-                        name=s.name, kind=s.kind, trace_id=s.trace_id.hex(), span_id=s.span_id.hex(),
-                        parent_span_id=s.parent_span_id.hex(), start_ns=s.start_time_unix_nano,
-                        end_ns=s.end_time_unix_nano, attributes={a.key: _value(a.value) for a in s.attributes},
-                        status_code=s.status.code, resource=resource,
-                    ))
+                    kept.append(
+                        ReceivedSpan(
+                            name=s.name,
+                            kind=s.kind,
+                            trace_id=s.trace_id.hex(),
+                            span_id=s.span_id.hex(),
+                            parent_span_id=s.parent_span_id.hex(),
+                            start_ns=s.start_time_unix_nano,
+                            end_ns=s.end_time_unix_nano,
+                            attributes={a.key: _value(a.value) for a in s.attributes},
+                            status_code=s.status.code,
+                            resource=resource,
+                        )
+                    )
         with self._lock:
             self.requests += 1
             self.span_count += count

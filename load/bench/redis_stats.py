@@ -19,8 +19,9 @@ from load.bench.common import HUGE_STOCK, SETTLE_S, median
 
 def client(port: int) -> redis.Redis:
     """A redis-py client on the bench's own Redis (replies decoded; one connection, closed by the caller)."""
-    return redis.Redis(host="127.0.0.1", port=port, decode_responses=True, socket_timeout=5.0,
-                       single_connection_client=True)
+    return redis.Redis(
+        host="127.0.0.1", port=port, decode_responses=True, socket_timeout=5.0, single_connection_client=True
+    )
 
 
 def redis_command(port: int, *args: str | bytes) -> Any:
@@ -31,8 +32,11 @@ def redis_command(port: int, *args: str | bytes) -> Any:
 
 def commandstats_from_info(info: dict[str, Any]) -> dict[str, int]:
     """redis-py's parsed ``INFO commandstats`` -> {command: calls}; subcommands keep their ``|`` name."""
-    return {name[len("cmdstat_"):].lower(): int(stats["calls"]) for name, stats in info.items()
-            if name.startswith("cmdstat_")}
+    return {
+        name[len("cmdstat_") :].lower(): int(stats["calls"])
+        for name, stats in info.items()
+        if name.startswith("cmdstat_")
+    }
 
 
 def parse_commandstats(info: str) -> dict[str, int]:
@@ -41,7 +45,7 @@ def parse_commandstats(info: str) -> dict[str, int]:
     for line in info.splitlines():
         if not line.startswith("cmdstat_"):
             continue
-        name, _, rest = line[len("cmdstat_"):].partition(":")
+        name, _, rest = line[len("cmdstat_") :].partition(":")
         for item in rest.split(","):
             key, _, value = item.partition("=")
             if key == "calls":
@@ -56,8 +60,9 @@ def commandstats(port: int) -> dict[str, int]:
 
 
 BENCH_OWN = frozenset({"info", "multi", "exec"})
-CONNECTION_SETUP = frozenset({"hello", "client|setinfo", "client|setname", "select", "auth", "ping",
-                              "script|exists", "script|load"})
+CONNECTION_SETUP = frozenset(
+    {"hello", "client|setinfo", "client|setname", "select", "auth", "ping", "script|exists", "script|load"}
+)
 """Commands a client sends when it opens a connection (or checks it), not per request."""
 
 
@@ -137,11 +142,16 @@ def monitor_sample(port: int, sale: str, load: Callable[[], dict[str, Any]], cou
     made = sale_field(port, sale, counter) - made0
     per = max(1, made)
     background = {name: n for name, n in clients.items() if name in BACKGROUND_COMMANDS}
-    return {"requests": wrk["requests"], counter: made, "client_commands": dict(clients),
-            "script_commands": dict(scripts), f"client_commands_per_{unit}": round(sum(clients.values()) / per, 4),
-            "background_commands": background,
-            f"request_commands_per_{unit}": round((sum(clients.values()) - sum(background.values())) / per, 4),
-            f"script_commands_per_{unit}": round(sum(scripts.values()) / per, 2)}
+    return {
+        "requests": wrk["requests"],
+        counter: made,
+        "client_commands": dict(clients),
+        "script_commands": dict(scripts),
+        f"client_commands_per_{unit}": round(sum(clients.values()) / per, 4),
+        "background_commands": background,
+        f"request_commands_per_{unit}": round((sum(clients.values()) - sum(background.values())) / per, 4),
+        f"script_commands_per_{unit}": round(sum(scripts.values()) / per, 2),
+    }
 
 
 BACKGROUND_COMMANDS = frozenset({"smembers", "evalsha reap"})
@@ -155,8 +165,11 @@ def _scripts() -> list[Any]:
 
     from flashsale.inventory.scripts import LIBRARIES, LuaScript
 
-    names = sorted(p.name[:-4] for p in (resources.files("flashsale.inventory") / "lua").iterdir()
-                   if p.name.endswith(".lua") and p.name[:-4] not in LIBRARIES)
+    names = sorted(
+        p.name[:-4]
+        for p in (resources.files("flashsale.inventory") / "lua").iterdir()
+        if p.name.endswith(".lua") and p.name[:-4] not in LIBRARIES
+    )
     return [LuaScript.load(name) for name in names]
 
 
@@ -167,29 +180,69 @@ def redis_ceiling(server: Any, repeats: int, duration_s: float) -> dict[str, Any
     from flashsale.inventory.scripts import LuaScript  # the source Redis runs (its libraries prepended)
 
     sha = str(redis_command(port, "SCRIPT", "LOAD", LuaScript.load("purchase").source))
-    redis_command(port, "HSET", "fs:{s}:sale", "name", "redis-benchmark", "total", str(HUGE_STOCK * 1000),
-                  "remaining", str(HUGE_STOCK * 1000), "sold", "0", "orders", "0", "limit", "0", "closed", "0")
-    command = ["EVALSHA", sha, "4", "fs:{s}:sale", "fs:{s}:buyers", "fs:{s}:orders", "fs:{s}:idem:__rand_int__",
-               "b", "1", "k", "60"]
+    redis_command(
+        port,
+        "HSET",
+        "fs:{s}:sale",
+        "name",
+        "redis-benchmark",
+        "total",
+        str(HUGE_STOCK * 1000),
+        "remaining",
+        str(HUGE_STOCK * 1000),
+        "sold",
+        "0",
+        "orders",
+        "0",
+        "limit",
+        "0",
+        "closed",
+        "0",
+    )
+    command = [
+        "EVALSHA",
+        sha,
+        "4",
+        "fs:{s}:sale",
+        "fs:{s}:buyers",
+        "fs:{s}:orders",
+        "fs:{s}:idem:__rand_int__",
+        "b",
+        "1",
+        "k",
+        "60",
+    ]
 
     def once(n: int) -> dict[str, float]:
-        done = subprocess.run(["redis-benchmark", "-p", str(port), "-n", str(n), "-c", "50", "-r", "1000000000",
-                               "--csv", *command], capture_output=True, text=True, timeout=120, check=True)
+        done = subprocess.run(
+            ["redis-benchmark", "-p", str(port), "-n", str(n), "-c", "50", "-r", "1000000000", "--csv", *command],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
         header, row = [line for line in done.stdout.splitlines() if line.strip()][-2:]
         names = [h.strip('"') for h in header.split('","')]
         values = [v.strip('"') for v in row.split('","')]
         data = dict(zip(names, values, strict=True))
-        return {"rps": float(data["rps"]), "p50_ms": float(data["p50_latency_ms"]),
-                "p99_ms": float(data["p99_latency_ms"])}
+        return {
+            "rps": float(data["rps"]),
+            "p50_ms": float(data["p50_latency_ms"]),
+            "p99_ms": float(data["p99_latency_ms"]),
+        }
 
     first = once(20_000)
     n = max(20_000, int(first["rps"] * duration_s))
     runs = [once(n) for _ in range(repeats)]
     audit = [int(x or 0) for x in redis_command(port, "HMGET", "fs:{s}:sale", "sold", "orders")]
     redis_command(port, "FLUSHALL")
-    return {"command": f"redis-benchmark -c 50 -n {n} -r 1000000000 EVALSHA <sha of purchase.lua> 4 fs:{{s}}:sale "
-                       "fs:{s}:buyers fs:{s}:orders fs:{s}:idem:__rand_int__ b 1 k 60",
-            "rps": round(median([r["rps"] for r in runs]), 1), "p50_ms": median([r["p50_ms"] for r in runs]),
-            "p99_ms": median([r["p99_ms"] for r in runs]), "runs": runs, "sold": audit[0], "orders": audit[1]}
-
-
+    return {
+        "command": f"redis-benchmark -c 50 -n {n} -r 1000000000 EVALSHA <sha of purchase.lua> 4 fs:{{s}}:sale "
+        "fs:{s}:buyers fs:{s}:orders fs:{s}:idem:__rand_int__ b 1 k 60",
+        "rps": round(median([r["rps"] for r in runs]), 1),
+        "p50_ms": median([r["p50_ms"] for r in runs]),
+        "p99_ms": median([r["p99_ms"] for r in runs]),
+        "runs": runs,
+        "sold": audit[0],
+        "orders": audit[1],
+    }

@@ -16,11 +16,21 @@ from load.bench.common import NOISY_CORES, TARGETS
 
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for name, dist in (("litestar", "litestar"), ("redis-py", "redis"), ("hiredis", "hiredis"),
-                       ("uvicorn", "uvicorn"), ("granian", "granian"), ("uvloop", "uvloop"),
-                       ("httptools", "httptools"), ("msgspec", "msgspec"), ("prometheus-client", "prometheus-client"),
-                       ("opentelemetry-sdk", "opentelemetry-sdk"), ("opentelemetry-proto", "opentelemetry-proto"),
-                       ("locust", "locust"), ("flashsale", "flashsale")):
+    for name, dist in (
+        ("litestar", "litestar"),
+        ("redis-py", "redis"),
+        ("hiredis", "hiredis"),
+        ("uvicorn", "uvicorn"),
+        ("granian", "granian"),
+        ("uvloop", "uvloop"),
+        ("httptools", "httptools"),
+        ("msgspec", "msgspec"),
+        ("prometheus-client", "prometheus-client"),
+        ("opentelemetry-sdk", "opentelemetry-sdk"),
+        ("opentelemetry-proto", "opentelemetry-proto"),
+        ("locust", "locust"),
+        ("flashsale", "flashsale"),
+    ):
         try:
             out[name] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -57,27 +67,74 @@ def target_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         by = f"{verb} by {abs(gap):.3g}{unit}" if gap else "exactly"
         if kind in (">=",) and not met and value:
             by += f" (needs {threshold / value - 1:+.0%})"
-        return {"target": name, "label": label, "value": value, "threshold": threshold, "kind": kind, "met": met,
-                "by": by}
+        return {
+            "target": name,
+            "label": label,
+            "value": value,
+            "threshold": threshold,
+            "kind": kind,
+            "met": met,
+            "by": by,
+        }
 
     return [
-        row("purchase_vs_bare", "purchase path ≥ 0.8 x bare endpoint (req/s)", result["purchase_vs_bare"],
-            TARGETS["purchase_vs_bare"], ">="),
-        row("soldout_vs_bare", "sold-out phase ≥ 1.0 x bare endpoint (req/s)", result["soldout_vs_bare"],
-            TARGETS["soldout_vs_bare"], ">="),
-        row("redis_commands_per_purchase", "exactly 1 Redis command per purchase (MONITOR, background reaper apart)",
-            result["redis_commands_per_purchase"], TARGETS["redis_commands_per_purchase"], "=="),
-        row("redis_commands_per_hold", "exactly 1 Redis command per hold (MONITOR, background reaper apart)",
-            result.get("redis_commands_per_hold"), TARGETS["redis_commands_per_hold"], "=="),
+        row(
+            "purchase_vs_bare",
+            "purchase path ≥ 0.8 x bare endpoint (req/s)",
+            result["purchase_vs_bare"],
+            TARGETS["purchase_vs_bare"],
+            ">=",
+        ),
+        row(
+            "soldout_vs_bare",
+            "sold-out phase ≥ 1.0 x bare endpoint (req/s)",
+            result["soldout_vs_bare"],
+            TARGETS["soldout_vs_bare"],
+            ">=",
+        ),
+        row(
+            "redis_commands_per_purchase",
+            "exactly 1 Redis command per purchase (MONITOR, background reaper apart)",
+            result["redis_commands_per_purchase"],
+            TARGETS["redis_commands_per_purchase"],
+            "==",
+        ),
+        row(
+            "redis_commands_per_hold",
+            "exactly 1 Redis command per hold (MONITOR, background reaper apart)",
+            result.get("redis_commands_per_hold"),
+            TARGETS["redis_commands_per_hold"],
+            "==",
+        ),
         row("p99_ms", "p99 at 50 connections < 10 ms (traced)", result["p99_ms"], TARGETS["p99_ms"], "<", " ms"),
-        row("p99_200_vs_bare", "p99 at 200 connections ≤ 2 x bare's p99", result["p99_200_vs_bare"],
-            TARGETS["p99_200_vs_bare"], "<="),
-        row("telemetry_overhead_ratio", "telemetry on / off ≥ 0.85 (req/s)", result["telemetry_overhead_ratio"],
-            TARGETS["telemetry_overhead_ratio"], ">="),
-        row("traced_vs_untraced", "traced ≥ 0.8 x untraced (req/s)", result["traced_vs_untraced"],
-            TARGETS["traced_vs_untraced"], ">="),
-        row("spans_per_attempt", "every attempt's span reaches the receiver (spans per attempt ≥ 1)",
-            result["spans_per_attempt"], TARGETS["spans_per_attempt"], ">="),
+        row(
+            "p99_200_vs_bare",
+            "p99 at 200 connections ≤ 2 x bare's p99",
+            result["p99_200_vs_bare"],
+            TARGETS["p99_200_vs_bare"],
+            "<=",
+        ),
+        row(
+            "telemetry_overhead_ratio",
+            "telemetry on / off ≥ 0.85 (req/s)",
+            result["telemetry_overhead_ratio"],
+            TARGETS["telemetry_overhead_ratio"],
+            ">=",
+        ),
+        row(
+            "traced_vs_untraced",
+            "traced ≥ 0.8 x untraced (req/s)",
+            result["traced_vs_untraced"],
+            TARGETS["traced_vs_untraced"],
+            ">=",
+        ),
+        row(
+            "spans_per_attempt",
+            "every attempt's span reaches the receiver (spans per attempt ≥ 1)",
+            result["spans_per_attempt"],
+            TARGETS["spans_per_attempt"],
+            ">=",
+        ),
         row("spans_dropped", "0 spans dropped", float(result["spans_dropped"]), 0.0, "=="),
         row("oversold", "zero oversell in every run", float(result["oversold"]), 0.0, "=="),
     ]
@@ -103,8 +160,10 @@ def diagnose(result: dict[str, Any]) -> list[str]:
             f"* **purchase vs bare**: a purchase costs the API processes {result['cpu_us_per_purchase']:.0f} µs of "
             f"CPU, the bare route {result['cpu_us_per_bare']:.0f} µs ({extra:+.0f} µs); one worker is CPU-bound, so "
             "throughput follows CPU per request. Shares of the traced worker's samples spent in steps only the "
-            "purchase route takes: " + (steps("parameters", "body decode", "recorded", "answer()") or "no profile")
-            + ".")
+            "purchase route takes: "
+            + (steps("parameters", "body decode", "recorded", "answer()") or "no profile")
+            + "."
+        )
     if "p99_ms" in missed and result.get("purchase_rps"):
         mean = 50 / result["purchase_rps"] * 1000
         tail = result["p99_ms"] / mean
@@ -114,32 +173,40 @@ def diagnose(result: dict[str, Any]) -> list[str]:
             f"50 / {result['purchase_rps']:,.0f} req/s = {mean:.1f} ms (Little's law), and the p99 is "
             f"{result['p99_ms']:.1f} ms = {tail:.2f} x the mean. With that tail, p99 < 10 ms at 50 connections needs "
             f"about {needed:,.0f} req/s from this configuration (the untraced server's p99 was "
-            f"{fmt(result.get('untraced_p99_ms'))} ms in the same interleaved runs).")
+            f"{fmt(result.get('untraced_p99_ms'))} ms in the same interleaved runs)."
+        )
     if "p99_200_vs_bare" in missed:
         notes.append(
             f"* **p99 at 200 connections**: purchase {fmt(result.get('p99_ms_200'))} ms against bare "
             f"{fmt(result.get('bare_p99_ms_200'))} ms; both routes run the same script on the same pool, so the "
-            "difference is the purchase route's own CPU per request (above) queueing behind 200 requests in flight.")
+            "difference is the purchase route's own CPU per request (above) queueing behind 200 requests in flight."
+        )
     if "telemetry_overhead_ratio" in missed or "traced_vs_untraced" in missed:
-        on, untraced, off = (result["cpu_us_per_purchase"], result.get("cpu_us_per_purchase_untraced"),
-                             result.get("cpu_us_per_purchase_telemetry_off"))
+        on, untraced, off = (
+            result["cpu_us_per_purchase"],
+            result.get("cpu_us_per_purchase_untraced"),
+            result.get("cpu_us_per_purchase_telemetry_off"),
+        )
         notes.append(
             f"* **telemetry**: CPU per purchase (API processes, exporter included) {on:.0f} µs with everything on, "
             f"{fmt(untraced, 0)} µs without traces, {fmt(off, 0)} µs with telemetry off. The span exporter process "
             f"used {fmt(result.get('exporter_cpu_us_per_span'), 1)} µs per span "
             f"({fmt(result.get('exporter_cpu_cores'))} cores at the traced rate) on cores the worker, wrk and Redis "
             "also need. In the traced worker's profile: "
-            f"{steps('recorded', 'SpanPipe', 'AttemptLog', 'HTTP metrics')}.")
+            f"{steps('recorded', 'SpanPipe', 'AttemptLog', 'HTTP metrics')}."
+        )
     if "spans_per_attempt" in missed or "spans_dropped" in missed:
         notes.append(
             f"* **spans**: {result.get('spans_received')} spans received, {result.get('spans_dropped')} counted as "
-            f"dropped (flashsale_spans_dropped_total); spans per attempt {fmt(result.get('spans_per_attempt'), 4)}.")
+            f"dropped (flashsale_spans_dropped_total); spans per attempt {fmt(result.get('spans_per_attempt'), 4)}."
+        )
     if "redis_commands_per_purchase" in missed or "redis_commands_per_hold" in missed:
         notes.append(
             f"* **Redis commands per request**: the requests sent {fmt(result.get('redis_commands_per_purchase'), 4)} "
             f"commands per purchase and {fmt(result.get('redis_commands_per_hold'), 4)} per hold (MONITOR samples, "
             f"background reaper apart): per purchase {(result.get('monitor_sample') or {}).get('client_commands')}, "
-            f"per hold {(result.get('monitor_sample_hold') or {}).get('client_commands')}.")
+            f"per hold {(result.get('monitor_sample_hold') or {}).get('client_commands')}."
+        )
     if "oversold" in missed:
         notes.append("* **OVERSOLD**: a sale sold more than its stock: a correctness bug, see the runs in bench.json.")
     if share("OpenTelemetry SDK") > 0:
@@ -184,9 +251,17 @@ def markdown(result: dict[str, Any]) -> str:
         "Absolute figures are therefore lower than on a dedicated server; the ratios between routes measured "
         "interleaved on the same box are the robust part.",
         "",
-        *([f"**Noise warning:** other processes used more than {NOISY_CORES / 2:g} cores (median) during: "
-           + "; ".join(result["noisy_figures"]) + ". Their req/s ratios are less reliable than the CPU-based "
-           "ones (`purchase_vs_bare_by_cpu` = bare µs / purchase µs).", ""] if result.get("noisy_figures") else []),
+        *(
+            [
+                f"**Noise warning:** other processes used more than {NOISY_CORES / 2:g} cores (median) during: "
+                + "; ".join(result["noisy_figures"])
+                + ". Their req/s ratios are less reliable than the CPU-based "
+                "ones (`purchase_vs_bare_by_cpu` = bare µs / purchase µs).",
+                "",
+            ]
+            if result.get("noisy_figures")
+            else []
+        ),
         "## Targets",
         "",
         "| target | measured | status |",
@@ -202,12 +277,30 @@ def markdown(result: dict[str, Any]) -> str:
         "| key | value |",
         "|---|---|",
     ]
-    for key in ("purchase_rps", "bare_rps", "purchase_vs_bare", "purchase_vs_bare_by_cpu", "soldout_rps",
-                "soldout_vs_bare",
-                "soldout_rps_without_memo", "redis_ceiling_rps", "redis_commands_per_purchase", "p99_ms",
-                "p99_ms_200", "bare_p99_ms_200", "cpu_us_per_purchase", "cpu_us_per_bare", "telemetry_overhead_ratio",
-                "telemetry_overhead_ratio_by_cpu", "soldout_vs_bare_by_cpu", "hold_rps", "hold_vs_purchase",
-                "hold_p99_ms", "redis_commands_per_hold", "oversold"):
+    for key in (
+        "purchase_rps",
+        "bare_rps",
+        "purchase_vs_bare",
+        "purchase_vs_bare_by_cpu",
+        "soldout_rps",
+        "soldout_vs_bare",
+        "soldout_rps_without_memo",
+        "redis_ceiling_rps",
+        "redis_commands_per_purchase",
+        "p99_ms",
+        "p99_ms_200",
+        "bare_p99_ms_200",
+        "cpu_us_per_purchase",
+        "cpu_us_per_bare",
+        "telemetry_overhead_ratio",
+        "telemetry_overhead_ratio_by_cpu",
+        "soldout_vs_bare_by_cpu",
+        "hold_rps",
+        "hold_vs_purchase",
+        "hold_p99_ms",
+        "redis_commands_per_hold",
+        "oversold",
+    ):
         lines.append(f"| `{key}` | {fmt(result.get(key), 3 if 'vs' in key or 'ratio' in key else 2)} |")
     lines += [
         "",
@@ -221,7 +314,8 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"| {f['label']} | {f['route']} | {f['connections']} | {f['rps']:,.0f} | {f['p50_ms']:.2f} | "
             f"{f['p95_ms']:.2f} | {f['p99_ms']:.2f} | {f['api_cpu_us_per_request']:.0f} | {f['api_cpu_cores']:.2f} | "
-            f"{f['redis_cpu_us_per_request']:.0f} | {f['generator_cpu_cores']:.2f} | {f['background_cpu_cores']:.2f} |")
+            f"{f['redis_cpu_us_per_request']:.0f} | {f['generator_cpu_cores']:.2f} | {f['background_cpu_cores']:.2f} |"
+        )
     rb = result.get("redis_benchmark") or {}
     lines += [
         "",
@@ -263,10 +357,12 @@ def markdown(result: dict[str, Any]) -> str:
     for c in (50, 200):
         u, g = result["_find"]("uvicorn-1", "purchase", c), result["_find"]("granian-1", "purchase", c)
         if u and g:
-            lines.append(f"* purchase, {c} connections: uvicorn {u['rps']:,.0f} req/s (p99 {u['p99_ms']:.1f} ms, "
-                         f"{u['api_cpu_us_per_request']:.0f} µs/req) against granian {g['rps']:,.0f} req/s "
-                         f"(p99 {g['p99_ms']:.1f} ms, {g['api_cpu_us_per_request']:.0f} µs/req): granian/uvicorn = "
-                         f"{g['rps'] / u['rps']:.2f}.")
+            lines.append(
+                f"* purchase, {c} connections: uvicorn {u['rps']:,.0f} req/s (p99 {u['p99_ms']:.1f} ms, "
+                f"{u['api_cpu_us_per_request']:.0f} µs/req) against granian {g['rps']:,.0f} req/s "
+                f"(p99 {g['p99_ms']:.1f} ms, {g['api_cpu_us_per_request']:.0f} µs/req): granian/uvicorn = "
+                f"{g['rps'] / u['rps']:.2f}."
+            )
     lines += [
         "",
         "## Telemetry and traces",
@@ -326,9 +422,14 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [f"| `{k}` | {v} |" for k, v in prof["top_functions_self"].items()]
         exporter = prof.get("exporter_process")
         if exporter:
-            lines += ["", f"The span exporter process (pid {exporter['pid']}, {exporter['samples']} samples, "
-                      f"`load/reports/{exporter['raw']}`), top functions by self time:", "", "| function | % |",
-                      "|---|---:|"]
+            lines += [
+                "",
+                f"The span exporter process (pid {exporter['pid']}, {exporter['samples']} samples, "
+                f"`load/reports/{exporter['raw']}`), top functions by self time:",
+                "",
+                "| function | % |",
+                "|---|---:|",
+            ]
             lines += [f"| `{k}` | {v} |" for k, v in exporter["top_functions_self"].items()]
     lines += ["", "## Versions", "", "| component | version |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in result["versions"].items()]
@@ -342,32 +443,42 @@ def hold_section(result: dict[str, Any]) -> list[str]:
     if not hold or not purchase:
         return []
     mon = result.get("monitor_sample_hold") or {}
-    rows = [(name, f) for name, f in (("purchase `POST /sales/{id}/purchases`", purchase),
-                                      ("hold `POST /sales/{id}/holds`", hold))]
-    lines = ["## Hold route against purchase route", "",
-             "Headline server (uvicorn, 1 worker, telemetry on), 50 connections, measured interleaved in the same "
-             "runs; a new buyer id and Idempotency-Key per request on both routes:", "",
-             "| route | req/s | vs purchase | p50 ms | p99 ms | API CPU µs/req | Redis µs/req | spans per attempt |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = [
+        (name, f)
+        for name, f in (("purchase `POST /sales/{id}/purchases`", purchase), ("hold `POST /sales/{id}/holds`", hold))
+    ]
+    lines = [
+        "## Hold route against purchase route",
+        "",
+        "Headline server (uvicorn, 1 worker, telemetry on), 50 connections, measured interleaved in the same "
+        "runs; a new buyer id and Idempotency-Key per request on both routes:",
+        "",
+        "| route | req/s | vs purchase | p50 ms | p99 ms | API CPU µs/req | Redis µs/req | spans per attempt |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, f in rows:
-        lines.append(f"| {name} | {f['rps']:,.0f} | {fmt(ratio(f['rps'], purchase['rps']), 3)} | {f['p50_ms']:.2f} | "
-                     f"{f['p99_ms']:.2f} | {f['api_cpu_us_per_request']:.0f} | {f['redis_cpu_us_per_request']:.0f} | "
-                     f"{fmt(f.get('spans_per_attempt'), 4)} |")
-    lines += ["",
-              f"The hold route served **{fmt(result.get('hold_vs_purchase'), 3)}x** the purchase route's requests per "
-              f"second ({hold['rps']:,.0f} against {purchase['rps']:,.0f}; "
-              f"{fmt(result.get('hold_vs_purchase_by_cpu'), 3)}x by API CPU per request), p99 "
-              f"{hold['p99_ms']:.2f} ms against {purchase['p99_ms']:.2f} ms. A hold cost the API processes "
-              f"{hold['api_cpu_us_per_request']:.0f} µs of CPU against {purchase['api_cpu_us_per_request']:.0f} µs "
-              f"for a purchase, and Redis {hold['redis_cpu_us_per_request']:.0f} µs against "
-              f"{purchase['redis_cpu_us_per_request']:.0f} µs. The "
-              f"hold requests sent **{fmt(result.get('redis_commands_per_hold'), 4)}** Redis command per hold "
-              f"(MONITOR sample of {mon.get('requests', 'n/a')} requests, {mon.get('holds', 'n/a')} holds: "
-              f"{mon.get('client_commands')}, of which the background reaper's {mon.get('background_commands')}; "
-              f"{fmt(mon.get('script_commands_per_hold'), 2)} commands inside the script per hold); INFO "
-              f"commandstats over the measured runs: {fmt(result.get('redis_commands_per_hold_commandstats'), 4)} "
-              "per hold (reaper included).",
-              ""]
+        lines.append(
+            f"| {name} | {f['rps']:,.0f} | {fmt(ratio(f['rps'], purchase['rps']), 3)} | {f['p50_ms']:.2f} | "
+            f"{f['p99_ms']:.2f} | {f['api_cpu_us_per_request']:.0f} | {f['redis_cpu_us_per_request']:.0f} | "
+            f"{fmt(f.get('spans_per_attempt'), 4)} |"
+        )
+    lines += [
+        "",
+        f"The hold route served **{fmt(result.get('hold_vs_purchase'), 3)}x** the purchase route's requests per "
+        f"second ({hold['rps']:,.0f} against {purchase['rps']:,.0f}; "
+        f"{fmt(result.get('hold_vs_purchase_by_cpu'), 3)}x by API CPU per request), p99 "
+        f"{hold['p99_ms']:.2f} ms against {purchase['p99_ms']:.2f} ms. A hold cost the API processes "
+        f"{hold['api_cpu_us_per_request']:.0f} µs of CPU against {purchase['api_cpu_us_per_request']:.0f} µs "
+        f"for a purchase, and Redis {hold['redis_cpu_us_per_request']:.0f} µs against "
+        f"{purchase['redis_cpu_us_per_request']:.0f} µs. The "
+        f"hold requests sent **{fmt(result.get('redis_commands_per_hold'), 4)}** Redis command per hold "
+        f"(MONITOR sample of {mon.get('requests', 'n/a')} requests, {mon.get('holds', 'n/a')} holds: "
+        f"{mon.get('client_commands')}, of which the background reaper's {mon.get('background_commands')}; "
+        f"{fmt(mon.get('script_commands_per_hold'), 2)} commands inside the script per hold); INFO "
+        f"commandstats over the measured runs: {fmt(result.get('redis_commands_per_hold_commandstats'), 4)} "
+        "per hold (reaper included).",
+        "",
+    ]
     return lines
 
 
@@ -383,8 +494,10 @@ def plot(result: dict[str, Any], path: Path) -> None:
     colours = {label: f"C{i}" for i, label in enumerate(labels)}
     for label in labels:
         for route, style in (("purchase", "-"), ("bare", "--")):
-            points = sorted((f for f in result["figures"] if f["label"] == label and f["route"] == route),
-                            key=lambda f: f["connections"])
+            points = sorted(
+                (f for f in result["figures"] if f["label"] == label and f["route"] == route),
+                key=lambda f: f["connections"],
+            )
             if not points:
                 continue
             xs = [f["connections"] for f in points]
@@ -405,10 +518,10 @@ def plot(result: dict[str, Any], path: Path) -> None:
         ax.set_xticks(sorted({f["connections"] for f in result["figures"]}))
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=7, loc="best")
-    fig.suptitle(f"flashsale on {result['machine']['cores']} cores (wrk, API and Redis share them); "
-                 "solid: purchase route, dashed: bare route")
+    fig.suptitle(
+        f"flashsale on {result['machine']['cores']} cores (wrk, API and Redis share them); "
+        "solid: purchase route, dashed: bare route"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-

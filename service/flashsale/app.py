@@ -68,8 +68,11 @@ async def answer_options(request: Request[Any, Any, Any]) -> Response[None] | No
         return None
     table: dict[str, str] | None = request.app.state.get(ALLOW_TABLE)
     if table is None:
-        table = {route.path_format: ", ".join(sorted(route.methods)) for route in request.app.routes
-                 if isinstance(route, HTTPRoute)}
+        table = {
+            route.path_format: ", ".join(sorted(route.methods))
+            for route in request.app.routes
+            if isinstance(route, HTTPRoute)
+        }
         request.app.state[ALLOW_TABLE] = table
     allow = table.get(request.scope.get("path_template", ""))
     return None if allow is None else Response(None, status_code=204, headers={"Allow": allow})
@@ -85,11 +88,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     check_admin_token(settings)
     # Each worker calls create_app, so each gets its own span pipe and exporter process (telemetry/spans.py).
     spans = SpanPipe() if settings.telemetry and exporter_from_env() else None
-    recorder = Recorder(spans=spans, log=AttemptLog(settings.log_level) if settings.telemetry else None,
-                        metrics=settings.telemetry,
-                        buyer_limiter=BuyerRateLimiter(settings.rate_limit_per_buyer,
-                                                       settings.rate_limit_buyers_tracked)
-                        if settings.rate_limit_per_buyer else None)
+    recorder = Recorder(
+        spans=spans,
+        log=AttemptLog(settings.log_level) if settings.telemetry else None,
+        metrics=settings.telemetry,
+        buyer_limiter=BuyerRateLimiter(settings.rate_limit_per_buyer, settings.rate_limit_buyers_tracked)
+        if settings.rate_limit_per_buyer
+        else None,
+    )
     if settings.telemetry:
         recorder.count_with(HOLD, hold_metrics.count)
         hold_metrics.prepare_sale(NO_SALE)
@@ -171,8 +177,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=__version__,
             description="Sells exactly the stock there is, once per request. Errors are RFC 9457 problem details.",
             components=Components(
-                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer",
-                                                           description="FLASHSALE_ADMIN_TOKEN")}
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", description="FLASHSALE_ADMIN_TOKEN")
+                }
             ),
             render_plugins=[ScalarRenderPlugin()],
             path="/schema",

@@ -64,9 +64,7 @@ def bucket_quantile(q: float, before: dict[float, float], after: dict[float, flo
     return None
 
 
-async def run_path(
-    url: str, path: str, buyers: int, stock: int, admin_token: str, retries: int = 0
-) -> dict[str, Any]:
+async def run_path(url: str, path: str, buyers: int, stock: int, admin_token: str, retries: int = 0) -> dict[str, Any]:
     """One burst of ``buyers`` simultaneous purchases of one unit each against a fresh sale of ``stock``.
 
     With ``retries`` > 0 a buyer answered 503 (outcome unknown) waits its ``Retry-After`` and sends the same
@@ -78,8 +76,9 @@ async def run_path(
     connector = aiohttp.TCPConnector(limit=buyers + 8, force_close=False)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(url, connector=connector, timeout=timeout) as client:
-        async with client.post("/admin/sales", json={"sale_id": sale, "name": f"attack {path}", "stock": stock},
-                               headers=auth) as created:
+        async with client.post(
+            "/admin/sales", json={"sale_id": sale, "name": f"attack {path}", "stock": stock}, headers=auth
+        ) as created:
             created.raise_for_status()
         # One connection per buyer, opened now: the burst measures the purchases, not TCP handshakes.
         await asyncio.gather(*(_touch(client) for _ in range(buyers)))
@@ -156,20 +155,24 @@ async def run(url: str, paths: list[str], buyers: int, stock: int, admin_token: 
 
 def table(results: dict[str, Any]) -> str:
     rows = [
-        ("sold", "sold"), ("remaining", "remaining"), ("oversold units", "oversold"),
-        ("invariants hold", "invariants_ok"), ("burst wall time, gate to last answer (s)", "wall_s"),
-        ("client p50 (ms)", "p50_ms"), ("client p99 (ms)", "p99_ms"),
+        ("sold", "sold"),
+        ("remaining", "remaining"),
+        ("oversold units", "oversold"),
+        ("invariants hold", "invariants_ok"),
+        ("burst wall time, gate to last answer (s)", "wall_s"),
+        ("client p50 (ms)", "p50_ms"),
+        ("client p99 (ms)", "p99_ms"),
         ("server decision p50 (ms, histogram)", "server_decision_p50_ms"),
         ("server decision p99 (ms, histogram)", "server_decision_p99_ms"),
     ]
     paths = list(results)
     codes = sorted({code for r in results.values() for code in r["statuses"]})
     lines = ["| | " + " | ".join(paths) + " |", "|---" * (len(paths) + 1) + "|"]
-    lines.append("| buyers / stock | " + " | ".join(
-        f"{results[p]['buyers']} / {results[p]['stock']}" for p in paths) + " |")
+    lines.append(
+        "| buyers / stock | " + " | ".join(f"{results[p]['buyers']} / {results[p]['stock']}" for p in paths) + " |"
+    )
     for label, key in rows:
         lines.append(f"| {label} | " + " | ".join(str(results[p][key]) for p in paths) + " |")
     for code in codes:
-        lines.append(f"| HTTP {code} | " + " | ".join(str(results[p]["statuses"].get(code, 0)) for p in paths)
-                     + " |")
+        lines.append(f"| HTTP {code} | " + " | ".join(str(results[p]["statuses"].get(code, 0)) for p in paths) + " |")
     return "\n".join(lines)

@@ -25,8 +25,11 @@ def _create_sale(settings: Settings, sale: dict[str, object]) -> bool:
         inventory = Inventory(connect(settings), settings)
         try:
             return await inventory.create_sale(
-                str(sale["sale_id"]), str(sale["name"]), int(str(sale["stock"])),
-                int(str(sale.get("per_buyer_limit", 0))), hold_ttl_s=int(str(sale.get("hold_ttl_s", 600))),
+                str(sale["sale_id"]),
+                str(sale["name"]),
+                int(str(sale["stock"])),
+                int(str(sale.get("per_buyer_limit", 0))),
+                hold_ttl_s=int(str(sale.get("hold_ttl_s", 600))),
             )
         finally:
             await inventory.close()
@@ -71,34 +74,58 @@ def serve(args: argparse.Namespace) -> int:
         print(f"demo sale 'demo' (stock {DEMO_SALE['stock']}) ready", file=sys.stderr)
     if not settings.database_url:
         # make run: no embedded PostgreSQL (docs/decisions.md, issue 13); orders stay in Redis only.
-        print("order export to PostgreSQL off: set FLASHSALE_DATABASE_URL=postgresql://... here and run "
-              "`flashsale export` beside it (README: Orders in PostgreSQL)", file=sys.stderr)
+        print(
+            "order export to PostgreSQL off: set FLASHSALE_DATABASE_URL=postgresql://... here and run "
+            "`flashsale export` beside it (README: Orders in PostgreSQL)",
+            file=sys.stderr,
+        )
     try:
         check_admin_token(settings)
         if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in env:
             env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="flashsale-metrics-")
         _clear_metric_files(env.get("PROMETHEUS_MULTIPROC_DIR"))
-        print(f"serving on http://{settings.host}:{settings.port} ({settings.workers} worker(s), "
-              f"{args.server})", file=sys.stderr)
+        print(
+            f"serving on http://{settings.host}:{settings.port} ({settings.workers} worker(s), {args.server})",
+            file=sys.stderr,
+        )
         if args.server == "granian":
             from granian import Granian
             from granian.constants import Interfaces, Loops
             from granian.http import HTTP1Settings
 
-            Granian("flashsale.app:create_app", address=settings.host, port=settings.port,
-                    workers=settings.workers, interface=Interfaces.ASGI, factory=True,
-                    loop=Loops.uvloop, log_enabled=False,
-                    http1_settings=HTTP1Settings(header_read_timeout=int(settings.header_timeout_s * 1000),
-                                                 keep_alive=True)).serve()
+            Granian(
+                "flashsale.app:create_app",
+                address=settings.host,
+                port=settings.port,
+                workers=settings.workers,
+                interface=Interfaces.ASGI,
+                factory=True,
+                loop=Loops.uvloop,
+                log_enabled=False,
+                http1_settings=HTTP1Settings(
+                    header_read_timeout=int(settings.header_timeout_s * 1000), keep_alive=True
+                ),
+            ).serve()
         else:
             import uvicorn
 
             # The protocol adds header and body read deadlines (server.py); keep-alive outlasts an ALB's 60 s.
-            uvicorn.run("flashsale.app:create_app", factory=True, host=settings.host, port=settings.port,
-                        workers=settings.workers, loop="uvloop", http="flashsale.server:DeadlineHttpToolsProtocol",
-                        access_log=False, log_level=settings.log_level.lower(), lifespan="on", backlog=4096,
-                        timeout_graceful_shutdown=5, timeout_keep_alive=settings.keepalive_s,
-                        limit_concurrency=settings.limit_concurrency or None)
+            uvicorn.run(
+                "flashsale.app:create_app",
+                factory=True,
+                host=settings.host,
+                port=settings.port,
+                workers=settings.workers,
+                loop="uvloop",
+                http="flashsale.server:DeadlineHttpToolsProtocol",
+                access_log=False,
+                log_level=settings.log_level.lower(),
+                lifespan="on",
+                backlog=4096,
+                timeout_graceful_shutdown=5,
+                timeout_keep_alive=settings.keepalive_s,
+                limit_concurrency=settings.limit_concurrency or None,
+            )
     finally:
         if embedded is not None:
             embedded.stop()
@@ -112,8 +139,9 @@ def attack(args: argparse.Namespace) -> int:
     if args.url:
         token = os.environ.get("FLASHSALE_ADMIN_TOKEN", "")
         if not token:
-            print("set FLASHSALE_ADMIN_TOKEN to the target's admin token (the attack creates its sales)",
-                  file=sys.stderr)
+            print(
+                "set FLASHSALE_ADMIN_TOKEN to the target's admin token (the attack creates its sales)", file=sys.stderr
+            )
             return 2
         results = asyncio.run(run(args.url, paths, args.buyers, args.stock, token))
     else:
@@ -140,8 +168,13 @@ def create_sale(args: argparse.Namespace) -> int:
     if not settings.redis_url:
         print("set FLASHSALE_REDIS_URL", file=sys.stderr)
         return 2
-    sale = {"sale_id": args.sale_id, "name": args.name or args.sale_id, "stock": args.stock,
-            "per_buyer_limit": args.limit, "hold_ttl_s": args.hold_ttl}
+    sale = {
+        "sale_id": args.sale_id,
+        "name": args.name or args.sale_id,
+        "stock": args.stock,
+        "per_buyer_limit": args.limit,
+        "hold_ttl_s": args.hold_ttl,
+    }
     created = _create_sale(settings, sale)
     print("created" if created else "exists already")
     return 0 if created else 1
@@ -171,8 +204,13 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--name")
     c.add_argument("--stock", type=int, required=True)
     c.add_argument("--limit", type=int, default=0)
-    c.add_argument("--hold-ttl", type=_hold_ttl, default=600, metavar="SECONDS",
-                   help="how long a hold lasts (1-86400 s, default 600)")
+    c.add_argument(
+        "--hold-ttl",
+        type=_hold_ttl,
+        default=600,
+        metavar="SECONDS",
+        help="how long a hold lasts (1-86400 s, default 600)",
+    )
     c.set_defaults(func=create_sale)
 
     from flashsale.orders.cli import add_commands

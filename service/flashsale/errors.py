@@ -55,7 +55,12 @@ def log_exception(logger: Any, scope: Any, tb: list[str]) -> None:
     if disconnected:
         logger.info("client_disconnected", **fields)
     elif isinstance(exc, HTTPException) and exc.status_code < 500:
-        logger.info("request_refused", status=exc.status_code, problem=problem_type(exc),
-                    detail=str(exc.detail)[:DETAIL_CHARS], **fields)
+        logger.info(
+            "request_refused",
+            status=exc.status_code,
+            problem=problem_type(exc),
+            detail=str(exc.detail)[:DETAIL_CHARS],
+            **fields,
+        )
     else:
         logger.exception("uncaught_exception", **fields)

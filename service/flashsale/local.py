@@ -63,7 +63,9 @@ class LocalServer:
         out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "flashsale", "serve", "--server", self.server],
-            env=self.env, stdout=out, stderr=subprocess.STDOUT if log_path else subprocess.DEVNULL,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT if log_path else subprocess.DEVNULL,
             start_new_session=True,
         )
         if log_path:
@@ -111,6 +113,7 @@ class LocalServer:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

@@ -33,10 +33,18 @@ from flashsale.settings import Settings
 
 def _timeout_response() -> bytes:
     problem = REQUEST_TIMEOUT
-    body = json.dumps({"type": problem.uri, "title": problem.title, "status": problem.status,
-                       "detail": "the request's headers or body arrived too slowly"}).encode()
-    head = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\n"
-            b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n")
+    body = json.dumps(
+        {
+            "type": problem.uri,
+            "title": problem.title,
+            "status": problem.status,
+            "detail": "the request's headers or body arrived too slowly",
+        }
+    ).encode()
+    head = (
+        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\n"
+        b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )
     return head + body
 
 
@@ -102,6 +110,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         started = cycle is not None and cycle.response_started
         if (self._phase == "headers" and not (started and not cycle.response_complete)) or (
-                self._phase == "body" and not started):
+            self._phase == "body" and not started
+        ):
             self.transport.write(TIMEOUT_RESPONSE)
         self.transport.close()

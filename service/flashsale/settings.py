@@ -116,8 +116,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 msgspec.convert(value, f.type, strict=False)
             except msgspec.ValidationError as exc:
                 shown = "***" if f.name in _SECRETS else repr(value)
-                raise SettingsError(f"{PREFIX}{f.name.upper()}={shown}: expected {_expected(f.type)} "
-                                    f"({exc})") from None
+                raise SettingsError(f"{PREFIX}{f.name.upper()}={shown}: expected {_expected(f.type)} ({exc})") from None
 
     def __repr__(self) -> str:
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in self.describe().items())})"
@@ -166,8 +165,11 @@ def _base(kind: Any) -> Any:
 
 def _expected(kind: Any) -> str:
     """What a field accepts, in words, for the error message."""
-    meta = [m for m in typing.get_args(kind)[1:] if isinstance(m, msgspec.Meta)] if (
-        typing.get_origin(kind) is Annotated) else []
+    meta = (
+        [m for m in typing.get_args(kind)[1:] if isinstance(m, msgspec.Meta)]
+        if (typing.get_origin(kind) is Annotated)
+        else []
+    )
     base = _base(kind)
     if base is bool:
         return "true or false (also 1/0, yes/no, on/off)"

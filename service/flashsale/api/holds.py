@@ -77,11 +77,27 @@ class ConfirmOperation(p.DocumentedOperation):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.request_body = RequestBody(required=False, content={"application/json": OpenAPIMediaType(schema=Schema(
-            type=OpenAPIType.OBJECT, title="ConfirmRequest", additional_properties=False,
-            properties={"payment_ref": Schema(type=OpenAPIType.STRING, pattern=PAYMENT_REF_PATTERN, min_length=1,
-                                              max_length=128, description="The payment's reference")},
-        ))})
+        self.request_body = RequestBody(
+            required=False,
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=Schema(
+                        type=OpenAPIType.OBJECT,
+                        title="ConfirmRequest",
+                        additional_properties=False,
+                        properties={
+                            "payment_ref": Schema(
+                                type=OpenAPIType.STRING,
+                                pattern=PAYMENT_REF_PATTERN,
+                                min_length=1,
+                                max_length=128,
+                                description="The payment's reference",
+                            )
+                        },
+                    )
+                )
+            },
+        )
 
 
 # -- one step: engine call, span, metrics, log, HTTP answer ---------------------------------------------------
@@ -108,8 +124,9 @@ async def run_step(
         attempt.redis_s = time.perf_counter() - started
         recorder.redis_error(exc.kind)
         recorder.record(attempt, Outcome.UNAVAILABLE, error=exc.kind)
-        return p.problem_response(p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", instance,
-                                  headers=p.unavailable_headers())
+        return p.problem_response(
+            p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", instance, headers=p.unavailable_headers()
+        )
     attempt.redis_s = time.perf_counter() - started
     units = result.quantity if result.outcome in (Outcome.HELD, Outcome.CONFIRMED, Outcome.CANCELLED) else 0
     recorder.record(attempt, result.outcome, units)
@@ -140,8 +157,13 @@ def _problem(result: HoldResult, sale_id: str, instance: str) -> Response[Any]:
     outcome = result.outcome
     problem = p.BY_OUTCOME[outcome]
     if outcome is Outcome.SOLD_OUT:
-        return p.problem_response(problem, f"{result.remaining} left, {result.held} held", instance,
-                                  remaining=result.remaining, held=result.held)
+        return p.problem_response(
+            problem,
+            f"{result.remaining} left, {result.held} held",
+            instance,
+            remaining=result.remaining,
+            held=result.held,
+        )
     if outcome is Outcome.LIMIT_REACHED:
         detail = f"this buyer holds or has bought {result.bought} of at most {result.limit}"
         return p.problem_response(problem, detail, instance, bought=result.bought, limit=result.limit)
@@ -154,11 +176,13 @@ def _problem(result: HoldResult, sale_id: str, instance: str) -> Response[Any]:
         return p.problem_response(problem, f"no sale {sale_id!r}", instance)
     if outcome is Outcome.HOLD_EXPIRED:
         expired_at = cast("Any", from_ms(result.expires_ms)).isoformat()
-        return p.problem_response(problem, f"the hold expired at {expired_at}; nothing was sold", instance,
-                                  expires_at=expired_at)
+        return p.problem_response(
+            problem, f"the hold expired at {expired_at}; nothing was sold", instance, expires_at=expired_at
+        )
     if outcome is Outcome.HOLD_CONFIRMED:
-        return p.problem_response(problem, f"the hold became order {result.order_id}", instance,
-                                  order_id=result.order_id)
+        return p.problem_response(
+            problem, f"the hold became order {result.order_id}", instance, order_id=result.order_id
+        )
     if outcome is Outcome.UNKNOWN_HOLD:
         return p.problem_response(problem, f"no hold {result.hold_id!r} in sale {sale_id!r}", instance)
     return p.problem_response(problem, outcome.value, instance)
@@ -167,10 +191,12 @@ def _problem(result: HoldResult, sale_id: str, instance: str) -> Response[Any]:
 def _hold_answer(sale_id: str, instance: str) -> Callable[[HoldResult], Response[Any]]:
     def answer(result: HoldResult) -> Response[Any]:
         if result.outcome is Outcome.HELD or result.outcome is Outcome.REPLAYED:
-            hold = Hold(result.hold_id, sale_id, result.buyer_id, result.quantity,
-                        cast("Any", from_ms(result.expires_ms)))
-            return Response(hold, status_code=201,
-                            headers=REPLAYED_HEADERS if result.outcome is Outcome.REPLAYED else None)
+            hold = Hold(
+                result.hold_id, sale_id, result.buyer_id, result.quantity, cast("Any", from_ms(result.expires_ms))
+            )
+            return Response(
+                hold, status_code=201, headers=REPLAYED_HEADERS if result.outcome is Outcome.REPLAYED else None
+            )
         return _problem(result, sale_id, instance)
 
     return answer
@@ -179,10 +205,12 @@ def _hold_answer(sale_id: str, instance: str) -> Callable[[HoldResult], Response
 def _confirm_answer(sale_id: str, instance: str) -> Callable[[HoldResult], Response[Any]]:
     def answer(result: HoldResult) -> Response[Any]:
         if result.outcome is Outcome.CONFIRMED or result.outcome is Outcome.REPLAYED:
-            order = Order(result.order_id, sale_id, result.buyer_id, result.quantity,
-                          cast("Any", from_ms(result.created_ms)))
-            return Response(order, status_code=201,
-                            headers=REPLAYED_HEADERS if result.outcome is Outcome.REPLAYED else None)
+            order = Order(
+                result.order_id, sale_id, result.buyer_id, result.quantity, cast("Any", from_ms(result.created_ms))
+            )
+            return Response(
+                order, status_code=201, headers=REPLAYED_HEADERS if result.outcome is Outcome.REPLAYED else None
+            )
         return _problem(result, sale_id, instance)
 
     return answer
@@ -198,7 +226,6 @@ def _release_answer(sale_id: str, instance: str) -> Callable[[HoldResult], Respo
 
 
 # -- the routes ----------------------------------------------------------------------------------------------
-
 
 
 class HoldController(Controller):
@@ -231,13 +258,23 @@ class HoldController(Controller):
         limiter = recorder.buyer_limiter
         if limiter is not None and not limiter.allow(data.buyer_id):
             record_step(recorder, Step.HOLD, sale_id, Outcome.RATE_LIMITED, request.scope, buyer_id=data.buyer_id)
-            return p.problem_response(p.RATE_LIMITED, "too many requests for this buyer; retry after Retry-After",
-                                      instance, headers=p.unavailable_headers())
+            return p.problem_response(
+                p.RATE_LIMITED,
+                "too many requests for this buyer; retry after Retry-After",
+                instance,
+                headers=p.unavailable_headers(),
+            )
         return await run_step(
-            recorder, Step.HOLD, sale_id, data.quantity,
+            recorder,
+            Step.HOLD,
+            sale_id,
+            data.quantity,
             lambda: inventory.hold(sale_id, data.buyer_id, data.quantity, idempotency_key),
-            _hold_answer(sale_id, instance), instance, request.scope,
-            buyer_id=data.buyer_id, key_digest=key_digest(idempotency_key),
+            _hold_answer(sale_id, instance),
+            instance,
+            request.scope,
+            buyer_id=data.buyer_id,
+            key_digest=key_digest(idempotency_key),
         )
 
     @post(
@@ -247,7 +284,7 @@ class HoldController(Controller):
         opt={HOLD_STEP: Step.CONFIRM.value},
         summary="Confirm a hold: it becomes an order",
         description=(
-            "Body: empty, or `{\"payment_ref\": \"...\"}` (copied into the ledger entry). Before `expires_at` the "
+            'Body: empty, or `{"payment_ref": "..."}` (copied into the ledger entry). Before `expires_at` the '
             "hold becomes an order, a ledger entry like a purchase's; confirming again returns the same order with "
             "`Idempotent-Replayed: true`. At or after `expires_at` (Redis clock) it is a 410 and sells nothing."
         ),
@@ -270,8 +307,15 @@ class HoldController(Controller):
         payment_ref = decode_confirm(await request.body())
         instance = f"/sales/{sale_id}/holds/{hold_id}/confirm"
         return await run_step(
-            recorder, Step.CONFIRM, sale_id, 0, lambda: inventory.confirm(sale_id, hold_id, payment_ref),
-            _confirm_answer(sale_id, instance), instance, request.scope, hold_id=hold_id,
+            recorder,
+            Step.CONFIRM,
+            sale_id,
+            0,
+            lambda: inventory.confirm(sale_id, hold_id, payment_ref),
+            _confirm_answer(sale_id, instance),
+            instance,
+            request.scope,
+            hold_id=hold_id,
         )
 
     @delete(
@@ -295,8 +339,15 @@ class HoldController(Controller):
         recorder: Recorder = request.app.state.recorder
         instance = f"/sales/{sale_id}/holds/{hold_id}"
         return await run_step(
-            recorder, Step.RELEASE, sale_id, 0, lambda: inventory.release(sale_id, hold_id),
-            _release_answer(sale_id, instance), instance, request.scope, hold_id=hold_id,
+            recorder,
+            Step.RELEASE,
+            sale_id,
+            0,
+            lambda: inventory.release(sale_id, hold_id),
+            _release_answer(sale_id, instance),
+            instance,
+            request.scope,
+            hold_id=hold_id,
         )
 
     @get(
@@ -313,5 +364,12 @@ class HoldController(Controller):
         if result.outcome is not Outcome.FOUND or result.state is None:
             problem = p.BY_OUTCOME[result.outcome]
             raise p.Problem(problem, f"no hold {hold_id!r} in sale {sale_id!r}")
-        return HoldView(hold_id, sale_id, result.buyer_id, result.quantity, result.state.value,
-                        cast("Any", from_ms(result.expires_ms)), result.order_id or None)
+        return HoldView(
+            hold_id,
+            sale_id,
+            result.buyer_id,
+            result.quantity,
+            result.state.value,
+            cast("Any", from_ms(result.expires_ms)),
+            result.order_id or None,
+        )

@@ -87,8 +87,9 @@ def ip_rate_limit(settings: Settings) -> tuple[Any, dict[str, Store]] | None:
     if settings.redis_cluster or not settings.redis_url:
         store = MemoryStore()
     else:
-        client = Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_s,
-                                socket_connect_timeout=settings.redis_timeout_s)
+        client = Redis.from_url(
+            settings.redis_url, socket_timeout=settings.redis_timeout_s, socket_connect_timeout=settings.redis_timeout_s
+        )
         store = RedisStore(client, namespace="flashsale-ratelimit", handle_client_shutdown=True)
     config = RateLimitConfig(
         rate_limit=("second", settings.rate_limit_per_ip),

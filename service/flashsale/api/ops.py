@@ -30,7 +30,8 @@ class HealthController(Controller):
         return Health(status="ok")
 
     @get(
-        "/ready", operation_class=p.DocumentedOperation,
+        "/ready",
+        operation_class=p.DocumentedOperation,
         summary="Redis answers and the purchase script is loaded",
         responses={503: ResponseSpec(data_container=Health, description="Not ready; see Retry-After.")},
     )
@@ -41,8 +42,7 @@ class HealthController(Controller):
             detail = "purchase script not loaded"
         except Unavailable as exc:
             detail = f"redis {exc.kind}: {exc}"
-        return Response(Health(status="unavailable", detail=detail), status_code=503,
-                        headers=p.unavailable_headers())
+        return Response(Health(status="unavailable", detail=detail), status_code=503, headers=p.unavailable_headers())
 
 
 async def refresh_sale_gauges(inventory: InventoryDep, recorder: RecorderDep) -> None:
@@ -92,7 +92,8 @@ class BareController(Controller):
         key = request.headers.get("idempotency-key", "bench-key")
         k = sale_keys(sale_id)
         reply = await inventory.scripts.purchase.run(
-            inventory.client, (k.sale, k.buyers, k.orders, k.idem(key), k.holds, k.hold_expiry),
+            inventory.client,
+            (k.sale, k.buyers, k.orders, k.idem(key), k.holds, k.hold_expiry),
             (key, 1, key, "60", "16"),
         )
         return Response(str(reply[0]).encode(), media_type="text/plain")

@@ -92,8 +92,7 @@ BY_OUTCOME: dict[Outcome, ProblemType] = {
 }
 
 UNAVAILABLE_DETAIL = (
-    "The outcome of this request is unknown. Retrying with the same Idempotency-Key is safe: "
-    "it can never buy twice."
+    "The outcome of this request is unknown. Retrying with the same Idempotency-Key is safe: it can never buy twice."
 )
 
 
@@ -119,10 +118,13 @@ def unavailable_headers() -> dict[str, str]:
 class Problem(ProblemDetailsException):
     """A problem raised from a handler or guard; rendered by Litestar's ProblemDetailsPlugin."""
 
-    def __init__(self, problem: ProblemType, detail: str, headers: dict[str, str] | None = None,
-                 **extra: Any) -> None:
+    def __init__(self, problem: ProblemType, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(
-            detail=detail, status_code=problem.status, headers=headers, extra=extra or None, type_=problem.uri,
+            detail=detail,
+            status_code=problem.status,
+            headers=headers,
+            extra=extra or None,
+            type_=problem.uri,
             title=problem.title,
         )
 
@@ -145,8 +147,12 @@ def _from_http(exc: HTTPException) -> ProblemDetailsException:
         headers.setdefault("Retry-After", str(RETRY_AFTER_S))
     extra = exc.extra if isinstance(exc, ClientException | ValidationException) else None
     return ProblemDetailsException(
-        detail=exc.detail, status_code=exc.status_code, headers=headers or None,
-        extra={"errors": extra} if isinstance(extra, list) else extra, type_=problem.uri, title=problem.title,
+        detail=exc.detail,
+        status_code=exc.status_code,
+        headers=headers or None,
+        extra={"errors": extra} if isinstance(extra, list) else extra,
+        type_=problem.uri,
+        title=problem.title,
     )
 
 
@@ -176,10 +182,12 @@ def problem_details_config() -> ProblemDetailsConfig:
 
 # -- OpenAPI: the error answers each route documents -------------------------------------------------------
 
+
 def responses(*entries: tuple[int, str]) -> dict[int, ResponseSpec]:
     return {
-        status: ResponseSpec(data_container=ProblemBody, description=text, media_type=MEDIA_TYPE,
-                             generate_examples=False)
+        status: ResponseSpec(
+            data_container=ProblemBody, description=text, media_type=MEDIA_TYPE, generate_examples=False
+        )
         for status, text in entries
     }
 
@@ -199,7 +207,8 @@ DOC_UNAVAILABLE = (
 
 
 RETRY_AFTER = OpenAPIHeader(
-    schema=Schema(type=OpenAPIType.INTEGER, minimum=0), required=True,
+    schema=Schema(type=OpenAPIType.INTEGER, minimum=0),
+    required=True,
     description="Seconds to wait before retrying (for a 503: with the same Idempotency-Key).",
 )
 

@@ -85,10 +85,16 @@ PURCHASE_REQUEST_SCHEMA = Schema(
     required=["buyer_id"],
     additional_properties=False,
     properties={
-        "buyer_id": Schema(type=OpenAPIType.STRING, pattern=BUYER_ID_PATTERN, min_length=1, max_length=64,
-                           description="Opaque buyer id: letters, digits and . _ : @ -"),
-        "quantity": Schema(type=OpenAPIType.INTEGER, minimum=1, maximum=MAX_QUANTITY, default=1,
-                           description="Units to buy"),
+        "buyer_id": Schema(
+            type=OpenAPIType.STRING,
+            pattern=BUYER_ID_PATTERN,
+            min_length=1,
+            max_length=64,
+            description="Opaque buyer id: letters, digits and . _ : @ -",
+        ),
+        "quantity": Schema(
+            type=OpenAPIType.INTEGER, minimum=1, maximum=MAX_QUANTITY, default=1, description="Units to buy"
+        ),
     },
 )
 
@@ -125,7 +131,9 @@ async def run_attempt(
         recorder.redis_error(exc.kind)
         recorder.record(attempt, Outcome.UNAVAILABLE, error=exc.kind)
         return p.problem_response(
-            p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", f"/sales/{sale_id}/purchases",
+            p.UNAVAILABLE,
+            f"{p.UNAVAILABLE_DETAIL} ({exc.kind})",
+            f"/sales/{sale_id}/purchases",
             headers=p.unavailable_headers(),
         )
     attempt.redis_s = time.perf_counter() - started
@@ -161,8 +169,10 @@ def answer(sale_id: str, path: str, result: PurchaseResult) -> Response[Any]:
 def rate_limited(recorder: Recorder, sale_id: str, buyer_id: str, scope: Any) -> Response[Any]:
     recorder.attempt(sale_id, "safe", Outcome.RATE_LIMITED, scope=scope, buyer_id=buyer_id)
     return p.problem_response(
-        p.RATE_LIMITED, "too many purchase requests for this buyer; retry after Retry-After",
-        f"/sales/{sale_id}/purchases", headers=p.unavailable_headers(),
+        p.RATE_LIMITED,
+        "too many purchase requests for this buyer; retry after Retry-After",
+        f"/sales/{sale_id}/purchases",
+        headers=p.unavailable_headers(),
     )
 
 
@@ -183,7 +193,9 @@ async def count_refused_attempt(exc: Exception, scope: Any) -> None:
 
 REPLAYED_HEADER_DOC = [
     ResponseHeader(
-        name="Idempotent-Replayed", documentation_only=True, required=False,
+        name="Idempotent-Replayed",
+        documentation_only=True,
+        required=False,
         description="`true` when this response replays the result of an earlier identical request.",
     )
 ]
@@ -239,9 +251,14 @@ class PurchaseController(Controller):
         if limiter is not None and not limiter.allow(data.buyer_id):
             return rate_limited(recorder, sale_id, data.buyer_id, request.scope)
         return await run_attempt(
-            recorder, "safe", sale_id, data.quantity,
-            lambda: inventory.purchase(sale_id, data.buyer_id, data.quantity, idempotency_key), request.scope,
-            buyer_id=data.buyer_id, key_digest=key_digest(idempotency_key),
+            recorder,
+            "safe",
+            sale_id,
+            data.quantity,
+            lambda: inventory.purchase(sale_id, data.buyer_id, data.quantity, idempotency_key),
+            request.scope,
+            buyer_id=data.buyer_id,
+            key_digest=key_digest(idempotency_key),
         )
 
 
@@ -259,18 +276,23 @@ class DemoController(Controller):
         summary="UNSAFE read-modify-write purchase (oversells; demo mode only)",
         description=UNSAFE_DESCRIPTION,
         responses=p.responses(
-            p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE)), (409, p.describe(p.SOLD_OUT)), p.DOC_TOO_LARGE,
+            p.DOC_BAD_REQUEST,
+            (404, p.describe(p.UNKNOWN_SALE)),
+            (409, p.describe(p.SOLD_OUT)),
+            p.DOC_TOO_LARGE,
             p.DOC_UNAVAILABLE,
         ),
     )
-    async def purchase_unsafe(
-        self, sale_id: SaleIdParam, request: Request[Any, Any, Any]
-    ) -> Response[Order]:
+    async def purchase_unsafe(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Order]:
         inventory: Inventory = request.app.state.inventory
         recorder: Recorder = request.app.state.recorder
         data = decode_purchase(await request.body())
         return await run_attempt(
-            recorder, "unsafe", sale_id, data.quantity,
-            lambda: inventory.purchase_unsafe(sale_id, data.buyer_id, data.quantity), request.scope,
+            recorder,
+            "unsafe",
+            sale_id,
+            data.quantity,
+            lambda: inventory.purchase_unsafe(sale_id, data.buyer_id, data.quantity),
+            request.scope,
             buyer_id=data.buyer_id,
         )

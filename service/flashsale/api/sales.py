@@ -46,20 +46,44 @@ from flashsale.telemetry import holds as hold_metrics
 
 def sale_view(s: SaleSnapshot) -> SaleView:
     return SaleView(
-        sale_id=s.sale_id, name=s.name, status=cast("SaleStatus", s.status), stock=s.total,
-        remaining=s.remaining, held=s.held, sold=s.sold, per_buyer_limit=s.limit,
-        opens_at=from_ms(s.opens_ms), closes_at=from_ms(s.closes_ms), hold_ttl_s=s.hold_ttl_s,
+        sale_id=s.sale_id,
+        name=s.name,
+        status=cast("SaleStatus", s.status),
+        stock=s.total,
+        remaining=s.remaining,
+        held=s.held,
+        sold=s.sold,
+        per_buyer_limit=s.limit,
+        opens_at=from_ms(s.opens_ms),
+        closes_at=from_ms(s.closes_ms),
+        hold_ttl_s=s.hold_ttl_s,
     )
 
 
 def audit_view(s: SaleSnapshot) -> Audit:
-    holds = HoldCounts(created=s.holds, held=s.live_holds, confirmed=s.holds_confirmed,
-                       released=s.holds_released, expired=s.holds_expired)
+    holds = HoldCounts(
+        created=s.holds,
+        held=s.live_holds,
+        confirmed=s.holds_confirmed,
+        released=s.holds_released,
+        expired=s.holds_expired,
+    )
     return Audit(
-        sale_id=s.sale_id, stock_added=s.total, remaining=s.remaining, held=s.held, sold=s.sold,
-        withdrawn=s.withdrawn, restocked=s.restocked, orders=s.orders, cancels=s.cancels,
-        ledger_length=s.ledger_length, holds=holds, oversold=s.oversold, stock_balanced=s.stock_balanced,
-        ledger_matches=s.ledger_matches, holds_balanced=s.holds_balanced,
+        sale_id=s.sale_id,
+        stock_added=s.total,
+        remaining=s.remaining,
+        held=s.held,
+        sold=s.sold,
+        withdrawn=s.withdrawn,
+        restocked=s.restocked,
+        orders=s.orders,
+        cancels=s.cancels,
+        ledger_length=s.ledger_length,
+        holds=holds,
+        oversold=s.oversold,
+        stock_balanced=s.stock_balanced,
+        ledger_matches=s.ledger_matches,
+        holds_balanced=s.holds_balanced,
         ok=s.stock_balanced and s.ledger_matches and s.holds_balanced and s.oversold == 0,
     )
 
@@ -69,7 +93,8 @@ class SaleController(Controller):
     tags = ["sales"]
 
     @get(
-        "/{sale_id:str}", operation_class=p.DocumentedOperation,
+        "/{sale_id:str}",
+        operation_class=p.DocumentedOperation,
         summary="A sale's status and stock",
         description="`status` is one of scheduled, open, sold_out, closed, judged by the Redis server's clock.",
         responses=p.responses(p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE)), p.DOC_UNAVAILABLE),
@@ -81,14 +106,19 @@ class SaleController(Controller):
 # -- admin -----------------------------------------------------------------------------------------------------
 
 AUTH_FAILURES = (
-    (401, "Missing or wrong bearer token."), (403, "No admin token configured: admin routes refuse every call.")
+    (401, "Missing or wrong bearer token."),
+    (403, "No admin token configured: admin routes refuse every call."),
 )
 ON_A_SALE = (p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE)), p.DOC_UNAVAILABLE)
 """The errors of an admin route addressing one sale (besides the auth failures)."""
 RECONCILE_ERRORS = (
-    p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE)),
-    (503, "Redis or PostgreSQL did not answer, or FLASHSALE_DATABASE_URL is unset: "
-          + p.describe(p.UNAVAILABLE, p.DATABASE_UNAVAILABLE, p.DATABASE_NOT_CONFIGURED)),
+    p.DOC_BAD_REQUEST,
+    (404, p.describe(p.UNKNOWN_SALE)),
+    (
+        503,
+        "Redis or PostgreSQL did not answer, or FLASHSALE_DATABASE_URL is unset: "
+        + p.describe(p.UNAVAILABLE, p.DATABASE_UNAVAILABLE, p.DATABASE_NOT_CONFIGURED),
+    ),
 )
 _DATABASE_FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 T = TypeVar("T")
@@ -149,8 +179,9 @@ class AdminController(Controller):
         summary="Create a sale",
         responses=admin_responses(p.DOC_BAD_REQUEST, (409, p.describe(p.SALE_EXISTS)), p.DOC_UNAVAILABLE),
     )
-    async def create_sale(self, data: JSONBody[CreateSale], inventory: InventoryDep, recorder: RecorderDep,
-                          orders: OrderStoreDep) -> SaleView:
+    async def create_sale(
+        self, data: JSONBody[CreateSale], inventory: InventoryDep, recorder: RecorderDep, orders: OrderStoreDep
+    ) -> SaleView:
         opens_ms, closes_ms = to_ms(data.opens_at), to_ms(data.closes_at)
         created = await inventory.create_sale(
             data.sale_id, data.name, data.stock, data.per_buyer_limit, opens_ms, closes_ms, data.hold_ttl_s
@@ -201,8 +232,9 @@ class AdminController(Controller):
         ),
         responses=admin_responses(*ON_A_SALE, (409, p.describe(p.EXPORT_PENDING))),
     )
-    async def delete_sale(self, sale_id: SaleIdParam, inventory: InventoryDep, recorder: RecorderDep,
-                          orders: OrderStoreDep) -> None:
+    async def delete_sale(
+        self, sale_id: SaleIdParam, inventory: InventoryDep, recorder: RecorderDep, orders: OrderStoreDep
+    ) -> None:
         waiting = await inventory._call(backlog(inventory.client, sale_id))
         export_on = waiting.group or orders is not None
         if export_on and waiting.entries:
@@ -222,34 +254,60 @@ class AdminController(Controller):
         summary="Cancel an order, exactly once",
         before_request=strict_body(CancelOrder),
         description=(
-            "Body `{\"restock\": true|false}`. Writes a cancellation entry (`kind` cancel) to the ledger; with "
+            'Body `{"restock": true|false}`. Writes a cancellation entry (`kind` cancel) to the ledger; with '
             "`restock` the order's units go back on sale. Calling it again returns the first cancellation with "
             "`Idempotent-Replayed: true` and changes nothing, whatever `restock` it asks for."
         ),
-        response_headers=[ResponseHeader(
-            name="Idempotent-Replayed", documentation_only=True, required=False,
-            description="`true` when the order was cancelled before: this is that cancellation.",
-        )],
-        responses=admin_responses(p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE, p.UNKNOWN_ORDER)),
-                                  p.DOC_UNAVAILABLE),
+        response_headers=[
+            ResponseHeader(
+                name="Idempotent-Replayed",
+                documentation_only=True,
+                required=False,
+                description="`true` when the order was cancelled before: this is that cancellation.",
+            )
+        ],
+        responses=admin_responses(
+            p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE, p.UNKNOWN_ORDER)), p.DOC_UNAVAILABLE
+        ),
     )
     async def cancel_order(
-        self, sale_id: SaleIdParam, order_id: OrderIdParam, data: JSONBody[CancelOrder], inventory: InventoryDep,
-        recorder: RecorderDep, request: Request[Any, Any, Any],
+        self,
+        sale_id: SaleIdParam,
+        order_id: OrderIdParam,
+        data: JSONBody[CancelOrder],
+        inventory: InventoryDep,
+        recorder: RecorderDep,
+        request: Request[Any, Any, Any],
     ) -> Response[Cancellation]:
         instance = f"/admin/sales/{sale_id}/orders/{order_id}/cancel"
 
         def answer(result: CancelResult) -> Response[Any]:
             if result.outcome is Outcome.CANCELLED or result.outcome is Outcome.REPLAYED:
-                body = Cancellation(order_id, sale_id, result.cancel_id, result.buyer_id, result.quantity,
-                                    result.restock, cast("Any", from_ms(result.created_ms)))
+                body = Cancellation(
+                    order_id,
+                    sale_id,
+                    result.cancel_id,
+                    result.buyer_id,
+                    result.quantity,
+                    result.restock,
+                    cast("Any", from_ms(result.created_ms)),
+                )
                 return Response(body, headers=REPLAYED_HEADERS if result.outcome is Outcome.REPLAYED else None)
             detail = f"no sale {sale_id!r}" if result.outcome is Outcome.UNKNOWN_SALE else f"no order {order_id!r}"
             return p.problem_response(p.BY_OUTCOME[result.outcome], detail, instance)
 
-        return await run_step(recorder, Step.CANCEL, sale_id, 0,
-                              lambda: inventory.cancel_order(sale_id, order_id, data.restock), answer, instance,
-                              request.scope, order_id=order_id, restock=data.restock)
+        return await run_step(
+            recorder,
+            Step.CANCEL,
+            sale_id,
+            0,
+            lambda: inventory.cancel_order(sale_id, order_id, data.restock),
+            answer,
+            instance,
+            request.scope,
+            order_id=order_id,
+            restock=data.restock,
+        )
 
     @get(
         "/{sale_id:str}/reconcile",
@@ -280,8 +338,12 @@ class AdminController(Controller):
     async def repair(self, sale_id: SaleIdParam, inventory: InventoryDep, orders: OrderStoreDep) -> RepairReport:
         result = await _with_database(rc.repair, inventory, orders, sale_id)
         return RepairReport(
-            sale_id=result.sale_id, restored=result.restored, already_present=result.already_present,
-            key_reused=result.key_reused, remaining=result.remaining, restored_ids=result.restored_ids,
+            sale_id=result.sale_id,
+            restored=result.restored,
+            already_present=result.already_present,
+            key_reused=result.key_reused,
+            remaining=result.remaining,
+            restored_ids=result.restored_ids,
             after=_reconciliation(result.after) if result.after else None,
         )
 
@@ -310,31 +372,48 @@ class AdminController(Controller):
 
 
 def _export_pending(sale_id: str, entries: int) -> p.Problem:
-    return p.Problem(p.EXPORT_PENDING,
-                     f"{entries} order(s) of sale {sale_id!r} are not yet exported to PostgreSQL; delete once "
-                     "the exporter caught up (GET .../reconcile shows export_lag)", pending=entries)
+    return p.Problem(
+        p.EXPORT_PENDING,
+        f"{entries} order(s) of sale {sale_id!r} are not yet exported to PostgreSQL; delete once "
+        "the exporter caught up (GET .../reconcile shows export_lag)",
+        pending=entries,
+    )
 
 
 async def _with_database(
-    step: Callable[[Inventory, OrderStore, str], Awaitable[T | None]], inventory: Inventory,
-    orders: OrderStore | None, sale_id: str,
+    step: Callable[[Inventory, OrderStore, str], Awaitable[T | None]],
+    inventory: Inventory,
+    orders: OrderStore | None,
+    sale_id: str,
 ) -> T:
     """Run a reconcile step: 503 without a database or when PostgreSQL fails (Redis failures are the usual
     ``unavailable`` 503), 404 for an unknown sale."""
     if orders is None:
-        raise p.Problem(p.DATABASE_NOT_CONFIGURED,
-                        "set FLASHSALE_DATABASE_URL (postgresql://...) on the API to reconcile with PostgreSQL",
-                        headers=p.unavailable_headers())
+        raise p.Problem(
+            p.DATABASE_NOT_CONFIGURED,
+            "set FLASHSALE_DATABASE_URL (postgresql://...) on the API to reconcile with PostgreSQL",
+            headers=p.unavailable_headers(),
+        )
     try:
         result = await step(inventory, orders, sale_id)
     except _DATABASE_FAILURES as exc:
-        raise p.Problem(p.DATABASE_UNAVAILABLE, f"PostgreSQL did not answer: {type(exc).__name__}; retry later",
-                        headers=p.unavailable_headers()) from exc
+        raise p.Problem(
+            p.DATABASE_UNAVAILABLE,
+            f"PostgreSQL did not answer: {type(exc).__name__}; retry later",
+            headers=p.unavailable_headers(),
+        ) from exc
     if result is None:
         raise p.Problem(p.UNKNOWN_SALE, f"no sale {sale_id!r}")
     return result
 
 
 def _reconciliation(r: rc.Reconciliation) -> Reconciliation:
-    return Reconciliation(sale_id=r.sale_id, ok=r.ok, redis_sold=r.redis_sold, db_sold=r.db_sold,
-                          export_lag=r.export_lag, missing_in_db=r.missing_in_db, missing_in_redis=r.missing_in_redis)
+    return Reconciliation(
+        sale_id=r.sale_id,
+        ok=r.ok,
+        redis_sold=r.redis_sold,
+        db_sold=r.db_sold,
+        export_lag=r.export_lag,
+        missing_in_db=r.missing_in_db,
+        missing_in_redis=r.missing_in_redis,
+    )

@@ -19,10 +19,21 @@ BUYER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:+/=~-]{8,255}$"
 PAYMENT_REF_PATTERN = r"^[A-Za-z0-9._:@/+=~-]{1,128}$"
 
-SaleId = Annotated[str, msgspec.Meta(pattern=SALE_ID_PATTERN, min_length=1, max_length=64,
-                                     description="URL-safe slug: a-z, 0-9 and inner dashes")]
-BuyerId = Annotated[str, msgspec.Meta(pattern=BUYER_ID_PATTERN, min_length=1, max_length=64,
-                                      description="Opaque buyer id: letters, digits and . _ : @ -")]
+SaleId = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=SALE_ID_PATTERN, min_length=1, max_length=64, description="URL-safe slug: a-z, 0-9 and inner dashes"
+    ),
+]
+BuyerId = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=BUYER_ID_PATTERN,
+        min_length=1,
+        max_length=64,
+        description="Opaque buyer id: letters, digits and . _ : @ -",
+    ),
+]
 Quantity = Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY, description="Units to buy")]
 Units = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 SaleStatus = Literal["scheduled", "open", "sold_out", "closed"]
@@ -57,8 +68,9 @@ class SaleView(msgspec.Struct):
     hold_ttl_s: int
 
 
-Instant = Annotated[datetime, msgspec.Meta(tz=True, description="RFC 3339 date-time with an offset, years 1-9999 "
-                                                                   "in UTC")]
+Instant = Annotated[
+    datetime, msgspec.Meta(tz=True, description="RFC 3339 date-time with an offset, years 1-9999 in UTC")
+]
 MIN_MS = int(datetime(1, 1, 1, tzinfo=UTC).timestamp() * 1000)
 MAX_MS = int(datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC).timestamp() * 1000)
 
@@ -145,8 +157,15 @@ class HoldView(msgspec.Struct):
     order_id: str | None = None
 
 
-PaymentRef = Annotated[str, msgspec.Meta(pattern=PAYMENT_REF_PATTERN, min_length=1, max_length=128,
-                                         description="The payment's reference, copied into the ledger entry")]
+PaymentRef = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=PAYMENT_REF_PATTERN,
+        min_length=1,
+        max_length=128,
+        description="The payment's reference, copied into the ledger entry",
+    ),
+]
 
 
 class ConfirmRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -226,8 +245,9 @@ def decode_strict(raw: bytes, kind: type[T]) -> T:
     try:
         value = _json_decoder.decode(raw)
         if isinstance(value, dict):
-            value = {k: int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 2**63 else v
-                     for k, v in value.items()}
+            value = {
+                k: int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 2**63 else v for k, v in value.items()
+            }
         return msgspec.convert(value, kind, strict=True)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ValueError(str(exc)) from None

@@ -73,7 +73,13 @@ _TRANSIENT_ERRORS = (TryAgainError, ClusterDownError, MasterDownError, ReadOnlyE
 _TRANSIENT_REPLIES = ("BUSY", "NOREPLICAS")
 """Replies redis-py leaves as a plain ResponseError, recognised by their prefix."""
 _REDIS_FAILURES = (
-    RedisError, RedisClusterException, OSError, TimeoutError, AttributeError, TypeError, RuntimeError,
+    RedisError,
+    RedisClusterException,
+    OSError,
+    TimeoutError,
+    AttributeError,
+    TypeError,
+    RuntimeError,
 )
 """What a Redis call can raise when Redis fails. AttributeError and TypeError: redis-py 8.1 raises them when a
 connection is closed under a call (redis-py #4287). RuntimeError: uvloop's "unable to perform operation on
@@ -96,8 +102,9 @@ def classify(exc: BaseException) -> Unavailable:
         return exc
     if isinstance(exc, TimeoutError | RedisTimeoutError):
         return Unavailable("timeout", "Redis did not answer within the deadline")
-    if isinstance(exc, RedisConnectionError | OSError | AttributeError | TypeError | RuntimeError
-                  | MaxConnectionsError):
+    if isinstance(
+        exc, RedisConnectionError | OSError | AttributeError | TypeError | RuntimeError | MaxConnectionsError
+    ):
         return Unavailable("connection", f"Redis connection failed: {type(exc).__name__}")
     if isinstance(exc, _TRANSIENT_ERRORS):
         return Unavailable("connection", f"Redis is not serving writes: {type(exc).__name__}")
@@ -116,8 +123,9 @@ class Inventory:
         self._deadline = settings.redis_timeout_s
         self._ttl = str(settings.idempotency_ttl_s)
         self._reclaim = str(RECLAIM_PER_CALL)
-        self.memo = (SoldOutMemo(client, settings.soldout_cache_ms / 1000, self._deadline)
-                     if settings.soldout_cache_ms else None)
+        self.memo = (
+            SoldOutMemo(client, settings.soldout_cache_ms / 1000, self._deadline) if settings.soldout_cache_ms else None
+        )
         self._replicated = settings.durability is Durability.REPLICATED
 
     async def close(self) -> None:
@@ -139,22 +147,27 @@ class Inventory:
         try:
             async with asyncio.timeout(self._deadline):
                 if self._replicated:
-                    reply = await self._with_replicas(self.scripts.purchase, keys, args, _PURCHASE_WRITES,
-                                                   _purchase_replay_rewrite)
+                    reply = await self._with_replicas(
+                        self.scripts.purchase, keys, args, _PURCHASE_WRITES, _purchase_replay_rewrite
+                    )
                 else:
                     reply = await self.scripts.purchase.run(self.client, keys, args)
         except _REDIS_FAILURES as exc:
             raise await self._unavailable(exc) from exc
         result = decode_purchase(reply, buyer_id, quantity)
         # Only a sale with nothing held is memoised as sold out: a live hold may expire and put units back.
-        if result.outcome is Outcome.SOLD_OUT and self.memo is not None and result.remaining == 0 \
-                and result.held == 0:
+        if result.outcome is Outcome.SOLD_OUT and self.memo is not None and result.remaining == 0 and result.held == 0:
             self.memo.sold_out(sale_id, result.ledger_length)
         return result
 
-    async def _with_replicas(self, script: LuaScript, keys: tuple[str, ...], args: tuple[Any, ...],
-                          writes: frozenset[str], replay_rewrite: Callable[[tuple[str, ...], Any], tuple[Any, ...]],
-                          ) -> Any:
+    async def _with_replicas(
+        self,
+        script: LuaScript,
+        keys: tuple[str, ...],
+        args: tuple[Any, ...],
+        writes: frozenset[str],
+        replay_rewrite: Callable[[tuple[str, ...], Any], tuple[Any, ...]],
+    ) -> Any:
         """Run the script and ``WAIT`` on one connection, in one round trip: a sale is a 201 only once acked.
 
         ``writes``: the outcomes whose write must reach the replicas before they are answered (purchase: sold;
@@ -261,8 +274,8 @@ class Inventory:
                 await self.client.hincrby(k.sale, "orders", 1)
                 now_ms = int(time.time() * 1000)
                 order_id = await self.client.xadd(
-                    k.orders, {"kind": "order", "buyer": buyer_id, "quantity": quantity, "created_ms": now_ms,
-                               "key": ""}
+                    k.orders,
+                    {"kind": "order", "buyer": buyer_id, "quantity": quantity, "created_ms": now_ms, "key": ""},
                 )
         except _REDIS_FAILURES as exc:
             raise classify(exc) from exc
@@ -311,8 +324,14 @@ class Inventory:
     ) -> bool:
         """Create a sale; False if one with this id exists already (it is left untouched)."""
         k = sale_keys(sale_id)
-        args = (name, stock, per_buyer_limit, "" if opens_ms is None else opens_ms,
-                "" if closes_ms is None else closes_ms, hold_ttl_s * 1000)
+        args = (
+            name,
+            stock,
+            per_buyer_limit,
+            "" if opens_ms is None else opens_ms,
+            "" if closes_ms is None else closes_ms,
+            hold_ttl_s * 1000,
+        )
         created = bool(await self._call(self.scripts.create_sale.run(self.client, (k.sale,), args)))
         if created:
             await self._call(self.client.sadd(SALES_INDEX, sale_id))
@@ -338,15 +357,21 @@ class Inventory:
         meanwhile (nothing deleted), so no order appended after the check is deleted unexported."""
         k = sale_keys(sale_id)
         if ledger_length is not None:
-            retired = int(await self._call(self.scripts.retire_sale.run(
-                self.client, (k.sale, k.orders, k.holds), (ledger_length,))))
+            retired = int(
+                await self._call(
+                    self.scripts.retire_sale.run(self.client, (k.sale, k.orders, k.holds), (ledger_length,))
+                )
+            )
             if retired == 0:
                 return None
             existed = retired == 1
         else:
             existed = bool(await self._call(self.client.exists(k.sale)))
-        idem_keys = [key for pattern in (k.idem_pattern, k.hold_idem_pattern)
-                     async for key in self.client.scan_iter(match=pattern, count=1000)]
+        idem_keys = [
+            key
+            for pattern in (k.idem_pattern, k.hold_idem_pattern)
+            async for key in self.client.scan_iter(match=pattern, count=1000)
+        ]
         for key in (*k.fixed, *idem_keys):
             await self._call(self.client.delete(key))
         await self._call(self.client.srem(SALES_INDEX, sale_id))
@@ -355,8 +380,9 @@ class Inventory:
 
     # -- holds and cancellations ---------------------------------------------------------------------------
 
-    async def _run(self, script: LuaScript, keys: tuple[str, ...], args: tuple[Any, ...],
-                   writes: frozenset[str] = frozenset()) -> Any:
+    async def _run(
+        self, script: LuaScript, keys: tuple[str, ...], args: tuple[Any, ...], writes: frozenset[str] = frozenset()
+    ) -> Any:
         """One script call with the purchase deadline (holds are on the hot path too); in replicated mode the
         outcomes in ``writes`` (and replays) are answered only once the replicas acknowledged them."""
         try:
@@ -383,16 +409,14 @@ class Inventory:
         if not _HOLD_ID.match(hold_id):
             return HoldResult(Outcome.UNKNOWN_HOLD, hold_id)
         k = sale_keys(sale_id)
-        reply = await self._run(self.scripts.confirm, (*k.hold_keys, k.orders), (hold_id, payment_ref),
-                                _CONFIRM_WRITES)
+        reply = await self._run(self.scripts.confirm, (*k.hold_keys, k.orders), (hold_id, payment_ref), _CONFIRM_WRITES)
         return decode_confirm(reply, hold_id)
 
     async def release(self, sale_id: str, hold_id: str) -> HoldResult:
         if not _HOLD_ID.match(hold_id):
             return HoldResult(Outcome.UNKNOWN_HOLD, hold_id)
         k = sale_keys(sale_id)
-        return decode_release(await self._run(self.scripts.release, k.hold_keys, (hold_id,), _RELEASE_WRITES),
-                              hold_id)
+        return decode_release(await self._run(self.scripts.release, k.hold_keys, (hold_id,), _RELEASE_WRITES), hold_id)
 
     async def read_hold(self, sale_id: str, hold_id: str) -> HoldResult:
         if not _HOLD_ID.match(hold_id):
@@ -406,8 +430,7 @@ class Inventory:
             return CancelResult(Outcome.UNKNOWN_ORDER, order_id)
         k = sale_keys(sale_id)
         keys = (k.sale, k.buyers, k.orders, k.cancelled, k.restored)
-        reply = await self._run(self.scripts.cancel_order, keys, (order_id, "1" if restock else "0"),
-                                _CANCEL_WRITES)
+        reply = await self._run(self.scripts.cancel_order, keys, (order_id, "1" if restock else "0"), _CANCEL_WRITES)
         result = decode_cancel(reply, order_id)
         if result.outcome is Outcome.CANCELLED and result.restock:
             self._forget(sale_id)
@@ -450,8 +473,11 @@ class Inventory:
         is called. None for an unknown sale."""
         k = sale_keys(sale_id)
         keys = (k.sale, k.buyers, k.orders, k.restored, *(k.idem(o.idempotency_key) for o in orders))
-        args = [v for o in orders for v in (o.order_id, o.buyer_id, o.quantity, o.created_ms, o.idempotency_key,
-                                             o.record_ttl_s)]
+        args = [
+            v
+            for o in orders
+            for v in (o.order_id, o.buyer_id, o.quantity, o.created_ms, o.idempotency_key, o.record_ttl_s)
+        ]
         result = decode_repair(await self._call(self.scripts.repair.run(self.client, keys, tuple(args))))
         if result is not None:
             self._forget(sale_id)

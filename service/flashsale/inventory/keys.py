@@ -75,9 +75,17 @@ def sale_keys(sale_id: str) -> SaleKeys:
     if not _SALE_ID.match(sale_id):
         raise ValueError(f"not a sale id: {sale_id!r}")
     tag = f"fs:{{{sale_id}}}:"
-    return SaleKeys(sale=tag + "sale", buyers=tag + "buyers", orders=tag + "orders", idem_prefix=tag + "idem:",
-                    holds=tag + "holds", hold_expiry=tag + "hold-expiry", hold_idem_prefix=tag + "hold-idem:",
-                    cancelled=tag + "cancelled", restored=tag + "restored")
+    return SaleKeys(
+        sale=tag + "sale",
+        buyers=tag + "buyers",
+        orders=tag + "orders",
+        idem_prefix=tag + "idem:",
+        holds=tag + "holds",
+        hold_expiry=tag + "hold-expiry",
+        hold_idem_prefix=tag + "hold-idem:",
+        cancelled=tag + "cancelled",
+        restored=tag + "restored",
+    )
 
 
 HOLD_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -89,4 +97,4 @@ ORDER_ID_PATTERN = r"^[0-9]{1,20}-[0-9]{1,20}$"
 
 def sale_of_key(key: str) -> str:
     """The sale id a key of ``sale_keys`` belongs to (its hash tag)."""
-    return key[key.index("{") + 1:key.index("}")]
+    return key[key.index("{") + 1 : key.index("}")]

@@ -30,7 +30,6 @@ from flashsale.inventory.records import OrderRecord
 LEDGER_PAGE = 5000
 
 
-
 @dataclass(slots=True)
 class _Ledger:
     orders: dict[str, OrderRecord] = field(default_factory=dict)
@@ -89,9 +88,12 @@ class SoldOutMemo:
                     key = entry.get("key", "")
                     if key:
                         # A repaired order's copy names the original order id (inventory/lua/repair.lua).
-                        ledger.orders[key] = OrderRecord(entry.get("order_id") or entry_id, entry.get("buyer", ""),
-                                                         int(entry.get("quantity", 0)),
-                                                         int(entry.get("created_ms", 0)))
+                        ledger.orders[key] = OrderRecord(
+                            entry.get("order_id") or entry_id,
+                            entry.get("buyer", ""),
+                            int(entry.get("quantity", 0)),
+                            int(entry.get("created_ms", 0)),
+                        )
                     ledger.entries += 1
                     ledger.last_id = entry_id
         except Exception:

@@ -36,8 +36,13 @@ class Outcome(StrEnum):
 _COMMON = (Outcome.REPLAYED, Outcome.UNKNOWN_SALE, Outcome.INVALID, Outcome.UNAVAILABLE, Outcome.RATE_LIMITED)
 
 PURCHASE_OUTCOMES: tuple[Outcome, ...] = (
-    Outcome.SOLD, Outcome.SOLD_OUT, Outcome.LIMIT_REACHED, Outcome.NOT_OPEN, Outcome.CLOSED,
-    Outcome.IDEMPOTENCY_CONFLICT, *_COMMON,
+    Outcome.SOLD,
+    Outcome.SOLD_OUT,
+    Outcome.LIMIT_REACHED,
+    Outcome.NOT_OPEN,
+    Outcome.CLOSED,
+    Outcome.IDEMPOTENCY_CONFLICT,
+    *_COMMON,
 )
 """What a purchase attempt can end as (the label values of ``flashsale_purchase_attempts_total``)."""
 
@@ -52,11 +57,24 @@ class Step(StrEnum):
 
 
 STEP_OUTCOMES: dict[Step, tuple[Outcome, ...]] = {
-    Step.HOLD: (Outcome.HELD, Outcome.SOLD_OUT, Outcome.LIMIT_REACHED, Outcome.NOT_OPEN, Outcome.CLOSED,
-                Outcome.IDEMPOTENCY_CONFLICT, *_COMMON),
+    Step.HOLD: (
+        Outcome.HELD,
+        Outcome.SOLD_OUT,
+        Outcome.LIMIT_REACHED,
+        Outcome.NOT_OPEN,
+        Outcome.CLOSED,
+        Outcome.IDEMPOTENCY_CONFLICT,
+        *_COMMON,
+    ),
     Step.CONFIRM: (Outcome.CONFIRMED, Outcome.HOLD_EXPIRED, Outcome.HOLD_RELEASED, Outcome.UNKNOWN_HOLD, *_COMMON),
-    Step.RELEASE: (Outcome.RELEASED, Outcome.HOLD_EXPIRED, Outcome.HOLD_RELEASED, Outcome.HOLD_CONFIRMED,
-                   Outcome.UNKNOWN_HOLD, *_COMMON),
+    Step.RELEASE: (
+        Outcome.RELEASED,
+        Outcome.HOLD_EXPIRED,
+        Outcome.HOLD_RELEASED,
+        Outcome.HOLD_CONFIRMED,
+        Outcome.UNKNOWN_HOLD,
+        *_COMMON,
+    ),
     Step.CANCEL: (Outcome.CANCELLED, Outcome.UNKNOWN_ORDER, *_COMMON),
 }
 """What each hold step can end as: the label values made at zero for every sale."""

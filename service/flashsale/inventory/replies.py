@@ -118,8 +118,12 @@ class SaleSnapshot:
 
     @property
     def hold_states(self) -> dict[HoldState, int]:
-        return {HoldState.HELD: self.live_holds, HoldState.CONFIRMED: self.holds_confirmed,
-                HoldState.RELEASED: self.holds_released, HoldState.EXPIRED: self.holds_expired}
+        return {
+            HoldState.HELD: self.live_holds,
+            HoldState.CONFIRMED: self.holds_confirmed,
+            HoldState.RELEASED: self.holds_released,
+            HoldState.EXPIRED: self.holds_expired,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +154,13 @@ def decode_repair(reply: list[Any]) -> RepairResult | None:
     """``repair.lua``: None for an unknown sale."""
     if reply[0] == Outcome.UNKNOWN_SALE:
         return None
-    return RepairResult(restored=int(reply[1]), present=int(reply[2]), key_reused=int(reply[3]),
-                        remaining=int(reply[4]), restored_ids=[str(x) for x in reply[5:]])
+    return RepairResult(
+        restored=int(reply[1]),
+        present=int(reply[2]),
+        key_reused=int(reply[3]),
+        remaining=int(reply[4]),
+        restored_ids=[str(x) for x in reply[5:]],
+    )
 
 
 def decode_purchase(reply: list[Any], buyer_id: str, quantity: int) -> PurchaseResult:
@@ -176,8 +185,7 @@ def decode_hold(reply: list[Any], buyer_id: str, quantity: int) -> HoldResult:
     """lua/hold.lua's reply."""
     outcome = Outcome(reply[0])
     if outcome is Outcome.HELD:
-        return HoldResult(outcome, reply[1], buyer_id, quantity, int(reply[2]), HoldState.HELD,
-                          remaining=int(reply[3]))
+        return HoldResult(outcome, reply[1], buyer_id, quantity, int(reply[2]), HoldState.HELD, remaining=int(reply[3]))
     if outcome is Outcome.REPLAYED:
         return HoldResult(outcome, reply[1], reply[3], int(reply[4]), int(reply[2]), HoldState(reply[5]))
     if outcome is Outcome.SOLD_OUT:
@@ -195,8 +203,15 @@ def decode_confirm(reply: list[Any], hold_id: str) -> HoldResult:
     """lua/confirm.lua's reply."""
     outcome = Outcome(reply[0])
     if outcome is Outcome.CONFIRMED or outcome is Outcome.REPLAYED:
-        return HoldResult(outcome, hold_id, reply[3], int(reply[4]), state=HoldState.CONFIRMED, order_id=reply[1],
-                          created_ms=int(reply[2]))
+        return HoldResult(
+            outcome,
+            hold_id,
+            reply[3],
+            int(reply[4]),
+            state=HoldState.CONFIRMED,
+            order_id=reply[1],
+            created_ms=int(reply[2]),
+        )
     if outcome is Outcome.HOLD_EXPIRED:
         return HoldResult(outcome, hold_id, expires_ms=int(reply[1]), state=HoldState.EXPIRED)
     if outcome is Outcome.HOLD_RELEASED:
@@ -220,8 +235,9 @@ def decode_read_hold(reply: list[Any], hold_id: str) -> HoldResult:
     """lua/read_hold.lua's reply."""
     outcome = Outcome(reply[0])
     if outcome is Outcome.FOUND:
-        return HoldResult(outcome, hold_id, reply[2], int(reply[3]), int(reply[4]), HoldState(reply[1]),
-                          order_id=reply[5])
+        return HoldResult(
+            outcome, hold_id, reply[2], int(reply[3]), int(reply[4]), HoldState(reply[1]), order_id=reply[5]
+        )
     return HoldResult(outcome, hold_id)
 
 
@@ -251,12 +267,27 @@ def decode_sale(sale_id: str, reply: list[Any]) -> SaleSnapshot | None:
         return int(f.get(name, default))
 
     return SaleSnapshot(
-        sale_id=sale_id, name=f.get("name", ""), total=n("total"), remaining=n("remaining"), sold=n("sold"),
-        orders=n("orders"), ledger_length=int(ledger_length), limit=n("limit"),
+        sale_id=sale_id,
+        name=f.get("name", ""),
+        total=n("total"),
+        remaining=n("remaining"),
+        sold=n("sold"),
+        orders=n("orders"),
+        ledger_length=int(ledger_length),
+        limit=n("limit"),
         opens_ms=int(f["opens_ms"]) if "opens_ms" in f else None,
         closes_ms=int(f["closes_ms"]) if "closes_ms" in f else None,
-        closed=f.get("closed") == "1", now_ms=int(now_ms), held=n("held"),
-        hold_ttl_s=n("hold_ttl_ms", 600_000) // 1000, holds=n("holds"), holds_confirmed=n("holds_confirmed"),
-        holds_released=n("holds_released"), holds_expired=n("holds_expired"), live_holds=int(live_holds),
-        live_held_units=int(live_units), cancels=n("cancels"), restocked=n("restocked"), withdrawn=n("withdrawn"),
+        closed=f.get("closed") == "1",
+        now_ms=int(now_ms),
+        held=n("held"),
+        hold_ttl_s=n("hold_ttl_ms", 600_000) // 1000,
+        holds=n("holds"),
+        holds_confirmed=n("holds_confirmed"),
+        holds_released=n("holds_released"),
+        holds_expired=n("holds_expired"),
+        live_holds=int(live_holds),
+        live_held_units=int(live_units),
+        cancels=n("cancels"),
+        restocked=n("restocked"),
+        withdrawn=n("withdrawn"),
     )

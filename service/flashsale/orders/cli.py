@@ -23,9 +23,14 @@ START_RETRY_S = 60.0
 
 def _settings(need_redis: bool = True) -> Settings | None:
     settings = Settings.from_env()
-    missing = [name for name, value in (("FLASHSALE_DATABASE_URL", settings.database_url),
-                                        ("FLASHSALE_REDIS_URL", settings.redis_url if need_redis else "x"))
-               if not value]
+    missing = [
+        name
+        for name, value in (
+            ("FLASHSALE_DATABASE_URL", settings.database_url),
+            ("FLASHSALE_REDIS_URL", settings.redis_url if need_redis else "x"),
+        )
+        if not value
+    ]
     if missing:
         print(f"flashsale: set {' and '.join(missing)} (export and reconcile need both stores)", file=sys.stderr)
         return None
@@ -38,10 +43,21 @@ def export_client(settings: Settings, block_ms: int) -> Any:
     timeout = block_ms / 1000 + 5
     assert settings.redis_url
     if settings.redis_cluster:
-        return RedisCluster.from_url(settings.redis_url, decode_responses=True, socket_timeout=timeout,
-                                     socket_connect_timeout=5, retry=no_retry())
-    return Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=timeout,
-                          socket_connect_timeout=5, retry=no_retry(), health_check_interval=0)
+        return RedisCluster.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_timeout=timeout,
+            socket_connect_timeout=5,
+            retry=no_retry(),
+        )
+    return Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_timeout=timeout,
+        socket_connect_timeout=5,
+        retry=no_retry(),
+        health_check_interval=0,
+    )
 
 
 def _upgrade_with_retry(url: str) -> None:
@@ -72,8 +88,13 @@ def _json_logs(level: str) -> None:
 
     numeric = logging.getLevelName(level.upper())
     structlog.configure(
-        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
-                    redact, structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric if isinstance(numeric, int) else logging.INFO),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
@@ -167,6 +188,9 @@ def add_commands(sub: Any) -> None:
     d.set_defaults(func=db)
     r = sub.add_parser("reconcile", help="compare a sale's orders in Redis and PostgreSQL (exit 1 unless ok)")
     r.add_argument("sale_id")
-    r.add_argument("--repair", action="store_true",
-                   help="re-apply the orders PostgreSQL has and Redis lost (exactly once), then compare")
+    r.add_argument(
+        "--repair",
+        action="store_true",
+        help="re-apply the orders PostgreSQL has and Redis lost (exactly once), then compare",
+    )
     r.set_defaults(func=reconcile)

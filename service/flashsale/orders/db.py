@@ -110,8 +110,9 @@ class OrderStore:
 
     async def _connection(self) -> Any:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(self.url, timeout=min(self.timeout_s, 10.0),
-                                               command_timeout=self.timeout_s)
+            self._conn = await asyncpg.connect(
+                self.url, timeout=min(self.timeout_s, 10.0), command_timeout=self.timeout_s
+            )
         return self._conn
 
     async def close(self) -> None:
@@ -133,8 +134,25 @@ class OrderStore:
         rows = dedupe(rows)
         if not rows:
             return {}
-        columns = list(zip(*[(r.sale_id, r.order_id, r.buyer_id, r.quantity, r.created_at, r.idempotency_key,
-                              r.key_digest, r.status, r.ledger_id) for r in rows], strict=True))
+        columns = list(
+            zip(
+                *[
+                    (
+                        r.sale_id,
+                        r.order_id,
+                        r.buyer_id,
+                        r.quantity,
+                        r.created_at,
+                        r.idempotency_key,
+                        r.key_digest,
+                        r.status,
+                        r.ledger_id,
+                    )
+                    for r in rows
+                ],
+                strict=True,
+            )
+        )
         async with self._lock:
             try:
                 conn = await self._connection()
@@ -155,14 +173,22 @@ class OrderStore:
                 conn = await self._connection()
                 records = await conn.fetch(
                     "SELECT order_id, buyer_id, quantity, created_at, idempotency_key, status FROM orders "
-                    "WHERE sale_id = $1", sale_id)
+                    "WHERE sale_id = $1",
+                    sale_id,
+                )
             except asyncpg.UndefinedTableError:
                 return {}  # no exporter has migrated this database yet: nothing was exported
             except BaseException:
                 await self._drop()
                 raise
         return {
-            r["order_id"]: StoredOrder(r["order_id"], r["buyer_id"], r["quantity"],
-                                       round(r["created_at"].timestamp() * 1000), r["idempotency_key"], r["status"])
+            r["order_id"]: StoredOrder(
+                r["order_id"],
+                r["buyer_id"],
+                r["quantity"],
+                round(r["created_at"].timestamp() * 1000),
+                r["idempotency_key"],
+                r["status"],
+            )
             for r in records
         }

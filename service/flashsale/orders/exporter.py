@@ -61,8 +61,14 @@ class ExportConfig:
     def from_env(cls, env: dict[str, str] | None = None) -> ExportConfig:
         source = os.environ if env is None else env
         values: dict[str, Any] = {}
-        for name, kind in (("batch", int), ("block_ms", int), ("claim_idle_ms", int), ("discover_s", float),
-                           ("metrics_host", str), ("metrics_port", int)):
+        for name, kind in (
+            ("batch", int),
+            ("block_ms", int),
+            ("claim_idle_ms", int),
+            ("discover_s", float),
+            ("metrics_host", str),
+            ("metrics_port", int),
+        ):
             raw = source.get(f"FLASHSALE_EXPORT_{name.upper()}")
             if raw is not None and raw != "":
                 try:
@@ -82,8 +88,14 @@ def consumer_name() -> str:
 
 
 class Exporter:
-    def __init__(self, client: Any, store: OrderStore, config: ExportConfig | None = None,
-                 metrics: ExportMetrics | None = None, consumer: str | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        store: OrderStore,
+        config: ExportConfig | None = None,
+        metrics: ExportMetrics | None = None,
+        consumer: str | None = None,
+    ) -> None:
         self.client = client
         self.store = store
         self.config = config or ExportConfig()
@@ -173,8 +185,9 @@ class Exporter:
         if not self._cluster:
             streams = {sale_keys(s).orders: ">" for s in sorted(self.sales)}
             try:
-                reply = await self.client.xreadgroup(EXPORT_GROUP, self.consumer, streams,
-                                                     count=self.config.batch, block=self.config.block_ms)
+                reply = await self.client.xreadgroup(
+                    EXPORT_GROUP, self.consumer, streams, count=self.config.batch, block=self.config.block_ms
+                )
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
@@ -185,8 +198,9 @@ class Exporter:
             return out
         for sale in sorted(self.sales):
             try:
-                reply = await self.client.xreadgroup(EXPORT_GROUP, self.consumer, {sale_keys(sale).orders: ">"},
-                                                     count=self.config.batch)
+                reply = await self.client.xreadgroup(
+                    EXPORT_GROUP, self.consumer, {sale_keys(sale).orders: ">"}, count=self.config.batch
+                )
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
@@ -210,9 +224,14 @@ class Exporter:
             start = "0-0"
             while not self._stop.is_set():
                 try:
-                    reply = await self.client.xautoclaim(stream, EXPORT_GROUP, self.consumer,
-                                                         self.config.claim_idle_ms, start_id=start,
-                                                         count=self.config.batch)
+                    reply = await self.client.xautoclaim(
+                        stream,
+                        EXPORT_GROUP,
+                        self.consumer,
+                        self.config.claim_idle_ms,
+                        start_id=start,
+                        count=self.config.batch,
+                    )
                 except ResponseError as exc:
                     if "NOGROUP" in str(exc) or "no such key" in str(exc).lower():
                         break
@@ -271,11 +290,14 @@ class Exporter:
                 return await self.store.write(rows)
             except Exception as exc:
                 self.metrics.errors.labels("database").inc()
-                log.warning("export_database_error", rows=len(rows), error=type(exc).__name__,
-                            detail=str(exc)[:200], retry_in_s=delay)
+                log.warning(
+                    "export_database_error",
+                    rows=len(rows),
+                    error=type(exc).__name__,
+                    detail=str(exc)[:200],
+                    retry_in_s=delay,
+                )
             if self._stop.is_set():
                 return None
             await self._pause(delay)
             delay = min(delay * 2, 5.0)
-
-

@@ -24,12 +24,28 @@ STATUSES = ("held", "confirmed", "cancelled")
 """Order states in PostgreSQL, in the only order a row may move through them."""
 
 _STATUS_WORDS = {
-    "held": "held", "hold": "held", "pending": "held",
-    "confirmed": "confirmed", "confirm": "confirmed", "sold": "confirmed", "purchase": "confirmed",
-    "order": "confirmed", "restored": "confirmed", "hold_confirmed": "confirmed", "paid": "confirmed",
-    "cancelled": "cancelled", "canceled": "cancelled", "cancel": "cancelled", "hold_cancelled": "cancelled",
-    "released": "cancelled", "release": "cancelled", "hold_released": "cancelled", "expired": "cancelled",
-    "hold_expired": "cancelled", "refunded": "cancelled", "refund": "cancelled",
+    "held": "held",
+    "hold": "held",
+    "pending": "held",
+    "confirmed": "confirmed",
+    "confirm": "confirmed",
+    "sold": "confirmed",
+    "purchase": "confirmed",
+    "order": "confirmed",
+    "restored": "confirmed",
+    "hold_confirmed": "confirmed",
+    "paid": "confirmed",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+    "cancel": "cancelled",
+    "hold_cancelled": "cancelled",
+    "released": "cancelled",
+    "release": "cancelled",
+    "hold_released": "cancelled",
+    "expired": "cancelled",
+    "hold_expired": "cancelled",
+    "refunded": "cancelled",
+    "refund": "cancelled",
 }
 """Words a ledger entry's ``status`` or ``kind`` may carry, mapped to the three statuses. An unknown word is an
 order (``confirmed``): every entry the purchase script writes sold units."""
@@ -81,7 +97,13 @@ def decode(sale_id: str, entry_id: str, fields: dict[str, str]) -> OrderRow:
         created_ms = int(entry_id.split("-", 1)[0])
     key = fields.get("key", "")
     return OrderRow(
-        order_id=order_id_of(entry_id, fields), sale_id=sale_id, buyer_id=buyer, quantity=quantity,
-        created_at=datetime.fromtimestamp(created_ms / 1000, tz=UTC), idempotency_key=key,
-        key_digest=key_digest(key) if key else "", status=status_of(fields), ledger_id=entry_id,
+        order_id=order_id_of(entry_id, fields),
+        sale_id=sale_id,
+        buyer_id=buyer,
+        quantity=quantity,
+        created_at=datetime.fromtimestamp(created_ms / 1000, tz=UTC),
+        idempotency_key=key,
+        key_digest=key_digest(key) if key else "",
+        status=status_of(fields),
+        ledger_id=entry_id,
     )

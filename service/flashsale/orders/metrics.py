@@ -21,16 +21,25 @@ decode: a ledger entry lacks a buyer or quantity (left pending, never acknowledg
 class ExportMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.exported = Counter("flashsale_orders_exported", "Orders written to PostgreSQL (first time only)",
-                                ["sale"], registry=self.registry)
-        self.lag_entries = Gauge("flashsale_export_lag_entries",
-                                 "Ledger entries not yet acknowledged by the export group", ["sale"],
-                                 registry=self.registry)
-        self.lag_seconds = Gauge("flashsale_export_lag_seconds",
-                                 "Age of the oldest unexported ledger entry (0 when caught up)", ["sale"],
-                                 registry=self.registry)
-        self.errors = Counter("flashsale_export_errors", "Export failures by kind", ["kind"],
-                              registry=self.registry)
+        self.exported = Counter(
+            "flashsale_orders_exported",
+            "Orders written to PostgreSQL (first time only)",
+            ["sale"],
+            registry=self.registry,
+        )
+        self.lag_entries = Gauge(
+            "flashsale_export_lag_entries",
+            "Ledger entries not yet acknowledged by the export group",
+            ["sale"],
+            registry=self.registry,
+        )
+        self.lag_seconds = Gauge(
+            "flashsale_export_lag_seconds",
+            "Age of the oldest unexported ledger entry (0 when caught up)",
+            ["sale"],
+            registry=self.registry,
+        )
+        self.errors = Counter("flashsale_export_errors", "Export failures by kind", ["kind"], registry=self.registry)
         for kind in ERROR_KINDS:
             self.errors.labels(kind)
         self._sales: set[str] = set()

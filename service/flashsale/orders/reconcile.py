@@ -65,10 +65,12 @@ async def reconcile(inventory: Inventory, store: OrderStore, sale_id: str) -> Re
     if waiting is None:  # never exported: everything is lag, nothing is missing yet
         missing_in_db: list[str] = []
     else:
-        missing_in_db = sorted((o for o, entry in in_redis.items() if o not in stored and entry not in waiting),
-                               key=stream_order)
-    missing_in_redis = sorted((o for o, row in stored.items() if o not in in_redis and row.status == "confirmed"),
-                              key=stream_order)
+        missing_in_db = sorted(
+            (o for o, entry in in_redis.items() if o not in stored and entry not in waiting), key=stream_order
+        )
+    missing_in_redis = sorted(
+        (o for o, row in stored.items() if o not in in_redis and row.status == "confirmed"), key=stream_order
+    )
     ok = lag == 0 and not missing_in_db and not missing_in_redis and snapshot.sold == db_sold
     return Reconciliation(sale_id, ok, snapshot.sold, db_sold, lag, missing_in_db, missing_in_redis)
 
@@ -83,8 +85,14 @@ async def repair(inventory: Inventory, store: OrderStore, sale_id: str) -> Repai
     ttl_ms = inventory.settings.idempotency_ttl_s * 1000
     now_ms = int(time.time() * 1000)
     lost = [
-        RestoredOrder(o.order_id, o.buyer_id, o.quantity, o.created_ms, o.idempotency_key,
-                      max(0, math.ceil((o.created_ms + ttl_ms - now_ms) / 1000)))
+        RestoredOrder(
+            o.order_id,
+            o.buyer_id,
+            o.quantity,
+            o.created_ms,
+            o.idempotency_key,
+            max(0, math.ceil((o.created_ms + ttl_ms - now_ms) / 1000)),
+        )
         for o in sorted(stored.values(), key=lambda o: stream_order(o.order_id))
         if o.status == "confirmed" and o.order_id not in in_redis and STREAM_ID.match(o.order_id)
     ]
@@ -92,7 +100,7 @@ async def repair(inventory: Inventory, store: OrderStore, sale_id: str) -> Repai
     remaining = 0
     ids: list[str] = []
     for start in range(0, max(len(lost), 1), REPAIR_CHUNK):
-        result = await inventory.restore_orders(sale_id, lost[start:start + REPAIR_CHUNK])
+        result = await inventory.restore_orders(sale_id, lost[start : start + REPAIR_CHUNK])
         if result is None:
             return None
         restored += result.restored

@@ -24,6 +24,18 @@ from flashsale.telemetry.recorder import PURCHASE, Attempt, Recorder
 from flashsale.telemetry.spans import SpanPipe, parse_traceparent, traceparent_of
 
 __all__ = [
-    "ATTEMPTS", "DURATION", "DURATION_BUCKETS", "NO_SALE", "PURCHASE", "REDIS_ERRORS", "SPANS_DROPPED",
-    "SPANS_EXPORTED", "UNITS_SOLD", "Attempt", "Recorder", "SpanPipe", "parse_traceparent", "traceparent_of",
+    "ATTEMPTS",
+    "DURATION",
+    "DURATION_BUCKETS",
+    "NO_SALE",
+    "PURCHASE",
+    "REDIS_ERRORS",
+    "SPANS_DROPPED",
+    "SPANS_EXPORTED",
+    "UNITS_SOLD",
+    "Attempt",
+    "Recorder",
+    "SpanPipe",
+    "parse_traceparent",
+    "traceparent_of",
 ]

@@ -67,12 +67,30 @@ def resource() -> Resource:
 
 
 def to_span(record: Sequence[Any], res: Resource) -> ReadableSpan:
-    (operation, trace_high, trace_low, span_id, parent_id, start_ns, end_ns, sale, path, outcome, quantity,
-     redis_ns, error, extra) = record
+    (
+        operation,
+        trace_high,
+        trace_low,
+        span_id,
+        parent_id,
+        start_ns,
+        end_ns,
+        sale,
+        path,
+        outcome,
+        quantity,
+        redis_ns,
+        error,
+        extra,
+    ) = record
     trace_id = trace_high << 64 | trace_low
     attributes: dict[str, Any] = {
-        "flashsale.operation": operation, "flashsale.sale": sale, KIND_ATTRIBUTE.get(operation, "flashsale.step"): path,
-        "flashsale.outcome": outcome, "flashsale.quantity": quantity, "flashsale.redis_script_ms": redis_ns / 1e6,
+        "flashsale.operation": operation,
+        "flashsale.sale": sale,
+        KIND_ATTRIBUTE.get(operation, "flashsale.step"): path,
+        "flashsale.outcome": outcome,
+        "flashsale.quantity": quantity,
+        "flashsale.redis_script_ms": redis_ns / 1e6,
         **STATIC_ATTRIBUTES,
     }
     if extra:
@@ -83,8 +101,13 @@ def to_span(record: Sequence[Any], res: Resource) -> ReadableSpan:
         name=f"{operation} attempt",
         context=SpanContext(trace_id, span_id, is_remote=False, trace_flags=SAMPLED),
         parent=SpanContext(trace_id, parent_id, is_remote=True, trace_flags=SAMPLED) if parent_id else None,
-        resource=res, attributes=attributes, kind=SpanKind.SERVER, start_time=start_ns, end_time=end_ns,
-        status=Status(StatusCode.ERROR, error) if error else OK, instrumentation_scope=SCOPE,
+        resource=res,
+        attributes=attributes,
+        kind=SpanKind.SERVER,
+        start_time=start_ns,
+        end_time=end_ns,
+        status=Status(StatusCode.ERROR, error) if error else OK,
+        instrumentation_scope=SCOPE,
     )
 
 
@@ -119,16 +142,41 @@ class OtlpEncoder:
         scope_spans.scope.name = SCOPE.name
         add = scope_spans.spans.add
         kv = self._kv
-        for (operation, trace_high, trace_low, span_id, parent_id, start_ns, end_ns, sale, path, outcome, quantity,
-             redis_ns, error, extra) in records:
-            span = add(trace_id=(trace_high << 64 | trace_low).to_bytes(16, "big"), span_id=span_id.to_bytes(8, "big"),
-                       parent_span_id=parent_id.to_bytes(8, "big") if parent_id else b"",
-                       name=f"{operation} attempt", kind=SERVER, start_time_unix_nano=start_ns,
-                       end_time_unix_nano=end_ns, flags=FLAGS_SAMPLED_REMOTE_KNOWN)
+        for (
+            operation,
+            trace_high,
+            trace_low,
+            span_id,
+            parent_id,
+            start_ns,
+            end_ns,
+            sale,
+            path,
+            outcome,
+            quantity,
+            redis_ns,
+            error,
+            extra,
+        ) in records:
+            span = add(
+                trace_id=(trace_high << 64 | trace_low).to_bytes(16, "big"),
+                span_id=span_id.to_bytes(8, "big"),
+                parent_span_id=parent_id.to_bytes(8, "big") if parent_id else b"",
+                name=f"{operation} attempt",
+                kind=SERVER,
+                start_time_unix_nano=start_ns,
+                end_time_unix_nano=end_ns,
+                flags=FLAGS_SAMPLED_REMOTE_KNOWN,
+            )
             attributes = span.attributes
-            attributes.extend((kv("flashsale.operation", operation), kv("flashsale.sale", sale),
-                               kv(KIND_ATTRIBUTE.get(operation, "flashsale.step"), path),
-                               kv("flashsale.outcome", outcome)))
+            attributes.extend(
+                (
+                    kv("flashsale.operation", operation),
+                    kv("flashsale.sale", sale),
+                    kv(KIND_ATTRIBUTE.get(operation, "flashsale.step"), path),
+                    kv("flashsale.outcome", outcome),
+                )
+            )
             attributes.extend(self._static)
             item = attributes.add()
             item.key = "flashsale.quantity"
@@ -174,10 +222,10 @@ def frames(fd: int, delay_s: float) -> Iterator[bytes | None]:
         inbox += chunk
         offset = 0
         while len(inbox) - offset >= 4:
-            size = int.from_bytes(inbox[offset:offset + 4], "big")
+            size = int.from_bytes(inbox[offset : offset + 4], "big")
             if len(inbox) - offset - 4 < size:
                 break
-            yield bytes(inbox[offset + 4:offset + 4 + size])
+            yield bytes(inbox[offset + 4 : offset + 4 + size])
             offset += 4 + size
         del inbox[:offset]
 

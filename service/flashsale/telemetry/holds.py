@@ -19,20 +19,27 @@ from flashsale.inventory.outcomes import STEP_OUTCOMES
 from flashsale.telemetry.metrics import DURATION_BUCKETS, NO_SALE
 
 HOLD_ATTEMPTS = Counter(
-    "flashsale_hold_attempts", "Checkout attempts by sale, step (hold, confirm, release, cancel) and outcome.",
+    "flashsale_hold_attempts",
+    "Checkout attempts by sale, step (hold, confirm, release, cancel) and outcome.",
     ["sale", "step", "outcome"],
 )
 HOLD_DURATION = Histogram(
-    "flashsale_hold_duration_seconds", "Time to decide a checkout step.", ["step", "outcome"],
+    "flashsale_hold_duration_seconds",
+    "Time to decide a checkout step.",
+    ["step", "outcome"],
     buckets=DURATION_BUCKETS,
 )
 STOCK_HELD = Gauge(
-    "flashsale_stock_held", "Units in live holds, read from Redis at scrape time.", ["sale"],
+    "flashsale_stock_held",
+    "Units in live holds, read from Redis at scrape time.",
+    ["sale"],
     multiprocess_mode="mostrecent",
 )
 HOLDS = Gauge(
-    "flashsale_holds", "Holds ever created, by the state they are in now, read from Redis at scrape time.",
-    ["sale", "state"], multiprocess_mode="mostrecent",
+    "flashsale_holds",
+    "Holds ever created, by the state they are in now, read from Redis at scrape time.",
+    ["sale", "state"],
+    multiprocess_mode="mostrecent",
 )
 
 _attempts: dict[tuple[str, str, str], Any] = {}

@@ -21,10 +21,15 @@ APP_NAME = "flashsale"
 EXCLUDED_PREFIXES = ("/metrics", "/health", "/schema")
 
 REQUESTS = Counter("flashsale_http_requests", "HTTP requests.", ["method", "path", "status_code", "app_name"])
-DURATION = Histogram("flashsale_http_request_duration_seconds", "HTTP request duration.",
-                     ["method", "path", "status_code", "app_name"])
-IN_PROGRESS = Gauge("flashsale_http_requests_in_progress", "HTTP requests in progress.",
-                    ["method", "path", "app_name"], multiprocess_mode="livesum")
+DURATION = Histogram(
+    "flashsale_http_request_duration_seconds", "HTTP request duration.", ["method", "path", "status_code", "app_name"]
+)
+IN_PROGRESS = Gauge(
+    "flashsale_http_requests_in_progress",
+    "HTTP requests in progress.",
+    ["method", "path", "app_name"],
+    multiprocess_mode="livesum",
+)
 
 
 class HttpMetricsMiddleware:
@@ -59,7 +64,9 @@ class HttpMetricsMiddleware:
             key = (method, path, status)
             children = self._done.get(key)
             if children is None:
-                children = self._done[key] = (REQUESTS.labels(method, path, status, APP_NAME),
-                                              DURATION.labels(method, path, status, APP_NAME))
+                children = self._done[key] = (
+                    REQUESTS.labels(method, path, status, APP_NAME),
+                    DURATION.labels(method, path, status, APP_NAME),
+                )
             children[0].inc()
             children[1].observe(time.perf_counter() - started)

@@ -7,33 +7,57 @@ from prometheus_client import Counter, Gauge, Histogram
 from flashsale.inventory import Outcome, Path
 
 DURATION_BUCKETS = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
 )
 
 ATTEMPTS = Counter(
     "flashsale_purchase_attempts", "Purchase attempts by sale, path and outcome.", ["sale", "path", "outcome"]
 )
 DURATION = Histogram(
-    "flashsale_purchase_duration_seconds", "Time to decide a purchase attempt.", ["path", "outcome"],
+    "flashsale_purchase_duration_seconds",
+    "Time to decide a purchase attempt.",
+    ["path", "outcome"],
     buckets=DURATION_BUCKETS,
 )
 UNITS_SOLD = Counter("flashsale_units_sold", "Units sold, by sale and path.", ["sale", "path"])
 REDIS_ERRORS = Counter("flashsale_redis_errors", "Redis calls that gave no usable answer, by kind.", ["kind"])
 STOCK_REMAINING = Gauge(
-    "flashsale_stock_remaining", "Units left, read from Redis at scrape time.", ["sale"],
+    "flashsale_stock_remaining",
+    "Units left, read from Redis at scrape time.",
+    ["sale"],
     multiprocess_mode="mostrecent",
 )
 STOCK_TOTAL = Gauge(
-    "flashsale_stock_total", "Units ever added to the sale, read from Redis at scrape time.", ["sale"],
+    "flashsale_stock_total",
+    "Units ever added to the sale, read from Redis at scrape time.",
+    ["sale"],
     multiprocess_mode="mostrecent",
 )
 STOCK_SOLD = Gauge(
-    "flashsale_stock_sold", "Units sold, read from Redis at scrape time (survives API restarts, unlike the counter).",
-    ["sale"], multiprocess_mode="mostrecent",
+    "flashsale_stock_sold",
+    "Units sold, read from Redis at scrape time (survives API restarts, unlike the counter).",
+    ["sale"],
+    multiprocess_mode="mostrecent",
 )
 OVERSOLD = Gauge(
-    "flashsale_oversold_units", "Units sold beyond the stock that existed, read from Redis at scrape time.",
-    ["sale"], multiprocess_mode="mostrecent",
+    "flashsale_oversold_units",
+    "Units sold beyond the stock that existed, read from Redis at scrape time.",
+    ["sale"],
+    multiprocess_mode="mostrecent",
 )
 
 PATHS = tuple(p.value for p in Path)

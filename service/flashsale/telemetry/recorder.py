@@ -51,10 +51,23 @@ Counting = Callable[[str, str, str, float, int], None]
 """(sale, path or step, outcome, seconds, units) -> None: how an operation counts its attempts in metrics."""
 
 
-SALE_SEEN = frozenset({
-    "sold", "replayed", "sold_out", "limit_reached", "not_open", "closed", "idempotency_conflict",
-    "held", "confirmed", "released", "hold_expired", "hold_released", "hold_confirmed",
-})
+SALE_SEEN = frozenset(
+    {
+        "sold",
+        "replayed",
+        "sold_out",
+        "limit_reached",
+        "not_open",
+        "closed",
+        "idempotency_conflict",
+        "held",
+        "confirmed",
+        "released",
+        "hold_expired",
+        "hold_released",
+        "hold_confirmed",
+    }
+)
 """Outcomes only a script that found the sale can give: the attempt's sale label is then a real sale. Any
 other outcome keeps its sale label only for sales this worker already knows (created here, seen at a scrape or
 in such an outcome), so labels stay bounded by real sales whatever ids clients send."""
@@ -63,8 +76,20 @@ in such an outcome), so labels stay bounded by real sales whatever ids clients s
 class Attempt:
     """One attempt in flight, from ``Recorder.begin`` to ``Recorder.record``."""
 
-    __slots__ = ("fields", "operation", "parent_id", "path", "quantity", "redis_s", "sale", "span_id",
-                 "start_ns", "started", "trace_high", "trace_low")
+    __slots__ = (
+        "fields",
+        "operation",
+        "parent_id",
+        "path",
+        "quantity",
+        "redis_s",
+        "sale",
+        "span_id",
+        "start_ns",
+        "started",
+        "trace_high",
+        "trace_low",
+    )
 
     def __init__(self, operation: str, sale: str, path: str, quantity: int, fields: dict[str, Any]) -> None:
         self.operation = operation
@@ -81,8 +106,13 @@ class Attempt:
 class Recorder:
     """Records each attempt once, with the same outcome name, in metrics, the log and the trace."""
 
-    def __init__(self, spans: SpanPipe | None = None, log: AttemptLog | None = None, metrics: bool = True,
-                 buyer_limiter: Any = None) -> None:
+    def __init__(
+        self,
+        spans: SpanPipe | None = None,
+        log: AttemptLog | None = None,
+        metrics: bool = True,
+        buyer_limiter: Any = None,
+    ) -> None:
         self.buyer_limiter = buyer_limiter
         """A per-buyer rate limiter (api/limits.py), or None when that limit is off."""
         self.spans = spans
@@ -109,8 +139,7 @@ class Recorder:
 
     # -- the attempt ------------------------------------------------------------------------------------------
 
-    def begin(self, operation: str, sale: str, path: str, quantity: int, scope: Any = None,
-              **fields: Any) -> Attempt:
+    def begin(self, operation: str, sale: str, path: str, quantity: int, scope: Any = None, **fields: Any) -> Attempt:
         """Start an attempt; with tracing on, give it a span id in the trace of the request's W3C
         ``traceparent`` header (``scope``: the ASGI scope) or in a new one, so the log line can carry both."""
         attempt = Attempt(operation, sale, path, quantity, fields)
@@ -137,14 +166,36 @@ class Recorder:
                 sale = NO_SALE
         spans = self.spans
         if spans is not None:
-            spans.add((attempt.operation, attempt.trace_high, attempt.trace_low, attempt.span_id, attempt.parent_id,
-                       attempt.start_ns, attempt.start_ns + int(seconds * 1e9), sale, attempt.path, outcome,
-                       attempt.quantity, int(attempt.redis_s * 1e9), error, None))
+            spans.add(
+                (
+                    attempt.operation,
+                    attempt.trace_high,
+                    attempt.trace_low,
+                    attempt.span_id,
+                    attempt.parent_id,
+                    attempt.start_ns,
+                    attempt.start_ns + int(seconds * 1e9),
+                    sale,
+                    attempt.path,
+                    outcome,
+                    attempt.quantity,
+                    int(attempt.redis_s * 1e9),
+                    error,
+                    None,
+                )
+            )
         log = self.log
         if log is not None and log.enabled:
-            line = {"event": f"{attempt.operation}_attempt", "sale": sale,
-                    KIND_FIELD.get(attempt.operation, "step"): attempt.path, "outcome": outcome,
-                    "duration_ms": round(seconds * 1000, 3), "units": units, **attempt.fields, **fields}
+            line = {
+                "event": f"{attempt.operation}_attempt",
+                "sale": sale,
+                KIND_FIELD.get(attempt.operation, "step"): attempt.path,
+                "outcome": outcome,
+                "duration_ms": round(seconds * 1000, 3),
+                "units": units,
+                **attempt.fields,
+                **fields,
+            }
             if error:
                 line["redis_error"] = error
             if spans is not None:
@@ -154,8 +205,16 @@ class Recorder:
         if self.metrics:
             self._counting[attempt.operation](sale, attempt.path, outcome, seconds, units)
 
-    def attempt(self, sale: str, path: str, outcome: Outcome, seconds: float = 0.0, units: int = 0,
-                scope: Any = None, **fields: Any) -> None:
+    def attempt(
+        self,
+        sale: str,
+        path: str,
+        outcome: Outcome,
+        seconds: float = 0.0,
+        units: int = 0,
+        scope: Any = None,
+        **fields: Any,
+    ) -> None:
         """Record a purchase attempt decided without a Redis call (refused before or by the handler)."""
         attempt = self.begin(PURCHASE, sale, path, 0, scope, **fields)
         attempt.started -= seconds

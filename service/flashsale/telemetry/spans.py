@@ -97,8 +97,12 @@ def traceparent_of(scope: Any) -> bytes | None:
 class SpanPipe:
     """The worker's end: buffers span records and writes them, packed, to the exporter process's stdin."""
 
-    def __init__(self, command: list[str] | None = None, env: dict[str, str] | None = None,
-                 max_pending_bytes: int = MAX_PENDING_BYTES) -> None:
+    def __init__(
+        self,
+        command: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        max_pending_bytes: int = MAX_PENDING_BYTES,
+    ) -> None:
         self.command = command or [sys.executable, "-m", "flashsale.telemetry.exporter"]
         self.env = env
         self.max_pending_bytes = max_pending_bytes
@@ -117,8 +121,9 @@ class SpanPipe:
 
     def start(self) -> None:
         self._last_start = time.monotonic()
-        self._process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         env=self.env, close_fds=True)
+        self._process = subprocess.Popen(
+            self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env, close_fds=True
+        )
         assert self._process.stdin is not None and self._process.stdout is not None
         with contextlib.suppress(OSError):
             fcntl.fcntl(self._process.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
