@@ -478,7 +478,7 @@ def assert_scraped_equals_audit(stack: Stack, result: dict[str, Any]) -> tuple[d
     assert statuses["201"] <= audit["sold"] <= statuses["201"] + statuses["503"], (statuses, audit)
     for metric, value in (
         ("flashsale_stock_remaining", audit["remaining"]),
-        ("flashsale_stock_total", audit["stock_added"]),
+        ("flashsale_stock_added", audit["stock_added"]),
         ("flashsale_oversold_units", audit["oversold"]),
     ):
         per_replica = prom.vector(f'{metric}{{sale="{sale}"}}')
@@ -583,7 +583,7 @@ def test_every_dashboard_query_returns_data(stack: Stack) -> None:
     for sale in [*attacked.values(), stack.fault_sale]:
         rules = (
             ("sale:flashsale_stock_remaining:max", "remaining"),
-            ("sale:flashsale_stock_total:max", "stock_added"),
+            ("sale:flashsale_stock_added:max", "stock_added"),
             ("sale:flashsale_oversold_units:max", "oversold"),
         )
         deadline = time.monotonic() + 15

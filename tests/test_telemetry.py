@@ -224,13 +224,13 @@ def test_metrics_count_every_attempt_across_two_workers(redis_server: RedisProce
     assert value("flashsale_purchase_attempts_total", sale=sale, path="safe", outcome="sold_out") == 35
     assert value("flashsale_units_sold_total", sale=sale, path="safe") == 5
     assert value("flashsale_stock_remaining", sale=sale) == 0
-    assert value("flashsale_stock_total", sale=sale) == 5
+    assert value("flashsale_stock_added", sale=sale) == 5
     assert value("flashsale_stock_sold", sale=sale) == 5
     assert value("flashsale_oversold_units", sale=sale) == 0
     assert value("flashsale_purchase_duration_seconds_count", path="safe", outcome="sold") >= 5
     route = "/sales/{sale_id}/purchases"
-    assert value("flashsale_http_requests_total", method="POST", path=route, status_code="201") == 5
-    assert value("flashsale_http_requests_total", method="POST", path=route, status_code="409") == 35
+    assert value("flashsale_http_requests_total", method="POST", route=route, status_code="201") == 5
+    assert value("flashsale_http_requests_total", method="POST", route=route, status_code="409") == 35
 
 
 def test_refused_attempts_are_counted_as_invalid(redis_server: RedisProcess) -> None:

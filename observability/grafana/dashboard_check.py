@@ -86,7 +86,7 @@ for _inst in ("a:8000", "b:8000"):
                  f'{_base},sale="{_sale}",path="{_path}",outcome="{_outcome}"', f"0+{_step}x40")
         _add("flashsale_units_sold_total", f'{_base},sale="{_sale}",path="{_path}"', "0+30x40")
         _add("flashsale_stock_remaining", f'{_base},sale="{_sale}"', "20x40")
-        _add("flashsale_stock_total", f'{_base},sale="{_sale}"', "50x40")
+        _add("flashsale_stock_added", f'{_base},sale="{_sale}"', "50x40")
         _add("flashsale_stock_sold", f'{_base},sale="{_sale}"', "25x40")
         _add("flashsale_stock_held", f'{_base},sale="{_sale}"', "5x40")
         for _state, _count in (("held", 5), ("confirmed", 20), ("released", 2), ("expired", 3)):
@@ -104,10 +104,10 @@ for _inst in ("a:8000", "b:8000"):
              f"0+{_cumulative}x40")
     for _code, _step in (("201", 45), ("409", 15), ("503", 3)):
         _add("flashsale_http_requests_total",
-             f'{_base},app_name="flashsale",method="POST",path="/sales/{{sale_id}}/purchases",'
+             f'{_base},app_name="flashsale",method="POST",route="/sales/{{sale_id}}/purchases",'
              f'status_code="{_code}"', f"0+{_step}x40")
     _add("flashsale_http_requests_in_progress",
-         f'{_base},app_name="flashsale",method="POST",path="/sales/{{sale_id}}/purchases",pid="7"', "2x40")
+         f'{_base},app_name="flashsale",method="POST",route="/sales/{{sale_id}}/purchases",pid="7"', "2x40")
     _add("flashsale_redis_errors_total", f'{_base},kind="timeout"', "0+3x40")
     _add("flashsale_spans_exported_total", _base, "0+90x40")
     _add("flashsale_spans_dropped_total", _base, "0x20 0+2x20")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics, start_http_server
 
 ERROR_KINDS = ("redis", "database", "decode")
 """redis: a Redis call failed; database: a PostgreSQL write or connection failed (the batch is retried);
@@ -20,6 +20,7 @@ decode: a ledger entry lacks a buyer or quantity (left pending, never acknowledg
 
 class ExportMetrics:
     def __init__(self) -> None:
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # why: flashsale/telemetry/metrics.py
         self.registry = CollectorRegistry(auto_describe=True)
         self.exported = Counter(
             "flashsale_orders_exported",

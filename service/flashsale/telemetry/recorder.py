@@ -33,9 +33,9 @@ from flashsale.telemetry.metrics import (
     PATHS,
     REDIS_ERROR_KINDS,
     REDIS_ERRORS,
+    STOCK_ADDED,
     STOCK_REMAINING,
     STOCK_SOLD,
-    STOCK_TOTAL,
     UNITS_SOLD,
 )
 from flashsale.telemetry.spans import SpanPipe, new_span_id, new_trace_id, parse_traceparent, traceparent_of
@@ -272,12 +272,12 @@ class Recorder:
     @staticmethod
     def sale_state(snapshot: SaleSnapshot) -> None:
         STOCK_REMAINING.labels(snapshot.sale_id).set(snapshot.remaining)
-        STOCK_TOTAL.labels(snapshot.sale_id).set(snapshot.total)
+        STOCK_ADDED.labels(snapshot.sale_id).set(snapshot.total)
         STOCK_SOLD.labels(snapshot.sale_id).set(snapshot.sold)
         OVERSOLD.labels(snapshot.sale_id).set(snapshot.oversold)
 
     def forget_sale(self, sale_id: str) -> None:
-        for gauge in (STOCK_REMAINING, STOCK_TOTAL, STOCK_SOLD, OVERSOLD):
+        for gauge in (STOCK_REMAINING, STOCK_ADDED, STOCK_SOLD, OVERSOLD):
             with contextlib.suppress(KeyError):
                 gauge.remove(sale_id)
         self._prepared.discard(sale_id)
