@@ -607,10 +607,10 @@ def test_dashboard_structure(dashboard: dict[str, Any], dashboard_check: ModuleT
     assert len(titles) == len(set(titles)), titles
     for panel in panels:
         assert panel["targets"], panel["title"]
-        assert panel["datasource"]["uid"] == "prometheus", panel["title"]
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
         for target in panel["targets"]:
             assert target["expr"].strip(), panel["title"]
-            assert target["datasource"]["uid"] == "prometheus", panel["title"]
+            assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
             assert "$__rate_interval" not in target["expr"]
             assert "$sale" not in target["expr"].replace('sale=~"$sale"', ""), (
                 f'{panel["title"]}: use $sale only as sale=~"$sale"'
@@ -622,6 +622,9 @@ def test_dashboard_structure(dashboard: dict[str, Any], dashboard_check: ModuleT
     assert any(s["color"] == "red" and 0 < s["value"] <= 1 for s in steps[1:]), steps
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
     assert variables["sale"]["allValue"] == ".*"
+    assert (variables["datasource"]["type"], variables["datasource"]["query"]) == ("datasource", "prometheus")
+    assert [i["name"] for i in dashboard["__inputs"]] == ["DS_PROMETHEUS"]
+    assert "${DS_PROMETHEUS}" not in json.dumps({k: v for k, v in dashboard.items() if k != "__inputs"})
     assert any("traces" in link["url"] for link in dashboard["links"]), "no link to the trace datasource"
 
 
@@ -632,15 +635,48 @@ def test_dashboard_structure_check_finds_problems(dashboard: dict[str, Any], das
     oversold["fieldConfig"]["defaults"]["thresholds"]["steps"] = [{"color": "green", "value": None}]
     others = [p for p in panels if p is not oversold]
     others[1]["title"] = others[0]["title"]
-    others[2]["targets"][0]["datasource"] = {"type": "prometheus", "uid": "other"}
+    others[2]["targets"][0]["datasource"] = {"type": "prometheus", "uid": "prometheus"}
     others[3]["targets"][0]["expr"] = ""
     others[4]["targets"][0]["expr"] = "rate(x[$__unknown])"
+    others[5]["datasource"] = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
+    del others[6]["targets"][0]["datasource"]
     problems = "\n".join(dashboard_check.structure_problems(broken))
     assert "used more than once" in problems
-    assert "datasource uid is not 'prometheus'" in problems
+    assert f"panel {others[2]['title']!r} target A has a hard-coded datasource uid 'prometheus'" in problems
+    assert f"panel {others[5]['title']!r} has a hard-coded datasource uid '${{DS_PROMETHEUS}}'" in problems
+    assert "${DS_PROMETHEUS} is referenced outside __inputs" in problems
+    assert f"panel {others[6]['title']!r} target A names no datasource" in problems
     assert "has no expr" in problems
     assert "unknown Grafana variable" in problems
     assert "no red threshold" in problems
+
+
+@pytest.mark.parametrize(
+    ("breaks", "expected"),
+    [
+        (lambda d: d.pop("__inputs"), "__inputs is missing"),
+        (
+            lambda d: d.update(__inputs=[{"name": "DS_X", "type": "datasource", "pluginId": "loki"}]),
+            "__inputs is missing",
+        ),
+        (lambda d: d.pop("__requires"), "__requires does not list datasource 'prometheus'"),
+        (lambda d: d["__requires"].pop(), "__requires does not list panel"),
+        (lambda d: d["templating"]["list"].pop(0), "template variable 'datasource' (type datasource"),
+        (
+            lambda d: d["templating"]["list"][1].update(datasource={"type": "prometheus", "uid": "prometheus"}),
+            "template variable 'sale' has a hard-coded datasource uid 'prometheus'",
+        ),
+    ],
+)
+def test_dashboard_check_refuses_what_import_cannot_use(
+    dashboard: dict[str, Any], dashboard_check: ModuleType, breaks: Any, expected: str
+) -> None:
+    """A dashboard that only works in this repository's compose stack (a fixed datasource uid, no __inputs)
+    is refused, so it cannot come back unnoticed."""
+    broken = copy.deepcopy(dashboard)
+    breaks(broken)
+    problems = dashboard_check.structure_problems(broken)
+    assert any(expected in p for p in problems), problems
 
 
 def test_dashboard_queries_evaluate_against_prometheus(dashboard: dict[str, Any], dashboard_check: ModuleType) -> None:
@@ -673,6 +709,7 @@ def test_grafana_provisioning() -> None:
     by_uid = {d["uid"]: d for d in datasources["datasources"]}
     assert by_uid["prometheus"]["type"] == "prometheus"
     assert by_uid["prometheus"]["url"] == "http://prometheus:9090"
+    assert by_uid["prometheus"]["isDefault"] is True  # the dashboard's $datasource menu starts at the default
     assert by_uid["traces"]["type"] in {"jaeger", "tempo"}
     exemplar_links = by_uid["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
     assert exemplar_links[0]["datasourceUid"] == "traces"

@@ -1,9 +1,17 @@
 #!/usr/bin/env python3
 """Offline checks of the provisioned Grafana dashboards (no Grafana needed).
 
-1. Structure: valid JSON, unique panel titles and ids, every panel queries the
-   Prometheus datasource (uid ``prometheus``) with a non-empty ``expr``, the
-   template variable ``sale`` exists, the oversold stat turns red above 0.
+1. Structure: valid JSON, unique panel titles and ids, every panel and target
+   (and the ``sale`` variable) queries the datasource chosen by the template
+   variable ``datasource`` (uid ``${datasource}``, type ``datasource``, query
+   ``prometheus``) with a non-empty ``expr`` -- a hard-coded uid such as
+   ``prometheus`` is refused, since it exists only in this repository's
+   compose stack; the ``__inputs`` block declares a Prometheus datasource input
+   and ``__requires`` lists Grafana, the Prometheus plugin and every panel type,
+   so "Import dashboard" works in any Grafana (Amazon Managed Grafana too); no
+   ``${DS_...}`` input is referenced outside ``__inputs`` (file provisioning
+   does not substitute inputs); the template variable ``sale`` exists; the
+   oversold stat turns red above 0.
 2. Queries: every panel expression (and the ``sale`` variable's
    ``label_values`` query) is evaluated by promtool's PromQL engine against
    synthetic series shaped like the API's metrics, with every rule file
@@ -34,7 +42,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 DASHBOARD_DIR = HERE / "dashboards"
 RULES_DIR = HERE.parent / "prometheus" / "rules"
-PROMETHEUS_UID = "prometheus"
+DATASOURCE_VARIABLE = "datasource"
+DATASOURCE_UID = "${datasource}"
+"""What every Prometheus query names as its datasource uid: the template variable, resolved by Grafana."""
 
 SUBSTITUTIONS = (
     ("${sale}", ".*"),
@@ -194,8 +204,7 @@ def structure_problems(dashboard: dict[str, Any]) -> list[str]:
             problems.append(f"panel id {panel.get('id')} has no title")
         if "gridPos" not in panel:
             problems.append(f"{name} has no gridPos")
-        if _uid(panel.get("datasource")) != PROMETHEUS_UID:
-            problems.append(f"{name} datasource uid is not {PROMETHEUS_UID!r}")
+        problems.extend(_datasource_problems(name, panel.get("datasource")))
         targets = panel.get("targets") or []
         if not targets:
             problems.append(f"{name} has no targets")
@@ -203,8 +212,7 @@ def structure_problems(dashboard: dict[str, Any]) -> list[str]:
             ref = target.get("refId")
             if not str(target.get("expr", "")).strip():
                 problems.append(f"{name} target {ref} has no expr")
-            if _uid(target.get("datasource", panel.get("datasource"))) != PROMETHEUS_UID:
-                problems.append(f"{name} target {ref} datasource uid is not {PROMETHEUS_UID!r}")
+            problems.extend(_datasource_problems(f"{name} target {ref}", target.get("datasource")))
     for where, expr in expressions(dashboard):
         if "$" in expr:
             problems.append(f"{where}: unknown Grafana variable left after substitution: {expr}")
@@ -215,8 +223,14 @@ def structure_problems(dashboard: dict[str, Any]) -> list[str]:
     variables = {v.get("name"): v for v in dashboard.get("templating", {}).get("list", [])}
     if "sale" not in variables:
         problems.append("template variable 'sale' is missing")
-    elif _uid(variables["sale"].get("datasource")) != PROMETHEUS_UID:
-        problems.append("template variable 'sale' does not query the prometheus datasource")
+    else:
+        problems.extend(_datasource_problems("template variable 'sale'", variables["sale"].get("datasource")))
+    chooser = variables.get(DATASOURCE_VARIABLE)
+    if chooser is None:
+        problems.append(f"template variable {DATASOURCE_VARIABLE!r} (type datasource, query prometheus) is missing")
+    elif (chooser.get("type"), chooser.get("query")) != ("datasource", "prometheus"):
+        problems.append(f"template variable {DATASOURCE_VARIABLE!r} must have type 'datasource' and query 'prometheus'")
+    problems.extend(import_problems(dashboard, {str(p.get("type")) for p in panels}))
     oversold = [p for p in panels if "oversold" in str(p.get("title", "")).lower()]
     for panel in oversold:
         problems.extend(oversold_threshold_problems(panel))
@@ -224,6 +238,38 @@ def structure_problems(dashboard: dict[str, Any]) -> list[str]:
         link for p in panels for link in p.get("links", [])] if "trace" in str(link.get("title", "")).lower()]
     if not trace_links:
         problems.append("no dashboard or panel link to the traces")
+    return problems
+
+
+def _datasource_problems(name: str, ref: Any) -> list[str]:
+    uid = _uid(ref)
+    if uid == DATASOURCE_UID and isinstance(ref, dict) and ref.get("type") == "prometheus":
+        return []
+    if uid in (None, ""):
+        return [f"{name} names no datasource (want uid {DATASOURCE_UID!r}, type 'prometheus')"]
+    return [f"{name} has a hard-coded datasource uid {uid!r} (want {DATASOURCE_UID!r}, type 'prometheus')"]
+
+
+def import_problems(dashboard: dict[str, Any], panel_types: set[str]) -> list[str]:
+    """What Grafana's "Import dashboard" needs: a Prometheus datasource input and the plugins required."""
+    problems: list[str] = []
+    inputs = dashboard.get("__inputs")
+    if not isinstance(inputs, list) or not any(
+        isinstance(i, dict) and i.get("type") == "datasource" and i.get("pluginId") == "prometheus" and i.get("name")
+        for i in inputs
+    ):
+        problems.append("__inputs is missing or declares no Prometheus datasource input (type datasource, "
+                        "pluginId prometheus)")
+    requires = dashboard.get("__requires")
+    required = {(r.get("type"), r.get("id")) for r in requires if isinstance(r, dict)} if isinstance(
+        requires, list) else set()
+    wanted = {("grafana", "grafana"), ("datasource", "prometheus")} | {("panel", t) for t in panel_types}
+    for kind, plugin in sorted(wanted - required):
+        problems.append(f"__requires does not list {kind} {plugin!r}")
+    rest = json.dumps({k: v for k, v in dashboard.items() if k != "__inputs"})
+    for name in sorted(set(re.findall(r"\$\{(DS_[A-Za-z0-9_]+)\}", rest))):
+        problems.append(f"${{{name}}} is referenced outside __inputs: file provisioning leaves it unresolved "
+                        f"(use {DATASOURCE_UID!r})")
     return problems
 
 
