@@ -34,6 +34,8 @@ PROM_TESTS = PROM / "tests"
 DASHBOARD = OBS / "grafana" / "dashboards" / "flash-sale.json"
 ALERTMANAGER = OBS / "alertmanager" / "alertmanager.yml"
 RUNBOOK = ROOT / "docs" / "runbook.md"
+RUNBOOK_BASE = "https://github.com/flashsale/flashsale/blob/main/docs/runbook.md"
+"""Where every alert's runbook_url points (observability/README.md, "Alerts"): absolute, so a pager can open it."""
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 TOKEN = "test-only-admin-token-0123456789abcdef"
@@ -236,7 +238,7 @@ def test_alerts_have_severity_annotations_runbooks_and_required_names() -> None:
         assert rule["annotations"]["summary"].strip(), name
         assert len(rule["annotations"]["description"]) > 80, f"{name}: description should say what it means"
         url = rule["annotations"].get("runbook_url", "")
-        assert url == f"docs/runbook.md#{name.lower()}", f"{name}: runbook_url {url!r}"
+        assert url == f"{RUNBOOK_BASE}#{name.lower()}", f"{name}: runbook_url {url!r}"
         assert name.lower() in anchors, f"docs/runbook.md has no section '## {name}'"
         section = runbook.split(f"## {name}\n", 1)[1].split("\n## ", 1)[0]
         for part in ("Meaning", "First checks", "Actions"):
