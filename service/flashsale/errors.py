@@ -10,6 +10,9 @@ tracebacks (field notes, 2026-12-01), and a bot sending garbage would fill disks
   ``invalid`` or ``rate_limited``) already records that request (the same holds for a hang-up there);
 - a client that hung up before its body arrived (Litestar raises a 500 ``InternalServerException`` for it) is
   one INFO line too: nothing on the server failed;
+- an expected 5xx (``expected_unavailable``: a reconcile route called on an API without
+  ``FLASHSALE_DATABASE_URL``) is one WARNING line named after its problem, no traceback: it is configuration,
+  not a failure, and the client got its 503 with ``Retry-After`` (docs/decisions.md, issue 18);
 - anything else (a 5xx, an unexpected exception) keeps the ERROR line with its traceback.
 """
 
@@ -24,6 +27,15 @@ from litestar.plugins.problem_details import ProblemDetailsException
 DISCONNECTED = "client disconnected prematurely"
 """The detail of the exception Litestar raises when a request's body stops with ``http.disconnect``."""
 DETAIL_CHARS = 160
+
+
+def expected_unavailable(exc: BaseException | None) -> bool:
+    """A 5xx problem that is an expected condition: logged as one WARNING line (event = its slug)."""
+    if not isinstance(exc, ProblemDetailsException):
+        return False
+    from flashsale.api.problems import DATABASE_NOT_CONFIGURED  # at call time: api imports this module
+
+    return str(exc.type_) == DATABASE_NOT_CONFIGURED.uri
 
 
 def is_disconnect(exc: BaseException | None) -> bool:
@@ -59,6 +71,14 @@ def log_exception(logger: Any, scope: Any, tb: list[str]) -> None:
             "request_refused",
             status=exc.status_code,
             problem=problem_type(exc),
+            detail=str(exc.detail)[:DETAIL_CHARS],
+            **fields,
+        )
+    elif isinstance(exc, ProblemDetailsException) and expected_unavailable(exc):
+        logger.warning(
+            str(exc.type_).rsplit(":", 1)[-1].replace("-", "_"),
+            status=exc.status_code,
+            problem=str(exc.type_),
             detail=str(exc.detail)[:DETAIL_CHARS],
             **fields,
         )
