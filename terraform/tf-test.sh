@@ -40,6 +40,7 @@ tf_dirs=(
   modules/app
   modules/redis
   modules/postgres
+  modules/alerting
   environments/example
 )
 

@@ -11,6 +11,12 @@ data "aws_availability_zones" "available" {
 
 locals {
   azs = var.azs != null ? var.azs : slice(sort(data.aws_availability_zones.available[0].names), 0, 3)
+
+  # The Amazon Managed Prometheus workspace the collectors write to, from its
+  # remote-write URL (https://aps-workspaces.REGION.amazonaws.com/workspaces/ws-ID/api/v1/remote_write);
+  # null for any other remote-write target, which then evaluates its own rules.
+  amp_workspace_id = try(regex("^https://aps-workspaces\\.[a-z0-9-]+\\.amazonaws\\.com(?:\\.cn)?/workspaces/(ws-[A-Za-z0-9-]+)/api/v1/remote_write$", var.prometheus_remote_write_url)[0], null)
+  rules_dir        = "${path.module}/../../../observability/prometheus/rules"
 }
 
 module "network" {
@@ -123,4 +129,19 @@ module "app" {
 
   otlp_traces_endpoint        = var.otlp_traces_endpoint
   prometheus_remote_write_url = var.prometheus_remote_write_url
+}
+
+# The alert rules of observability/prometheus/rules (the files compose loads
+# and promtool tests) on the AMP workspace, and its alert manager publishing
+# to an encrypted SNS topic. Only with an AMP workspace: without one nothing
+# in AWS evaluates rules.
+module "alerting" {
+  source = "../../modules/alerting"
+  count  = local.amp_workspace_id != null ? 1 : 0
+
+  name                     = var.name
+  workspace_id             = local.amp_workspace_id
+  rule_files               = { for f in fileset(local.rules_dir, "*.yml") : trimsuffix(f, ".yml") => "${local.rules_dir}/${f}" }
+  alertmanager_config_file = "${path.module}/../../../observability/alertmanager/alertmanager.yml"
+  alert_email              = var.alert_email
 }

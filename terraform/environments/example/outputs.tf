@@ -62,3 +62,8 @@ output "ami_ssm_parameter_name" {
   description = "SSM parameter to look the next Amazon Linux 2023 AMI up from (then set ami_id and apply)."
   value       = module.app.ami_ssm_parameter_name
 }
+
+output "alert_topic_arn" {
+  description = "SNS topic the Amazon Managed Prometheus alert manager publishes every alert to (subscribe paging or chat to it); null without an AMP workspace."
+  value       = one(module.alerting[*].topic_arn)
+}

@@ -279,6 +279,23 @@ variable "prometheus_remote_write_url" {
     condition     = var.prometheus_remote_write_url == null || can(regex("^https://", var.prometheus_remote_write_url))
     error_message = "prometheus_remote_write_url must be null or an https:// URL."
   }
+
+  # The rule groups and the alert manager are created with the provider, so in var.region.
+  validation {
+    condition     = !startswith(coalesce(var.prometheus_remote_write_url, "-"), "https://aps-workspaces.") || startswith(coalesce(var.prometheus_remote_write_url, "-"), "https://aps-workspaces.${var.region}.")
+    error_message = "An Amazon Managed Prometheus workspace must be in var.region: its alert rules are deployed there."
+  }
+}
+
+variable "alert_email" {
+  description = "E-mail address subscribed to the Prometheus alert topic (FlashSaleOversold, SLO burn rates, ...), created when prometheus_remote_write_url is an Amazon Managed Prometheus workspace; null: no subscription."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alert_email == null || can(regex("^[^@ ]+@[^@ ]+\\.[^@ ]+$", var.alert_email))
+    error_message = "alert_email must be null or an e-mail address."
+  }
 }
 
 variable "alarm_emails" {

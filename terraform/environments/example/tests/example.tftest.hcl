@@ -140,6 +140,62 @@ run "full_stack" {
     condition     = output.database_secret_arn == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0123abcd-AbCdEf"
     error_message = "The managed database secret must be exposed for operators."
   }
+
+  assert {
+    condition     = length(module.alerting) == 0 && output.alert_topic_arn == null
+    error_message = "Without an AMP workspace no rule groups or alert topic are created."
+  }
+}
+
+# The alert rules reach production: with an AMP remote-write URL, every rule
+# file of observability/prometheus/rules becomes a namespace holding that file,
+# and the workspace's alert manager publishes to the encrypted SNS topic.
+run "alert_rules_on_managed_prometheus" {
+  command = apply
+
+  variables {
+    prometheus_remote_write_url = "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-0a1b2c3d-4e5f-6789-abcd-ef0123456789/api/v1/remote_write"
+    alert_email                 = "oncall@example.com"
+  }
+
+  assert {
+    condition = (
+      length(module.alerting) == 1 &&
+      toset(keys(module.alerting[0].rule_group_data)) == toset([for f in fileset("../../../observability/prometheus/rules", "*.yml") : trimsuffix(f, ".yml")]) &&
+      length(module.alerting[0].rule_group_data) == 3
+    )
+    error_message = "Every rule file (alerts, recording, slo) needs a rule group namespace on the workspace."
+  }
+
+  assert {
+    condition = alltrue([
+      for f in fileset("../../../observability/prometheus/rules", "*.yml") :
+      module.alerting[0].rule_group_data[trimsuffix(f, ".yml")] == file("../../../observability/prometheus/rules/${f}")
+    ])
+    error_message = "Each namespace must hold its rule file unchanged."
+  }
+
+  assert {
+    condition     = module.alerting[0].workspace_arn == "arn:aws:aps:eu-west-1:123456789012:workspace/ws-0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+    error_message = "The rules must go on the workspace the collectors write to."
+  }
+
+  assert {
+    condition = (
+      output.alert_topic_arn == module.alerting[0].topic_arn &&
+      strcontains(module.alerting[0].alert_manager_definition, output.alert_topic_arn) &&
+      alltrue([for r in yamldecode(yamldecode(module.alerting[0].alert_manager_definition).alertmanager_config).receivers : r.sns_configs[0].topic_arn == output.alert_topic_arn])
+    )
+    error_message = "The alert manager definition must publish to the alert topic, which is an output."
+  }
+}
+
+run "rejects_managed_prometheus_in_another_region" {
+  command = plan
+  variables {
+    prometheus_remote_write_url = "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-0a1b2c3d/api/v1/remote_write"
+  }
+  expect_failures = [var.prometheus_remote_write_url]
 }
 
 run "without_cluster_mode" {
