@@ -21,11 +21,17 @@ HOST ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# The venv follows the lock. A --hash anywhere puts pip in hash-checking mode for every requirement (pip docs,
+# "Secure installs"), which the editable package and the unlocked dev tools cannot satisfy, so: first the
+# locked set with its hashes, exactly as the image installs it; then the package and its dev tools,
+# constrained to the same pins by a hash-free copy of the lock (docs/decisions.md, issue 18 packaging).
+$(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (3.11+)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	sed -e '/--hash=/d' -e 's/ *\\$$//' requirements.lock > $(VENV)/constraints.txt
+	$(BIN)/pip install --quiet -c $(VENV)/constraints.txt -e '.[dev]'
 	@touch $@
 
 venv: $(STAMP) ## create .venv with the package and its dev tools

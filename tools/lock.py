@@ -2,13 +2,15 @@
 """The lock file of the runtime dependencies: ``requirements.lock``, pinned with hashes.
 
     python tools/lock.py            # regenerate it (`make lock`; needs uv and PyPI)
+    python tools/lock.py --upgrade  # the same, moving every pin to the newest version allowed
     python tools/lock.py --check    # offline: does it still match pyproject.toml? (exit 1 if not)
 
 The Docker image installs exactly this file (``pip install --require-hashes -r requirements.lock``), then the
 package itself with ``--no-deps --no-build-isolation``, so two builds from the same commit install the same
-bytes. The lock therefore holds ``[project].dependencies`` AND ``[build-system].requires`` (setuptools and
-wheel build the package inside the image), resolved by ``uv pip compile --generate-hashes`` for the image's
-interpreter: CPython 3.11 on x86_64 Linux.
+bytes. The lock therefore holds ``[project].dependencies``, the extras in ``LOCKED_EXTRAS`` (``granian``: the
+second server of ``flashsale serve --server granian`` must be in the image too) AND ``[build-system].requires``
+(setuptools and wheel build the package inside the image), resolved by ``uv pip compile --generate-hashes``
+for the image's interpreter: CPython 3.11 on x86_64 Linux.
 
 Why a check of our own: neither uv nor pip-tools can tell offline whether a lock still matches its inputs
 (both re-resolve against the index). The header stores a SHA-256 of the normalised inputs (every requirement
@@ -26,6 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -44,13 +47,21 @@ TARGET_ENV = {"python_version": PYTHON_VERSION, "python_full_version": f"{PYTHON
               "os_name": "posix", "implementation_name": "cpython", "platform_python_implementation": "CPython",
               "extra": ""}
 DIGEST_PREFIX = "# inputs-sha256: "
+# Optional dependency groups the image installs, so the lock must cover them (dev stays out: its tools are
+# installed from the index, constrained by the lock: `make venv`).
+LOCKED_EXTRAS = ("granian",)
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;\\]+)")
 
 
 def inputs(pyproject: Path = PYPROJECT) -> list[Requirement]:
-    """The requirements the lock must cover: runtime dependencies, then the build backend's."""
+    """The requirements the lock must cover: runtime dependencies, the locked extras, then the build backend's."""
     data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    strings = list(data["project"].get("dependencies", [])) + list(data["build-system"].get("requires", []))
+    extras = data["project"].get("optional-dependencies", {})
+    missing = [e for e in LOCKED_EXTRAS if e not in extras]
+    if missing:
+        sys.exit(f"{pyproject.name} has no optional-dependencies {', '.join(missing)} (LOCKED_EXTRAS)")
+    strings = (list(data["project"].get("dependencies", [])) + [r for e in LOCKED_EXTRAS for r in extras[e]]
+               + list(data["build-system"].get("requires", [])))
     return [Requirement(s) for s in strings]
 
 
@@ -116,43 +127,55 @@ def uv_binary() -> str:
     return found
 
 
-def generate(pyproject: Path = PYPROJECT, lock: Path = LOCK) -> None:
-    """Resolve with uv and write the lock with its inputs digest in the header."""
+def generate(pyproject: Path = PYPROJECT, lock: Path = LOCK, upgrade: bool = False) -> None:
+    """Resolve with uv and write the lock with its inputs digest in the header.
+
+    uv reads the pins of an existing output file as preferences, so the current lock is handed to it as that
+    file (a copy): a changed input moves only what it has to, not every package with a newer release.
+    ``upgrade`` re-resolves everything to the newest versions allowed.
+    """
     requirements = inputs(pyproject)
     data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     build = "\n".join(data["build-system"].get("requires", [])) + "\n"
     command = [uv_binary(), "pip", "compile", str(pyproject.name), "-", "--generate-hashes", "--quiet",
                "--python-version", PYTHON_VERSION, "--python-platform", PYTHON_PLATFORM,
-               "--custom-compile-command", "make lock", "--no-header"]
+               "--custom-compile-command", "make lock", "--no-header",
+               *(a for e in LOCKED_EXTRAS for a in ("--extra", e)), *(["--upgrade"] if upgrade else [])]
     env = {**os.environ, "UV_NO_CONFIG": "1"}
-    result = subprocess.run(command, input=build, capture_output=True, text=True, cwd=pyproject.parent,
-                            env=env, check=False)
-    if result.returncode != 0:
-        sys.exit(f"uv pip compile failed:\n{result.stderr}")
+    with tempfile.TemporaryDirectory() as scratch:
+        previous = Path(scratch) / "requirements.lock"
+        if lock.exists():
+            shutil.copyfile(lock, previous)
+        result = subprocess.run([*command, "--output-file", str(previous)], input=build, capture_output=True,
+                                text=True, cwd=pyproject.parent, env=env, check=False)
+        if result.returncode != 0:
+            sys.exit(f"uv pip compile failed:\n{result.stderr}")
+        resolved = previous.read_text(encoding="utf-8")
     header = (
         "# requirements.lock: every package the flashsale image installs, pinned with hashes.\n"
         "# Generated by `make lock` (tools/lock.py: uv pip compile --generate-hashes) from pyproject.toml's\n"
-        "# [project].dependencies and [build-system].requires, for CPython "
+        f"# [project].dependencies, the extras {', '.join(LOCKED_EXTRAS)} and [build-system].requires, for CPython "
         f"{PYTHON_VERSION} on {PYTHON_PLATFORM}. Do not edit.\n"
         "# tests/test_lockfile.py fails when pyproject.toml no longer matches the digest below.\n"
         f"{DIGEST_PREFIX}{digest(requirements)}\n"
     )
-    lock.write_text(header + result.stdout, encoding="utf-8")
+    lock.write_text(header + resolved, encoding="utf-8")
     left = problems(pyproject, lock)
     if left:
         sys.exit("\n".join(left))
-    print(f"{lock.relative_to(ROOT)}: {len(pins(result.stdout))} packages pinned with hashes")
+    print(f"{lock.relative_to(ROOT)}: {len(pins(resolved))} packages pinned with hashes")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="verify only, offline")
+    parser.add_argument("--upgrade", action="store_true", help="newest allowed versions, not the current pins")
     args = parser.parse_args()
     if args.check:
         found = problems()
         print("\n".join(found) if found else f"{LOCK.name} matches pyproject.toml")
         return 1 if found else 0
-    generate()
+    generate(upgrade=args.upgrade)
     return 0
 
 
