@@ -24,6 +24,50 @@ from prometheus_client.parser import text_string_to_metric_families
 PATHS = ("safe", "unsafe")
 PURCHASE_ROUTE = {"safe": "/sales/{sale}/purchases", "unsafe": "/demo/sales/{sale}/purchases"}
 DURATION_METRIC = "flashsale_purchase_duration_seconds"
+PROBE_SALE = "attack-route-probe"
+"""A sale id the route probe names; the probe's body is invalid, so it never buys or creates anything."""
+
+
+class AttackError(Exception):
+    """The attack could not be run or its figures cannot be trusted; the message says why, in one line."""
+
+
+class DemoRouteOff(AttackError):
+    """The target does not mount the unsafe demo route: an "unsafe" run would count only 404s and report a sale
+    that sold nothing as one whose invariants hold."""
+
+
+def _expect(status: int, wanted: int, what: str, url: str) -> None:
+    """Turn an unexpected answer into an AttackError that names the request and what to check."""
+    if status == wanted:
+        return
+    if status in (401, 403):
+        raise AttackError(
+            f"{what} answered HTTP {status}: {url} refused the admin token; set FLASHSALE_ADMIN_TOKEN (or "
+            "--admin-token) to the target's token"
+        )
+    if status == 404:
+        raise AttackError(f"{what} answered HTTP 404: is {url} a flashsale API with its admin routes on?")
+    raise AttackError(f"{what} answered HTTP {status} (wanted {wanted}): server error or not a flashsale API")
+
+
+async def probe_demo_route(client: aiohttp.ClientSession, url: str) -> None:
+    """Raise DemoRouteOff unless the unsafe demo route is mounted.
+
+    With demo mode on, an empty body is refused by validation (400) before any sale is looked up; without it
+    the route does not exist (404, or 405 if another route shares the path).
+    """
+    route = PURCHASE_ROUTE["unsafe"].format(sale=PROBE_SALE)
+    async with client.post(route, json={}) as response:
+        await response.read()
+        status = response.status
+    if status in (404, 405):
+        raise DemoRouteOff(
+            f"the unsafe demo route (POST /demo/sales/{{id}}/purchases) is off on {url} (HTTP {status}): it is "
+            "mounted only with FLASHSALE_DEMO=true; use --path safe, or start the target in demo mode"
+        )
+    if status >= 500:
+        raise AttackError(f"probing the unsafe demo route answered HTTP {status}: server error")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -76,10 +120,13 @@ async def run_path(url: str, path: str, buyers: int, stock: int, admin_token: st
     connector = aiohttp.TCPConnector(limit=buyers + 8, force_close=False)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(url, connector=connector, timeout=timeout) as client:
+        if path == "unsafe":
+            await probe_demo_route(client, url)
         async with client.post(
             "/admin/sales", json={"sale_id": sale, "name": f"attack {path}", "stock": stock}, headers=auth
         ) as created:
-            created.raise_for_status()
+            await created.read()
+            _expect(created.status, 201, "POST /admin/sales", url)
         # One connection per buyer, opened now: the burst measures the purchases, not TCP handshakes.
         await asyncio.gather(*(_touch(client) for _ in range(buyers)))
         async with client.get("/metrics") as scraped:
@@ -118,8 +165,10 @@ async def run_path(url: str, path: str, buyers: int, stock: int, admin_token: st
         async with client.get("/metrics") as scraped:
             after = duration_buckets(await scraped.text(), path) if scraped.status == 200 else {}
         async with client.get(f"/sales/{sale}") as r:
+            _expect(r.status, 200, f"GET /sales/{sale}", url)
             view = await r.json()
         async with client.get(f"/admin/sales/{sale}/audit", headers=auth) as r:
+            _expect(r.status, 200, f"GET /admin/sales/{sale}/audit", url)
             audit = await r.json()
     latencies = [seconds * 1000 for _, seconds, _ in results]
     statuses = Counter(str(status) for status, _, _ in results)
@@ -150,7 +199,27 @@ async def _touch(client: aiohttp.ClientSession) -> None:
 
 
 async def run(url: str, paths: list[str], buyers: int, stock: int, admin_token: str) -> dict[str, Any]:
-    return {path: await run_path(url, path, buyers, stock, admin_token) for path in paths}
+    """Every path's figures, or AttackError in one line when the target cannot be reached or answers oddly.
+
+    With the unsafe path asked for, the demo route is probed before any burst, so ``--path both`` against a
+    target without demo mode fails at once instead of printing the safe path's figures and then failing.
+    """
+    try:
+        if "unsafe" in paths:
+            async with aiohttp.ClientSession(url, timeout=aiohttp.ClientTimeout(total=30)) as client:
+                await probe_demo_route(client, url)
+        return {path: await run_path(url, path, buyers, stock, admin_token) for path in paths}
+    except aiohttp.ClientConnectorError as exc:
+        reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
+        raise AttackError(f"cannot connect to {url}: {reason}") from exc
+    except aiohttp.ContentTypeError as exc:
+        raise AttackError(f"{url} answered without JSON (HTTP {exc.status}): not a flashsale API?") from exc
+    except aiohttp.ClientError as exc:
+        raise AttackError(f"talking to {url} failed: {type(exc).__name__}: {exc}") from exc
+    except TimeoutError as exc:
+        raise AttackError(f"{url} did not answer within the attack's 60 s timeout") from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AttackError(f"{url} answered with an unexpected body ({type(exc).__name__}: {exc})") from exc
 
 
 def table(results: dict[str, Any]) -> str:

@@ -1,8 +1,7 @@
-"""The ``flashsale export``, ``flashsale db upgrade`` and ``flashsale reconcile`` commands."""
+"""The ``flashsale export``, ``flashsale db upgrade`` and ``flashsale reconcile`` commands (click, as cli.py)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import signal
@@ -11,6 +10,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+import click
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
@@ -21,7 +21,23 @@ START_RETRY_S = 60.0
 """How long ``export`` and ``db upgrade`` wait for PostgreSQL to accept the migration before giving up."""
 
 
-def _settings(need_redis: bool = True) -> Settings | None:
+ENV_HELP = "Reads FLASHSALE_DATABASE_URL and FLASHSALE_REDIS_URL (README: Settings)."
+
+
+class Failed(click.ClickException):
+    """A one-line failure while running (exit 1)."""
+
+    exit_code = 1
+
+
+class NoSuchSale(click.ClickException):
+    """``reconcile`` of a sale Redis does not know (exit 2, as before the move to click)."""
+
+    exit_code = 2
+
+
+def _settings(need_redis: bool = True) -> Settings:
+    """The settings, or a usage error (exit 2) naming the variables still unset."""
     settings = Settings.from_env()
     missing = [
         name
@@ -32,8 +48,8 @@ def _settings(need_redis: bool = True) -> Settings | None:
         if not value
     ]
     if missing:
-        print(f"flashsale: set {' and '.join(missing)} (export and reconcile need both stores)", file=sys.stderr)
-        return None
+        what = "export and reconcile need both stores" if need_redis else "the schema lives in PostgreSQL"
+        raise click.UsageError(f"set {' and '.join(missing)} ({what})")
     return settings
 
 
@@ -71,7 +87,7 @@ def _upgrade_with_retry(url: str) -> None:
             return
         except (OSError, ConnectionError) as exc:
             if time.monotonic() >= deadline:
-                raise SystemExit(f"flashsale: PostgreSQL at {masked(url)} unreachable: {exc}") from exc
+                raise Failed(f"PostgreSQL at {masked(url)} unreachable: {exc}") from exc
             print(f"flashsale: waiting for PostgreSQL ({type(exc).__name__})", file=sys.stderr)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
@@ -101,14 +117,15 @@ def _json_logs(level: str) -> None:
     )
 
 
-def export(args: argparse.Namespace) -> int:
+@click.command(epilog=ENV_HELP)
+def export() -> int:
+    """Export every sale's orders to PostgreSQL, forever (stop with SIGTERM or Ctrl-C)."""
     from flashsale.orders.db import OrderStore
     from flashsale.orders.exporter import ExportConfig, Exporter
     from flashsale.orders.metrics import ExportMetrics
 
     settings = _settings()
-    if settings is None or not settings.database_url:
-        return 2
+    assert settings.database_url
     config = ExportConfig.from_env()
     _json_logs(settings.log_level)
     _upgrade_with_retry(settings.database_url)
@@ -135,25 +152,35 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
-def db(args: argparse.Namespace) -> int:
+@click.group()
+def db() -> None:
+    """The orders database's schema."""
+
+
+@db.command(epilog="Reads FLASHSALE_DATABASE_URL (README: Settings).")
+def upgrade() -> int:
+    """Apply the migrations (idempotent, safe from several processes at once)."""
     settings = _settings(need_redis=False)
-    if settings is None or not settings.database_url:
-        return 2
+    assert settings.database_url
     _upgrade_with_retry(settings.database_url)
-    print("orders schema at head")
+    click.echo("orders schema at head")
     return 0
 
 
-def reconcile(args: argparse.Namespace) -> int:
-    from flashsale.inventory import Inventory
+@click.command(epilog=ENV_HELP)
+@click.argument("sale_id")
+@click.option(
+    "--repair", is_flag=True, help="Re-apply the orders PostgreSQL has and Redis lost (exactly once), then compare."
+)
+def reconcile(sale_id: str, repair: bool) -> int:
+    """Compare a sale's orders in Redis and PostgreSQL; print JSON, exit 1 unless they match."""
+    from flashsale.inventory import Inventory, Unavailable
     from flashsale.inventory.connection import connect
     from flashsale.orders.db import OrderStore
     from flashsale.orders.reconcile import reconcile as check
-    from flashsale.orders.reconcile import repair
+    from flashsale.orders.reconcile import repair as fix
 
     settings = _settings()
-    if settings is None or not settings.database_url:
-        return 2
     settings = Settings.from_env(redis_timeout_ms=max(settings.redis_timeout_ms, 2000))
 
     async def go() -> tuple[bool, dict[str, Any]] | None:
@@ -161,36 +188,30 @@ def reconcile(args: argparse.Namespace) -> int:
         inventory = Inventory(connect(settings), settings)
         store = OrderStore(settings.database_url)
         try:
-            if args.repair:
-                fixed = await repair(inventory, store, args.sale_id)
+            if repair:
+                fixed = await fix(inventory, store, sale_id)
                 if fixed is None:
                     return None
                 return bool(fixed.after and fixed.after.ok), asdict(fixed)
-            result = await check(inventory, store, args.sale_id)
+            result = await check(inventory, store, sale_id)
             return None if result is None else (result.ok, asdict(result))
         finally:
             await store.close()
             await inventory.close()
 
-    out = asyncio.run(go())
+    try:
+        out = asyncio.run(go())
+    except Unavailable as exc:
+        raise Failed(f"Redis unavailable ({exc.kind}: {exc})") from exc
+    except (OSError, ConnectionError) as exc:
+        raise Failed(f"reconcile failed: {type(exc).__name__}: {exc}") from exc
     if out is None:
-        print(f"flashsale: no sale {args.sale_id!r}", file=sys.stderr)
-        return 2
-    print(json.dumps(out[1], indent=2))
+        raise NoSuchSale(f"no sale {sale_id!r}")
+    click.echo(json.dumps(out[1], indent=2))
     return 0 if out[0] else 1
 
 
-def add_commands(sub: Any) -> None:
-    e = sub.add_parser("export", help="export every sale's orders to PostgreSQL (FLASHSALE_DATABASE_URL), forever")
-    e.set_defaults(func=export)
-    d = sub.add_parser("db", help="database schema: `flashsale db upgrade` applies the migrations")
-    d.add_argument("action", choices=["upgrade"])
-    d.set_defaults(func=db)
-    r = sub.add_parser("reconcile", help="compare a sale's orders in Redis and PostgreSQL (exit 1 unless ok)")
-    r.add_argument("sale_id")
-    r.add_argument(
-        "--repair",
-        action="store_true",
-        help="re-apply the orders PostgreSQL has and Redis lost (exactly once), then compare",
-    )
-    r.set_defaults(func=reconcile)
+def add_commands(group: click.Group) -> None:
+    group.add_command(export)
+    group.add_command(db)
+    group.add_command(reconcile)
