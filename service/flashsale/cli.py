@@ -104,9 +104,14 @@ class SourcedOption(click.Option):
     FLASHSALE_PORT)`` when read from the variable (click names the variable either way, which blamed the
     variable for a typed ``--port 0``)."""
 
-    def get_error_hint(self, ctx: click.Context) -> str:
+    def get_error_hint(self, ctx: click.Context | None) -> str:
         hint = " / ".join(f"'{o}'" for o in self.opts)
-        if self.name and self.envvar and ctx.get_parameter_source(self.name) is ParameterSource.ENVIRONMENT:
+        if (
+            ctx is not None
+            and self.name
+            and self.envvar
+            and ctx.get_parameter_source(self.name) is ParameterSource.ENVIRONMENT
+        ):
             hint += f" (from {self.envvar})"
         return hint
 
