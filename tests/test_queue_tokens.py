@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flashsale.queue import Admission, AdmissionError, Signer
-from flashsale.queue.tokens import CLOCK_SKEW_MS
+from flashsale.queue.tokens import CLOCK_SKEW_MS, Ticket, TicketError
 
 NOW = 1_800_000_000_000
 signer = Signer(b"k" * 32)
@@ -27,8 +27,31 @@ def test_a_valid_token_gives_its_claims() -> None:
     assert claims.position == 7 and len(claims.jti) >= 16
 
 
-def test_each_token_has_its_own_jti() -> None:
-    assert issue()[1].jti != issue()[1].jti
+def test_one_place_one_jti() -> None:
+    """Every token of one place shares its jti (so polling again never yields a second purchase); other places
+    and other sales get other jtis."""
+    assert issue()[1].jti == issue(exp=NOW + 1)[1].jti
+    jtis = {signer.jti("drop-1", p) for p in range(1000)} | {signer.jti("drop-2", p) for p in range(1000)}
+    assert len(jtis) == 2000
+
+
+def test_tickets_round_trip_and_refuse_forgeries() -> None:
+    ticket = signer.ticket("drop-1", "alice", 41)
+    assert signer.read_ticket(ticket, "drop-1") == Ticket("drop-1", "alice", 41)
+    assert signer.ticket("drop-1", "alice", 41) == ticket
+    token, _ = issue()
+    for bad in [
+        token,
+        ticket + "x",
+        ticket.replace("t1.", "a1."),
+        "",
+        "t1..",
+        Signer(b"x" * 32).ticket("drop-1", "a", 1),
+    ]:
+        with pytest.raises(TicketError):
+            signer.read_ticket(bad, "drop-1")
+    with pytest.raises(TicketError):
+        signer.read_ticket(ticket, "drop-2")
 
 
 def test_forged_tokens_are_invalid() -> None:

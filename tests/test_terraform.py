@@ -25,7 +25,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 TF = ROOT / "terraform"
 SCRIPT = TF / "tf-test.sh"
-TF_DIRS = ["modules/network", "modules/alb", "modules/app", "modules/redis", "modules/postgres", "modules/alerting", "environments/example"]
+TF_DIRS = [
+    "modules/network",
+    "modules/alb",
+    "modules/app",
+    "modules/redis",
+    "modules/postgres",
+    "modules/alerting",
+    "environments/example",
+]
 CHECKOV_UNAVAILABLE = 77
 USER_DATA = TF / "modules" / "app" / "templates" / "user_data.sh.tftpl"
 

@@ -24,10 +24,13 @@ from flashsale.api.limits import RATE_LIMIT_STORE, BuyerRateLimiter, ip_rate_lim
 from flashsale.api.ops import BareController, HealthController, MetricsController
 from flashsale.api.problems import problem_details_config
 from flashsale.api.purchases import DemoController, PurchaseController, count_refused_attempt
+from flashsale.api.queue import AdminQueueController, QueueController, make_signer
 from flashsale.api.sales import AdminController, SaleController, admin_guard
 from flashsale.inventory import Inventory
 from flashsale.inventory.connection import connect, warm_pool
 from flashsale.orders.db import OrderStore
+from flashsale.queue.controller import admit_forever
+from flashsale.queue.view import QueueBoard
 from flashsale.security import check_admin_token
 from flashsale.settings import Settings
 from flashsale.telemetry import NO_SALE, Recorder, SpanPipe
@@ -35,6 +38,7 @@ from flashsale.telemetry import holds as hold_metrics
 from flashsale.telemetry.config import exporter_from_env
 from flashsale.telemetry.http import HttpMetricsMiddleware
 from flashsale.telemetry.logs import AttemptLog, flush_periodically, flush_stdout, structlog_plugin
+from flashsale.telemetry.metrics import observe_queue
 
 ALLOW_TABLE = "flashsale_allow_table"
 
@@ -120,12 +124,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         loop = asyncio.get_running_loop()
         flusher = loop.create_task(flush_periodically(recorder.flush))
         reaper = loop.create_task(inventory.reap_forever())
+        admitter = loop.create_task(
+            admit_forever(inventory, app.state.queue_board, observe_queue if settings.telemetry else None)
+        )
         address_store = stores.get(RATE_LIMIT_STORE)
         purger = loop.create_task(purge_expired(address_store)) if isinstance(address_store, MemoryStore) else None
         try:
             yield
         finally:
             reaper.cancel()
+            admitter.cancel()
             flusher.cancel()
             if purger is not None:
                 purger.cancel()
@@ -136,11 +144,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if orders is not None:
                 await orders.close()
 
-    handlers: list[Any] = [PurchaseController, HoldController, SaleController, HealthController]
+    handlers: list[Any] = [PurchaseController, HoldController, SaleController, QueueController, HealthController]
     if settings.telemetry:
         handlers.append(MetricsController)
     if settings.admin_enabled:
-        handlers.append(Router("/", route_handlers=[AdminController], guards=[admin_guard(settings.admin_token)]))
+        handlers.append(
+            Router(
+                "/", route_handlers=[AdminController, AdminQueueController], guards=[admin_guard(settings.admin_token)]
+            )
+        )
     if settings.demo:
         handlers.append(DemoController)
     if settings.bench_routes:
@@ -159,7 +171,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
-        state=State({"settings": settings, "recorder": recorder}),
+        state=State(
+            {"settings": settings, "recorder": recorder, "signer": make_signer(settings), "queue_board": QueueBoard()}
+        ),
         dependencies={
             "inventory": Provide(_inventory, sync_to_thread=False),
             "recorder": Provide(_recorder, sync_to_thread=False),

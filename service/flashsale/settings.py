@@ -42,7 +42,7 @@ Positive = Annotated[int, msgspec.Meta(ge=1)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
-_SECRETS = frozenset({"admin_token", "redis_url", "database_url"})
+_SECRETS = frozenset({"admin_token", "redis_url", "database_url", "admission_key"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
@@ -63,6 +63,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Connections per worker process; callers beyond it wait (within the deadline) instead of failing."""
     admin_token: str | None = None
     """Bearer token for ``/admin``. Unset: every admin call is refused."""
+    admission_key: Annotated[str, msgspec.Meta(min_length=32)] | None = None
+    """HMAC key (32+ characters) that signs waiting-room tickets and admission tokens; every worker and replica
+    needs the same one (on AWS it comes from Secrets Manager). Unset: derived from the admin token, or a random
+    per-process key when there is none (one worker only)."""
     admin_enabled: bool = True
     """Mount the admin routes at all."""
     demo: bool = False

@@ -33,6 +33,7 @@ from flashsale.api.purchases import (
     attempt_responses,
     decode_purchase,
 )
+from flashsale.api.queue import admission
 from flashsale.api.schemas import (
     PAYMENT_REF_PATTERN,
     ConfirmRequest,
@@ -228,6 +229,11 @@ def _release_answer(sale_id: str, instance: str) -> Callable[[HoldResult], Respo
 # -- the routes ----------------------------------------------------------------------------------------------
 
 
+async def refused_hold(outcome: Outcome) -> HoldResult:
+    """An admission token refused before Redis: answered without a Redis call, recorded like any attempt."""
+    return HoldResult(outcome)
+
+
 class HoldController(Controller):
     path = "/sales/{sale_id:str}/holds"
     tags = ["holds"]
@@ -264,12 +270,15 @@ class HoldController(Controller):
                 instance,
                 headers=p.unavailable_headers(),
             )
+        jti, refused = admission(request, sale_id, data.buyer_id)
         return await run_step(
             recorder,
             Step.HOLD,
             sale_id,
             data.quantity,
-            lambda: inventory.hold(sale_id, data.buyer_id, data.quantity, idempotency_key),
+            (lambda: refused_hold(refused))
+            if refused is not None
+            else lambda: inventory.hold(sale_id, data.buyer_id, data.quantity, idempotency_key, jti),
             _hold_answer(sale_id, instance),
             instance,
             request.scope,

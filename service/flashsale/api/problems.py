@@ -72,6 +72,14 @@ UNKNOWN_ORDER = ProblemType("unknown-order", 404, "No such order")
 EXPORT_PENDING = ProblemType("export-pending", 409, "Orders of this sale are not yet exported")
 DATABASE_NOT_CONFIGURED = ProblemType("database-not-configured", 503, "No orders database configured")
 DATABASE_UNAVAILABLE = ProblemType("database-unavailable", 503, "The orders database did not answer")
+ADMISSION_REQUIRED = ProblemType("admission-required", 403, "This sale has a waiting room: join it first")
+ADMISSION_INVALID = ProblemType("admission-invalid", 403, "The admission token is not valid for this buyer and sale")
+ADMISSION_EXPIRED = ProblemType("admission-expired", 403, "The admission token expired")
+ADMISSION_NOT_YET_VALID = ProblemType("admission-not-yet-valid", 403, "The admission token is not valid yet")
+ADMISSION_USED = ProblemType("admission-used", 409, "The admission token was used already")
+UNKNOWN_TICKET = ProblemType("unknown-ticket", 404, "No such place in this sale's waiting room")
+NO_QUEUE = ProblemType("no-queue", 404, "This sale has no waiting room")
+QUEUE_ENDED = ProblemType("queue-ended", 409, "The waiting room no longer gives places: sold out or closed")
 
 
 BY_OUTCOME: dict[Outcome, ProblemType] = {
@@ -89,6 +97,11 @@ BY_OUTCOME: dict[Outcome, ProblemType] = {
     Outcome.HOLD_RELEASED: HOLD_RELEASED,
     Outcome.HOLD_CONFIRMED: HOLD_CONFIRMED,
     Outcome.UNKNOWN_ORDER: UNKNOWN_ORDER,
+    Outcome.ADMISSION_REQUIRED: ADMISSION_REQUIRED,
+    Outcome.ADMISSION_INVALID: ADMISSION_INVALID,
+    Outcome.ADMISSION_EXPIRED: ADMISSION_EXPIRED,
+    Outcome.ADMISSION_NOT_YET_VALID: ADMISSION_NOT_YET_VALID,
+    Outcome.ADMISSION_USED: ADMISSION_USED,
 }
 
 UNAVAILABLE_DETAIL = (

@@ -20,6 +20,7 @@ from litestar.exceptions import HTTPException
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 
 from flashsale.api import problems as p
+from flashsale.api.queue import admission
 from flashsale.api.schemas import (
     BUYER_ID_PATTERN,
     MAX_QUANTITY,
@@ -166,6 +167,11 @@ def answer(sale_id: str, path: str, result: PurchaseResult) -> Response[Any]:
     return p.problem_response(problem, outcome.value, instance)
 
 
+async def refused_now(outcome: Outcome) -> PurchaseResult:
+    """An admission token refused before Redis (queue/tokens.py): an attempt answered without a Redis call."""
+    return PurchaseResult(outcome)
+
+
 def rate_limited(recorder: Recorder, sale_id: str, buyer_id: str, scope: Any) -> Response[Any]:
     recorder.attempt(sale_id, "safe", Outcome.RATE_LIMITED, scope=scope, buyer_id=buyer_id)
     return p.problem_response(
@@ -206,7 +212,8 @@ def attempt_responses() -> dict[int, Any]:
     return p.responses(
         p.DOC_BAD_REQUEST,
         (404, p.describe(p.UNKNOWN_SALE)),
-        (409, p.describe(p.SOLD_OUT, p.LIMIT_REACHED, p.NOT_OPEN, p.CLOSED)),
+        (403, p.describe(p.ADMISSION_REQUIRED, p.ADMISSION_INVALID, p.ADMISSION_EXPIRED, p.ADMISSION_NOT_YET_VALID)),
+        (409, p.describe(p.SOLD_OUT, p.LIMIT_REACHED, p.NOT_OPEN, p.CLOSED, p.ADMISSION_USED)),
         p.DOC_TOO_LARGE,
         (422, p.describe(p.IDEMPOTENCY_CONFLICT)),
         p.DOC_RATE_LIMITED,
@@ -250,12 +257,15 @@ class PurchaseController(Controller):
         limiter = recorder.buyer_limiter
         if limiter is not None and not limiter.allow(data.buyer_id):
             return rate_limited(recorder, sale_id, data.buyer_id, request.scope)
+        jti, refused = admission(request, sale_id, data.buyer_id)
         return await run_attempt(
             recorder,
             "safe",
             sale_id,
             data.quantity,
-            lambda: inventory.purchase(sale_id, data.buyer_id, data.quantity, idempotency_key),
+            (lambda: refused_now(refused))
+            if refused is not None
+            else lambda: inventory.purchase(sale_id, data.buyer_id, data.quantity, idempotency_key, jti),
             request.scope,
             buyer_id=data.buyer_id,
             key_digest=key_digest(idempotency_key),

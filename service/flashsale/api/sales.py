@@ -38,6 +38,7 @@ from flashsale.api.schemas import (
     to_ms,
 )
 from flashsale.inventory import CancelResult, Inventory, Outcome, SaleSnapshot, Step
+from flashsale.inventory.engine import QueueConfig
 from flashsale.orders import reconcile as rc
 from flashsale.orders.db import OrderStore
 from flashsale.orders.stream import backlog, ensure_group
@@ -183,8 +184,14 @@ class AdminController(Controller):
         self, data: JSONBody[CreateSale], inventory: InventoryDep, recorder: RecorderDep, orders: OrderStoreDep
     ) -> SaleView:
         opens_ms, closes_ms = to_ms(data.opens_at), to_ms(data.closes_at)
+        q = data.queue
+        queue = (
+            QueueConfig(q.mode, q.admit_rate, q.max_active, q.token_ttl_s)
+            if q is not None and q.mode != "off"
+            else None
+        )
         created = await inventory.create_sale(
-            data.sale_id, data.name, data.stock, data.per_buyer_limit, opens_ms, closes_ms, data.hold_ttl_s
+            data.sale_id, data.name, data.stock, data.per_buyer_limit, opens_ms, closes_ms, data.hold_ttl_s, queue
         )
         if not created:
             raise p.Problem(p.SALE_EXISTS, f"sale {data.sale_id!r} exists; restock or delete it")

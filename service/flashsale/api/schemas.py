@@ -75,6 +75,17 @@ MIN_MS = int(datetime(1, 1, 1, tzinfo=UTC).timestamp() * 1000)
 MAX_MS = int(datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC).timestamp() * 1000)
 
 
+class QueueSettings(msgspec.Struct, forbid_unknown_fields=True):
+    """A sale's waiting room (docs/queue.md). ``off``: no waiting room, purchases need no admission token."""
+
+    mode: Literal["off", "fifo", "random_at_open"] = "off"
+    admit_rate: Annotated[float, msgspec.Meta(gt=0, le=100_000, description="Admissions per second at most")] = 50.0
+    max_active: Annotated[
+        int, msgspec.Meta(ge=1, le=1_000_000, description="Admitted buyers not yet done (bought or expired)")
+    ] = 500
+    token_ttl_s: Annotated[int, msgspec.Meta(ge=5, le=3600, description="How long an admission lasts")] = 120
+
+
 class CreateSale(msgspec.Struct):
     sale_id: SaleId
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -83,6 +94,7 @@ class CreateSale(msgspec.Struct):
     opens_at: Instant | None = None
     closes_at: Instant | None = None
     hold_ttl_s: Annotated[int, msgspec.Meta(ge=1, le=86_400, description="How long a hold lasts (seconds)")] = 600
+    queue: QueueSettings | None = None
 
     def __post_init__(self) -> None:
         # "9999-12-31T23:59:59-01:00" is a valid date-time whose instant is in year 10000, which no datetime

@@ -12,6 +12,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio.cluster import PipelineCommand, RedisCluster
@@ -30,21 +31,25 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from flashsale.inventory.keys import HOLD_ID_PATTERN, ORDER_ID_PATTERN, SALES_INDEX, sale_keys
+from flashsale.inventory.keys import HOLD_ID_PATTERN, ORDER_ID_PATTERN, QUEUES_INDEX, SALES_INDEX, queue_keys, sale_keys
 from flashsale.inventory.memo import SoldOutMemo
 from flashsale.inventory.outcomes import Outcome
 from flashsale.inventory.records import OrderRecord, encode_order
 from flashsale.inventory.replies import (
     CancelResult,
     HoldResult,
+    JoinResult,
     PurchaseResult,
+    QueueSnapshot,
     RepairResult,
     RestoredOrder,
     SaleSnapshot,
     decode_cancel,
     decode_confirm,
     decode_hold,
+    decode_join,
     decode_purchase,
+    decode_queue_advance,
     decode_read_hold,
     decode_reap,
     decode_release,
@@ -52,6 +57,7 @@ from flashsale.inventory.replies import (
     decode_sale,
 )
 from flashsale.inventory.scripts import LuaScript, Scripts
+from flashsale.queue.fair import commitment
 from flashsale.settings import Durability, Settings
 
 UNSAFE_WORK_S = 0.02
@@ -64,6 +70,23 @@ REAP_PER_CALL = 1000
 REAP_INTERVAL_S = 1.0
 """How often the background reaper tidies every sale (it only matters for sales nobody is buying from)."""
 HOLD_TTL_S_DEFAULT = 600
+ADMISSION_STEP_MS = 50
+"""Shortest admission step: a worker's tick that comes sooner after another worker's step admits nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    """A sale's waiting room settings (the admin API's ``queue`` object; mode ``off`` means no QueueConfig)."""
+
+    mode: str
+    """``fifo`` or ``random_at_open``."""
+    admit_rate: float
+    """Admissions per second at most."""
+    max_active: int
+    """Admitted buyers that have neither bought nor let their admission expire, at most."""
+    token_ttl_s: int
+    """How long an admission (its token) lasts."""
+
 
 _HOLD_ID = re.compile(HOLD_ID_PATTERN)
 _ORDER_ID = re.compile(ORDER_ID_PATTERN)
@@ -133,8 +156,13 @@ class Inventory:
 
     # -- purchase path -------------------------------------------------------------------------------------
 
-    async def purchase(self, sale_id: str, buyer_id: str, quantity: int, idempotency_key: str) -> PurchaseResult:
-        """One atomic purchase attempt: one script call, one round trip (plus WAIT in replicated mode)."""
+    async def purchase(
+        self, sale_id: str, buyer_id: str, quantity: int, idempotency_key: str, admission: str = ""
+    ) -> PurchaseResult:
+        """One atomic purchase attempt: one script call, one round trip (plus WAIT in replicated mode).
+
+        ``admission``: the jti of a verified admission token (sales with a waiting room), spent by the same
+        script that sells."""
         if self.memo is not None:
             hit = self.memo.lookup(sale_id, idempotency_key, buyer_id, quantity)
             # In replicated mode a replay must be confirmed by the replicas too: only "sold out" is answered
@@ -142,8 +170,8 @@ class Inventory:
             if hit is not None and not (self._replicated and hit[0] is Outcome.REPLAYED):
                 return _from_memo(*hit)
         k = sale_keys(sale_id)
-        keys = (k.sale, k.buyers, k.orders, k.idem(idempotency_key), k.holds, k.hold_expiry)
-        args = (buyer_id, quantity, idempotency_key, self._ttl, self._reclaim)
+        keys = (k.sale, k.buyers, k.orders, k.idem(idempotency_key), k.holds, k.hold_expiry, k.admissions)
+        args = (buyer_id, quantity, idempotency_key, self._ttl, self._reclaim, admission)
         try:
             async with asyncio.timeout(self._deadline):
                 if self._replicated:
@@ -321,9 +349,31 @@ class Inventory:
         opens_ms: int | None = None,
         closes_ms: int | None = None,
         hold_ttl_s: int = HOLD_TTL_S_DEFAULT,
+        queue: QueueConfig | None = None,
     ) -> bool:
-        """Create a sale; False if one with this id exists already (it is left untouched)."""
+        """Create a sale; False if one with this id exists already (it is left untouched).
+
+        With ``queue`` the waiting room is made first (on its own slot, with a fresh seed whose SHA-256 is
+        published at once), so no purchase can meet a sale flagged ``queued`` whose room does not exist yet."""
         k = sale_keys(sale_id)
+        if queue is not None and not await self._call(self.client.exists(k.sale)):
+            seed = secrets.token_bytes(32)
+            q = queue_keys(sale_id)
+            await self._call(
+                self.scripts.queue_create.run(
+                    self.client,
+                    (q.conf,),
+                    (
+                        queue.mode,
+                        queue.admit_rate,
+                        queue.max_active,
+                        queue.token_ttl_s * 1000,
+                        "" if opens_ms is None else opens_ms,
+                        seed.hex(),
+                        commitment(seed),
+                    ),
+                )
+            )
         args = (
             name,
             stock,
@@ -331,10 +381,13 @@ class Inventory:
             "" if opens_ms is None else opens_ms,
             "" if closes_ms is None else closes_ms,
             hold_ttl_s * 1000,
+            "0" if queue is None else "1",
         )
         created = bool(await self._call(self.scripts.create_sale.run(self.client, (k.sale,), args)))
         if created:
             await self._call(self.client.sadd(SALES_INDEX, sale_id))
+            if queue is not None:
+                await self._call(self.client.sadd(QUEUES_INDEX, sale_id))
             self._forget(sale_id)
         return created
 
@@ -372,11 +425,39 @@ class Inventory:
             for pattern in (k.idem_pattern, k.hold_idem_pattern)
             async for key in self.client.scan_iter(match=pattern, count=1000)
         ]
-        for key in (*k.fixed, *idem_keys):
+        q = queue_keys(sale_id)
+        idem_keys += [key async for key in self.client.scan_iter(match=q.join_idem_pattern, count=1000)]
+        for key in (*k.fixed, *q.fixed, *idem_keys):
             await self._call(self.client.delete(key))
         await self._call(self.client.srem(SALES_INDEX, sale_id))
+        await self._call(self.client.srem(QUEUES_INDEX, sale_id))
         self._forget(sale_id)
         return existed
+
+    # -- the waiting room ----------------------------------------------------------------------------------
+
+    async def join(self, sale_id: str, buyer_id: str, idempotency_key: str) -> JoinResult:
+        """One place per (sale, buyer): one script call on the queue's slot, with the purchase deadline."""
+        q = queue_keys(sale_id)
+        keys = (q.conf, q.buyers, q.join_idem(idempotency_key))
+        return decode_join(await self._run(self.scripts.queue_join, keys, (buyer_id, self._ttl)))
+
+    async def advance_queue(
+        self, sale_id: str, units: int, spent: int, sale_state: str, since_ms: int
+    ) -> QueueSnapshot | None:
+        """One admission step (paced by Redis time, so every worker may call it) and the room's state."""
+        q = queue_keys(sale_id)
+        args = (units, spent, sale_state, since_ms, ADMISSION_STEP_MS)
+        reply = await self._call(self.scripts.queue_advance.run(self.client, (q.conf, q.admit_times), args))
+        return decode_queue_advance(reply)
+
+    async def pause_queue(self, sale_id: str, paused: bool) -> bool:
+        """Pause or resume admission; False when the sale has no waiting room."""
+        q = queue_keys(sale_id)
+        return bool(await self._call(self.scripts.queue_pause.run(self.client, (q.conf,), ("1" if paused else "0",))))
+
+    async def queue_sale_ids(self) -> list[str]:
+        return sorted(await self._call(self.client.smembers(QUEUES_INDEX)))
 
     # -- holds and cancellations ---------------------------------------------------------------------------
 
@@ -393,15 +474,17 @@ class Inventory:
         except _REDIS_FAILURES as exc:
             raise await self._unavailable(exc) from exc
 
-    async def hold(self, sale_id: str, buyer_id: str, quantity: int, idempotency_key: str) -> HoldResult:
+    async def hold(
+        self, sale_id: str, buyer_id: str, quantity: int, idempotency_key: str, admission: str = ""
+    ) -> HoldResult:
         """Reserve units until the sale's hold TTL runs out: one script call, one round trip.
 
         Never consults the sold-out memo: a sale sold out a moment ago may have units back from expired holds,
         and a hold's replay lives in its own record, which the memo does not know.
         """
         k = sale_keys(sale_id)
-        keys = (*k.hold_keys, k.hold_idem(idempotency_key))
-        args = (buyer_id, quantity, self._ttl, secrets.token_hex(16), self._reclaim)
+        keys = (*k.hold_keys, k.hold_idem(idempotency_key), k.admissions)
+        args = (buyer_id, quantity, self._ttl, secrets.token_hex(16), self._reclaim, admission)
         return decode_hold(await self._run(self.scripts.hold, keys, args, _HOLD_WRITES), buyer_id, quantity)
 
     async def confirm(self, sale_id: str, hold_id: str, payment_ref: str = "") -> HoldResult:

@@ -15,6 +15,9 @@ purchase path)."""
 
 _SALE_ID = re.compile(SALE_ID_PATTERN)
 
+QUEUES_INDEX = "fs:queues"
+"""Set of the sale ids that have a waiting room, read by each worker's admission controller (queue/controller.py)."""
+
 EXPORT_GROUP = "export"
 """Consumer group that ``flashsale export`` reads each sale's ledger with; its lag and pending entries are the
 orders not yet in PostgreSQL."""
@@ -44,6 +47,9 @@ class SaleKeys:
     """Hash: order id -> its cancellation (makes a cancel happen once)."""
     restored: str
     """Hash: original order id -> ledger entry id of its copy, for orders re-applied by a reconcile repair."""
+    admissions: str
+    """Hash: admission token jti -> the order or hold that spent it (sales with a waiting room). On the sale's
+    slot, not the queue's, because the purchase and hold scripts spend the jti in the same step as the sale."""
 
     def idem(self, idempotency_key: str) -> str:
         return self.idem_prefix + idempotency_key
@@ -68,7 +74,16 @@ class SaleKeys:
     @property
     def fixed(self) -> tuple[str, ...]:
         """Every key of the sale except the idempotency records (those are found by SCAN)."""
-        return (self.sale, self.buyers, self.orders, self.holds, self.hold_expiry, self.cancelled, self.restored)
+        return (
+            self.sale,
+            self.buyers,
+            self.orders,
+            self.holds,
+            self.hold_expiry,
+            self.cancelled,
+            self.restored,
+            self.admissions,
+        )
 
 
 def sale_keys(sale_id: str) -> SaleKeys:
@@ -85,6 +100,48 @@ def sale_keys(sale_id: str) -> SaleKeys:
         hold_idem_prefix=tag + "hold-idem:",
         cancelled=tag + "cancelled",
         restored=tag + "restored",
+        admissions=tag + "admissions",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """A sale's waiting room. Its keys carry their own hash tag (``{<sale>:q}``: a sale id never holds a
+    colon), so on Redis Cluster joins and the controller's reads land on another slot than the stock's."""
+
+    conf: str
+    """Hash: settings, counters and the seed (lua/queue_create.lua lists the fields)."""
+    buyers: str
+    """Hash: buyer id -> join index (one place per buyer)."""
+    join_idem_prefix: str
+    """Join idempotency records: Idempotency-Key -> buyer id."""
+    admits: str
+    """Sorted set: member Redis time (ms) of an admission step, score the serving counter after it."""
+    admit_times: str
+    """Sorted set: member the serving counter after an admission step, score its Redis time (ms)."""
+
+    def join_idem(self, idempotency_key: str) -> str:
+        return self.join_idem_prefix + idempotency_key
+
+    @property
+    def join_idem_pattern(self) -> str:
+        return _glob_escape(self.join_idem_prefix) + "*"
+
+    @property
+    def fixed(self) -> tuple[str, ...]:
+        return (self.conf, self.buyers, self.admits, self.admit_times)
+
+
+def queue_keys(sale_id: str) -> QueueKeys:
+    if not _SALE_ID.match(sale_id):
+        raise ValueError(f"not a sale id: {sale_id!r}")
+    tag = f"fs:{{{sale_id}:q}}:"
+    return QueueKeys(
+        conf=tag + "conf",
+        buyers=tag + "buyers",
+        join_idem_prefix=tag + "join-idem:",
+        admits=tag + "admits",
+        admit_times=tag + "admit-times",
     )
 
 

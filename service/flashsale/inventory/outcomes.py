@@ -31,9 +31,24 @@ class Outcome(StrEnum):
     UNKNOWN_ORDER = "unknown_order"
     FOUND = "found"
     """A hold was read (GET): its state says the rest."""
+    # the waiting room (lua/queue_join.lua; admission tokens, queue/tokens.py, purchase.lua and hold.lua)
+    JOINED = "joined"
+    ADMISSION_REQUIRED = "admission_required"
+    ADMISSION_INVALID = "admission_invalid"
+    ADMISSION_EXPIRED = "admission_expired"
+    ADMISSION_NOT_YET_VALID = "admission_not_yet_valid"
+    ADMISSION_USED = "admission_used"
 
 
 _COMMON = (Outcome.REPLAYED, Outcome.UNKNOWN_SALE, Outcome.INVALID, Outcome.UNAVAILABLE, Outcome.RATE_LIMITED)
+ADMISSION_REFUSALS = (
+    Outcome.ADMISSION_REQUIRED,
+    Outcome.ADMISSION_INVALID,
+    Outcome.ADMISSION_EXPIRED,
+    Outcome.ADMISSION_NOT_YET_VALID,
+    Outcome.ADMISSION_USED,
+)
+"""Why a purchase or hold on a sale with a waiting room was refused for its admission token."""
 
 PURCHASE_OUTCOMES: tuple[Outcome, ...] = (
     Outcome.SOLD,
@@ -42,6 +57,7 @@ PURCHASE_OUTCOMES: tuple[Outcome, ...] = (
     Outcome.NOT_OPEN,
     Outcome.CLOSED,
     Outcome.IDEMPOTENCY_CONFLICT,
+    *ADMISSION_REFUSALS,
     *_COMMON,
 )
 """What a purchase attempt can end as (the label values of ``flashsale_purchase_attempts_total``)."""
@@ -64,6 +80,7 @@ STEP_OUTCOMES: dict[Step, tuple[Outcome, ...]] = {
         Outcome.NOT_OPEN,
         Outcome.CLOSED,
         Outcome.IDEMPOTENCY_CONFLICT,
+        *ADMISSION_REFUSALS,
         *_COMMON,
     ),
     Step.CONFIRM: (Outcome.CONFIRMED, Outcome.HOLD_EXPIRED, Outcome.HOLD_RELEASED, Outcome.UNKNOWN_HOLD, *_COMMON),
@@ -87,6 +104,18 @@ class HoldState(StrEnum):
     CONFIRMED = "confirmed"
     RELEASED = "released"
     EXPIRED = "expired"
+
+
+class QueueState(StrEnum):
+    """Where a place in the waiting room stands (the ``state`` of a queue poll); ``open`` is the queue's own
+    state while it admits, ``sold_out`` and ``closed`` end it for everyone."""
+
+    WAITING = "waiting"
+    ADMITTED = "admitted"
+    EXPIRED = "expired"
+    SOLD_OUT = "sold_out"
+    CLOSED = "closed"
+    OPEN = "open"
 
 
 class Path(StrEnum):

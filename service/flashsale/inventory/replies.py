@@ -86,6 +86,10 @@ class SaleSnapshot:
     cancels: int = 0
     restocked: int = 0
     withdrawn: int = 0
+    queued: bool = False
+    """The sale has a waiting room: purchases and holds need an admission token."""
+    admissions_spent: int = 0
+    """Admission tokens spent by a purchase or a hold (sales with a waiting room)."""
 
     @property
     def status(self) -> str:
@@ -290,4 +294,81 @@ def decode_sale(sale_id: str, reply: list[Any]) -> SaleSnapshot | None:
         cancels=n("cancels"),
         restocked=n("restocked"),
         withdrawn=n("withdrawn"),
+        queued=f.get("queued") == "1",
+        admissions_spent=n("admissions_spent"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class JoinResult:
+    """A join's answer: ``joined`` or ``replayed`` carry the place's join index."""
+
+    outcome: Outcome
+    index: int = -1
+    other_buyer: str = ""
+    """The buyer an Idempotency-Key was first used by (idempotency_conflict)."""
+
+
+def decode_join(reply: list[Any]) -> JoinResult:
+    """lua/queue_join.lua's reply."""
+    outcome = Outcome(reply[0])
+    if outcome is Outcome.JOINED or outcome is Outcome.REPLAYED:
+        return JoinResult(outcome, int(reply[1]))
+    if outcome is Outcome.IDEMPOTENCY_CONFLICT:
+        return JoinResult(outcome, other_buyer=reply[1])
+    return JoinResult(outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    """A waiting room as one admission step left it (lua/queue_advance.lua)."""
+
+    now_ms: int
+    state: str
+    """open | sold_out | closed."""
+    mode: str
+    opened: bool
+    pre_count: int
+    joined: int
+    serving: int
+    paused: bool
+    rate: float
+    max_active: int
+    token_ttl_ms: int
+    opens_ms: int
+    commitment: str
+    seed: str
+    """Hex; empty before the open."""
+    active: int
+    no_shows: int
+    admitted_now: int
+    steps: tuple[tuple[int, int], ...]
+    """(Redis ms, serving after) of the admission steps later than the ``since`` asked for, oldest first."""
+
+
+def decode_queue_advance(reply: list[Any]) -> QueueSnapshot | None:
+    """lua/queue_advance.lua's reply."""
+    if not reply:
+        return None
+    head, tail = reply[:17], reply[17:]
+    steps = tuple((int(tail[i]), int(tail[i + 1])) for i in range(0, len(tail), 2))
+    return QueueSnapshot(
+        now_ms=int(head[0]),
+        state=str(head[1]),
+        mode=str(head[2]),
+        opened=int(head[3]) == 1,
+        pre_count=int(head[4]),
+        joined=int(head[5]),
+        serving=int(head[6]),
+        paused=int(head[7]) == 1,
+        rate=float(head[8]),
+        max_active=int(head[9]),
+        token_ttl_ms=int(head[10]),
+        opens_ms=int(head[11]),
+        commitment=str(head[12]),
+        seed=str(head[13]),
+        active=int(head[14]),
+        no_shows=int(head[15]),
+        admitted_now=int(head[16]),
+        steps=steps,
     )

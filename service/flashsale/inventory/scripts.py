@@ -7,7 +7,8 @@ runs the script and caches it on exactly the node that lacked it. NOSCRIPT means
 that second call can never apply a purchase twice.
 
 Scripts start with the Lua libraries they use (``USES``: ``lua/idemlib.lua`` for the idempotency record,
-``lua/holdlib.lua`` for the hold record and the expiry step), joined to their source here, so each record format
+``lua/holdlib.lua`` for the hold record and the expiry step, ``lua/clocklib.lua`` for Redis time,
+``lua/queuelib.lua`` for the waiting room's open step), joined to their source here, so each record format
 is written once on the Lua side. Redis runs one self-contained source per
 script either way; the SHA is the SHA of the joined source.
 """
@@ -22,15 +23,20 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-LIBRARIES = ("idemlib", "holdlib")
+LIBRARIES = ("clocklib", "idemlib", "holdlib", "queuelib")
 """Lua files that are never run alone: prepended to the scripts that use them."""
+_HOLD = ("clocklib", "holdlib")
+_QUEUE = ("clocklib", "queuelib")
 USES: dict[str, tuple[str, ...]] = {
-    "purchase": ("idemlib", "holdlib"),
+    "purchase": ("clocklib", "idemlib", "holdlib"),
     "repair": ("idemlib",),
-    **{name: ("holdlib",) for name in ("hold", "confirm", "release", "read_hold", "read_sale", "reap")},
+    **{name: _HOLD for name in ("hold", "confirm", "release", "read_hold", "read_sale", "reap")},
+    **{name: _QUEUE for name in ("queue_create", "queue_join", "queue_advance")},
 }
-"""Which libraries each script starts with: lua/idemlib.lua (the idempotency record) for the scripts that read
-or write that record, lua/holdlib.lua (the hold record and the expiry step) for those that touch holds."""
+"""Which libraries each script starts with, in this order: lua/clocklib.lua (Redis time) for the scripts that
+read the clock, lua/idemlib.lua (the idempotency record) for those that read or write that record,
+lua/holdlib.lua (the hold record and the expiry step) for those that touch holds, lua/queuelib.lua (the waiting
+room's open step) for the queue scripts."""
 
 
 def _read(name: str) -> str:
@@ -70,6 +76,10 @@ class Scripts:
     cancel_order: LuaScript
     repair: LuaScript
     retire_sale: LuaScript
+    queue_create: LuaScript
+    queue_join: LuaScript
+    queue_advance: LuaScript
+    queue_pause: LuaScript
 
     @classmethod
     def load(cls) -> Scripts:

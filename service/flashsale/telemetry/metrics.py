@@ -11,6 +11,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 from flashsale.inventory import Outcome, Path
+from flashsale.inventory.replies import QueueSnapshot
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated in prometheus-client
 
@@ -83,3 +84,34 @@ SPANS_DROPPED = Counter(
     "flashsale_spans_dropped",
     "Attempt spans lost: the worker's pipe to its exporter process was full or gone, or the export failed.",
 )
+
+
+def _queue_gauge(name: str, text: str) -> Gauge:
+    return Gauge(name, text, ["sale"], multiprocess_mode="mostrecent")
+
+
+QUEUE_JOINED = _queue_gauge("flashsale_queue_joined", "Places given in the sale's waiting room.")
+QUEUE_WAITING = _queue_gauge("flashsale_queue_waiting", "Places not yet admitted.")
+QUEUE_ADMITTED = _queue_gauge("flashsale_queue_admitted", "Places admitted so far (the serving counter).")
+QUEUE_ACTIVE = _queue_gauge("flashsale_queue_active", "Admitted buyers that neither bought nor let it expire.")
+QUEUE_MAX_ACTIVE = _queue_gauge("flashsale_queue_max_active", "The most active admitted buyers allowed.")
+QUEUE_NO_SHOWS = _queue_gauge("flashsale_queue_no_shows", "Admissions that expired without a purchase or hold.")
+QUEUE_PAUSED = _queue_gauge("flashsale_queue_paused", "1 while an operator paused admission.")
+QUEUE_OPEN = _queue_gauge("flashsale_queue_open", "1 while the waiting room admits (0: sold out or closed).")
+QUEUE_WAIT = _queue_gauge(
+    "flashsale_queue_wait_seconds", "Expected wait of a buyer joining now: places waiting over the measured rate."
+)
+
+
+def observe_queue(sale_id: str, snapshot: QueueSnapshot, rate: float) -> None:
+    """Set the waiting-room gauges from the controller's latest admission step (queue/controller.py)."""
+    waiting = max(0, snapshot.joined - snapshot.serving)
+    QUEUE_JOINED.labels(sale_id).set(snapshot.joined)
+    QUEUE_WAITING.labels(sale_id).set(waiting)
+    QUEUE_ADMITTED.labels(sale_id).set(snapshot.serving)
+    QUEUE_ACTIVE.labels(sale_id).set(snapshot.active)
+    QUEUE_MAX_ACTIVE.labels(sale_id).set(snapshot.max_active)
+    QUEUE_NO_SHOWS.labels(sale_id).set(snapshot.no_shows)
+    QUEUE_PAUSED.labels(sale_id).set(1 if snapshot.paused else 0)
+    QUEUE_OPEN.labels(sale_id).set(1 if snapshot.state == "open" else 0)
+    QUEUE_WAIT.labels(sale_id).set(waiting / rate if rate > 0 else 0)

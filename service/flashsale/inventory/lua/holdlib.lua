@@ -24,11 +24,6 @@ local function hold_encode(h)
   return table.concat({h.state, h.buyer, h.quantity, h.expires_ms, h.order_id, h.done_ms}, '\t')
 end
 
-local function redis_now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
 -- A live hold ends (released or expired): its units go back on sale, the buyer's count drops.
 local function hold_end(sale, buyers, holds, expiry, id, h, state, now_ms)
   h.state = state

@@ -10,6 +10,9 @@
 -- KEYS[5] holds        fs:{<sale>}:holds         KEYS[6] hold expiry  fs:{<sale>}:hold-expiry
 -- ARGV[1] buyer_id   ARGV[2] quantity (> 0)   ARGV[3] Idempotency-Key   ARGV[4] idempotency TTL in seconds
 -- ARGV[5] how many expired holds to reclaim first, at most
+-- KEYS[7] admissions  fs:{<sale>}:admissions  jti -> order id   ARGV[6] the admission token's jti, or ""
+--                     (sales with a waiting room, field queued = 1: the API verified the token's signature,
+--                     sale, buyer and time before this call; this step makes its jti single-use)
 --
 -- Returns {code, ...}; the codes are the Outcome values of inventory/outcomes.py (replies.decode_purchase):
 --   {"sold", order_id, created_ms, remaining}
@@ -17,6 +20,7 @@
 --   {"idempotency_conflict", buyer, quantity}            key used before with another buyer or quantity
 --   {"unknown_sale"}   {"not_open", opens_ms}   {"closed"}
 --   {"limit_reached", committed, limit}   {"sold_out", remaining, ledger_length, held}
+--   {"admission_required"}  the sale has a waiting room and no token came   {"admission_used"}  jti spent before
 --
 -- Ledger entry written (XADD; the stream id is the order id), fields in this order:
 --   kind "order"  buyer  quantity  created_ms  key <Idempotency-Key>
@@ -25,7 +29,7 @@
 -- comes from the server (TIME), so all API replicas agree on when a sale opens and when a hold expires. Only
 -- orders are remembered under the key: a rejection changed nothing, so evaluating a retried rejection again is
 -- safe and lets a buyer retry once the sale opens. Sales without live holds (held == 0) skip the reclaim step.
-local sale = redis.call('HMGET', KEYS[1], 'remaining', 'limit', 'opens_ms', 'closes_ms', 'closed', 'held')
+local sale = redis.call('HMGET', KEYS[1], 'remaining', 'limit', 'opens_ms', 'closes_ms', 'closed', 'held', 'queued')
 if not sale[1] or not sale[2] then
   -- No limit field: not a hash create_sale wrote, but what the unsafe demo path leaves when it writes to a
   -- sale deleted under it (remaining, sold, orders only). That debris is no sale (it would fail below).
@@ -50,6 +54,16 @@ if sale[5] == '1' or (sale[4] and now_ms >= tonumber(sale[4])) then
 end
 if sale[3] and now_ms < tonumber(sale[3]) then
   return {'not_open', sale[3]}
+end
+
+local queued = sale[7] == '1'
+if queued then
+  if ARGV[6] == '' then
+    return {'admission_required'}
+  end
+  if redis.call('HEXISTS', KEYS[7], ARGV[6]) == 1 then
+    return {'admission_used'}
+  end
 end
 
 local remaining = tonumber(sale[1])
@@ -77,4 +91,8 @@ redis.call('HINCRBY', KEYS[2], buyer, quantity)
 local order_id = redis.call('XADD', KEYS[3], '*', 'kind', 'order', 'buyer', buyer, 'quantity', quantity,
   'created_ms', now_ms, 'key', ARGV[3])
 redis.call('SET', KEYS[4], idem_encode(order_id, buyer, quantity, now_ms), 'EX', ARGV[4])
+if queued then
+  redis.call('HSET', KEYS[7], ARGV[6], order_id)
+  redis.call('HINCRBY', KEYS[1], 'admissions_spent', 1)
+end
 return {'sold', order_id, now_ms, remaining - quantity}

@@ -1,0 +1,316 @@
+"""The waiting room's routes end to end: join, poll a place, the sale's public queue state, the buyer's page,
+and the admin's pause/resume/figures. docs/queue.md describes the algorithm and the token.
+
+Joining is one Redis call (lua/queue_join.lua). Polling is none: the ticket is signed, the place is computed
+from the published permutation, and whether it was admitted comes from the worker's snapshot of the room
+(queue/view.py), refreshed by the admission controller every tick.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import CacheControlHeader
+
+from flashsale.api import problems as p
+from flashsale.api.schemas import BuyerId, IdempotencyKey, SaleIdParam
+from flashsale.inventory import Inventory, Outcome, Unavailable
+from flashsale.inventory.outcomes import QueueState
+from flashsale.queue.controller import step
+from flashsale.queue.tokens import AdmissionError, Signer, TicketError
+from flashsale.queue.view import QueueBoard, QueueStale, Room
+from flashsale.settings import Settings
+
+ADMISSION_HEADER = "admission-token"
+"""The request header a purchase or hold on a sale with a waiting room carries its admission token in."""
+PUBLIC_CACHE = CacheControlHeader(public=True, max_age=1)
+NO_STORE = CacheControlHeader(no_store=True)
+
+log = structlog.get_logger("flashsale")
+
+
+def make_signer(settings: Settings) -> Signer:
+    """The admission key: FLASHSALE_ADMISSION_KEY; else derived from the admin token (every worker and replica
+    shares that one already, and the HMAC does not reveal it); else random to this process (one worker only)."""
+    if settings.admission_key:
+        return Signer(settings.admission_key.encode())
+    if settings.admin_token:
+        return Signer(hmac.new(settings.admin_token.encode(), b"flashsale admission key", hashlib.sha256).digest())
+    if settings.workers > 1:
+        log.warning("admission_key_per_process", workers=settings.workers)
+    return Signer(secrets.token_bytes(32))
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class JoinRequest(msgspec.Struct, forbid_unknown_fields=True):
+    buyer_id: BuyerId
+
+
+class Ticket(msgspec.Struct):
+    """A buyer's place: poll ``Location`` (``/sales/{id}/queue/{ticket}``)."""
+
+    ticket: str
+    sale_id: str
+    buyer_id: str
+    joined_index: int
+    """Arrival order (0-based). The place follows from it and the seed revealed at the open."""
+
+
+class PlaceView(msgspec.Struct, omit_defaults=True):
+    state: QueueState
+    position: int | None
+    """0-based place in admission order; null in the pre-queue before the open."""
+    ahead: int | None
+    """Buyers before this place not yet admitted."""
+    eta_s: float | None
+    retry_after_s: int
+    admission_token: str | None = None
+    """While ``admitted``: send it as the ``Admission-Token`` header of the purchase or hold."""
+    admission_expires_at: str | None = None
+
+
+class QueueView(msgspec.Struct):
+    """The sale's waiting room, the same for everyone (cacheable for a second)."""
+
+    sale_id: str
+    mode: str
+    state: QueueState
+    opens_at: str
+    opened: bool
+    joined: int
+    serving: int
+    """Places admitted so far: a place p is admitted once p < serving."""
+    admission_rate: float
+    """Admissions per second measured over the last 10 s."""
+    paused: bool
+    commitment: str
+    """sha256(seed), published from creation."""
+    seed: str | None
+    """Revealed at the open: recompute every place with docs/queue.md."""
+    pre_count: int | None
+
+
+class QueueFigures(msgspec.Struct):
+    """The operator's view: the public one plus admission-capacity figures."""
+
+    queue: QueueView
+    waiting: int
+    active: int
+    """Admitted buyers that neither spent their admission nor let it expire."""
+    no_shows: int
+    """Admissions that expired unspent."""
+    max_active: int
+    admit_rate: float
+    token_ttl_s: int
+
+
+async def _room(request: Request[Any, Any, Any], sale_id: str) -> Room | Response[Any]:
+    """The worker's fresh snapshot of the sale's room. A sale this worker has not stepped yet (created since
+    its controller last listed the rooms) is stepped once here: two Redis calls, once per sale and worker."""
+    board: QueueBoard = request.app.state.queue_board
+    try:
+        room = board.room(sale_id)
+        if room is None and sale_id not in board.rooms:
+            await step(request.app.state.inventory, board, sale_id)
+            room = board.room(sale_id)
+    except (QueueStale, Unavailable):
+        return p.problem_response(
+            p.UNAVAILABLE,
+            "the waiting room's state is not current (Redis unreachable); retry",
+            f"/sales/{sale_id}/queue",
+            headers=p.unavailable_headers(),
+        )
+    if room is None:
+        return p.problem_response(p.NO_QUEUE, f"sale {sale_id!r} has no waiting room", f"/sales/{sale_id}/queue")
+    return room
+
+
+def queue_view(sale_id: str, room: Room) -> QueueView:
+    s = room.snapshot
+    return QueueView(
+        sale_id=sale_id,
+        mode=s.mode,
+        state=QueueState(s.state),
+        opens_at=_iso(s.opens_ms),
+        opened=s.opened,
+        joined=s.joined,
+        serving=s.serving,
+        admission_rate=round(room.rate(), 3),
+        paused=s.paused,
+        commitment=s.commitment,
+        seed=s.seed or None,
+        pre_count=s.pre_count if s.opened else None,
+    )
+
+
+def admission(request: Request[Any, Any, Any], sale_id: str, buyer_id: str) -> tuple[str, Outcome | None]:
+    """The jti of the request's admission token, checked without Redis: ("", None) when none came (the Lua
+    step refuses it if the sale has a waiting room), ("", reason) when it is refused here."""
+    token = request.headers.get(ADMISSION_HEADER)
+    if token is None:
+        return "", None
+    signer: Signer = request.app.state.signer
+    try:
+        claims = signer.verify(token, sale_id, buyer_id, int(time.time() * 1000))
+    except AdmissionError as exc:
+        return "", Outcome(exc.reason)
+    return claims.jti, None
+
+
+class QueueController(Controller):
+    path = "/sales/{sale_id:str}"
+    tags = ["waiting room"]
+
+    @post(
+        "/queue",
+        status_code=201,
+        operation_class=p.DocumentedOperation,
+        summary="Join the sale's waiting room",
+        description=(
+            "One place per (sale, buyer): joining again, on any connection or with any key, returns the same "
+            "ticket (200). Before the open, places are drawn at random at the open (commit-reveal)."
+        ),
+        cache_control=NO_STORE,
+        responses=p.responses(
+            p.DOC_BAD_REQUEST,
+            (404, p.describe(p.NO_QUEUE)),
+            (409, p.describe(p.QUEUE_ENDED)),
+            (422, p.describe(p.IDEMPOTENCY_CONFLICT)),
+            p.DOC_UNAVAILABLE,
+        ),
+    )
+    async def join(
+        self, sale_id: SaleIdParam, data: JoinRequest, request: Request[Any, Any, Any], idempotency_key: IdempotencyKey
+    ) -> Response[Any]:
+        inventory: Inventory = request.app.state.inventory
+        signer: Signer = request.app.state.signer
+        instance = f"/sales/{sale_id}/queue"
+        try:
+            result = await inventory.join(sale_id, data.buyer_id, idempotency_key)
+        except Unavailable as exc:
+            return p.problem_response(
+                p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", instance, headers=p.unavailable_headers()
+            )
+        outcome = result.outcome
+        if outcome is Outcome.JOINED or outcome is Outcome.REPLAYED:
+            ticket = signer.ticket(sale_id, data.buyer_id, result.index)
+            headers = {"Location": f"{instance}/{ticket}"}
+            if outcome is Outcome.REPLAYED:
+                headers["Idempotent-Replayed"] = "true"
+            body = Ticket(ticket, sale_id, data.buyer_id, result.index)
+            return Response(body, status_code=200 if outcome is Outcome.REPLAYED else 201, headers=headers)
+        if outcome is Outcome.IDEMPOTENCY_CONFLICT:
+            return p.problem_response(p.IDEMPOTENCY_CONFLICT, "this Idempotency-Key joined for another buyer", instance)
+        if outcome is Outcome.UNKNOWN_SALE:
+            return p.problem_response(p.NO_QUEUE, f"sale {sale_id!r} has no waiting room", instance)
+        return p.problem_response(p.QUEUE_ENDED, f"admission ended: {outcome.value}", instance, state=outcome.value)
+
+    @get(
+        "/queue/{ticket:str}",
+        operation_class=p.DocumentedOperation,
+        summary="Where a place stands",
+        description=(
+            "State (waiting, admitted, expired, sold_out, closed), place, buyers ahead, an ETA from the measured "
+            "admission rate, and Retry-After growing with the distance to the front. Admitted: the admission "
+            "token to send with the purchase or hold. Answered from the worker's snapshot: no Redis call."
+        ),
+        cache_control=NO_STORE,
+        responses=p.responses((404, p.describe(p.UNKNOWN_TICKET, p.NO_QUEUE)), p.DOC_UNAVAILABLE),
+    )
+    async def poll(self, sale_id: SaleIdParam, ticket: str, request: Request[Any, Any, Any]) -> Response[Any]:
+        signer: Signer = request.app.state.signer
+        try:
+            place_of = signer.read_ticket(ticket, sale_id)
+        except TicketError:
+            return p.problem_response(p.UNKNOWN_TICKET, "not a ticket of this sale", f"/sales/{sale_id}/queue")
+        room = await _room(request, sale_id)
+        if isinstance(room, Response):
+            return room
+        board: QueueBoard = request.app.state.queue_board
+        place = board.place(room, place_of.index)
+        view = PlaceView(place.state, place.position, place.ahead, place.eta_s, place.retry_after_s)
+        if place.state is QueueState.ADMITTED and place.position is not None:
+            token, _ = signer.issue(sale_id, place_of.buyer_id, place.position, place.admitted_ms, place.expires_ms)
+            view.admission_token = token
+            view.admission_expires_at = _iso(place.expires_ms)
+        return Response(view, headers={"Retry-After": str(place.retry_after_s)})
+
+    @get(
+        "/queue",
+        operation_class=p.DocumentedOperation,
+        summary="The sale's waiting room, for everyone",
+        description="Mode, state, serving counter, measured admission rate, the seed's commitment and, after the "
+        "open, the seed. The same for every buyer and cacheable for a second.",
+        cache_control=PUBLIC_CACHE,
+        responses=p.responses((404, p.describe(p.NO_QUEUE)), p.DOC_UNAVAILABLE),
+    )
+    async def public(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Any]:
+        room = await _room(request, sale_id)
+        if isinstance(room, Response):
+            return room
+        return Response(queue_view(sale_id, room))
+
+    @get("/wait", summary="The buyer's waiting page", media_type="text/html", include_in_schema=False)
+    async def page(self, sale_id: SaleIdParam) -> Response[str]:
+        return Response(_PAGE, media_type="text/html")
+
+
+_PAGE = resources.files("flashsale.api").joinpath("wait.html").read_text("utf-8")
+
+
+class AdminQueueController(Controller):
+    path = "/admin/sales/{sale_id:str}/queue"
+    tags = ["admin"]
+
+    async def _figures(self, request: Request[Any, Any, Any], sale_id: str) -> Response[Any]:
+        room = await _room(request, sale_id)
+        if isinstance(room, Response):
+            return room
+        s = room.snapshot
+        figures = QueueFigures(
+            queue=queue_view(sale_id, room),
+            waiting=max(0, s.joined - s.serving),
+            active=s.active,
+            no_shows=s.no_shows,
+            max_active=s.max_active,
+            admit_rate=s.rate,
+            token_ttl_s=s.token_ttl_ms // 1000,
+        )
+        return Response(figures, headers={"Cache-Control": "no-store"})
+
+    @get("/", operation_class=p.DocumentedOperation, summary="Queue figures")
+    async def figures(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Any]:
+        return await self._figures(request, sale_id)
+
+    async def _pause(self, request: Request[Any, Any, Any], sale_id: str, paused: bool) -> Response[Any]:
+        inventory: Inventory = request.app.state.inventory
+        try:
+            found = await inventory.pause_queue(sale_id, paused)
+        except Unavailable as exc:
+            return p.problem_response(
+                p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", headers=p.unavailable_headers()
+            )
+        if not found:
+            return p.problem_response(p.NO_QUEUE, f"sale {sale_id!r} has no waiting room")
+        log.info("queue_paused" if paused else "queue_resumed", sale=sale_id)
+        return Response({"sale_id": sale_id, "paused": paused})
+
+    @post("/pause", status_code=200, operation_class=p.DocumentedOperation, summary="Pause admission")
+    async def pause(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Any]:
+        return await self._pause(request, sale_id, True)
+
+    @post("/resume", status_code=200, operation_class=p.DocumentedOperation, summary="Resume admission")
+    async def resume(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Any]:
+        return await self._pause(request, sale_id, False)

@@ -1,0 +1,83 @@
+-- queue_advance.lua: one admission step, and the queue's state for the worker that asked
+-- (clocklib and queuelib are prepended). Every API worker calls it every tick (queue/controller.py); the step
+-- is paced by Redis time since the last step, so more workers never admit faster.
+--
+-- KEYS[1] queue hash fs:{<sale>:q}:conf
+-- KEYS[2] admission steps fs:{<sale>:q}:admit-times (member: serving after the step, score: its Redis time, ms)
+-- ARGV[1] units the sale can still sell: remaining plus units in live holds (read from the sale's slot)
+-- ARGV[2] admissions spent by purchases and holds (the sale hash's admissions_spent)
+-- ARGV[3] the sale's state: open | sold_out | closed
+-- ARGV[4] return admission steps later than this Redis time (ms)   ARGV[5] shortest step (ms)
+--
+-- Admits n = min(rate x elapsed + carry, max_active - active, units - active, joined - serving), n >= 0, where
+-- active = min(serving - spent, serving - serving_at(now - token_ttl)): admitted buyers that neither spent their
+-- admission nor let it expire. Admissions older than token_ttl count as no-shows unless spent, so abandoning
+-- buyers stop holding admission capacity once their token expired.
+--
+-- Returns {} without a waiting room, else (decoded by replies.decode_queue_view):
+--   {now_ms, state, mode, opened, pre_count, joined, serving, paused, rate, max_active, token_ttl_ms, opens_ms,
+--    commitment, seed ("" before the open), active, no_shows, admitted_now, ms1, serving1, ms2, serving2, ...}
+local conf, times = KEYS[1], KEYS[2]
+if redis.call('EXISTS', conf) == 0 then
+  return {}
+end
+local now_ms = redis_now_ms()
+queue_open_if_due(conf, now_ms)
+local q = redis.call('HMGET', conf, 'state', 'mode', 'opened', 'pre_count', 'joined', 'serving', 'paused', 'rate',
+  'max_active', 'token_ttl_ms', 'opens_ms', 'commitment', 'seed', 'last_ms', 'carry')
+local state, opened, paused = q[1], q[3] == '1', q[7] == '1'
+local joined, serving = tonumber(q[5]), tonumber(q[6])
+local rate, max_active, ttl = tonumber(q[8]), tonumber(q[9]), tonumber(q[10])
+local units, spent = tonumber(ARGV[1]), tonumber(ARGV[2])
+
+if state == 'open' and (ARGV[3] == 'sold_out' or ARGV[3] == 'closed') then
+  state = ARGV[3]
+  redis.call('HSET', conf, 'state', state)
+end
+
+local function serving_at(ms)
+  local last = redis.call('ZREVRANGEBYSCORE', times, ms, '-inf', 'LIMIT', 0, 1)
+  if last[1] then
+    return tonumber(last[1])
+  end
+  return 0
+end
+
+local cutoff = serving_at(now_ms - ttl)
+local active = math.max(0, math.min(serving - spent, serving - cutoff))
+local admitted = 0
+if state == 'open' and opened and not paused then
+  local elapsed = math.min(now_ms - tonumber(q[14]), 1000)
+  if elapsed >= tonumber(ARGV[5]) then
+    local budget = rate * elapsed / 1000 + tonumber(q[15])
+    local by_rate = math.floor(budget)
+    admitted = math.max(0, math.min(by_rate, max_active - active, units - active, joined - serving))
+    local carry = 0
+    if admitted == by_rate then
+      carry = budget - by_rate
+    end
+    if admitted > 0 then
+      serving = serving + admitted
+      active = active + admitted
+      redis.call('ZADD', times, now_ms, serving)
+      -- Steps older than two token lifetimes only ever answer "expired" (queue/view.py): forget them.
+      redis.call('ZREMRANGEBYSCORE', times, '-inf', '(' .. (now_ms - 2 * ttl))
+    end
+    redis.call('HSET', conf, 'serving', serving, 'last_ms', now_ms, 'carry', carry)
+  end
+elseif state == 'open' then
+  redis.call('HSET', conf, 'last_ms', now_ms, 'carry', 0)  -- a pause or the pre-open banks no admissions
+end
+
+local seed = ''
+if opened then
+  seed = q[13]
+end
+local out = {now_ms, state, q[2], opened and 1 or 0, q[4], joined, serving, paused and 1 or 0, q[8], q[9], q[10],
+  q[11], q[12], seed, active, math.max(0, cutoff - spent), admitted}
+local steps = redis.call('ZRANGEBYSCORE', times, '(' .. ARGV[4], '+inf', 'WITHSCORES')
+for i = 1, #steps, 2 do
+  out[#out + 1] = steps[i + 1]
+  out[#out + 1] = steps[i]
+end
+return out

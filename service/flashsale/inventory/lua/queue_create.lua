@@ -1,0 +1,21 @@
+-- queue_create.lua: give a sale its waiting room, once (queuelib.lua lists the fields).
+--
+-- KEYS[1] queue hash fs:{<sale>:q}:conf
+-- ARGV[1] mode (fifo | random_at_open)  ARGV[2] rate (admissions/s)  ARGV[3] max_active  ARGV[4] token_ttl_ms
+-- ARGV[5] opens_ms or ""  ARGV[6] seed (hex)  ARGV[7] sha256(seed) (hex)
+--
+-- Returns 1 when created, 0 when the sale had a waiting room already (left untouched).
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+local now_ms = redis_now_ms()
+redis.call('HSET', KEYS[1], 'mode', ARGV[1], 'rate', ARGV[2], 'max_active', ARGV[3], 'token_ttl_ms', ARGV[4],
+  'seed', ARGV[6], 'commitment', ARGV[7], 'joined', 0, 'serving', 0, 'state', 'open', 'paused', 0, 'opened', 0,
+  'pre_count', 0, 'last_ms', now_ms, 'carry', 0)
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[1], 'opens_ms', ARGV[5])
+else
+  redis.call('HSET', KEYS[1], 'opens_ms', now_ms)
+end
+queue_open_if_due(KEYS[1], now_ms)
+return 1

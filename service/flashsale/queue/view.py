@@ -1,0 +1,135 @@
+"""What each worker knows of its sales' waiting rooms, and a buyer's place judged from it without Redis.
+
+Every worker's controller (queue/controller.py) refreshes a ``QueueSnapshot`` per sale each tick; a poll then
+costs no Redis call at all (a signed ticket gives the join index, the published permutation gives the place, the
+admission steps give when that place was admitted). That is what lets thousands of waiting buyers poll without
+touching Redis: the per-sale cost is one script call per worker per tick, whatever the number of buyers.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import time
+from dataclasses import dataclass, field
+
+from flashsale.inventory.outcomes import QueueState
+from flashsale.inventory.replies import QueueSnapshot
+from flashsale.queue.fair import position_of
+
+STALE_AFTER_S = 2.0
+"""A snapshot older than this (Redis unreachable for that long) is not answered from: the poll is a 503."""
+RATE_WINDOW_MS = 10_000
+"""The measured admission rate is the serving counter's growth over this window."""
+MAX_RETRY_AFTER_S = 30
+
+
+class QueueStale(Exception):
+    """This worker has no recent snapshot of the sale's waiting room."""
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    state: QueueState
+    position: int | None
+    """0-based place in admission order; None in the pre-queue before the open (it is drawn at the open)."""
+    ahead: int | None
+    eta_s: float | None
+    retry_after_s: int
+    admitted_ms: int = 0
+    expires_ms: int = 0
+
+
+@dataclass
+class Room:
+    snapshot: QueueSnapshot
+    received: float
+    """time.monotonic() when the snapshot arrived."""
+    steps_ms: list[int] = field(default_factory=list)
+    steps_serving: list[int] = field(default_factory=list)
+
+    def now_ms(self) -> int:
+        """Redis's clock, estimated from the snapshot's and the time since it came."""
+        return self.snapshot.now_ms + int((time.monotonic() - self.received) * 1000)
+
+    def serving_at(self, ms: int) -> int:
+        i = bisect.bisect_right(self.steps_ms, ms)
+        return self.steps_serving[i - 1] if i else 0
+
+    def admitted_ms(self, position: int) -> int | None:
+        """When the step that admitted ``position`` ran; None if it was forgotten (older than two TTLs)."""
+        i = bisect.bisect_right(self.steps_serving, position)
+        return self.steps_ms[i] if i < len(self.steps_ms) else None
+
+    def rate(self) -> float:
+        """Admissions per second measured over the last RATE_WINDOW_MS (the configured rate before any)."""
+        s = self.snapshot
+        start = max(s.now_ms - RATE_WINDOW_MS, s.opens_ms)
+        span_ms = s.now_ms - start
+        if not self.steps_ms or span_ms < 1000:
+            return s.rate
+        return max(0.0, (s.serving - self.serving_at(start)) * 1000 / span_ms)
+
+
+class QueueBoard:
+    """The waiting rooms this worker knows, by sale."""
+
+    def __init__(self) -> None:
+        self.rooms: dict[str, Room] = {}
+
+    def since_ms(self, sale_id: str) -> int:
+        room = self.rooms.get(sale_id)
+        return room.steps_ms[-1] if room is not None and room.steps_ms else 0
+
+    def update(self, sale_id: str, snapshot: QueueSnapshot) -> None:
+        room = self.rooms.get(sale_id)
+        if room is None:
+            room = self.rooms[sale_id] = Room(snapshot, time.monotonic())
+        room.snapshot, room.received = snapshot, time.monotonic()
+        for ms, serving in snapshot.steps:
+            if not room.steps_ms or ms > room.steps_ms[-1]:
+                room.steps_ms.append(ms)
+                room.steps_serving.append(serving)
+        keep_from = bisect.bisect_left(room.steps_ms, snapshot.now_ms - 2 * snapshot.token_ttl_ms)
+        if keep_from:
+            del room.steps_ms[:keep_from], room.steps_serving[:keep_from]
+
+    def forget(self, sale_id: str) -> None:
+        self.rooms.pop(sale_id, None)
+
+    def room(self, sale_id: str) -> Room | None:
+        """The sale's room if this worker has a fresh snapshot; None if the sale has no waiting room."""
+        room = self.rooms.get(sale_id)
+        if room is None:
+            return None
+        if time.monotonic() - room.received > STALE_AFTER_S:
+            raise QueueStale(sale_id)
+        return room
+
+    def place(self, room: Room, index: int) -> Place:
+        """Where join index ``index`` stands now."""
+        s = room.snapshot
+        now = room.now_ms()
+        if s.state != QueueState.OPEN:
+            return Place(QueueState(s.state), None, None, None, MAX_RETRY_AFTER_S)
+        if not s.opened:
+            wait_s = max(0.0, (s.opens_ms - now) / 1000)
+            return Place(QueueState.WAITING, None, None, wait_s, _retry_after(wait_s))
+        position = position_of(index, s.pre_count, bytes.fromhex(s.seed))
+        assert position is not None  # opened: pre_count is fixed
+        if position >= s.serving:
+            ahead = position - s.serving
+            rate = room.rate()
+            eta = ahead / rate if rate > 0 else None
+            return Place(QueueState.WAITING, position, ahead, eta, _retry_after(eta))
+        admitted = room.admitted_ms(position)
+        if admitted is None or now >= admitted + s.token_ttl_ms:
+            return Place(QueueState.EXPIRED, position, 0, None, MAX_RETRY_AFTER_S)
+        return Place(QueueState.ADMITTED, position, 0, 0.0, 1, admitted, admitted + s.token_ttl_ms)
+
+
+def _retry_after(eta_s: float | None) -> int:
+    """Polls back off with the distance to the front: a quarter of the ETA, 1 to 30 s."""
+    if eta_s is None:
+        return MAX_RETRY_AFTER_S
+    return max(1, min(MAX_RETRY_AFTER_S, math.ceil(eta_s / 4)))

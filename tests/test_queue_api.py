@@ -1,0 +1,177 @@
+"""The waiting room end to end: real server, real Redis. Join, poll, admission tokens spent by the purchase step."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from flashsale.queue import Signer, permute
+from tests.conftest import Api, burst
+
+PROBLEM = "urn:flashsale:problem:"
+
+
+def queued_sale(client: Api, stock: int, **queue: Any) -> str:
+    settings = {"mode": "fifo", "admit_rate": 200, "max_active": 1000, "token_ttl_s": 60, **queue}
+    opens = settings.pop("opens_at", None)
+    extra: dict[str, Any] = {"queue": settings}
+    if opens is not None:
+        extra["opens_at"] = opens
+    return client.new_sale(stock=stock, **extra)
+
+
+def join(client: Api, sale: str, buyer: str, key: str | None = None) -> httpx.Response:
+    return client.http.post(
+        f"/sales/{sale}/queue", json={"buyer_id": buyer}, headers={"Idempotency-Key": key or str(uuid.uuid4())}
+    )
+
+
+def until(check: Callable[[], Any], what: str, timeout_s: float = 20.0) -> Any:
+    """Poll a condition (each poll is a real request) until it holds, bounded in time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def poll(client: Api, location: str) -> dict[str, Any]:
+    r = client.http.get(location)
+    assert r.status_code == 200, r.text
+    assert int(r.headers["Retry-After"]) >= 1
+    return r.json()  # type: ignore[no-any-return]
+
+
+def buy(client: Api, sale: str, buyer: str, token: str | None, key: str | None = None) -> httpx.Response:
+    headers = {"Idempotency-Key": key or str(uuid.uuid4())}
+    if token is not None:
+        headers["Admission-Token"] = token
+    return client.http.post(f"/sales/{sale}/purchases", json={"buyer_id": buyer}, headers=headers)
+
+
+def signer_of(client: Api) -> Signer:
+    """The server's key, derived from its admin token as api/queue.py documents (no FLASHSALE_ADMISSION_KEY)."""
+    token = client.server.admin_token
+    assert token is not None
+    return Signer(hmac.new(token.encode(), b"flashsale admission key", hashlib.sha256).digest())
+
+
+def test_join_poll_admit_and_buy_once(client: Api) -> None:
+    sale = queued_sale(client, stock=5)
+    r = join(client, sale, "alice")
+    assert r.status_code == 201, r.text
+    location = r.headers["Location"]
+    assert location == f"/sales/{sale}/queue/{r.json()['ticket']}"
+    place = until(lambda: (v := poll(client, location))["state"] == "admitted" and v, "admission")
+    assert place["position"] == 0 and place["ahead"] == 0
+    token = place["admission_token"]
+
+    refused = buy(client, sale, "alice", None)
+    assert (refused.status_code, refused.json()["type"]) == (403, PROBLEM + "admission-required")
+    stolen = buy(client, sale, "bob", token)
+    assert (stolen.status_code, stolen.json()["type"]) == (403, PROBLEM + "admission-invalid")
+    forged = buy(client, sale, "alice", token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
+    assert (forged.status_code, forged.json()["type"]) == (403, PROBLEM + "admission-invalid")
+    other_sale = queued_sale(client, stock=5)
+    wrong = buy(client, other_sale, "alice", token)
+    assert (wrong.status_code, wrong.json()["type"]) == (403, PROBLEM + "admission-invalid")
+
+    key = str(uuid.uuid4())
+    first = buy(client, sale, "alice", token, key)
+    assert first.status_code == 201, first.text
+    replay = buy(client, sale, "alice", token, key)
+    assert replay.status_code == 201 and replay.headers.get("Idempotent-Replayed") == "true"
+    assert replay.json()["order_id"] == first.json()["order_id"]
+    again = buy(client, sale, "alice", poll(client, location)["admission_token"])  # a fresh poll, same place
+    assert (again.status_code, again.json()["type"]) == (409, PROBLEM + "admission-used")
+
+    audit = client.audit(sale)
+    assert audit["ok"] is True and audit["sold"] == 1, audit
+
+
+def test_expired_and_early_tokens_are_refused_without_an_order(client: Api) -> None:
+    sale = queued_sale(client, stock=5)
+    signer = signer_of(client)
+    now = int(time.time() * 1000)
+    expired, _ = signer.issue(sale, "carol", 0, now - 120_000, now - 60_000)
+    early, _ = signer.issue(sale, "carol", 0, now + 60_000, now + 120_000)
+    for token, kind in ((expired, "admission-expired"), (early, "admission-not-yet-valid")):
+        r = buy(client, sale, "carol", token)
+        assert (r.status_code, r.json()["type"]) == (403, PROBLEM + kind), r.text
+    assert client.audit(sale)["sold"] == 0
+
+
+def test_one_buyer_on_50_connections_gets_one_place(client: Api) -> None:
+    sale = queued_sale(client, stock=5)
+    requests = [(f"/sales/{sale}/queue", {"buyer_id": "dave"}, {"Idempotency-Key": str(uuid.uuid4())})] * 50
+    answers = asyncio.run(burst(client.url, [(p, b, {"Idempotency-Key": str(uuid.uuid4())}) for p, b, _ in requests]))
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [200] * 49 + [201], statuses
+    assert len({r.json()["ticket"] for r in answers}) == 1
+    figures = client.http.get(f"/admin/sales/{sale}/queue", headers=client.auth)
+    assert figures.status_code == 200 and figures.json()["queue"]["joined"] == 1, figures.text
+
+
+def test_admission_is_capped_by_stock_and_sold_out_reaches_every_poll(client: Api) -> None:
+    sale = queued_sale(client, stock=3, admit_rate=1000, max_active=100)
+    locations = [join(client, sale, f"b{i}").headers["Location"] for i in range(20)]
+
+    def figures() -> dict[str, Any]:
+        r = client.http.get(f"/admin/sales/{sale}/queue", headers=client.auth)
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    until(lambda: figures()["queue"]["serving"] >= 3, "three admissions")
+    seen = [figures() for _ in range(10)]  # ten later controller snapshots: nobody bought, still 3 admitted
+    assert all(f["queue"]["serving"] == 3 and f["active"] == 3 for f in seen), seen
+    states = [poll(client, loc)["state"] for loc in locations]
+    assert states.count("admitted") == 3 and states.count("waiting") == 17, states
+
+    for loc in locations[:3]:
+        place = poll(client, loc)
+        buyer = f"b{locations.index(loc)}"
+        assert buy(client, sale, buyer, place["admission_token"]).status_code == 201
+    until(lambda: all(poll(client, loc)["state"] == "sold_out" for loc in locations), "sold_out everywhere")
+    late = join(client, sale, "latecomer")
+    assert (late.status_code, late.json()["type"]) == (409, PROBLEM + "queue-ended")
+    audit = client.audit(sale)
+    assert audit["ok"] is True and audit["sold"] == 3 and audit["remaining"] == 0, audit
+
+
+def test_random_open_is_committed_before_and_recomputable_after(client: Api) -> None:
+    opens = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+    sale = queued_sale(client, stock=100, mode="random_at_open", opens_at=opens, admit_rate=1)
+    tickets = [join(client, sale, f"r{i}").json() for i in range(40)]
+    before = client.http.get(f"/sales/{sale}/queue")
+    assert before.status_code == 200 and "max-age=1" in before.headers["Cache-Control"]
+    assert before.json()["seed"] is None and len(before.json()["commitment"]) == 64
+    assert all(poll(client, f"/sales/{sale}/queue/{t['ticket']}")["position"] is None for t in tickets)
+
+    opened = until(lambda: (v := client.http.get(f"/sales/{sale}/queue").json())["opened"] and v, "the open")
+    seed = bytes.fromhex(opened["seed"])
+    assert hashlib.sha256(seed).hexdigest() == before.json()["commitment"]
+    assert opened["pre_count"] == 40
+    positions = [poll(client, f"/sales/{sale}/queue/{t['ticket']}")["position"] for t in tickets]
+    assert positions == [permute(seed, 40, t["joined_index"]) for t in tickets]
+    assert sorted(positions) == list(range(40)) and positions != list(range(40))
+    later = join(client, sale, "after-open").json()
+    assert poll(client, f"/sales/{sale}/queue/{later['ticket']}")["position"] == 40  # FIFO behind the pre-queue
+
+
+def test_sales_without_a_queue_need_no_token(client: Api) -> None:
+    sale = client.new_sale(stock=2)
+    assert buy(client, sale, "erin", None).status_code == 201
+    r = join(client, sale, "erin")
+    assert (r.status_code, r.json()["type"]) == (404, PROBLEM + "no-queue")
+    bad = client.http.get(f"/sales/{sale}/queue/not-a-ticket")
+    assert (bad.status_code, bad.json()["type"]) == (404, PROBLEM + "unknown-ticket")
