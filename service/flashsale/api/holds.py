@@ -264,11 +264,8 @@ class HoldController(Controller):
         limiter = recorder.buyer_limiter
         if limiter is not None and not limiter.allow(data.buyer_id):
             record_step(recorder, Step.HOLD, sale_id, Outcome.RATE_LIMITED, request.scope, buyer_id=data.buyer_id)
-            return p.problem_response(
-                p.RATE_LIMITED,
-                "too many requests for this buyer; retry after Retry-After",
-                instance,
-                headers=p.unavailable_headers(),
+            return p.rate_limited_response(
+                limiter, "too many requests for this buyer; retry after Retry-After", instance
             )
         jti, refused = admission(request, sale_id, data.buyer_id)
         return await run_step(

@@ -10,19 +10,27 @@ Redis. It holds per worker, so the whole fleet admits at most ``rate x workers``
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any
 
-from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.datastructures import MutableScopeHeaders
+from litestar.middleware.rate_limit import CacheObject, RateLimitConfig, RateLimitMiddleware
 from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
+from litestar.types import Message, Send
 from prometheus_client import Gauge
 from redis.asyncio import Redis
 
 from flashsale.settings import Settings
 
 RATE_LIMIT_STORE = "rate_limit"
+
+PER_BUYER = "per-buyer"
+PER_ADDRESS = "per-address"
+"""Which limit refused a 429: the problem body's ``rate_limit`` field (docs/problems.md)."""
+LIMIT_HEADER = "RateLimit-Limit"
 
 BUYERS_TRACKED = Gauge(
     "flashsale_rate_limit_buyers_tracked",
@@ -61,10 +69,41 @@ class BuyerRateLimiter:
         self._counts[buyer_id] = count + 1
         return count < self.per_second
 
+    def refusal_headers(self) -> dict[str, str]:
+        """The headers of this limit's 429, in the names Litestar's per-address middleware uses (IETF draft
+        ratelimit-headers): a buyer refused here must not read the per-address limit's figures, which say
+        nothing about why it was refused. The window is one second, so it resets within one second."""
+        reset = max(1, math.ceil(self._window + 1 - time.monotonic()))
+        return {
+            "RateLimit-Policy": f"{self.per_second}; w=1",
+            LIMIT_HEADER: str(self.per_second),
+            "RateLimit-Remaining": "0",
+            "RateLimit-Reset": str(reset),
+            "Retry-After": str(reset),
+        }
+
     @property
     def tracked(self) -> int:
         """Buyers in the current window's table; never more than ``max_tracked``."""
         return len(self._counts)
+
+
+class AddressRateLimitMiddleware(RateLimitMiddleware):
+    """Litestar's per-address middleware, except that it leaves alone a response that already carries rate
+    limit headers: the per-buyer limit's 429 (answered by the handler) keeps its own figures instead of being
+    overwritten with the address's, which had admitted the request."""
+
+    def create_send_wrapper(self, send: Send, cache_object: CacheObject) -> Send:
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                headers = MutableScopeHeaders(message)
+                if headers.get(LIMIT_HEADER) is None:
+                    for key, value in self.create_response_headers(cache_object=cache_object).items():
+                        headers[key] = value
+            await send(message)
+
+        return send_wrapper
 
 
 async def purge_expired(store: MemoryStore, every_s: float = 1.0) -> None:
@@ -95,5 +134,6 @@ def ip_rate_limit(settings: Settings) -> tuple[Any, dict[str, Store]] | None:
         rate_limit=("second", settings.rate_limit_per_ip),
         exclude=["^/health", "^/metrics", "^/schema"],
         store=RATE_LIMIT_STORE,
+        middleware_class=AddressRateLimitMiddleware,
     )
     return config.middleware, {RATE_LIMIT_STORE: store}

@@ -25,6 +25,7 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 from redis.exceptions import RedisClusterException, RedisError
 
+from flashsale.api.limits import PER_ADDRESS, PER_BUYER, BuyerRateLimiter
 from flashsale.api.schemas import ProblemBody
 from flashsale.inventory import Outcome, Unavailable
 from flashsale.inventory.engine import classify
@@ -124,6 +125,11 @@ def problem_response(
     return Response(body, status_code=problem.status, media_type=MEDIA_TYPE, headers=headers)
 
 
+def rate_limited_response(limiter: BuyerRateLimiter, detail: str, instance: str) -> Response[dict[str, Any]]:
+    """The per-buyer limit's 429: its own RateLimit-* headers and ``rate_limit: per-buyer`` in the body."""
+    return problem_response(RATE_LIMITED, detail, instance, headers=limiter.refusal_headers(), rate_limit=PER_BUYER)
+
+
 def unavailable_headers() -> dict[str, str]:
     return {"Retry-After": str(RETRY_AFTER_S)}
 
@@ -156,9 +162,13 @@ def _from_http(exc: HTTPException) -> ProblemDetailsException:
     if problem is None:
         problem = ProblemType(HTTP_ERROR.slug, exc.status_code, HTTP_ERROR.title)
     headers = dict(exc.headers or {})
-    if problem is RATE_LIMITED:
-        headers.setdefault("Retry-After", str(RETRY_AFTER_S))
     extra = exc.extra if isinstance(exc, ClientException | ValidationException) else None
+    if problem is RATE_LIMITED:
+        # Only the per-address middleware raises a 429 (the per-buyer limit answers with rate_limited_response):
+        # wait until its window resets, and say which limit it was.
+        reset = headers.get("RateLimit-Reset", "")
+        headers.setdefault("Retry-After", str(max(RETRY_AFTER_S, int(reset))) if reset.isdigit() else "1")
+        extra = {"rate_limit": PER_ADDRESS}
     return ProblemDetailsException(
         detail=exc.detail,
         status_code=exc.status_code,
@@ -211,7 +221,11 @@ def describe(*types: ProblemType) -> str:
 
 DOC_BAD_REQUEST = (400, "Invalid path, header or body (type `urn:flashsale:problem:invalid-request`).")
 DOC_TOO_LARGE = (413, "Request body larger than FLASHSALE_MAX_BODY_BYTES.")
-DOC_RATE_LIMITED = (429, "Rate limit exceeded; see the Retry-After header.")
+DOC_RATE_LIMITED = (
+    429,
+    "Rate limit exceeded; see the Retry-After header. `rate_limit` in the body names the limit that refused "
+    "(`per-buyer` or `per-address`); the RateLimit-Limit/-Remaining/-Reset/-Policy headers are that limit's.",
+)
 DOC_UNAVAILABLE = (
     503,
     "Redis did not answer within the deadline: the outcome is unknown. Retry after the Retry-After header "

@@ -20,6 +20,7 @@ from litestar.exceptions import HTTPException
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 
 from flashsale.api import problems as p
+from flashsale.api.limits import BuyerRateLimiter
 from flashsale.api.queue import admission
 from flashsale.api.schemas import (
     BUYER_ID_PATTERN,
@@ -172,13 +173,12 @@ async def refused_now(outcome: Outcome) -> PurchaseResult:
     return PurchaseResult(outcome)
 
 
-def rate_limited(recorder: Recorder, sale_id: str, buyer_id: str, scope: Any) -> Response[Any]:
+def rate_limited(
+    recorder: Recorder, limiter: BuyerRateLimiter, sale_id: str, buyer_id: str, scope: Any
+) -> Response[Any]:
     recorder.attempt(sale_id, "safe", Outcome.RATE_LIMITED, scope=scope, buyer_id=buyer_id)
-    return p.problem_response(
-        p.RATE_LIMITED,
-        "too many purchase requests for this buyer; retry after Retry-After",
-        f"/sales/{sale_id}/purchases",
-        headers=p.unavailable_headers(),
+    return p.rate_limited_response(
+        limiter, "too many purchase requests for this buyer; retry after Retry-After", f"/sales/{sale_id}/purchases"
     )
 
 
@@ -256,7 +256,7 @@ class PurchaseController(Controller):
         data = decode_purchase(await request.body())
         limiter = recorder.buyer_limiter
         if limiter is not None and not limiter.allow(data.buyer_id):
-            return rate_limited(recorder, sale_id, data.buyer_id, request.scope)
+            return rate_limited(recorder, limiter, sale_id, data.buyer_id, request.scope)
         jti, refused = admission(request, sale_id, data.buyer_id)
         return await run_attempt(
             recorder,
