@@ -48,13 +48,17 @@ BAD_REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
 
 
 def _log_lines(path: Path) -> list[dict[str, Any]]:
-    """The server's JSON lines, and uvicorn's own plain-text lines as ``{"uvicorn": text}``."""
+    """The app's JSON lines; uvicorn's own lines (JSON with ``logger: uvicorn...``, or any line that is not JSON)
+    as ``{"uvicorn": text}``."""
     lines = []
     for raw in path.read_text(errors="replace").splitlines():
         try:
-            lines.append(json.loads(raw))
+            line = json.loads(raw)
         except ValueError:
-            lines.append({"uvicorn": raw})
+            line = None
+        if not isinstance(line, dict) or str(line.get("logger", "")).startswith("uvicorn"):
+            line = {"uvicorn": raw}
+        lines.append(line)
     return lines
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -60,7 +61,8 @@ def test_serve_without_redis_url_starts_embedded_redis_and_demo_sale(tmp_path: P
         )
         assert r.status_code == 201
         text = log.read_text()
-        token_file = Path(text.split("admin token written to ")[1].split()[0])
+        said = [json.loads(line) for line in text.splitlines() if "admin token written to " in line]
+        token_file = Path(said[0]["admin_token_file"])
         assert token_file.stat().st_mode & 0o777 == 0o600
         token = token_file.read_text()
         assert token not in text

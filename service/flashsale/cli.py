@@ -245,6 +245,7 @@ def serve(host: str, port: int, workers: int, server: str) -> int:
     """
     from flashsale.embedded import EmbeddedRedis
     from flashsale.security import check_admin_token
+    from flashsale.telemetry.logs import say, uvicorn_log_config
 
     env = os.environ
     # The workers are separate processes that read the settings from the environment: hand the options on.
@@ -261,24 +262,31 @@ def serve(host: str, port: int, workers: int, server: str) -> int:
             token_file = embedded.folder / "admin-token"
             token_file.write_text(token)
             token_file.chmod(0o600)
-            click.echo(f"embedded Redis at {embedded.url}; admin token written to {token_file}", err=True)
+            say(
+                "embedded_redis",
+                message=f"embedded Redis at {embedded.url}; admin token written to {token_file}",
+                admin_token_file=str(token_file),
+            )
         settings = Settings.from_env()
         _create_sale(settings, DEMO_SALE)
-        click.echo(f"demo sale 'demo' (stock {DEMO_SALE['stock']}) ready", err=True)
+        say("demo_sale_ready", message=f"demo sale 'demo' (stock {DEMO_SALE['stock']}) ready", sale="demo")
     if not settings.database_url:
         # make run: no embedded PostgreSQL (docs/decisions.md, issue 13); orders stay in Redis only.
-        click.echo(
-            "order export to PostgreSQL off: set FLASHSALE_DATABASE_URL=postgresql://... here and run "
+        say(
+            "order_export_off",
+            message="order export to PostgreSQL off: set FLASHSALE_DATABASE_URL=postgresql://... here and run "
             "'flashsale export' beside it (README: Orders in PostgreSQL)",
-            err=True,
         )
     try:
         check_admin_token(settings)
         if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in env:
             env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="flashsale-metrics-")
         _clear_metric_files(env.get("PROMETHEUS_MULTIPROC_DIR"))
-        click.echo(
-            f"serving on http://{settings.host}:{settings.port} ({settings.workers} worker(s), {server})", err=True
+        say(
+            "serving",
+            message=f"serving on http://{settings.host}:{settings.port} ({settings.workers} worker(s), {server})",
+            workers=settings.workers,
+            server=server,
         )
         if server == "granian":
             from granian import Granian
@@ -310,8 +318,9 @@ def serve(host: str, port: int, workers: int, server: str) -> int:
                 workers=settings.workers,
                 loop="uvloop",
                 http="flashsale.server:DeadlineHttpToolsProtocol",
-                access_log=False,
+                access_log=settings.access_log,
                 log_level=settings.log_level.lower(),
+                log_config=uvicorn_log_config(settings.log_level),
                 lifespan="on",
                 backlog=4096,
                 timeout_graceful_shutdown=5,

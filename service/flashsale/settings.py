@@ -95,6 +95,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Mount the benchmark's bare reference route (``make bench`` only)."""
     log_level: LogLevel = "INFO"
     """Log level of the JSON logs."""
+    access_log: bool = False
+    """uvicorn's access line per request (JSON, no query string): off by default, the attempt lines already
+    record every purchase and hold."""
     host: str = "127.0.0.1"
     """Address ``flashsale serve`` binds to."""
     port: Annotated[int, _range(1, 65535)] = 8000

@@ -100,13 +100,13 @@ def _json_logs(level: str) -> None:
 
     import structlog
 
-    from flashsale.telemetry.logs import redact
+    from flashsale.telemetry.logs import add_timestamp, redact
 
     numeric = logging.getLevelName(level.upper())
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            add_timestamp,
             redact,
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(),

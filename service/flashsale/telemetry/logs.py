@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import logging
 import sys
-import time
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
@@ -20,6 +19,7 @@ import structlog
 from litestar.logging.config import StructLoggingConfig
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 
+from flashsale import timefmt
 from flashsale.errors import log_exception
 
 SECRET_FIELDS = frozenset({"authorization", "token", "admin_token", "idempotency_key", "password", "redis_url"})
@@ -30,6 +30,12 @@ _encoder = msgspec.json.Encoder()
 def key_digest(idempotency_key: str) -> str:
     """A short, stable digest that lets operators correlate retries without logging the key itself."""
     return hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
+
+
+def add_timestamp(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """The ``timestamp`` field of every log line, in UTC."""
+    event["timestamp"] = timefmt.now()
+    return event
 
 
 def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -69,8 +75,8 @@ class AttemptLog:
     ISO timestamp from ``datetime``, redaction, exception formatting, rendering) cost the worker about 8 %
     of a purchase (``make bench``, 2026-12-01: telemetry on/off 0.78 without traces). This writer builds the
     same JSON object (same keys, ``level`` and a UTC ISO ``timestamp``, secrets redacted) with one msgspec
-    encode, the timestamp's date and time formatted once per second: 5.2-8.4 µs per line against 27.7-29.2 µs
-    through the structlog chain, same process (load/README.md, "Telemetry").
+    encode, the timestamp by ``timefmt`` (date and time formatted once per second): 5.2-8.4 µs per line against
+    27.7-29.2 µs through the structlog chain, same process (load/README.md, "Telemetry").
     Every attempt keeps its own line: the log is the per-attempt record an operator greps for one buyer, so
     repeated outcomes are not sampled (docs/decisions.md, issue 10).
     """
@@ -79,8 +85,6 @@ class AttemptLog:
         self._write = (stream or sys.stdout.buffer).write
         self._level = level
         self._enabled: bool | None = None if level is None else _numeric(level) <= logging.INFO
-        self._second = -1
-        self._prefix = ""
 
     @property
     def enabled(self) -> bool:
@@ -90,13 +94,8 @@ class AttemptLog:
         return self._enabled
 
     def write(self, line: dict[str, Any]) -> None:
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         line["level"] = "info"
-        line["timestamp"] = f"{self._prefix}.{int((now - second) * 1e6):06d}Z"
+        line["timestamp"] = timefmt.now()
         if not SECRET_FIELDS.isdisjoint(line):
             redact(None, "", line)
         self._write(_encoder.encode(line) + b"\n")
@@ -130,7 +129,7 @@ def structlog_plugin(level: str) -> StructlogPlugin:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            add_timestamp,
             redact,
             structlog.processors.format_exc_info,
             _render,
@@ -143,6 +142,66 @@ def structlog_plugin(level: str) -> StructlogPlugin:
         pretty_print_tty=False,
     )
     return StructlogPlugin(StructlogConfig(structlog_logging_config=config, enable_middleware_logging=False))
+
+
+def _uvicorn_fields(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """uvicorn's records as fields: an access record's arguments (client, method, full path, HTTP version,
+    status) become ``method``, ``path`` (without the query string, which may carry a token) and ``status``;
+    the client address and the request's headers are never written."""
+    record = event.get("_record")
+    if record is None:
+        return event
+    event["logger"] = record.name
+    args = event.pop("positional_args", ())  # ProcessorFormatter(pass_foreign_args=True) moves them here
+    if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
+        _, method, full_path, http_version, status = args
+        event["event"] = "http_access"
+        event["method"] = str(method)
+        event["path"] = str(full_path).split("?", 1)[0]
+        event["status"] = int(status)
+        event["http_version"] = str(http_version)
+    return event
+
+
+def _render_text(_: Any, __: str, event: MutableMapping[str, Any]) -> str:
+    return _encoder.encode(event).decode()
+
+
+def uvicorn_log_config(level: str) -> dict[str, Any]:
+    """uvicorn's ``log_config``: its loggers (``uvicorn``, ``uvicorn.error``, ``uvicorn.access``) through
+    structlog's ``ProcessorFormatter``, so start-up, shutdown, error and access lines are JSON objects with the
+    same ``level``, ``timestamp`` and redaction as the app's, on the same stdout."""
+    pre_chain: list[Any] = [structlog.stdlib.add_log_level, add_timestamp, _uvicorn_fields, redact]
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "foreign_pre_chain": pre_chain,
+                "pass_foreign_args": True,
+                "processors": [
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info,
+                    _render_text,
+                ],
+            }
+        },
+        "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+        "loggers": {
+            name: {"handlers": ["json"], "level": level.upper(), "propagate": False}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        },
+    }
+
+
+def say(event: str, **fields: Any) -> None:
+    """One JSON line on stderr for the ``flashsale serve`` command's own messages (before any worker runs), so
+    every line the command writes parses as JSON."""
+    line: dict[str, Any] = {"event": event, "level": "info", **fields}
+    add_timestamp(None, "", line)
+    sys.stderr.write(_encoder.encode(redact(None, "", line)).decode() + "\n")
+    sys.stderr.flush()
 
 
 def get_logger() -> Any:

@@ -1,0 +1,53 @@
+"""Issue 18: every line ``flashsale serve`` writes (its own, uvicorn's start-up, access and shutdown lines, the
+app's) is one JSON object; access lines say method, path and status, never a query string or a header."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from tests.conftest import LOG_DIR, Api, start_api
+from tests.servers import RedisProcess
+
+INSTANT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+"""The one date format (timefmt.py): RFC 3339, UTC, milliseconds, Z."""
+
+
+def test_every_line_of_serve_is_json(redis_server: RedisProcess) -> None:
+    server = start_api(redis_server.url, FLASHSALE_LOG_LEVEL="INFO", FLASHSALE_ACCESS_LOG="true")
+    log = Path(LOG_DIR / f"api-{server.port}.log")
+    api = Api(server)
+    try:
+        sale = api.new_sale(stock=2)
+        assert api.buy(sale).status_code == 201
+        assert api.http.get(f"/sales/{sale}?token=secret-query-token").status_code == 200
+        assert api.http.get("/no/such/route").status_code == 404
+    finally:
+        api.http.close()
+        server.stop()
+    raw = log.read_text(errors="replace").splitlines()
+    not_json = []
+    lines = []
+    for text in raw:
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            lines.append(parsed)
+        else:
+            not_json.append(text)
+    assert not_json == []
+    assert [line for line in lines if not INSTANT.match(str(line.get("timestamp")))] == []
+    events = [line.get("event") for line in lines]
+    assert "serving" in events
+    assert any(line.get("logger") == "uvicorn.error" for line in lines)  # start-up and shutdown lines
+    access = [line for line in lines if line.get("event") == "http_access"]
+    assert {(a["method"], a["path"], a["status"]) for a in access} >= {
+        ("POST", f"/sales/{sale}/purchases", 201),
+        ("GET", f"/sales/{sale}", 200),
+        ("GET", "/no/such/route", 404),
+    }
+    assert "secret-query-token" not in log.read_text()
+    assert server.admin_token not in log.read_text()
