@@ -3,20 +3,22 @@
 -- is paced by Redis time since the last step, so more workers never admit faster.
 --
 -- KEYS[1] queue hash fs:{<sale>:q}:conf
--- KEYS[2] admission steps fs:{<sale>:q}:admit-times (member: serving after the step, score: its Redis time, ms)
+-- KEYS[2] admission steps fs:{<sale>:q}:admit-times (member "<serving after the step>:<admissions spent then>",
+--         score: the step's Redis time, ms)
 -- ARGV[1] units the sale can still sell: remaining plus units in live holds (read from the sale's slot)
 -- ARGV[2] admissions spent by purchases and holds (the sale hash's admissions_spent)
 -- ARGV[3] the sale's state: open | sold_out | closed
 -- ARGV[4] return admission steps later than this Redis time (ms)   ARGV[5] shortest step (ms)
 --
 -- Admits n = min(rate x elapsed + carry, max_active - active, units - active, joined - serving), n >= 0, where
--- active = min(serving - spent, serving - serving_at(now - token_ttl)): admitted buyers that neither spent their
--- admission nor let it expire. Admissions older than token_ttl count as no-shows unless spent, so abandoning
--- buyers stop holding admission capacity once their token expired.
+-- active = min(serving - spent, admitted within the last token_ttl - spent within it): admitted buyers that
+-- neither spent their admission nor let it expire. Admissions older than token_ttl count as no-shows unless
+-- spent, so abandoning buyers stop holding admission capacity once their token expired.
 --
 -- Returns {} without a waiting room, else (decoded by replies.decode_queue_view):
 --   {now_ms, state, mode, opened, pre_count, joined, serving, paused, rate, max_active, token_ttl_ms, opens_ms,
 --    commitment, seed ("" before the open), active, no_shows, admitted_now, ms1, serving1, ms2, serving2, ...}
+--   (no_shows: admissions older than token_ttl that were not spent, a lower bound)
 local conf, times = KEYS[1], KEYS[2]
 if redis.call('EXISTS', conf) == 0 then
   return {}
@@ -35,16 +37,17 @@ if state == 'open' and (ARGV[3] == 'sold_out' or ARGV[3] == 'closed') then
   redis.call('HSET', conf, 'state', state)
 end
 
-local function serving_at(ms)
+local function counters_at(ms)  -- serving and spent as the last step at or before ms left them
   local last = redis.call('ZREVRANGEBYSCORE', times, ms, '-inf', 'LIMIT', 0, 1)
   if last[1] then
-    return tonumber(last[1])
+    local at_serving, at_spent = string.match(last[1], '^(%d+):(%d+)$')
+    return tonumber(at_serving), tonumber(at_spent)
   end
-  return 0
+  return 0, 0
 end
 
-local cutoff = serving_at(now_ms - ttl)
-local active = math.max(0, math.min(serving - spent, serving - cutoff))
+local cutoff, cutoff_spent = counters_at(now_ms - ttl)
+local active = math.max(0, math.min(serving - spent, (serving - cutoff) - (spent - cutoff_spent)))
 local admitted = 0
 if state == 'open' and opened and not paused then
   local elapsed = math.min(now_ms - tonumber(q[14]), 1000)
@@ -59,7 +62,7 @@ if state == 'open' and opened and not paused then
     if admitted > 0 then
       serving = serving + admitted
       active = active + admitted
-      redis.call('ZADD', times, now_ms, serving)
+      redis.call('ZADD', times, now_ms, serving .. ':' .. spent)
       -- Steps older than two token lifetimes only ever answer "expired" (queue/view.py): forget them.
       redis.call('ZREMRANGEBYSCORE', times, '-inf', '(' .. (now_ms - 2 * ttl))
     end
@@ -78,6 +81,6 @@ local out = {now_ms, state, q[2], opened and 1 or 0, q[4], joined, serving, paus
 local steps = redis.call('ZRANGEBYSCORE', times, '(' .. ARGV[4], '+inf', 'WITHSCORES')
 for i = 1, #steps, 2 do
   out[#out + 1] = steps[i + 1]
-  out[#out + 1] = steps[i]
+  out[#out + 1] = string.match(steps[i], '^(%d+):')
 end
 return out

@@ -1,0 +1,220 @@
+"""The waiting room at the engine level (real redis-server): the fair open at 100,000 registrants through the
+real join script, admission with half of the admitted buyers abandoning, and Redis killed during admission."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from scipy import stats
+
+from flashsale.inventory import Inventory, Outcome
+from flashsale.inventory.engine import QueueConfig
+from flashsale.inventory.keys import queue_keys, sale_keys
+from flashsale.queue import Signer
+from flashsale.queue.controller import step
+from flashsale.queue.view import QueueBoard
+from tests.conftest import Api, start_api
+from tests.servers import RedisProcess
+from tests.test_holds_engine import audited, run
+from tests.test_queue_fair import _audit_permute
+
+N = 100_000
+
+
+async def queued(inv: Inventory, stock: int, queue: QueueConfig, opens_ms: int | None = None) -> str:
+    sale = f"q-{uuid.uuid4().hex[:12]}"
+    assert await inv.create_sale(sale, "queue test", stock, 1, opens_ms, queue=queue)
+    return sale
+
+
+@pytest.mark.slow
+def test_fair_open_at_100000_registrants(redis_server: RedisProcess) -> None:
+    async def body(inv: Inventory) -> dict[str, Any]:
+        now_ms = int(time.time() * 1000)
+        sale = await queued(inv, 10, QueueConfig("random_at_open", 100, 100, 60), opens_ms=now_ms + 3_600_000)
+        indexes: list[int] = []
+        for start in range(0, N, 2000):  # 2,000 joins at a time on many connections: Redis orders the arrivals
+            joins = await asyncio.gather(*(inv.join(sale, f"u{i}", f"k{i}") for i in range(start, start + 2000)))
+            assert all(j.outcome is Outcome.JOINED for j in joins)
+            indexes += [j.index for j in joins]
+        assert sorted(indexes) == list(range(N))  # every registrant one join index, in arrival order
+        board = QueueBoard()
+        before = await step(inv, board, sale)
+        assert before is not None and not before.opened and before.seed == "" and before.joined == N
+        # Bring the open forward to now instead of waiting an hour: the open step is the script's, not the test's.
+        await inv.client.hset(queue_keys(sale).conf, "opens_ms", now_ms)
+        await inv.client.hset(sale_keys(sale).sale, "opens_ms", now_ms)
+        after = await step(inv, board, sale)
+        assert after is not None and after.opened and after.pre_count == N
+        seed = bytes.fromhex(after.seed)
+        assert hashlib.sha256(seed).hexdigest() == before.commitment == after.commitment
+        room = board.rooms[sale]
+        places = [board.place(room, i).position for i in range(N)]
+        return {"seed": seed, "places": places}
+
+    started = time.monotonic()
+    out = run(redis_server.url, body)
+    took = time.monotonic() - started
+    places: list[int] = out["places"]
+    assert sorted(places) == list(range(N))
+    tau, p_tau = stats.kendalltau(range(N), places)
+    # Arrival decile vs place decile: 10x10 contingency, independent if the open is fair.
+    table = [[0] * 10 for _ in range(10)]
+    for i, place in enumerate(places):
+        table[i * 10 // N][place * 10 // N] += 1
+    chi2 = stats.chi2_contingency(table)
+    recomputed = [_audit_permute(out["seed"], N, i) for i in range(N)]
+    print(
+        f"fair open: {N} joins+open+places in {took:.1f} s, kendall tau {tau:.5f} (p {p_tau:.3f}), "
+        f"chi2 {chi2.statistic:.1f} (p {chi2.pvalue:.3f})"
+    )
+    assert abs(tau) < 0.01 and p_tau > 1e-4
+    assert chi2.pvalue > 1e-4
+    assert recomputed == places
+
+
+@pytest.mark.slow
+def test_half_of_admitted_buyers_abandoning_keeps_the_admission_rate(redis_server: RedisProcess) -> None:
+    """Rate 20/s, 30 active at most, admissions last 2 s; every other admitted buyer never buys. Without the
+    no-show correction the 30 active slots fill with abandoners in ~3 s and admission stops; with it, the
+    serving counter keeps growing at the rate (measured in Redis time, over the steps after the first 3 s)."""
+    rate, ttl_s = 20, 2
+    signer = Signer(b"s" * 32)
+
+    async def body(inv: Inventory) -> dict[str, Any]:
+        sale = await queued(inv, 10_000, QueueConfig("fifo", rate, 30, ttl_s))
+        for i in range(400):
+            assert (await inv.join(sale, f"a{i}", f"k{i}")).outcome is Outcome.JOINED
+        board = QueueBoard()
+        bought: set[int] = set()
+        samples: list[tuple[int, int]] = []
+        for _ in range(70):  # 70 controller ticks of 100 ms: ~7 s, bounded
+            snap = await step(inv, board, sale)
+            assert snap is not None
+            samples.append((snap.now_ms, snap.serving))
+            room = board.rooms[sale]
+            for position in range(snap.serving):
+                if position % 2 == 0 and position not in bought:  # even places buy at once, odd ones abandon
+                    place = board.place(room, position)
+                    if place.state.value != "admitted":
+                        continue
+                    _, claims = signer.issue(sale, f"a{position}", position, place.admitted_ms, place.expires_ms)
+                    r = await inv.purchase(sale, f"a{position}", 1, f"buy-{position}", claims.jti)
+                    assert r.outcome is Outcome.SOLD, r
+                    bought.add(position)
+            assert snap.active <= 30
+            await asyncio.sleep(0.1)  # the controller's own tick
+        s = await audited(inv, sale)
+        return {"samples": samples, "bought": len(bought), "sold": s.sold, "no_shows": snap.no_shows}
+
+    out = run(redis_server.url, body)
+    samples = out["samples"]
+    t0 = samples[0][0]
+    late = [(ms, serving) for ms, serving in samples if ms - t0 >= 3000]
+    measured = (late[-1][1] - late[0][1]) * 1000 / (late[-1][0] - late[0][0])
+    print(
+        f"abandonment: measured {measured:.1f}/s of target {rate}/s, bought {out['bought']}, no-shows {out['no_shows']}"
+    )
+    assert out["sold"] == out["bought"]
+    assert measured >= 0.9 * rate, (measured, samples)
+    assert out["no_shows"] > 0
+
+
+@pytest.fixture
+def aof_redis() -> Iterator[RedisProcess]:
+    server = RedisProcess("--appendonly", "yes", "--appendfsync", "always").start()
+    yield server
+    server.cleanup()
+
+
+@pytest.mark.chaos
+def test_redis_killed_during_admission(aof_redis: RedisProcess) -> None:
+    """Joins and polls answer 503 with Retry-After while Redis is gone; after it is back every place is the one it
+    was, new places follow, no place is admitted twice (each admission token buys once), and the audit holds."""
+    server = start_api(aof_redis.url)
+    client = Api(server)
+    try:
+        r = client.http.post(
+            "/admin/sales",
+            json={
+                "sale_id": f"k-{uuid.uuid4().hex[:10]}",
+                "name": "kill",
+                "stock": 100,
+                "per_buyer_limit": 1,
+                "queue": {"mode": "fifo", "admit_rate": 50, "max_active": 1000, "token_ttl_s": 60},
+            },
+            headers=client.auth,
+        )
+        assert r.status_code == 201, r.text
+        sale = r.json()["sale_id"]
+
+        def join(buyer: str) -> httpx.Response:
+            return client.http.post(
+                f"/sales/{sale}/queue", json={"buyer_id": buyer}, headers={"Idempotency-Key": str(uuid.uuid4())}
+            )
+
+        first = {f"p{i}": join(f"p{i}").json() for i in range(20)}
+        aof_redis.kill()
+        down = [join(f"d{i}") for i in range(10)]
+        assert all(d.status_code == 503 and d.headers["Retry-After"] == "1" for d in down), [d.text for d in down]
+        ticket = first["p0"]["ticket"]
+        deadline = time.monotonic() + 15
+        while (polled := client.http.get(f"/sales/{sale}/queue/{ticket}")).status_code != 503:
+            assert polled.status_code == 200 and time.monotonic() < deadline, polled.text  # stale after 2 s
+            time.sleep(0.1)
+        assert polled.headers["Retry-After"] == "1" and polled.json()["type"].endswith(":unavailable")
+        aof_redis.start()
+        deadline = time.monotonic() + 15
+        while (again := join("p0")).status_code == 503:
+            assert time.monotonic() < deadline, again.text
+            time.sleep(0.1)
+        assert again.status_code == 200 and again.json()["joined_index"] == first["p0"]["joined_index"]
+        replays = {b: join(b).json()["joined_index"] for b in first}
+        assert replays == {b: t["joined_index"] for b, t in first.items()}
+        later = [join(f"n{i}").json()["joined_index"] for i in range(5)]
+        assert later == list(range(20, 25))
+
+        tokens: dict[str, str] = {}
+        deadline = time.monotonic() + 20
+        while len(tokens) < 25:
+            assert time.monotonic() < deadline, tokens
+            for b, t in [*first.items()]:
+                v = client.http.get(f"/sales/{sale}/queue/{t['ticket']}").json()
+                if v.get("state") == "admitted":
+                    tokens[b] = v["admission_token"]
+            for i in range(5):
+                b = f"n{i}"
+                t = join(b).json()["ticket"]
+                v = client.http.get(f"/sales/{sale}/queue/{t}").json()
+                if v.get("state") == "admitted":
+                    tokens[b] = v["admission_token"]
+            time.sleep(0.1)
+        bought = {}
+        for b, tok in tokens.items():
+            r1 = client.http.post(
+                f"/sales/{sale}/purchases",
+                json={"buyer_id": b},
+                headers={"Idempotency-Key": str(uuid.uuid4()), "Admission-Token": tok},
+            )
+            assert r1.status_code == 201, r1.text
+            bought[b] = r1.json()["order_id"]
+            r2 = client.http.post(
+                f"/sales/{sale}/purchases",
+                json={"buyer_id": b},
+                headers={"Idempotency-Key": str(uuid.uuid4()), "Admission-Token": tok},
+            )
+            assert r2.status_code == 409 and r2.json()["type"].endswith("admission-used"), r2.text
+        audit = client.audit(sale)
+        assert audit["ok"] is True and audit["sold"] == 25, audit
+        figures = client.http.get(f"/admin/sales/{sale}/queue", headers=client.auth).json()
+        assert figures["queue"]["joined"] == 25 and figures["queue"]["serving"] <= 25
+    finally:
+        client.http.close()
+        server.stop()
