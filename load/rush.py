@@ -21,6 +21,8 @@ import gevent
 from locust import LoadTestShape, task
 from locust.env import Environment
 
+from flashsale.timefmt import format_instant
+
 try:
     from load import common
     from load.checks import Slo, check_sale
@@ -45,9 +47,9 @@ def setup(run: common.Run, environment: Environment) -> None:
     limit = max(2, math.ceil(2 * units / _users(environment)))
     opens = datetime.now(UTC) + timedelta(seconds=LEAD_S)
     sale = f"rush-{run.tag}"
-    run.api.create_sale(sale, units, per_buyer_limit=limit, opens_at=opens.isoformat(), name="rush")
+    run.api.create_sale(sale, units, per_buyer_limit=limit, opens_at=format_instant(opens), name="rush")
     run.sales["main"] = sale
-    run.notes.update({"stock": units, "per_buyer_limit": limit, "opens_at": opens.isoformat()})
+    run.notes.update({"stock": units, "per_buyer_limit": limit, "opens_at": format_instant(opens)})
     run.notes["_opens_epoch"] = opens.timestamp()
 
 

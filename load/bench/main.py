@@ -35,10 +35,10 @@ import platform
 import shutil
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from flashsale import timefmt
 from load.bench.common import CORES, HOLD_TTL_S, HUGE_STOCK, REPORTS, SOLDOUT_STOCK, cpu_model
 from load.bench.measuring import ROUTE_PATHS, Bench, Config, api_stack, run_wrk
 from load.bench.profiling import profile
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     result.update(
         {
-            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "generated_at": timefmt.now(),
             "duration_total_s": 0.0,
             "machine": {
                 "cores": CORES,

@@ -474,12 +474,13 @@ def create_sale(
     """Create a sale directly in Redis (exit 1 if one with this id exists already)."""
     from flashsale.api.schemas import CreateSale, to_ms
     from flashsale.inventory import Unavailable
+    from flashsale.timefmt import format_instant
 
     if not redis_url:
         raise click.UsageError("set FLASHSALE_REDIS_URL (or --redis-url): the sale is written to that Redis", ctx)
     if opens_at is not None and closes_at is not None and closes_at <= opens_at:
         raise click.UsageError(
-            f"--closes-at {closes_at.isoformat()} is not after --opens-at {opens_at.isoformat()}", ctx
+            f"--closes-at {format_instant(closes_at)} is not after --opens-at {format_instant(opens_at)}", ctx
         )
     payload = {
         "sale_id": sale_id,

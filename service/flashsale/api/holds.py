@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
@@ -48,6 +48,7 @@ from flashsale.api.schemas import (
 from flashsale.inventory import HoldResult, Inventory, Outcome, Step, Unavailable
 from flashsale.telemetry import Recorder
 from flashsale.telemetry.logs import key_digest
+from flashsale.timefmt import format_ms
 
 HOLD_STEP = "flashsale_hold_step"
 """Route ``opt`` key marking the hold handlers, so steps refused before the handler still count."""
@@ -169,14 +170,14 @@ def _problem(result: HoldResult, sale_id: str, instance: str) -> Response[Any]:
         detail = f"this buyer holds or has bought {result.bought} of at most {result.limit}"
         return p.problem_response(problem, detail, instance, bought=result.bought, limit=result.limit)
     if outcome is Outcome.NOT_OPEN:
-        opens_at = cast("Any", from_ms(result.opens_ms)).isoformat()
+        opens_at = from_ms(result.opens_ms)
         return p.problem_response(problem, f"opens at {opens_at}", instance, opens_at=opens_at)
     if outcome is Outcome.IDEMPOTENCY_CONFLICT:
         return p.problem_response(problem, "this Idempotency-Key made another hold; use a new key", instance)
     if outcome is Outcome.UNKNOWN_SALE:
         return p.problem_response(problem, f"no sale {sale_id!r}", instance)
     if outcome is Outcome.HOLD_EXPIRED:
-        expired_at = cast("Any", from_ms(result.expires_ms)).isoformat()
+        expired_at = format_ms(result.expires_ms)
         return p.problem_response(
             problem, f"the hold expired at {expired_at}; nothing was sold", instance, expires_at=expired_at
         )
@@ -192,9 +193,7 @@ def _problem(result: HoldResult, sale_id: str, instance: str) -> Response[Any]:
 def _hold_answer(sale_id: str, instance: str) -> Callable[[HoldResult], Response[Any]]:
     def answer(result: HoldResult) -> Response[Any]:
         if result.outcome is Outcome.HELD or result.outcome is Outcome.REPLAYED:
-            hold = Hold(
-                result.hold_id, sale_id, result.buyer_id, result.quantity, cast("Any", from_ms(result.expires_ms))
-            )
+            hold = Hold(result.hold_id, sale_id, result.buyer_id, result.quantity, format_ms(result.expires_ms))
             return Response(
                 hold, status_code=201, headers=REPLAYED_HEADERS if result.outcome is Outcome.REPLAYED else None
             )
@@ -206,9 +205,7 @@ def _hold_answer(sale_id: str, instance: str) -> Callable[[HoldResult], Response
 def _confirm_answer(sale_id: str, instance: str) -> Callable[[HoldResult], Response[Any]]:
     def answer(result: HoldResult) -> Response[Any]:
         if result.outcome is Outcome.CONFIRMED or result.outcome is Outcome.REPLAYED:
-            order = Order(
-                result.order_id, sale_id, result.buyer_id, result.quantity, cast("Any", from_ms(result.created_ms))
-            )
+            order = Order(result.order_id, sale_id, result.buyer_id, result.quantity, format_ms(result.created_ms))
             return Response(
                 order, status_code=201, headers=REPLAYED_HEADERS if result.outcome is Outcome.REPLAYED else None
             )
@@ -376,6 +373,6 @@ class HoldController(Controller):
             result.buyer_id,
             result.quantity,
             result.state.value,
-            cast("Any", from_ms(result.expires_ms)),
+            format_ms(result.expires_ms),
             result.order_id or None,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, post
@@ -36,6 +36,7 @@ from flashsale.errors import is_disconnect
 from flashsale.inventory import Inventory, Outcome, PurchaseResult, Unavailable
 from flashsale.telemetry import PURCHASE, Recorder
 from flashsale.telemetry.logs import key_digest
+from flashsale.timefmt import format_ms
 
 NO_STORE = CacheControlHeader(no_store=True)
 REPLAYED_HEADERS = {"Idempotent-Replayed": "true"}
@@ -147,7 +148,7 @@ def answer(sale_id: str, path: str, result: PurchaseResult) -> Response[Any]:
     """The HTTP answer for each engine outcome, the same for the safe and the unsafe path."""
     outcome = result.outcome
     if outcome is Outcome.SOLD or outcome is Outcome.REPLAYED:
-        created_at = cast("Any", from_ms(result.created_ms))
+        created_at = format_ms(result.created_ms)
         order = Order(result.order_id, sale_id, result.buyer_id, result.quantity, created_at)
         headers = REPLAYED_HEADERS if outcome is Outcome.REPLAYED else None
         return Response(order, status_code=201, headers=headers)
@@ -159,7 +160,7 @@ def answer(sale_id: str, path: str, result: PurchaseResult) -> Response[Any]:
         detail = f"this buyer has bought {result.bought} of at most {result.limit}"
         return p.problem_response(problem, detail, instance, bought=result.bought, limit=result.limit)
     if outcome is Outcome.NOT_OPEN:
-        opens_at = cast("Any", from_ms(result.opens_ms)).isoformat()
+        opens_at = from_ms(result.opens_ms)
         return p.problem_response(problem, f"opens at {opens_at}", instance, opens_at=opens_at)
     if outcome is Outcome.IDEMPOTENCY_CONFLICT:
         return p.problem_response(problem, "this Idempotency-Key bought something else; use a new key", instance)

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import secrets
 import time
-from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -29,6 +28,7 @@ from flashsale.queue.controller import step
 from flashsale.queue.tokens import AdmissionError, Signer, TicketError
 from flashsale.queue.view import QueueBoard, QueueStale, Room
 from flashsale.settings import Settings
+from flashsale.timefmt import format_ms
 
 ADMISSION_HEADER = "admission-token"
 """The request header a purchase or hold on a sale with a waiting room carries its admission token in."""
@@ -51,7 +51,7 @@ def make_signer(settings: Settings) -> Signer:
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return format_ms(ms)
 
 
 class JoinRequest(msgspec.Struct, forbid_unknown_fields=True):

@@ -43,6 +43,7 @@ from flashsale.orders import reconcile as rc
 from flashsale.orders.db import OrderStore
 from flashsale.orders.stream import backlog, ensure_group
 from flashsale.telemetry import holds as hold_metrics
+from flashsale.timefmt import format_ms
 
 
 def sale_view(s: SaleSnapshot) -> SaleView:
@@ -297,7 +298,7 @@ class AdminController(Controller):
                     result.buyer_id,
                     result.quantity,
                     result.restock,
-                    cast("Any", from_ms(result.created_ms)),
+                    format_ms(result.created_ms),
                 )
                 return Response(body, headers=REPLAYED_HEADERS if result.outcome is Outcome.REPLAYED else None)
             detail = f"no sale {sale_id!r}" if result.outcome is Outcome.UNKNOWN_SALE else f"no order {order_id!r}"

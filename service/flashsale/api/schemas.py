@@ -13,6 +13,7 @@ from litestar.params import HeaderParameter, Parameter
 from flashsale.inventory import HOLD_ID_PATTERN, ORDER_ID_PATTERN, SALE_ID_PATTERN, Inventory
 from flashsale.orders.db import OrderStore
 from flashsale.telemetry import Recorder
+from flashsale.timefmt import format_ms
 
 MAX_QUANTITY = 1000
 BUYER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"
@@ -44,12 +45,22 @@ class PurchaseRequest(msgspec.Struct, forbid_unknown_fields=True):
     quantity: Quantity = 1
 
 
+Timestamp = Annotated[
+    str,
+    msgspec.Meta(
+        description="RFC 3339 date-time in UTC with milliseconds and Z, e.g. 2026-12-07T03:44:28.069Z",
+        extra_json_schema={"extra": {"format": "date-time"}},
+    ),
+]
+"""An instant in an answer: always written by ``flashsale.timefmt`` (one format everywhere)."""
+
+
 class Order(msgspec.Struct):
     order_id: str
     sale_id: str
     buyer_id: str
     quantity: int
-    created_at: datetime
+    created_at: Timestamp
 
 
 class SaleView(msgspec.Struct):
@@ -63,8 +74,8 @@ class SaleView(msgspec.Struct):
     """Units in live holds: they come back on sale when a hold is released or expires."""
     sold: int
     per_buyer_limit: int
-    opens_at: datetime | None
-    closes_at: datetime | None
+    opens_at: Timestamp | None
+    closes_at: Timestamp | None
     hold_ttl_s: int
 
 
@@ -151,7 +162,7 @@ class Hold(msgspec.Struct):
     sale_id: str
     buyer_id: str
     quantity: int
-    expires_at: datetime
+    expires_at: Timestamp
 
 
 HoldStateName = Literal["held", "confirmed", "released", "expired"]
@@ -165,7 +176,7 @@ class HoldView(msgspec.Struct):
     buyer_id: str
     quantity: int
     state: HoldStateName
-    expires_at: datetime
+    expires_at: Timestamp
     order_id: str | None = None
 
 
@@ -199,7 +210,7 @@ class Cancellation(msgspec.Struct):
     buyer_id: str
     quantity: int
     restock: bool
-    cancelled_at: datetime
+    cancelled_at: Timestamp
 
 
 class Reconciliation(msgspec.Struct):
@@ -265,8 +276,9 @@ def decode_strict(raw: bytes, kind: type[T]) -> T:
         raise ValueError(str(exc)) from None
 
 
-def from_ms(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+def from_ms(ms: int | None) -> str | None:
+    """An instant kept in milliseconds, as every answer writes it (timefmt.format_ms)."""
+    return None if ms is None else format_ms(ms)
 
 
 def to_ms(value: datetime | None) -> int | None:
