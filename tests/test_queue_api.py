@@ -12,7 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
+from redis.crc import key_slot
 
+from flashsale.inventory.keys import queue_keys, sale_keys
+from flashsale.local import LocalServer
 from flashsale.queue import Signer, permute
 from tests.conftest import Api, burst
 
@@ -175,3 +179,38 @@ def test_sales_without_a_queue_need_no_token(client: Api) -> None:
     assert (r.status_code, r.json()["type"]) == (404, PROBLEM + "no-queue")
     bad = client.http.get(f"/sales/{sale}/queue/not-a-ticket")
     assert (bad.status_code, bad.json()["type"]) == (404, PROBLEM + "unknown-ticket")
+
+
+def test_a_hold_spends_the_admission_and_its_confirm_needs_none(client: Api) -> None:
+    sale = queued_sale(client, stock=2)
+    location = join(client, sale, "frank").headers["Location"]
+    token = until(lambda: (v := poll(client, location))["state"] == "admitted" and v, "admission")["admission_token"]
+    headers = {"Idempotency-Key": str(uuid.uuid4()), "Admission-Token": token}
+    hold = client.http.post(f"/sales/{sale}/holds", json={"buyer_id": "frank"}, headers=headers)
+    assert hold.status_code == 201, hold.text
+    headers = {"Idempotency-Key": str(uuid.uuid4()), "Admission-Token": token}
+    again = client.http.post(f"/sales/{sale}/holds", json={"buyer_id": "frank"}, headers=headers)
+    assert (again.status_code, again.json()["type"]) == (409, PROBLEM + "admission-used")
+    bare = client.http.post(
+        f"/sales/{sale}/holds", json={"buyer_id": "frank"}, headers={"Idempotency-Key": str(uuid.uuid4())}
+    )
+    assert (bare.status_code, bare.json()["type"]) == (403, PROBLEM + "admission-required")
+    confirm = client.http.post(f"/sales/{sale}/holds/{hold.json()['hold_id']}/confirm")
+    assert confirm.status_code == 201, confirm.text
+    audit = client.audit(sale)
+    assert audit["ok"] is True and audit["sold"] == 1, audit
+
+
+@pytest.mark.cluster
+def test_the_waiting_room_on_redis_cluster(cluster_api: LocalServer) -> None:
+    """The room's keys hash to another slot than the stock's; join, poll and the token-spending purchase work."""
+    assert key_slot(queue_keys("drop-1").conf.encode()) != key_slot(sale_keys("drop-1").sale.encode())
+    client = Api(cluster_api)
+    try:
+        sale = queued_sale(client, stock=3)
+        location = join(client, sale, "gina").headers["Location"]
+        place = until(lambda: (v := poll(client, location))["state"] == "admitted" and v, "admission")
+        assert buy(client, sale, "gina", place["admission_token"]).status_code == 201
+        assert client.audit(sale)["ok"] is True
+    finally:
+        client.http.close()
