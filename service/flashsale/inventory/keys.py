@@ -86,10 +86,15 @@ class SaleKeys:
         )
 
 
-def sale_keys(sale_id: str) -> SaleKeys:
+def _prefix(sale_id: str, tag: str) -> str:
+    """``fs:{<tag>}:``, once the sale id is checked: every key of a sale starts with one of these."""
     if not _SALE_ID.match(sale_id):
         raise ValueError(f"not a sale id: {sale_id!r}")
-    tag = f"fs:{{{sale_id}}}:"
+    return f"fs:{{{tag}}}:"
+
+
+def sale_keys(sale_id: str) -> SaleKeys:
+    tag = _prefix(sale_id, sale_id)
     return SaleKeys(
         sale=tag + "sale",
         buyers=tag + "buyers",
@@ -115,10 +120,8 @@ class QueueKeys:
     """Hash: buyer id -> join index (one place per buyer)."""
     join_idem_prefix: str
     """Join idempotency records: Idempotency-Key -> buyer id."""
-    admits: str
-    """Sorted set: member Redis time (ms) of an admission step, score the serving counter after it."""
     admit_times: str
-    """Sorted set: member the serving counter after an admission step, score its Redis time (ms)."""
+    """Sorted set of the admission steps: member ``<serving after>:<admissions spent then>``, score Redis ms."""
 
     def join_idem(self, idempotency_key: str) -> str:
         return self.join_idem_prefix + idempotency_key
@@ -129,19 +132,13 @@ class QueueKeys:
 
     @property
     def fixed(self) -> tuple[str, ...]:
-        return (self.conf, self.buyers, self.admits, self.admit_times)
+        return (self.conf, self.buyers, self.admit_times)
 
 
 def queue_keys(sale_id: str) -> QueueKeys:
-    if not _SALE_ID.match(sale_id):
-        raise ValueError(f"not a sale id: {sale_id!r}")
-    tag = f"fs:{{{sale_id}:q}}:"
+    tag = _prefix(sale_id, f"{sale_id}:q")
     return QueueKeys(
-        conf=tag + "conf",
-        buyers=tag + "buyers",
-        join_idem_prefix=tag + "join-idem:",
-        admits=tag + "admits",
-        admit_times=tag + "admit-times",
+        conf=tag + "conf", buyers=tag + "buyers", join_idem_prefix=tag + "join-idem:", admit_times=tag + "admit-times"
     )
 
 
