@@ -61,6 +61,7 @@ REQUIRED_ALERTS = {
     "FlashSaleSpansDropped",
     "FlashSaleExportLagging",
     "FlashSaleExporterDown",
+    "FlashSaleQueueStalled",
 }
 REQUIRED_RECORDS = {
     "sale_outcome:flashsale_purchase_attempts:rate1m",
@@ -256,6 +257,10 @@ def test_alerts_have_severity_annotations_runbooks_and_required_names() -> None:
     assert "redis_memory_max_bytes > 0" in alerts["FlashSaleRedisMemoryCritical"]["expr"]
     assert "flashsale_spans_dropped_total" in alerts["FlashSaleSpansDropped"]["expr"]
     assert "flashsale_export_lag_seconds" in alerts["FlashSaleExportLagging"]["expr"]
+    stalled = re.sub(r"\s+", " ", alerts["FlashSaleQueueStalled"]["expr"])
+    for guard in ("flashsale_queue_paused) == 0", "flashsale_queue_open) == 1", "flashsale_stock_remaining) > 0"):
+        assert guard in stalled, f"FlashSaleQueueStalled lacks {guard}"
+    assert "< max by (sale) (flashsale_queue_max_active)" in stalled
 
 
 def test_burn_rate_alerts_are_multiwindow() -> None:

@@ -71,6 +71,12 @@ REQUIRED_PANELS = {
     "spans exported and dropped": "spans exported and dropped",
     "export lag": "order export lag",
     "orders exported": "orders exported to PostgreSQL",
+    "queue places given": "waiting-room places given per sale",
+    "queue buyers waiting": "buyers waiting per sale",
+    "queue admitted per second": "waiting-room admissions per second",
+    "queue active vs max active": "active admitted buyers against max_active",
+    "queue no-shows": "admissions that expired unused",
+    "queue expected wait": "expected wait of a buyer joining now",
 }
 
 EVAL_TIME = "5m"
@@ -104,6 +110,11 @@ for _inst in ("a:8000", "b:8000"):
         for _step, _outcome in (("hold", "held"), ("confirm", "confirmed"), ("confirm", "hold_expired")):
             _add("flashsale_hold_attempts_total", f'{_base},sale="{_sale}",step="{_step}",outcome="{_outcome}"',
                  "0+6x40")
+        # The waiting-room gauges every replica's admission controller sets (telemetry/metrics.py).
+        for _gauge, _values in (("joined", "0+5x40"), ("waiting", "0+3x40"), ("admitted", "0+2x40"),
+                                ("active", "4x40"), ("max_active", "10x40"), ("no_shows", "0+1x40"),
+                                ("paused", "0x40"), ("open", "1x40"), ("wait_seconds", "30x40")):
+            _add(f"flashsale_queue_{_gauge}", f'{_base},sale="{_sale}"', _values)
         _add("flashsale_oversold_units", f'{_base},sale="{_sale}"', "0x40" if _path == "safe" else "3x40")
         _cumulative = 0
         for _le, _step in (("0.0001", 0), ("0.001", 20), ("0.01", 8), ("0.1", 1), ("1", 1), ("+Inf", 0)):

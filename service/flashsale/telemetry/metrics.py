@@ -97,7 +97,9 @@ QUEUE_ACTIVE = _queue_gauge("flashsale_queue_active", "Admitted buyers that neit
 QUEUE_MAX_ACTIVE = _queue_gauge("flashsale_queue_max_active", "The most active admitted buyers allowed.")
 QUEUE_NO_SHOWS = _queue_gauge("flashsale_queue_no_shows", "Admissions that expired without a purchase or hold.")
 QUEUE_PAUSED = _queue_gauge("flashsale_queue_paused", "1 while an operator paused admission.")
-QUEUE_OPEN = _queue_gauge("flashsale_queue_open", "1 while the waiting room admits (0: sold out or closed).")
+QUEUE_OPEN = _queue_gauge(
+    "flashsale_queue_open", "1 while the waiting room admits (0: before its open time, sold out or closed)."
+)
 QUEUE_WAIT = _queue_gauge(
     "flashsale_queue_wait_seconds", "Expected wait of a buyer joining now: places waiting over the measured rate."
 )
@@ -113,5 +115,6 @@ def observe_queue(sale_id: str, snapshot: QueueSnapshot, rate: float) -> None:
     QUEUE_MAX_ACTIVE.labels(sale_id).set(snapshot.max_active)
     QUEUE_NO_SHOWS.labels(sale_id).set(snapshot.no_shows)
     QUEUE_PAUSED.labels(sale_id).set(1 if snapshot.paused else 0)
-    QUEUE_OPEN.labels(sale_id).set(1 if snapshot.state == "open" else 0)
+    # Not yet opened counts as not open: a lobby admits nobody by design, and FlashSaleQueueStalled relies on it.
+    QUEUE_OPEN.labels(sale_id).set(1 if snapshot.state == "open" and snapshot.opened else 0)
     QUEUE_WAIT.labels(sale_id).set(waiting / rate if rate > 0 else 0)
