@@ -8,10 +8,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the test suite uses: real Redis 7 (single and cluster), promtool and a Prometheus server,
 # amtool (Alertmanager's config check), the compose parser, shellcheck, wrk and haproxy (to check the load balancer's
-# config), PostgreSQL 15 (the export tests start their own server with its initdb/pg_ctl). Installed only when a
-# binary is missing.
-APT_PACKAGES := redis-server redis-tools prometheus prometheus-redis-exporter prometheus-alertmanager docker-compose shellcheck wrk haproxy postgresql
-APT_BINARIES := redis-server redis-cli redis-benchmark promtool prometheus prometheus-redis-exporter amtool docker-compose shellcheck wrk haproxy
+# config), PostgreSQL 15 (the export tests start their own server with its initdb/pg_ctl), headless Chromium and its
+# driver (the waiting page's browser test). Installed only when a binary is missing.
+APT_PACKAGES := redis-server redis-tools prometheus prometheus-redis-exporter prometheus-alertmanager docker-compose shellcheck wrk haproxy postgresql chromium chromium-driver
+APT_BINARIES := redis-server redis-cli redis-benchmark promtool prometheus prometheus-redis-exporter amtool docker-compose shellcheck wrk haproxy chromium chromedriver
 
 CAMPAIGN ?= rush
 HOST ?=
