@@ -27,11 +27,13 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Sc
 from flashsale.api import problems as p
 from flashsale.api.purchases import (
     NO_STORE,
+    ORDER_LOCATION,
     REPLAYED_HEADER_DOC,
     REPLAYED_HEADERS,
     PurchaseOperation,
     attempt_responses,
     decode_purchase,
+    order_location,
 )
 from flashsale.api.queue import admission
 from flashsale.api.schemas import (
@@ -78,7 +80,6 @@ class ConfirmOperation(p.DocumentedOperation):
     """The confirm body is decoded by hand (it may be empty), so its schema is added to the operation here."""
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         self.request_body = RequestBody(
             required=False,
             content={
@@ -100,6 +101,7 @@ class ConfirmOperation(p.DocumentedOperation):
                 )
             },
         )
+        super().__post_init__()
 
 
 # -- one step: engine call, span, metrics, log, HTTP answer ---------------------------------------------------
@@ -190,13 +192,22 @@ def _problem(result: HoldResult, sale_id: str, instance: str) -> Response[Any]:
     return p.problem_response(problem, outcome.value, instance)
 
 
+HOLD_LOCATION = p.location_header("hold", "/sales/{sale_id}/holds/{hold_id}")
+
+
+def hold_location(sale_id: str, hold_id: str) -> str:
+    """The hold's URL (``GET`` reads it, ``DELETE`` releases it), sent as ``Location`` by the 201."""
+    return f"/sales/{sale_id}/holds/{hold_id}"
+
+
 def _hold_answer(sale_id: str, instance: str) -> Callable[[HoldResult], Response[Any]]:
     def answer(result: HoldResult) -> Response[Any]:
         if result.outcome is Outcome.HELD or result.outcome is Outcome.REPLAYED:
             hold = Hold(result.hold_id, sale_id, result.buyer_id, result.quantity, format_ms(result.expires_ms))
-            return Response(
-                hold, status_code=201, headers=REPLAYED_HEADERS if result.outcome is Outcome.REPLAYED else None
-            )
+            headers = {"Location": hold_location(sale_id, result.hold_id)}
+            if result.outcome is Outcome.REPLAYED:
+                headers.update(REPLAYED_HEADERS)
+            return Response(hold, status_code=201, headers=headers)
         return _problem(result, sale_id, instance)
 
     return answer
@@ -206,9 +217,10 @@ def _confirm_answer(sale_id: str, instance: str) -> Callable[[HoldResult], Respo
     def answer(result: HoldResult) -> Response[Any]:
         if result.outcome is Outcome.CONFIRMED or result.outcome is Outcome.REPLAYED:
             order = Order(result.order_id, sale_id, result.buyer_id, result.quantity, format_ms(result.created_ms))
-            return Response(
-                order, status_code=201, headers=REPLAYED_HEADERS if result.outcome is Outcome.REPLAYED else None
-            )
+            headers = {"Location": order_location(sale_id, result.order_id)}
+            if result.outcome is Outcome.REPLAYED:
+                headers.update(REPLAYED_HEADERS)
+            return Response(order, status_code=201, headers=headers)
         return _problem(result, sale_id, instance)
 
     return answer
@@ -238,6 +250,7 @@ class HoldController(Controller):
     @post(
         "/",
         status_code=201,
+        operation_id="createHold",
         operation_class=PurchaseOperation,
         opt={HOLD_STEP: Step.HOLD.value},
         summary="Hold units while the buyer pays",
@@ -248,12 +261,12 @@ class HoldController(Controller):
             "`Idempotent-Replayed: true`."
         ),
         cache_control=NO_STORE,
-        response_headers=REPLAYED_HEADER_DOC,
+        response_headers=[REPLAYED_HEADER_DOC, HOLD_LOCATION],
         responses=attempt_responses(),
     )
     async def hold(
         self, sale_id: SaleIdParam, request: Request[Any, Any, Any], idempotency_key: IdempotencyKey
-    ) -> Response[Any]:
+    ) -> Response[Hold]:
         inventory: Inventory = request.app.state.inventory
         recorder: Recorder = request.app.state.recorder
         data = decode_purchase(await request.body(), "hold")
@@ -261,9 +274,10 @@ class HoldController(Controller):
         limiter = recorder.buyer_limiter
         if limiter is not None and not limiter.allow(data.buyer_id):
             record_step(recorder, Step.HOLD, sale_id, Outcome.RATE_LIMITED, request.scope, buyer_id=data.buyer_id)
-            return p.rate_limited_response(
+            limited: Response[Any] = p.rate_limited_response(
                 limiter, "too many requests for this buyer; retry after Retry-After", instance
             )
+            return limited
         jti, refused = admission(request, sale_id, data.buyer_id)
         return await run_step(
             recorder,
@@ -283,6 +297,7 @@ class HoldController(Controller):
     @post(
         "/{hold_id:str}/confirm",
         status_code=201,
+        operation_id="confirmHold",
         operation_class=ConfirmOperation,
         opt={HOLD_STEP: Step.CONFIRM.value},
         summary="Confirm a hold: it becomes an order",
@@ -292,7 +307,7 @@ class HoldController(Controller):
             "`Idempotent-Replayed: true`. At or after `expires_at` (Redis clock) it is a 410 and sells nothing."
         ),
         cache_control=NO_STORE,
-        response_headers=REPLAYED_HEADER_DOC,
+        response_headers=[REPLAYED_HEADER_DOC, ORDER_LOCATION],
         responses=p.responses(
             p.DOC_BAD_REQUEST,
             (404, p.describe(p.UNKNOWN_SALE, p.UNKNOWN_HOLD)),
@@ -324,6 +339,7 @@ class HoldController(Controller):
     @delete(
         "/{hold_id:str}",
         status_code=204,
+        operation_id="releaseHold",
         operation_class=p.DocumentedOperation,
         opt={HOLD_STEP: Step.RELEASE.value},
         summary="Release a hold: its units go back on sale",
@@ -355,6 +371,7 @@ class HoldController(Controller):
 
     @get(
         "/{hold_id:str}",
+        operation_id="getHold",
         operation_class=p.DocumentedOperation,
         summary="A hold's state and expiry",
         description="`state` is held, confirmed, released or expired, judged by the Redis server's clock.",

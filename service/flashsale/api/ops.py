@@ -25,12 +25,19 @@ class HealthController(Controller):
     path = "/health"
     tags = ["health"]
 
-    @get("/live", summary="The process is up", cache_control=None)
+    @get(
+        "/live",
+        operation_id="getLiveness",
+        operation_class=p.DocumentedOperation,
+        summary="The process is up",
+        cache_control=None,
+    )
     async def live(self) -> Health:
         return Health(status="ok")
 
     @get(
         "/ready",
+        operation_id="getReadiness",
         operation_class=p.DocumentedOperation,
         summary="Redis answers and the purchase script is loaded",
         responses={503: ResponseSpec(data_container=Health, description="Not ready; see Retry-After.")},

@@ -7,9 +7,11 @@ Every error the API returns is built here, so a problem type is named once and d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import msgspec
 from litestar import Response
+from litestar.datastructures import ResponseHeader
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
@@ -20,13 +22,24 @@ from litestar.exceptions import (
 )
 from litestar.exceptions.http_exceptions import ClientException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema
+from litestar.openapi.spec import (
+    Example,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Reference,
+    RequestBody,
+    Schema,
+)
+from litestar.params import KwargDefinition
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 from redis.exceptions import RedisClusterException, RedisError
 
+from flashsale.api import examples
 from flashsale.api.limits import PER_ADDRESS, PER_BUYER, BuyerRateLimiter
-from flashsale.api.schemas import ProblemBody
 from flashsale.inventory import Outcome, Unavailable
 from flashsale.inventory.engine import classify
 
@@ -81,6 +94,65 @@ ADMISSION_USED = ProblemType("admission-used", 409, "The admission token was use
 UNKNOWN_TICKET = ProblemType("unknown-ticket", 404, "No such place in this sale's waiting room")
 NO_QUEUE = ProblemType("no-queue", 404, "This sale has no waiting room")
 QUEUE_ENDED = ProblemType("queue-ended", 409, "The waiting room no longer gives places: sold out or closed")
+
+PROBLEM_TYPES: tuple[ProblemType, ...] = tuple(v for v in list(globals().values()) if isinstance(v, ProblemType))
+"""Every problem type above, collected rather than listed again: the OpenAPI ``type`` enum is made from it."""
+PROBLEM_URIS: tuple[str, ...] = tuple(t.uri for t in PROBLEM_TYPES)
+
+Unset = msgspec.UnsetType
+
+
+class ProblemBody(msgspec.Struct):
+    """RFC 9457 problem details, as every error response carries (documentation only: bodies are built by
+    ``problem_response`` and ProblemDetailsPlugin).
+
+    ``type`` is one of ``PROBLEM_URIS``, so a generated client can switch on it. The optional members are the
+    extensions some problems add (RFC 9457 section 3.2); each is absent, never null, where it does not apply.
+    """
+
+    type: Annotated[str, KwargDefinition(schema_extra={"enum": list(PROBLEM_URIS)})]
+    title: str
+    status: int
+    detail: str
+    instance: str | Unset = msgspec.UNSET
+    remaining: Annotated[int, msgspec.Meta(description="sold-out: units left to buy")] | Unset = msgspec.UNSET
+    held: Annotated[int, msgspec.Meta(description="sold-out (holds): units in live holds")] | Unset = msgspec.UNSET
+    bought: Annotated[int, msgspec.Meta(description="limit-reached: units this buyer holds or bought")] | Unset = (
+        msgspec.UNSET
+    )
+    limit: Annotated[int, msgspec.Meta(description="limit-reached: the sale's per-buyer limit")] | Unset = msgspec.UNSET
+    opens_at: Annotated[str, msgspec.Meta(description="sale-not-open: when the sale opens (RFC 3339)")] | Unset = (
+        msgspec.UNSET
+    )
+    expires_at: Annotated[str, msgspec.Meta(description="hold-expired: when the hold expired (RFC 3339)")] | Unset = (
+        msgspec.UNSET
+    )
+    order_id: Annotated[str, msgspec.Meta(description="hold-confirmed: the order the hold became")] | Unset = (
+        msgspec.UNSET
+    )
+    pending: Annotated[int, msgspec.Meta(description="export-pending: ledger entries not yet exported")] | Unset = (
+        msgspec.UNSET
+    )
+    rate_limit: (
+        Annotated[Literal["per-buyer", "per-address"], msgspec.Meta(description="rate-limited: which limit refused")]
+        | Unset
+    ) = msgspec.UNSET
+    state: Annotated[str, msgspec.Meta(description="queue-ended: why admission ended (sold_out, closed)")] | Unset = (
+        msgspec.UNSET
+    )
+    errors: (
+        Annotated[list[dict[str, Any]], msgspec.Meta(description="invalid-request: what failed validation, where")]
+        | Unset
+    ) = msgspec.UNSET
+
+
+PROBLEM_EXTENSIONS: frozenset[str] = frozenset(ProblemBody.__struct_fields__) - {
+    "type",
+    "title",
+    "status",
+    "detail",
+    "instance",
+}
 
 
 BY_OUTCOME: dict[Outcome, ProblemType] = {
@@ -207,19 +279,43 @@ def problem_details_config() -> ProblemDetailsConfig:
 
 
 def responses(*entries: tuple[int, str]) -> dict[int, ResponseSpec]:
+    """Each documented error status with the problem body, and an example of each problem type its text names."""
     return {
         status: ResponseSpec(
-            data_container=ProblemBody, description=text, media_type=MEDIA_TYPE, generate_examples=False
+            data_container=ProblemBody,
+            description=text,
+            media_type=MEDIA_TYPE,
+            generate_examples=False,
+            examples=problem_examples(text, status) or None,
         )
         for status, text in entries
     }
+
+
+def problem_examples(text: str, status: int) -> list[Example]:
+    """An example body for every problem type a response's description names (``describe`` writes them)."""
+    return [
+        Example(
+            id=t.slug,
+            summary=t.title,
+            value={
+                "type": t.uri,
+                "title": t.title,
+                "status": status,
+                "detail": t.title,
+                **examples.PROBLEM_EXTRAS.get(t.slug, {}),
+            },
+        )
+        for t in PROBLEM_TYPES
+        if f"`{t.uri}`" in text
+    ]
 
 
 def describe(*types: ProblemType) -> str:
     return "; ".join(f"`{t.uri}`: {t.title}" for t in types)
 
 
-DOC_BAD_REQUEST = (400, "Invalid path, header or body (type `urn:flashsale:problem:invalid-request`).")
+DOC_BAD_REQUEST = (400, f"Invalid path, header or body (type `{INVALID.uri}`).")
 DOC_TOO_LARGE = (413, "Request body larger than FLASHSALE_MAX_BODY_BYTES.")
 DOC_RATE_LIMITED = (
     429,
@@ -231,6 +327,28 @@ DOC_UNAVAILABLE = (
     "Redis did not answer within the deadline: the outcome is unknown. Retry after the Retry-After header "
     "with the same Idempotency-Key; it cannot buy twice.",
 )
+
+
+def location_header(what: str, template: str) -> ResponseHeader:
+    """The ``Location`` header every 201 sends (RFC 9110 section 15.3.2): the created resource's URL.
+
+    Documentation only (each handler sets the value, which depends on the new id); ``value`` is an example
+    path, from whose type Litestar derives the header's ``string`` schema.
+    """
+    return ResponseHeader(
+        name="Location",
+        documentation_only=True,
+        value=template,
+        required=True,
+        description=f"The path of the created {what}: `{template}`.",
+    )
+
+
+def replayed_header(description: str) -> ResponseHeader:
+    """``Idempotent-Replayed: true`` on an answer replayed from an earlier identical request (absent otherwise)."""
+    return ResponseHeader(
+        name="Idempotent-Replayed", documentation_only=True, value="true", required=False, description=description
+    )
 
 
 RETRY_AFTER = OpenAPIHeader(
@@ -258,4 +376,35 @@ class DocumentedOperation(Operation):
         # the problem body of its 400 (make fuzz found an admin restock answering an undocumented 413).
         bad_request = responses.get("400")
         if self.request_body is not None and "413" not in responses and isinstance(bad_request, OpenAPIResponse):
-            responses["413"] = OpenAPIResponse(description=DOC_TOO_LARGE[1], content=bad_request.content)
+            too_large: dict[str, Example | Reference] = {
+                str(e.id): e for e in problem_examples(f"`{TOO_LARGE.uri}`", TOO_LARGE.status)
+            }
+            content = {
+                media_type: OpenAPIMediaType(schema=media.schema, examples=too_large)
+                for media_type, media in (bad_request.content or {}).items()
+            }
+            responses["413"] = OpenAPIResponse(description=DOC_TOO_LARGE[1], content=content)
+        # A 204 has no content (RFC 9110 section 15.3.5); Litestar documents a ``null`` JSON body for it.
+        no_content = responses.get("204")
+        if isinstance(no_content, OpenAPIResponse):
+            no_content.content = None
+        self._add_examples(responses)
+
+    def _add_examples(self, responses: dict[str, Any]) -> None:
+        """The operation's request and success examples (api/examples.py), on each JSON media type."""
+        operation_id = self.operation_id if isinstance(self.operation_id, str) else ""
+        request = examples.REQUESTS.get(operation_id)
+        if request and isinstance(self.request_body, RequestBody):
+            for media in self.request_body.content.values():
+                media.examples = dict(request)
+        success = examples.RESPONSES.get(operation_id)
+        for status, response in responses.items():
+            # Litestar keys a ResponseSpec's examples by their ``id`` and then also writes ``id`` into each
+            # Example Object, which has no such field (openapi-spec-validator: "'id' was unexpected").
+            for media in (response.content or {}).values() if isinstance(response, OpenAPIResponse) else ():
+                for example in (media.examples or {}).values():
+                    if isinstance(example, Example):
+                        example.id = None
+            if success and status.startswith("2") and isinstance(response, OpenAPIResponse) and response.content:
+                for media in response.content.values():
+                    media.examples = dict(success)

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, post
-from litestar.datastructures import CacheControlHeader, ResponseHeader
+from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import HTTPException
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 
@@ -105,11 +105,11 @@ PURCHASE_REQUEST_SCHEMA = Schema(
 @dataclass
 class PurchaseOperation(p.DocumentedOperation):
     def __post_init__(self) -> None:
-        super().__post_init__()
         self.request_body = RequestBody(
             required=True,
             content={"application/json": OpenAPIMediaType(schema=PURCHASE_REQUEST_SCHEMA)},
         )
+        super().__post_init__()
 
 
 # -- one attempt: engine call, span, metrics, log, HTTP answer -------------------------------------------------
@@ -150,7 +150,9 @@ def answer(sale_id: str, path: str, result: PurchaseResult) -> Response[Any]:
     if outcome is Outcome.SOLD or outcome is Outcome.REPLAYED:
         created_at = format_ms(result.created_ms)
         order = Order(result.order_id, sale_id, result.buyer_id, result.quantity, created_at)
-        headers = REPLAYED_HEADERS if outcome is Outcome.REPLAYED else None
+        headers = {"Location": order_location(sale_id, result.order_id)}
+        if outcome is Outcome.REPLAYED:
+            headers.update(REPLAYED_HEADERS)
         return Response(order, status_code=201, headers=headers)
     problem = p.BY_OUTCOME[outcome]
     instance = f"/demo/sales/{sale_id}/purchases" if path == "unsafe" else f"/sales/{sale_id}/purchases"
@@ -198,14 +200,13 @@ async def count_refused_attempt(exc: Exception, scope: Any) -> None:
     recorder.attempt("", path, outcome, scope=scope, status=status)
 
 
-REPLAYED_HEADER_DOC = [
-    ResponseHeader(
-        name="Idempotent-Replayed",
-        documentation_only=True,
-        required=False,
-        description="`true` when this response replays the result of an earlier identical request.",
-    )
-]
+REPLAYED_HEADER_DOC = p.replayed_header("`true` when this response replays the result of an earlier identical request.")
+ORDER_LOCATION = p.location_header("order", "/sales/{sale_id}/orders/{order_id}")
+
+
+def order_location(sale_id: str, order_id: str) -> str:
+    """The order's URL, sent as ``Location`` by every 201 that made (or replays) an order."""
+    return f"/sales/{sale_id}/orders/{order_id}"
 
 
 def attempt_responses() -> dict[int, Any]:
@@ -232,6 +233,7 @@ class PurchaseController(Controller):
     @post(
         "/",
         status_code=201,
+        operation_id="createPurchase",
         operation_class=PurchaseOperation,
         opt={PURCHASE_PATH: "safe"},
         summary="Buy units of a sale",
@@ -241,7 +243,7 @@ class PurchaseController(Controller):
             "`Idempotent-Replayed: true` and never buys twice."
         ),
         cache_control=NO_STORE,
-        response_headers=REPLAYED_HEADER_DOC,
+        response_headers=[REPLAYED_HEADER_DOC, ORDER_LOCATION],
         responses=attempt_responses(),
     )
     async def purchase(
@@ -283,9 +285,11 @@ class DemoController(Controller):
         "/",
         status_code=201,
         operation_class=PurchaseOperation,
+        operation_id="createUnsafePurchase",
         opt={PURCHASE_PATH: "unsafe"},
         summary="UNSAFE read-modify-write purchase (oversells; demo mode only)",
         description=UNSAFE_DESCRIPTION,
+        response_headers=[ORDER_LOCATION],
         responses=p.responses(
             p.DOC_BAD_REQUEST,
             (404, p.describe(p.UNKNOWN_SALE)),

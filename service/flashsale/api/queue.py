@@ -176,7 +176,12 @@ class QueueController(Controller):
     @post(
         "/queue",
         status_code=201,
+        operation_id="joinQueue",
         operation_class=p.DocumentedOperation,
+        response_headers=[
+            p.location_header("place", "/sales/{sale_id}/queue/{ticket}"),
+            p.replayed_header("`true` when the buyer had joined before: this is that place (status 200)."),
+        ],
         summary="Join the sale's waiting room",
         description=(
             "One place per (sale, buyer): joining again, on any connection or with any key, returns the same "
@@ -219,6 +224,7 @@ class QueueController(Controller):
 
     @get(
         "/queue/{ticket:str}",
+        operation_id="getQueuePlace",
         operation_class=p.DocumentedOperation,
         summary="Where a place stands",
         description=(
@@ -249,6 +255,7 @@ class QueueController(Controller):
 
     @get(
         "/queue",
+        operation_id="getQueue",
         operation_class=p.DocumentedOperation,
         summary="The sale's waiting room, for everyone",
         description="Mode, state, serving counter, measured admission rate, the seed's commitment and, after the "
@@ -290,7 +297,7 @@ class AdminQueueController(Controller):
         )
         return Response(figures, headers={"Cache-Control": "no-store"})
 
-    @get("/", operation_class=p.DocumentedOperation, summary="Queue figures")
+    @get("/", operation_id="getQueueFigures", operation_class=p.DocumentedOperation, summary="Queue figures")
     async def figures(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Any]:
         return await self._figures(request, sale_id)
 
@@ -307,10 +314,22 @@ class AdminQueueController(Controller):
         log.info("queue_paused" if paused else "queue_resumed", sale=sale_id)
         return Response({"sale_id": sale_id, "paused": paused})
 
-    @post("/pause", status_code=200, operation_class=p.DocumentedOperation, summary="Pause admission")
+    @post(
+        "/pause",
+        status_code=200,
+        operation_id="pauseQueue",
+        operation_class=p.DocumentedOperation,
+        summary="Pause admission",
+    )
     async def pause(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Any]:
         return await self._pause(request, sale_id, True)
 
-    @post("/resume", status_code=200, operation_class=p.DocumentedOperation, summary="Resume admission")
+    @post(
+        "/resume",
+        status_code=200,
+        operation_id="resumeQueue",
+        operation_class=p.DocumentedOperation,
+        summary="Resume admission",
+    )
     async def resume(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Any]:
         return await self._pause(request, sale_id, False)

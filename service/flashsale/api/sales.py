@@ -10,7 +10,6 @@ from typing import Any, TypeVar, cast
 import asyncpg
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.connection import ASGIConnection
-from litestar.datastructures import ResponseHeader
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import JSONBody
 
@@ -98,6 +97,7 @@ class SaleController(Controller):
         "/{sale_id:str}",
         operation_class=p.DocumentedOperation,
         summary="A sale's status and stock",
+        operation_id="getSale",
         description="`status` is one of scheduled, open, sold_out, closed, judged by the Redis server's clock.",
         responses=p.responses(p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE)), p.DOC_UNAVAILABLE),
     )
@@ -168,6 +168,14 @@ async def _snapshot(inventory: InventoryDep, sale_id: str, audit: bool = False) 
     return snapshot
 
 
+SALE_LOCATION = p.location_header("sale", "/sales/{sale_id}")
+
+
+def sale_location(sale_id: str) -> str:
+    """The created sale's public URL (``GET`` reads it), sent as ``Location`` by the admin's 201."""
+    return f"/sales/{sale_id}"
+
+
 class AdminController(Controller):
     path = "/admin/sales"
     tags = ["admin"]
@@ -175,15 +183,17 @@ class AdminController(Controller):
 
     @post(
         "/",
+        operation_id="createSale",
         operation_class=p.DocumentedOperation,
         status_code=201,
+        response_headers=[SALE_LOCATION],
         before_request=strict_body(CreateSale),
         summary="Create a sale",
         responses=admin_responses(p.DOC_BAD_REQUEST, (409, p.describe(p.SALE_EXISTS)), p.DOC_UNAVAILABLE),
     )
     async def create_sale(
         self, data: JSONBody[CreateSale], inventory: InventoryDep, recorder: RecorderDep, orders: OrderStoreDep
-    ) -> SaleView:
+    ) -> Response[SaleView]:
         opens_ms, closes_ms = to_ms(data.opens_at), to_ms(data.closes_at)
         q = data.queue
         queue = (
@@ -201,10 +211,12 @@ class AdminController(Controller):
         recorder.prepare_sale(data.sale_id)
         if recorder.metrics:
             hold_metrics.prepare_sale(data.sale_id)
-        return sale_view(await _snapshot(inventory, data.sale_id))
+        view = sale_view(await _snapshot(inventory, data.sale_id))
+        return Response(view, status_code=201, headers={"Location": sale_location(data.sale_id)})
 
     @post(
         "/{sale_id:str}/restock",
+        operation_id="restockSale",
         operation_class=p.DocumentedOperation,
         status_code=200,
         before_request=strict_body(Restock),
@@ -218,6 +230,7 @@ class AdminController(Controller):
 
     @post(
         "/{sale_id:str}/close",
+        operation_id="closeSale",
         operation_class=p.DocumentedOperation,
         status_code=200,
         summary="Close a sale now",
@@ -230,6 +243,7 @@ class AdminController(Controller):
 
     @delete(
         "/{sale_id:str}",
+        operation_id="deleteSale",
         operation_class=p.DocumentedOperation,
         status_code=204,
         summary="Delete a sale, its ledger and its idempotency records",
@@ -257,6 +271,7 @@ class AdminController(Controller):
 
     @post(
         "/{sale_id:str}/orders/{order_id:str}/cancel",
+        operation_id="cancelOrder",
         operation_class=p.DocumentedOperation,
         status_code=200,
         summary="Cancel an order, exactly once",
@@ -266,14 +281,7 @@ class AdminController(Controller):
             "`restock` the order's units go back on sale. Calling it again returns the first cancellation with "
             "`Idempotent-Replayed: true` and changes nothing, whatever `restock` it asks for."
         ),
-        response_headers=[
-            ResponseHeader(
-                name="Idempotent-Replayed",
-                documentation_only=True,
-                required=False,
-                description="`true` when the order was cancelled before: this is that cancellation.",
-            )
-        ],
+        response_headers=[p.replayed_header("`true` when the order was cancelled before: this is that cancellation.")],
         responses=admin_responses(
             p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE, p.UNKNOWN_ORDER)), p.DOC_UNAVAILABLE
         ),
@@ -319,6 +327,7 @@ class AdminController(Controller):
 
     @get(
         "/{sale_id:str}/reconcile",
+        operation_id="reconcileSale",
         operation_class=p.DocumentedOperation,
         summary="Compare a sale's orders in Redis and PostgreSQL",
         description=(
@@ -333,6 +342,7 @@ class AdminController(Controller):
 
     @post(
         "/{sale_id:str}/reconcile/repair",
+        operation_id="repairSale",
         operation_class=p.DocumentedOperation,
         status_code=200,
         summary="Re-apply to Redis the orders PostgreSQL has and Redis lost",
@@ -357,6 +367,7 @@ class AdminController(Controller):
 
     @get(
         "/{sale_id:str}/audit",
+        operation_id="auditSale",
         operation_class=p.DocumentedOperation,
         summary="Check a sale's invariants",
         description=(
@@ -371,6 +382,7 @@ class AdminController(Controller):
 
     @get(
         "/",
+        operation_id="listSales",
         operation_class=p.DocumentedOperation,
         summary="List sale ids",
         responses=admin_responses(p.DOC_UNAVAILABLE),

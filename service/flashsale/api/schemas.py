@@ -243,16 +243,6 @@ class Health(msgspec.Struct):
     detail: str = ""
 
 
-class ProblemBody(msgspec.Struct):
-    """RFC 9457 problem details, as every error response carries."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    instance: str | None = None
-
-
 _json_decoder = msgspec.json.Decoder()
 T = TypeVar("T")
 

@@ -1,0 +1,145 @@
+"""Examples of the published contract, keyed by operation id: what a client sends and gets back.
+
+They live in one table so that ``DocumentedOperation`` can attach them to the media types of any route, including
+the purchase and confirm routes whose request bodies are declared by hand (they are decoded strictly, outside
+Litestar's body handling). Litestar drops ``None`` members from example values when it writes the document, so a
+required nullable member (``closes_at``, ``after``) is shown with a value. tests/test_openapi_contract.py validates
+every example against the schema it sits under, so an example that drifts from its schema fails there, not in a
+client's generated test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.openapi.spec import Example
+
+SALE = "spring-drop"
+BUYER = "buyer-42"
+ORDER_ID = "1765094400000-0"
+HOLD_ID = "9f2c4e7a1b3d5f6081726354a9b8c7d6"
+AT = "2026-12-07T08:00:00Z"
+
+_ORDER = {"order_id": ORDER_ID, "sale_id": SALE, "buyer_id": BUYER, "quantity": 2, "created_at": AT}
+_SALE_VIEW = {
+    "sale_id": SALE,
+    "name": "Spring drop",
+    "status": "open",
+    "stock": 500,
+    "remaining": 498,
+    "held": 0,
+    "sold": 2,
+    "per_buyer_limit": 2,
+    "opens_at": AT,
+    "closes_at": "2026-12-07T20:00:00Z",
+    "hold_ttl_s": 600,
+}
+_RECONCILED = {
+    "sale_id": SALE,
+    "ok": True,
+    "redis_sold": 2,
+    "db_sold": 2,
+    "export_lag": 0,
+    "missing_in_db": [],
+    "missing_in_redis": [],
+}
+_HOLD = {"hold_id": HOLD_ID, "sale_id": SALE, "buyer_id": BUYER, "quantity": 2, "expires_at": "2026-12-07T08:10:00Z"}
+
+
+def _one(summary: str, value: Any) -> dict[str, Example]:
+    return {"default": Example(summary=summary, value=value)}
+
+
+REQUESTS: dict[str, dict[str, Example]] = {
+    "createPurchase": {
+        "two-units": Example(summary="Buy two units", value={"buyer_id": BUYER, "quantity": 2}),
+        "one-unit": Example(summary="Buy one unit (quantity defaults to 1)", value={"buyer_id": BUYER}),
+    },
+    "createUnsafePurchase": _one("Buy one unit the unsafe way", {"buyer_id": BUYER, "quantity": 1}),
+    "createHold": _one("Hold two units while paying", {"buyer_id": BUYER, "quantity": 2}),
+    "confirmHold": _one("Confirm with the payment's reference", {"payment_ref": "pay_3MtwBwLkdIwHu7ix"}),
+    "createSale": _one(
+        "A sale of 500 units, two per buyer, opening at 08:00 UTC",
+        {"sale_id": SALE, "name": "Spring drop", "stock": 500, "per_buyer_limit": 2, "opens_at": AT},
+    ),
+    "restockSale": _one("Add 100 units", {"units": 100}),
+    "cancelOrder": _one("Cancel and put the units back on sale", {"restock": True}),
+    "joinQueue": _one("Take a place in the waiting room", {"buyer_id": BUYER}),
+}
+"""Request body examples by operation id."""
+
+RESPONSES: dict[str, dict[str, Example]] = {
+    "createPurchase": _one("The order made (or replayed)", _ORDER),
+    "createUnsafePurchase": _one("The order made", _ORDER),
+    "createHold": _one("The hold made (or replayed)", _HOLD),
+    "confirmHold": _one("The order the hold became", _ORDER),
+    "getHold": _one("A live hold", {**_HOLD, "state": "held"}),
+    "getSale": _one("An open sale", _SALE_VIEW),
+    "createSale": _one("The sale created", {**_SALE_VIEW, "status": "scheduled", "remaining": 500, "sold": 0}),
+    "restockSale": _one("The sale after the restock", {**_SALE_VIEW, "stock": 600, "remaining": 598}),
+    "closeSale": _one("The sale, closed", {**_SALE_VIEW, "status": "closed"}),
+    "cancelOrder": _one(
+        "The cancellation (first or replayed)",
+        {
+            "order_id": ORDER_ID,
+            "sale_id": SALE,
+            "cancel_id": "1765094460000-0",
+            "buyer_id": BUYER,
+            "quantity": 2,
+            "restock": True,
+            "cancelled_at": "2026-12-07T08:01:00Z",
+        },
+    ),
+    "listSales": _one("Two sales", [SALE, "autumn-drop"]),
+    "getLiveness": _one("Up", {"status": "ok", "detail": ""}),
+    "getReadiness": _one("Ready", {"status": "ok", "detail": ""}),
+    "reconcileSale": _one("Both sides agree", _RECONCILED),
+    "repairSale": _one(
+        "One lost order re-applied",
+        {
+            "sale_id": SALE,
+            "restored": 1,
+            "already_present": 1,
+            "key_reused": 0,
+            "remaining": 498,
+            "restored_ids": [ORDER_ID],
+            "after": {**_RECONCILED, "ok": False, "export_lag": 1},
+        },
+    ),
+    "auditSale": _one(
+        "A balanced sale",
+        {
+            "sale_id": SALE,
+            "stock_added": 500,
+            "remaining": 498,
+            "held": 0,
+            "sold": 2,
+            "withdrawn": 0,
+            "restocked": 0,
+            "orders": 1,
+            "cancels": 0,
+            "ledger_length": 1,
+            "holds": {"created": 0, "held": 0, "confirmed": 0, "released": 0, "expired": 0},
+            "oversold": 0,
+            "stock_balanced": True,
+            "ledger_matches": True,
+            "holds_balanced": True,
+            "ok": True,
+        },
+    ),
+}
+"""Success response examples by operation id (the 2xx answer with a body)."""
+
+PROBLEM_EXTRAS: dict[str, dict[str, Any]] = {
+    "sold-out": {"detail": "1 left", "remaining": 1},
+    "limit-reached": {"detail": "this buyer has bought 2 of at most 2", "bought": 2, "limit": 2},
+    "sale-not-open": {"detail": f"opens at {AT}", "opens_at": AT},
+    "hold-expired": {
+        "detail": "the hold expired at 2026-12-07T08:10:00Z; nothing was sold",
+        "expires_at": "2026-12-07T08:10:00Z",
+    },
+    "hold-confirmed": {"detail": f"the hold became order {ORDER_ID}", "order_id": ORDER_ID},
+    "export-pending": {"detail": "3 order(s) of sale 'spring-drop' are not yet exported", "pending": 3},
+}
+"""What the problem examples carry beyond type, title and status, by slug: the extension members of the problems
+that have some (the others get a generic ``detail``)."""
