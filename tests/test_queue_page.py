@@ -180,10 +180,11 @@ def test_first_buyer_buys_and_the_second_sees_sold_out(client: Api, driver: Any)
     button.click()
     a.wait_for("bought")
     bought_ms = float(driver.execute_script("return performance.now()"))
-    assert "Order" in a.text("state")
+    assert "Order" in a.text("state") and a.text("eta") == "-"
     a.screenshot("bought")
 
     b.wait_for("sold_out")
+    assert b.text("position") == "-", b.text("position")  # a FIFO room's sold-out page has no draw to come
     assert not driver.find_element(By.ID, "buy").is_displayed()
     b.screenshot("sold_out")
 
