@@ -315,6 +315,11 @@ def describe(*types: ProblemType) -> str:
     return "; ".join(f"`{t.uri}`: {t.title}" for t in types)
 
 
+DOC_ADMIN_AUTH = (
+    (401, "Missing or wrong bearer token."),
+    (403, "No admin token configured: admin routes refuse every call."),
+)
+"""The auth failures every admin route documents (its guard: api/sales.py ``admin_guard``)."""
 DOC_BAD_REQUEST = (400, f"Invalid path, header or body (type `{INVALID.uri}`).")
 DOC_TOO_LARGE = (413, "Request body larger than FLASHSALE_MAX_BODY_BYTES.")
 DOC_RATE_LIMITED = (

@@ -54,7 +54,10 @@ def _iso(ms: int) -> str:
     return format_ms(ms)
 
 
-class JoinRequest(msgspec.Struct, forbid_unknown_fields=True):
+class JoinRequest(msgspec.Struct):
+    """Unknown fields are ignored, as in the admin bodies: Litestar documents no ``additionalProperties`` for a
+    struct that forbids them, so a strict one would refuse bodies its own schema allows."""
+
     buyer_id: BuyerId
 
 
@@ -233,7 +236,7 @@ class QueueController(Controller):
             "token to send with the purchase or hold. Answered from the worker's snapshot: no Redis call."
         ),
         cache_control=NO_STORE,
-        responses=p.responses((404, p.describe(p.UNKNOWN_TICKET, p.NO_QUEUE)), p.DOC_UNAVAILABLE),
+        responses=p.responses(p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_TICKET, p.NO_QUEUE)), p.DOC_UNAVAILABLE),
     )
     async def poll(self, sale_id: SaleIdParam, ticket: str, request: Request[Any, Any, Any]) -> Response[Any]:
         signer: Signer = request.app.state.signer
@@ -261,7 +264,7 @@ class QueueController(Controller):
         description="Mode, state, serving counter, measured admission rate, the seed's commitment and, after the "
         "open, the seed. The same for every buyer and cacheable for a second.",
         cache_control=PUBLIC_CACHE,
-        responses=p.responses((404, p.describe(p.NO_QUEUE)), p.DOC_UNAVAILABLE),
+        responses=p.responses(p.DOC_BAD_REQUEST, (404, p.describe(p.NO_QUEUE)), p.DOC_UNAVAILABLE),
     )
     async def public(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Any]:
         room = await _room(request, sale_id)
@@ -275,6 +278,9 @@ class QueueController(Controller):
 
 
 _PAGE = resources.files("flashsale.api").joinpath("wait.html").read_text("utf-8")
+
+
+ADMIN_QUEUE_ERRORS = p.responses(*p.DOC_ADMIN_AUTH, p.DOC_BAD_REQUEST, (404, p.describe(p.NO_QUEUE)), p.DOC_UNAVAILABLE)
 
 
 class AdminQueueController(Controller):
@@ -297,7 +303,13 @@ class AdminQueueController(Controller):
         )
         return Response(figures, headers={"Cache-Control": "no-store"})
 
-    @get("/", operation_id="getQueueFigures", operation_class=p.DocumentedOperation, summary="Queue figures")
+    @get(
+        "/",
+        operation_id="getQueueFigures",
+        operation_class=p.DocumentedOperation,
+        summary="Queue figures",
+        responses=ADMIN_QUEUE_ERRORS,
+    )
     async def figures(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Any]:
         return await self._figures(request, sale_id)
 
@@ -320,6 +332,7 @@ class AdminQueueController(Controller):
         operation_id="pauseQueue",
         operation_class=p.DocumentedOperation,
         summary="Pause admission",
+        responses=ADMIN_QUEUE_ERRORS,
     )
     async def pause(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Any]:
         return await self._pause(request, sale_id, True)
@@ -330,6 +343,7 @@ class AdminQueueController(Controller):
         operation_id="resumeQueue",
         operation_class=p.DocumentedOperation,
         summary="Resume admission",
+        responses=ADMIN_QUEUE_ERRORS,
     )
     async def resume(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Any]:
         return await self._pause(request, sale_id, False)

@@ -107,10 +107,7 @@ class SaleController(Controller):
 
 # -- admin -----------------------------------------------------------------------------------------------------
 
-AUTH_FAILURES = (
-    (401, "Missing or wrong bearer token."),
-    (403, "No admin token configured: admin routes refuse every call."),
-)
+AUTH_FAILURES = p.DOC_ADMIN_AUTH
 ON_A_SALE = (p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE)), p.DOC_UNAVAILABLE)
 """The errors of an admin route addressing one sale (besides the auth failures)."""
 RECONCILE_ERRORS = (

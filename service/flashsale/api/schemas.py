@@ -86,7 +86,7 @@ MIN_MS = int(datetime(1, 1, 1, tzinfo=UTC).timestamp() * 1000)
 MAX_MS = int(datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC).timestamp() * 1000)
 
 
-class QueueSettings(msgspec.Struct, forbid_unknown_fields=True):
+class QueueSettings(msgspec.Struct):
     """A sale's waiting room (docs/queue.md). ``off``: no waiting room, purchases need no admission token."""
 
     mode: Literal["off", "fifo", "random_at_open"] = "off"
