@@ -46,6 +46,23 @@ _RECONCILED = {
 _HOLD = {"hold_id": HOLD_ID, "sale_id": SALE, "buyer_id": BUYER, "quantity": 2, "expires_at": "2026-12-07T08:10:00Z"}
 
 
+TICKET = "t1.WyJzcHJpbmctZHJvcCIsImJ1eWVyLTQyIiw0MV0.9Qe0m3v1oZ2gk7YxUu1TaA"
+_QUEUE = {
+    "sale_id": SALE,
+    "mode": "random_at_open",
+    "state": "open",
+    "opens_at": "2026-12-07T08:00:00.000Z",
+    "opened": True,
+    "joined": 2000,
+    "serving": 200,
+    "admission_rate": 49.8,
+    "paused": False,
+    "commitment": "5d41402abc4b2a76b9719d911017c592" * 2,
+    "seed": "7c4a8d09ca3762af61e59520943dc26494f8941b" + "0" * 24,
+    "pre_count": 1500,
+}
+
+
 def _one(summary: str, value: Any) -> dict[str, Example]:
     return {"default": Example(summary=summary, value=value)}
 
@@ -91,6 +108,43 @@ RESPONSES: dict[str, dict[str, Example]] = {
         },
     ),
     "listSales": _one("Two sales", [SALE, "autumn-drop"]),
+    "joinQueue": _one(
+        "A place: poll its Location",
+        {"ticket": TICKET, "sale_id": SALE, "buyer_id": BUYER, "joined_index": 41},
+    ),
+    "getQueuePlace": {
+        "waiting": Example(
+            summary="Waiting: 120 buyers ahead",
+            value={"state": "waiting", "position": 161, "ahead": 120, "eta_s": 2.4, "retry_after_s": 1},
+        ),
+        "admitted": Example(
+            summary="Admitted: buy with the token before it expires",
+            value={
+                "state": "admitted",
+                "position": 41,
+                "ahead": 0,
+                "eta_s": 0.0,
+                "retry_after_s": 1,
+                "admission_token": "a1.WyJzcHJpbmctZHJvcCIsImJ1eWVyLTQyIiw0MV0.3lkkd-DLdAGj5vsUDM6DaA",
+                "admission_expires_at": "2026-12-07T08:02:00.000Z",
+            },
+        ),
+    },
+    "getQueue": _one("The room after the open", _QUEUE),
+    "getQueueFigures": _one(
+        "The operator's figures",
+        {
+            "queue": _QUEUE,
+            "waiting": 1800,
+            "active": 60,
+            "no_shows": 12,
+            "max_active": 500,
+            "admit_rate": 50.0,
+            "token_ttl_s": 120,
+        },
+    ),
+    "pauseQueue": _one("Admission paused", {"sale_id": SALE, "paused": True}),
+    "resumeQueue": _one("Admission resumed", {"sale_id": SALE, "paused": False}),
     "getLiveness": _one("Up", {"status": "ok", "detail": ""}),
     "getReadiness": _one("Ready", {"status": "ok", "detail": ""}),
     "reconcileSale": _one("Both sides agree", _RECONCILED),

@@ -38,6 +38,17 @@ NO_STORE = CacheControlHeader(no_store=True)
 log = structlog.get_logger("flashsale")
 
 
+def _problem(
+    problem: p.ProblemType,
+    detail: str,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[Any]:
+    """A problem answer typed to fit any route's declared success type (the routes' schemas name the success)."""
+    return p.problem_response(problem, detail, instance, headers, **extra)
+
+
 def make_signer(settings: Settings) -> Signer:
     """The admission key: FLASHSALE_ADMISSION_KEY; else derived from the admin token (every worker and replica
     shares that one already, and the HMAC does not reveal it); else random to this process (one worker only)."""
@@ -105,6 +116,13 @@ class QueueView(msgspec.Struct):
     pre_count: int | None
 
 
+class Admission(msgspec.Struct):
+    """Whether the room admits: pausing keeps every place and the order, it only stops the serving counter."""
+
+    sale_id: str
+    paused: bool
+
+
 class QueueFigures(msgspec.Struct):
     """The operator's view: the public one plus admission-capacity figures."""
 
@@ -129,14 +147,14 @@ async def _room(request: Request[Any, Any, Any], sale_id: str) -> Room | Respons
             await step(request.app.state.inventory, board, sale_id)
             room = board.room(sale_id)
     except (QueueStale, Unavailable):
-        return p.problem_response(
+        return _problem(
             p.UNAVAILABLE,
             "the waiting room's state is not current (Redis unreachable); retry",
             f"/sales/{sale_id}/queue",
             headers=p.unavailable_headers(),
         )
     if room is None:
-        return p.problem_response(p.NO_QUEUE, f"sale {sale_id!r} has no waiting room", f"/sales/{sale_id}/queue")
+        return _problem(p.NO_QUEUE, f"sale {sale_id!r} has no waiting room", f"/sales/{sale_id}/queue")
     return room
 
 
@@ -201,14 +219,14 @@ class QueueController(Controller):
     )
     async def join(
         self, sale_id: SaleIdParam, data: JoinRequest, request: Request[Any, Any, Any], idempotency_key: IdempotencyKey
-    ) -> Response[Any]:
+    ) -> Response[Ticket]:
         inventory: Inventory = request.app.state.inventory
         signer: Signer = request.app.state.signer
         instance = f"/sales/{sale_id}/queue"
         try:
             result = await inventory.join(sale_id, data.buyer_id, idempotency_key)
         except Unavailable as exc:
-            return p.problem_response(
+            return _problem(
                 p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", instance, headers=p.unavailable_headers()
             )
         outcome = result.outcome
@@ -220,10 +238,10 @@ class QueueController(Controller):
             body = Ticket(ticket, sale_id, data.buyer_id, result.index)
             return Response(body, status_code=200 if outcome is Outcome.REPLAYED else 201, headers=headers)
         if outcome is Outcome.IDEMPOTENCY_CONFLICT:
-            return p.problem_response(p.IDEMPOTENCY_CONFLICT, "this Idempotency-Key joined for another buyer", instance)
+            return _problem(p.IDEMPOTENCY_CONFLICT, "this Idempotency-Key joined for another buyer", instance)
         if outcome is Outcome.UNKNOWN_SALE:
-            return p.problem_response(p.NO_QUEUE, f"sale {sale_id!r} has no waiting room", instance)
-        return p.problem_response(p.QUEUE_ENDED, f"admission ended: {outcome.value}", instance, state=outcome.value)
+            return _problem(p.NO_QUEUE, f"sale {sale_id!r} has no waiting room", instance)
+        return _problem(p.QUEUE_ENDED, f"admission ended: {outcome.value}", instance, state=outcome.value)
 
     @get(
         "/queue/{ticket:str}",
@@ -238,12 +256,12 @@ class QueueController(Controller):
         cache_control=NO_STORE,
         responses=p.responses(p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_TICKET, p.NO_QUEUE)), p.DOC_UNAVAILABLE),
     )
-    async def poll(self, sale_id: SaleIdParam, ticket: str, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def poll(self, sale_id: SaleIdParam, ticket: str, request: Request[Any, Any, Any]) -> Response[PlaceView]:
         signer: Signer = request.app.state.signer
         try:
             place_of = signer.read_ticket(ticket, sale_id)
         except TicketError:
-            return p.problem_response(p.UNKNOWN_TICKET, "not a ticket of this sale", f"/sales/{sale_id}/queue")
+            return _problem(p.UNKNOWN_TICKET, "not a ticket of this sale", f"/sales/{sale_id}/queue")
         room = await _room(request, sale_id)
         if isinstance(room, Response):
             return room
@@ -266,7 +284,7 @@ class QueueController(Controller):
         cache_control=PUBLIC_CACHE,
         responses=p.responses(p.DOC_BAD_REQUEST, (404, p.describe(p.NO_QUEUE)), p.DOC_UNAVAILABLE),
     )
-    async def public(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def public(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[QueueView]:
         room = await _room(request, sale_id)
         if isinstance(room, Response):
             return room
@@ -310,7 +328,7 @@ class AdminQueueController(Controller):
         summary="Queue figures",
         responses=ADMIN_QUEUE_ERRORS,
     )
-    async def figures(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def figures(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[QueueFigures]:
         return await self._figures(request, sale_id)
 
     async def _pause(self, request: Request[Any, Any, Any], sale_id: str, paused: bool) -> Response[Any]:
@@ -318,13 +336,11 @@ class AdminQueueController(Controller):
         try:
             found = await inventory.pause_queue(sale_id, paused)
         except Unavailable as exc:
-            return p.problem_response(
-                p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", headers=p.unavailable_headers()
-            )
+            return _problem(p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", headers=p.unavailable_headers())
         if not found:
-            return p.problem_response(p.NO_QUEUE, f"sale {sale_id!r} has no waiting room")
+            return _problem(p.NO_QUEUE, f"sale {sale_id!r} has no waiting room")
         log.info("queue_paused" if paused else "queue_resumed", sale=sale_id)
-        return Response({"sale_id": sale_id, "paused": paused})
+        return Response(Admission(sale_id, paused))
 
     @post(
         "/pause",
@@ -334,7 +350,7 @@ class AdminQueueController(Controller):
         summary="Pause admission",
         responses=ADMIN_QUEUE_ERRORS,
     )
-    async def pause(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def pause(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Admission]:
         return await self._pause(request, sale_id, True)
 
     @post(
@@ -345,5 +361,5 @@ class AdminQueueController(Controller):
         summary="Resume admission",
         responses=ADMIN_QUEUE_ERRORS,
     )
-    async def resume(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def resume(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Admission]:
         return await self._pause(request, sale_id, False)

@@ -4,7 +4,7 @@ routes share: what a client sends and gets, validated by Litestar and documented
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from litestar.di import NamedDependency
@@ -247,6 +247,15 @@ _json_decoder = msgspec.json.Decoder()
 T = TypeVar("T")
 
 
+def _whole_floats(value: Any) -> Any:
+    """``5.0`` as 5 in an object and the objects inside it (a sale's ``queue`` settings), as JSON Schema reads it."""
+    if isinstance(value, dict):
+        return {k: _whole_floats(v) for k, v in value.items()}
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
 def decode_strict(raw: bytes, kind: type[T]) -> T:
     """Decode a JSON body strictly against its Struct, as its published JSON Schema reads.
 
@@ -256,12 +265,7 @@ def decode_strict(raw: bytes, kind: type[T]) -> T:
     ignored (the schema does not forbid them; only declared fields are read, so nothing is mass-assigned).
     """
     try:
-        value = _json_decoder.decode(raw)
-        if isinstance(value, dict):
-            value = {
-                k: int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 2**63 else v for k, v in value.items()
-            }
-        return msgspec.convert(value, kind, strict=True)
+        return msgspec.convert(_whole_floats(_json_decoder.decode(raw)), kind, strict=True)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ValueError(str(exc)) from None
 
