@@ -385,6 +385,15 @@ def _room_for(buyers: int, ctx: click.Context) -> None:
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="Also write the figures to this JSON file.",
 )
+@option(
+    "--bots",
+    type=click.IntRange(1, 1000),
+    help="Bots-versus-humans mode: this many bot accounts, each with --bot-connections connections, against "
+    "--humans accounts with one each, once without a queue and once with a random_at_open queue (--buyers and "
+    "--path are then unused).",
+)
+@option("--bot-connections", type=click.IntRange(1, 100), default=20, help="Concurrent attempts per bot account.")
+@option("--humans", type=click.IntRange(1, 10_000), default=200, help="Human accounts (one connection each).")
 @click.pass_context
 def attack(
     ctx: click.Context,
@@ -394,12 +403,17 @@ def attack(
     url: str | None,
     admin_token: str | None,
     json_path: Path | None,
+    bots: int | None,
+    bot_connections: int,
+    humans: int,
 ) -> int:
     """Fire many simultaneous buyers at one sale and count what was sold.
 
     Exit status 1 if the safe path oversold; 2 for bad options; 1 when the target cannot be reached, answers
     with an error, or (for --path unsafe or both) does not mount the unsafe demo route.
     """
+    if bots is not None:
+        return _bot_attack(ctx, bots, bot_connections, humans, stock, url, admin_token, json_path)
     from flashsale.attack import AttackError, run, table
 
     paths = ["safe", "unsafe"] if path == "both" else [path]
@@ -428,6 +442,46 @@ def attack(
     if json_path is not None:
         json_path.write_text(json.dumps(results, indent=2) + "\n")
     return 0 if results.get("safe", {"oversold": 0})["oversold"] == 0 else 1
+
+
+def _bot_attack(
+    ctx: click.Context,
+    bots: int,
+    connections: int,
+    humans: int,
+    stock: int,
+    url: str | None,
+    admin_token: str | None,
+    json_path: Path | None,
+) -> int:
+    """``attack --bots``: flashsale/bots.py; exit 1 if either run oversold."""
+    from flashsale.attack import AttackError
+    from flashsale.bots import run, table
+
+    _room_for(bots * connections + humans, ctx)
+    try:
+        if url:
+            if not admin_token:
+                raise click.UsageError(
+                    "set FLASHSALE_ADMIN_TOKEN (or --admin-token): the attack creates its sales", ctx
+                )
+            results = asyncio.run(run(url, admin_token, bots, connections, humans, stock))
+        else:
+            from flashsale.embedded import EmbeddedRedis
+            from flashsale.local import LocalServer, LocalServerError
+
+            try:
+                with EmbeddedRedis() as redis, LocalServer(redis.url) as server:
+                    assert server.admin_token is not None
+                    results = asyncio.run(run(server.url, server.admin_token, bots, connections, humans, stock))
+            except LocalServerError as exc:
+                raise RunFailed(f"the local server did not start: {exc}") from exc
+    except AttackError as exc:
+        raise RunFailed(str(exc)) from exc
+    click.echo(table(results))
+    if json_path is not None:
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
+    return 0 if all(r["oversold"] == 0 and r["invariants_ok"] for r in results.values()) else 1
 
 
 # -- create-sale ---------------------------------------------------------------------------------------------
