@@ -50,6 +50,7 @@ CAMPAIGNS: dict[str, Spec] = {
     "soldout-storm": Spec("soldout_storm.py", users=200, run_time_s=20),
     "unsafe-vs-safe": Spec("unsafe_vs_safe.py", users=200, run_time_s=15),
     "checkout": Spec("checkout.py", users=100, run_time_s=20),
+    "queue": Spec("queue.py", users=300, run_time_s=25),
 }
 
 

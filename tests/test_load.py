@@ -1,7 +1,8 @@
 """The load tooling: small, bounded correctness checks on loopback (no timing is asserted anywhere here).
 
 * the rush campaign, headless against its own stack, passes and its end check saw sold == K;
-* the same campaign FAILS when the sale no longer sells exactly K (restocked under it), through --host;
+* the queue campaign (buyers through a random_at_open waiting room) passes its end checks;
+* the same rush campaign FAILS when the sale no longer sells exactly K (restocked under it), through --host;
 * the end-check, SLO and target-guard functions, without locust;
 * the wrk Lua script runs against the bare, purchase and hold routes (1 s, 2 connections), nothing is oversold and
   the bench's counter (orders, or holds on the hold route) counts what each run made;
@@ -62,6 +63,19 @@ def test_rush_campaign_sells_exactly_k(tmp_path: Path) -> None:
     assert verdict["outcomes"][sale]["sold_to_clients"] == 30
     assert (tmp_path / "rush.html").exists()
     assert (tmp_path / "rush_stats.csv").exists()
+
+
+def test_queue_campaign(tmp_path: Path) -> None:
+    """Buyers through a random_at_open room: no oversell, audit ok, every admitted buyer who tried bought or was
+    told sold out, no 5xx (load/queue.py's end checks); 40 buyers for 20 units, so some are left waiting."""
+    process = run_campaign(tmp_path, "queue", "--users", "40", "--run-time", "10", "--stock", "20")
+    output, _ = process.communicate(timeout=90)
+    assert process.returncode == 0, output
+    verdict = json.loads((tmp_path / "queue.json").read_text())
+    assert verdict["passed"] is True and verdict["checks"] == {"passed": True, "failures": []}, verdict
+    notes = verdict["notes"]
+    assert notes["sold"] == 20 and notes["oversold"] == 0 and notes["server_errors"] == 0, notes
+    assert notes["joined"] == 40 and notes["admitted_buyers_who_tried"] == notes["settled"] == 20, notes
 
 
 def test_checkout_campaign(tmp_path: Path) -> None:
