@@ -22,6 +22,9 @@ STALE_AFTER_S = 2.0
 RATE_WINDOW_MS = 10_000
 """The measured admission rate is the serving counter's growth over this window."""
 MAX_RETRY_AFTER_S = 30
+UNKNOWN_ETA_RETRY_S = 5
+"""Retry-After while no admission was measured lately (just after the open, or every admitted slot in use): the
+wait is unknown, and a buyer told 30 s could sleep through the first admissions."""
 
 
 class QueueStale(Exception):
@@ -131,5 +134,5 @@ class QueueBoard:
 def _retry_after(eta_s: float | None) -> int:
     """Polls back off with the distance to the front: a quarter of the ETA, 1 to 30 s."""
     if eta_s is None:
-        return MAX_RETRY_AFTER_S
+        return UNKNOWN_ETA_RETRY_S
     return max(1, min(MAX_RETRY_AFTER_S, math.ceil(eta_s / 4)))
