@@ -123,7 +123,7 @@ class QueueBoard:
         if position >= s.serving:
             ahead = position - s.serving
             rate = room.rate()
-            eta = ahead / rate if rate > 0 else None
+            eta = (ahead + 1) / rate if rate > 0 else None  # this place needs ahead + 1 admissions
             return Place(QueueState.WAITING, position, ahead, eta, _retry_after(eta))
         admitted = room.admitted_ms(position)
         if admitted is None or now >= admitted + s.token_ttl_ms:
