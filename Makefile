@@ -69,9 +69,10 @@ chaos: system-deps $(STAMP) ## the fault-injection suite only
 load: $(STAMP) ## one locust campaign headless (CAMPAIGN=rush|steady|soldout-storm|unsafe-vs-safe|checkout|queue, HOST=...)
 	$(BIN)/python -m load.run $(CAMPAIGN) $(if $(HOST),--host $(HOST),)
 
-bench: system-deps $(STAMP) ## the throughput benchmark: load/reports/bench.{json,md,png}, then export.json
+bench: system-deps $(STAMP) ## the throughput benchmark: load/reports/bench.{json,md,png}, then export.json and queue-bench.json
 	$(BIN)/python -m load.bench
 	$(BIN)/python -m load.export_bench
+	$(BIN)/python -m load.bench.queue
 
 UV_VERSION := 0.13.9
 lock: $(STAMP) ## regenerate requirements.lock (hash-pinned image dependencies) from pyproject.toml; needs PyPI

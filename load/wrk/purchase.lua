@@ -2,8 +2,10 @@
 --
 --   wrk -t1 -c50 -d5s -s load/wrk/purchase.lua http://127.0.0.1:PORT -- <path> <tag>
 --
--- <path> is /sales/<sale>/purchases, /sales/<sale>/holds (the same body and header) or /bench/bare/<sale>;
--- <tag> makes this run's keys unique. Every request carries its own buyer id and Idempotency-Key, so neither a
+-- <path> is /sales/<sale>/purchases, /sales/<sale>/holds (the same body and header), /sales/<sale>/queue (a
+-- join: the same body, quantity ignored) or /bench/bare/<sale>; <tag> makes this run's keys unique. An optional
+-- third argument: "get" sends GET <path> (a queue poll), "tokens=<file>" takes the buyer and Admission-Token of
+-- each request from the file's lines "<buyer>\t<token>" (purchases on a sale with a waiting room, -t1 only). Every request carries its own buyer id and Idempotency-Key, so neither a
 -- per-buyer limit nor an idempotent replay can answer it early: each one runs the whole purchase (or hold)
 -- script. done() prints one line "WRK_JSON {...}" with the counts and the latency percentiles in
 -- microseconds, for load/bench/measuring.py to parse.
@@ -20,14 +22,34 @@ local tag = "run"
 local counter = 0
 local headers = { ["Content-Type"] = "application/json" }
 
+local mode = "post"
+local tokens = {}
+
 function init(args)
   path = args[1] or path
   tag = args[2] or tag
+  mode = args[3] or mode
+  if string.sub(mode, 1, 7) == "tokens=" then
+    for line in io.lines(string.sub(mode, 8)) do
+      local buyer, token = string.match(line, "^([^\t]+)\t(.+)$")
+      table.insert(tokens, { buyer, token })
+    end
+    mode = "tokens"
+  end
   statuses = {}
 end
 
 function request()
   counter = counter + 1
+  if mode == "get" then
+    return wrk.format("GET", path)
+  end
+  if mode == "tokens" then
+    local t = tokens[counter] or tokens[#tokens]
+    headers["Idempotency-Key"] = "key-" .. tag .. "-" .. counter
+    headers["Admission-Token"] = t[2]
+    return wrk.format("POST", path, headers, '{"buyer_id":"' .. t[1] .. '","quantity":1}')
+  end
   local n = tag .. "-" .. tid .. "-" .. counter
   headers["Idempotency-Key"] = "key-" .. n
   return wrk.format("POST", path, headers, '{"buyer_id":"b-' .. n .. '","quantity":1}')

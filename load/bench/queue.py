@@ -1,0 +1,123 @@
+"""The waiting room's ratios (issue 17), measured in one run on one server: ``python -m load.bench.queue``.
+
+Against one API server (telemetry and INFO logs on, as compose runs it; no trace export) on its own Redis,
+interleaved rounds of wrk (one thread, 50 connections) on five routes: purchase on a plain sale, purchase with an
+admission token on a sale with a waiting room, the bare reference route, a status poll, and a join. Ratios:
+purchase with token / purchase without (target >= 0.9), poll / bare (>= 2), join / purchase (>= 0.9), and Redis
+commands per purchase with a token (MONITOR, target 1). Tokens are minted with the server's key (derived from its
+admin token, api/queue.py) for places nobody else uses, so each purchase spends a fresh jti: the same Lua work
+as a buyer admitted by the controller. Writes load/reports/queue-bench.json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from flashsale.embedded import EmbeddedRedis
+from flashsale.local import LocalServer
+from flashsale.queue import Signer
+from load.bench.common import WRK_SCRIPT
+from load.bench.measuring import parse_wrk
+from load.bench.redis_stats import monitor_sample
+
+ROUNDS = 3
+SECONDS = 4
+CONNECTIONS = 50
+TOKENS = 60_000
+REPORT = Path("load/reports/queue-bench.json")
+
+
+def wrk(url: str, path: str, extra: str = "") -> dict[str, Any]:
+    command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--timeout", "5s", "-s", str(WRK_SCRIPT), url]
+    command += ["--", path, uuid.uuid4().hex[:10], *([extra] if extra else [])]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=SECONDS + 60, check=True)
+    result = parse_wrk(done.stdout)
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def main() -> int:
+    with EmbeddedRedis() as redis, tempfile.TemporaryDirectory() as tmp:
+        server = LocalServer(redis.url, env={"FLASHSALE_BENCH_ROUTES": "true", "FLASHSALE_LOG_LEVEL": "INFO"})
+        server.start(log_path=str(Path(tmp) / "server.log"))
+        try:
+            http = httpx.Client(
+                base_url=server.url, timeout=30.0, headers={"Authorization": f"Bearer {server.admin_token}"}
+            )
+            huge = 1_000_000_000
+            queue = {"mode": "fifo", "admit_rate": 100_000, "max_active": 1_000_000, "token_ttl_s": 3600}
+            for sale, extra in (("plain", {}), ("queued", {"queue": queue})):
+                r = http.post("/admin/sales", json={"sale_id": sale, "name": sale, "stock": huge, **extra})
+                assert r.status_code == 201, r.text
+            joined = http.post(
+                "/sales/queued/queue", json={"buyer_id": "poller"}, headers={"Idempotency-Key": "poller-key-0001"}
+            )
+            ticket_path = joined.headers["Location"]
+            deadline = time.monotonic() + 20
+            while http.get(ticket_path).json().get("state") != "admitted":  # the controller's first steps
+                assert time.monotonic() < deadline, "the poller was never admitted"
+                time.sleep(0.1)
+            assert server.admin_token is not None
+            key = hmac.new(server.admin_token.encode(), b"flashsale admission key", hashlib.sha256).digest()
+            signer = Signer(key)
+            now = int(time.time() * 1000)
+            files = []
+            for r_ in range(ROUNDS + 1):  # a fresh token file per run: every purchase spends an unspent jti
+                path = Path(tmp) / f"tokens-{r_}.tsv"
+                with path.open("w") as out:
+                    for i in range(TOKENS):
+                        place = 10_000_000 + r_ * TOKENS + i
+                        token, _ = signer.issue("queued", f"t{place}", place, now - 1000, now + 3_600_000)
+                        out.write(f"t{place}\t{token}\n")
+                files.append(path)
+            runs: dict[str, list[float]] = {k: [] for k in ("purchase", "purchase_token", "bare", "poll", "join")}
+            for round_ in range(ROUNDS):
+                runs["purchase"].append(wrk(server.url, "/sales/plain/purchases")["rps"])
+                runs["purchase_token"].append(
+                    wrk(server.url, "/sales/queued/purchases", f"tokens={files[round_]}")["rps"]
+                )
+                runs["bare"].append(wrk(server.url, "/bench/bare/plain")["rps"])
+                runs["poll"].append(wrk(server.url, ticket_path, "get")["rps"])
+                runs["join"].append(wrk(server.url, "/sales/queued/queue")["rps"])
+                print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in runs.items()), flush=True)
+            sample = monitor_sample(
+                redis.port,
+                "queued",
+                lambda: wrk(server.url, "/sales/queued/purchases", f"tokens={files[ROUNDS]}"),
+            )
+            median = {k: statistics.median(v) for k, v in runs.items()}
+            result = {
+                "rounds": ROUNDS,
+                "seconds_per_run": SECONDS,
+                "connections": CONNECTIONS,
+                "rps_median": {k: round(v, 1) for k, v in median.items()},
+                "purchase_token_vs_purchase": round(median["purchase_token"] / median["purchase"], 3),
+                "poll_vs_bare": round(median["poll"] / median["bare"], 3),
+                "join_vs_purchase": round(median["join"] / median["purchase"], 3),
+                "purchase_script_calls_per_token_purchase": sample["script_commands"],
+                "client_commands_per_token_purchase": sample["client_commands_per_purchase"],
+                "client_commands": sample["client_commands"],
+                "orders_in_sample": sample["orders"],
+            }
+            REPORT.parent.mkdir(parents=True, exist_ok=True)
+            REPORT.write_text(json.dumps(result, indent=2) + "\n")
+            print(json.dumps(result, indent=2))
+            http.close()
+        finally:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
