@@ -214,3 +214,25 @@ def test_the_waiting_room_on_redis_cluster(cluster_api: LocalServer) -> None:
         assert client.audit(sale)["ok"] is True
     finally:
         client.http.close()
+
+
+def test_pause_stops_admission_and_resume_restarts_it(client: Api) -> None:
+    sale = queued_sale(client, stock=50, admit_rate=5)
+
+    def figures() -> dict[str, Any]:
+        r = client.http.get(f"/admin/sales/{sale}/queue", headers=client.auth)
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    paused = client.http.post(f"/admin/sales/{sale}/queue/pause", headers=client.auth)
+    assert paused.status_code == 200 and paused.json() == {"sale_id": sale, "paused": True}
+    for i in range(10):
+        join(client, sale, f"w{i}")
+    until(lambda: figures()["queue"]["joined"] == 10 and figures()["queue"]["paused"], "the joins, paused")
+    held_back = [figures()["queue"]["serving"] for _ in range(10)]  # ten later snapshots, admission paused
+    assert held_back == [0] * 10, held_back
+    assert client.http.post(f"/admin/sales/{sale}/queue/resume", headers=client.auth).json()["paused"] is False
+    until(lambda: figures()["queue"]["serving"] > 0, "admission after the resume")
+    unknown = client.http.post(f"/admin/sales/{client.new_sale(stock=1)}/queue/pause", headers=client.auth)
+    assert (unknown.status_code, unknown.json()["type"]) == (404, PROBLEM + "no-queue")
+    assert client.http.post(f"/admin/sales/{sale}/queue/pause").status_code == 401
