@@ -17,7 +17,7 @@ import secrets
 import sys
 import tempfile
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -414,10 +414,30 @@ def attack(
     """
     if bots is not None:
         return _bot_attack(ctx, bots, bot_connections, humans, stock, url, admin_token, json_path)
-    from flashsale.attack import AttackError, run, table
+    from flashsale.attack import run, table
 
     paths = ["safe", "unsafe"] if path == "both" else [path]
     _room_for(buyers, ctx)
+    results = _against(
+        ctx, url, admin_token, {"FLASHSALE_DEMO": "true"}, lambda at, token: run(at, paths, buyers, stock, token)
+    )
+    click.echo(table(results))
+    if json_path is not None:
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
+    return 0 if results.get("safe", {"oversold": 0})["oversold"] == 0 else 1
+
+
+def _against(
+    ctx: click.Context,
+    url: str | None,
+    admin_token: str | None,
+    env: dict[str, str],
+    attack: Callable[[str, str], Coroutine[Any, Any, dict[str, Any]]],
+) -> dict[str, Any]:
+    """Run ``attack(url, admin_token)`` on the target ``--url``, else on an embedded Redis and server (``env``);
+    its failures, and a server that does not start, are one-line errors."""
+    from flashsale.attack import AttackError
+
     try:
         if url:
             if not admin_token:
@@ -426,22 +446,18 @@ def attack(
                     "its sales",
                     ctx,
                 )
-            results = asyncio.run(run(url, paths, buyers, stock, admin_token))
-        else:
-            from flashsale.embedded import EmbeddedRedis
-            from flashsale.local import LocalServer, LocalServerError
+            return asyncio.run(attack(url, admin_token))
+        from flashsale.embedded import EmbeddedRedis
+        from flashsale.local import LocalServer, LocalServerError
 
-            try:
-                with EmbeddedRedis() as redis, LocalServer(redis.url, env={"FLASHSALE_DEMO": "true"}) as server:
-                    results = asyncio.run(run(server.url, paths, buyers, stock, server.admin_token))
-            except LocalServerError as exc:
-                raise RunFailed(f"the local server did not start: {exc}") from exc
+        try:
+            with EmbeddedRedis() as redis, LocalServer(redis.url, env=env) as server:
+                assert server.admin_token is not None
+                return asyncio.run(attack(server.url, server.admin_token))
+        except LocalServerError as exc:
+            raise RunFailed(f"the local server did not start: {exc}") from exc
     except AttackError as exc:
         raise RunFailed(str(exc)) from exc
-    click.echo(table(results))
-    if json_path is not None:
-        json_path.write_text(json.dumps(results, indent=2) + "\n")
-    return 0 if results.get("safe", {"oversold": 0})["oversold"] == 0 else 1
 
 
 def _bot_attack(
@@ -455,29 +471,10 @@ def _bot_attack(
     json_path: Path | None,
 ) -> int:
     """``attack --bots``: flashsale/bots.py; exit 1 if either run oversold."""
-    from flashsale.attack import AttackError
     from flashsale.bots import run, table
 
     _room_for(bots * connections + humans, ctx)
-    try:
-        if url:
-            if not admin_token:
-                raise click.UsageError(
-                    "set FLASHSALE_ADMIN_TOKEN (or --admin-token): the attack creates its sales", ctx
-                )
-            results = asyncio.run(run(url, admin_token, bots, connections, humans, stock))
-        else:
-            from flashsale.embedded import EmbeddedRedis
-            from flashsale.local import LocalServer, LocalServerError
-
-            try:
-                with EmbeddedRedis() as redis, LocalServer(redis.url) as server:
-                    assert server.admin_token is not None
-                    results = asyncio.run(run(server.url, server.admin_token, bots, connections, humans, stock))
-            except LocalServerError as exc:
-                raise RunFailed(f"the local server did not start: {exc}") from exc
-    except AttackError as exc:
-        raise RunFailed(str(exc)) from exc
+    results = _against(ctx, url, admin_token, {}, lambda at, token: run(at, token, bots, connections, humans, stock))
     click.echo(table(results))
     if json_path is not None:
         json_path.write_text(json.dumps(results, indent=2) + "\n")
