@@ -116,7 +116,7 @@ class QueueView(msgspec.Struct):
     pre_count: int | None
 
 
-class Admission(msgspec.Struct):
+class AdmissionPause(msgspec.Struct):
     """Whether the room admits: pausing keeps every place and the order, it only stops the serving counter."""
 
     sale_id: str
@@ -340,7 +340,7 @@ class AdminQueueController(Controller):
         if not found:
             return _problem(p.NO_QUEUE, f"sale {sale_id!r} has no waiting room")
         log.info("queue_paused" if paused else "queue_resumed", sale=sale_id)
-        return Response(Admission(sale_id, paused))
+        return Response(AdmissionPause(sale_id, paused))
 
     @post(
         "/pause",
@@ -350,7 +350,7 @@ class AdminQueueController(Controller):
         summary="Pause admission",
         responses=ADMIN_QUEUE_ERRORS,
     )
-    async def pause(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Admission]:
+    async def pause(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[AdmissionPause]:
         return await self._pause(request, sale_id, True)
 
     @post(
@@ -361,5 +361,5 @@ class AdminQueueController(Controller):
         summary="Resume admission",
         responses=ADMIN_QUEUE_ERRORS,
     )
-    async def resume(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Admission]:
+    async def resume(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[AdmissionPause]:
         return await self._pause(request, sale_id, False)
