@@ -22,16 +22,18 @@ from flashsale import __version__
 from flashsale.api.holds import HOLD, HoldController, count_refused_step
 from flashsale.api.limits import RATE_LIMIT_STORE, BuyerRateLimiter, ip_rate_limit, purge_expired
 from flashsale.api.ops import BareController, HealthController, MetricsController
+from flashsale.api.orders import OrderController
 from flashsale.api.problems import problem_details_config
 from flashsale.api.purchases import DemoController, PurchaseController, count_refused_attempt
 from flashsale.api.queue import AdminQueueController, QueueController, make_signer
 from flashsale.api.sales import AdminController, SaleController, admin_guard
+from flashsale.identity import verifier_for
 from flashsale.inventory import Inventory
 from flashsale.inventory.connection import connect, warm_pool
 from flashsale.orders.db import OrderStore
 from flashsale.queue.controller import admit_forever
 from flashsale.queue.view import QueueBoard
-from flashsale.security import check_admin_token
+from flashsale.security import check_admin_token, check_identity
 from flashsale.settings import Settings
 from flashsale.telemetry import NO_SALE, Recorder, SpanPipe
 from flashsale.telemetry import holds as hold_metrics
@@ -90,6 +92,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """The app. Attempts are traced when an exporter is configured by the standard ``OTEL_*`` variables."""
     settings = settings or Settings.from_env()
     check_admin_token(settings)
+    check_identity(settings)
+    verifier = verifier_for(settings)
     # Each worker calls create_app, so each gets its own span pipe and exporter process (telemetry/spans.py).
     spans = SpanPipe() if settings.telemetry and exporter_from_env() else None
     recorder = Recorder(
@@ -124,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         loop = asyncio.get_running_loop()
         flusher = loop.create_task(flush_periodically(recorder.flush))
         reaper = loop.create_task(inventory.reap_forever())
+        keys_keeper = loop.create_task(verifier.keys.keep_fresh())
         admitter = loop.create_task(
             admit_forever(inventory, app.state.queue_board, observe_queue if settings.telemetry else None)
         )
@@ -133,6 +138,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             reaper.cancel()
+            keys_keeper.cancel()
             admitter.cancel()
             flusher.cancel()
             if purger is not None:
@@ -144,7 +150,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if orders is not None:
                 await orders.close()
 
-    handlers: list[Any] = [PurchaseController, HoldController, SaleController, QueueController, HealthController]
+    handlers: list[Any] = [
+        PurchaseController,
+        HoldController,
+        OrderController,
+        SaleController,
+        QueueController,
+        HealthController,
+    ]
     if settings.telemetry:
         handlers.append(MetricsController)
     if settings.admin_enabled:
@@ -172,7 +185,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=handlers,
         lifespan=[lifespan],
         state=State(
-            {"settings": settings, "recorder": recorder, "signer": make_signer(settings), "queue_board": QueueBoard()}
+            {
+                "settings": settings,
+                "recorder": recorder,
+                "signer": make_signer(settings),
+                "queue_board": QueueBoard(),
+                "verifier": verifier,
+            }
         ),
         dependencies={
             "inventory": Provide(_inventory, sync_to_thread=False),
@@ -192,7 +211,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             description="Sells exactly the stock there is, once per request. Errors are RFC 9457 problem details.",
             components=Components(
                 security_schemes={
-                    "bearer": SecurityScheme(type="http", scheme="bearer", description="FLASHSALE_ADMIN_TOKEN")
+                    "bearer": SecurityScheme(type="http", scheme="bearer", description="FLASHSALE_ADMIN_TOKEN"),
+                    "buyer": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        bearer_format="JWT",
+                        description="A buyer's token from the shop's OpenID Connect provider (FLASHSALE_OIDC_ISSUER)",
+                    ),
                 }
             ),
             render_plugins=[ScalarRenderPlugin()],

@@ -16,6 +16,7 @@ import statistics
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -108,8 +109,15 @@ def bucket_quantile(q: float, before: dict[float, float], after: dict[float, flo
     return None
 
 
-async def run_path(url: str, path: str, buyers: int, stock: int, admin_token: str, retries: int = 0) -> dict[str, Any]:
-    """One burst of ``buyers`` simultaneous purchases of one unit each against a fresh sale of ``stock``.
+Minter = Callable[[str], str]
+"""A buyer's token from the target's issuer, by buyer id (the demo issuer's key, or a test's identity provider)."""
+
+
+async def run_path(
+    url: str, path: str, buyers: int, stock: int, admin_token: str, mint: Minter, retries: int = 0
+) -> dict[str, Any]:
+    """One burst of ``buyers`` simultaneous purchases of one unit each against a fresh sale of ``stock``; each
+    buyer has its own token, minted before the burst (a rush is many buyers, each signed in once).
 
     With ``retries`` > 0 a buyer answered 503 (outcome unknown) waits its ``Retry-After`` and sends the same
     request with the same Idempotency-Key again, at most that many times, as the API asks clients to: the
@@ -133,6 +141,7 @@ async def run_path(url: str, path: str, buyers: int, stock: int, admin_token: st
             before = duration_buckets(await scraped.text(), path) if scraped.status == 200 else {}
         gate = asyncio.Event()
         route = PURCHASE_ROUTE[path].format(sale=sale)
+        tokens = [mint(f"buyer-{i}") for i in range(buyers)]
 
         async def attempt(body: dict[str, Any], headers: dict[str, str]) -> tuple[int, float]:
             try:
@@ -143,8 +152,8 @@ async def run_path(url: str, path: str, buyers: int, stock: int, admin_token: st
                 return 0, 1.0
 
         async def buyer(i: int) -> tuple[int, float, int]:
-            body = {"buyer_id": f"buyer-{i}", "quantity": 1}
-            headers = {"Idempotency-Key": str(uuid.uuid4())}
+            body = {"quantity": 1}
+            headers = {"Idempotency-Key": str(uuid.uuid4()), "Authorization": f"Bearer {tokens[i]}"}
             await gate.wait()
             start = time.perf_counter()
             status, retry_after = await attempt(body, headers)
@@ -198,7 +207,7 @@ async def _touch(client: aiohttp.ClientSession) -> None:
         await response.read()
 
 
-async def run(url: str, paths: list[str], buyers: int, stock: int, admin_token: str) -> dict[str, Any]:
+async def run(url: str, paths: list[str], buyers: int, stock: int, admin_token: str, mint: Minter) -> dict[str, Any]:
     """Every path's figures, or AttackError in one line when the target cannot be reached or answers oddly.
 
     With the unsafe path asked for, the demo route is probed before any burst, so ``--path both`` against a
@@ -208,7 +217,7 @@ async def run(url: str, paths: list[str], buyers: int, stock: int, admin_token: 
         if "unsafe" in paths:
             async with aiohttp.ClientSession(url, timeout=aiohttp.ClientTimeout(total=30)) as client:
                 await probe_demo_route(client, url)
-        return {path: await run_path(url, path, buyers, stock, admin_token) for path in paths}
+        return {path: await run_path(url, path, buyers, stock, admin_token, mint) for path in paths}
     except aiohttp.ClientConnectorError as exc:
         reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
         raise AttackError(f"cannot connect to {url}: {reason}") from exc

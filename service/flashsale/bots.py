@@ -28,7 +28,7 @@ from typing import Any
 
 import aiohttp
 
-from flashsale.attack import AttackError, _expect
+from flashsale.attack import AttackError, Minter, _expect
 from flashsale.timefmt import format_ms
 
 MODES = ("no_queue", "random_at_open")
@@ -105,6 +105,7 @@ async def _buy(
     tally: Tally,
     attempts: int,
     pause_s: float | None,
+    auth: dict[str, str],
     token: str | None = None,
 ) -> bool:
     """Try to buy one unit; True once this account's purchase is settled (bought, sold out, limit reached).
@@ -114,12 +115,12 @@ async def _buy(
     that (a human).
     """
     key = str(uuid.uuid4())
-    headers = {"Idempotency-Key": key}
+    headers = {"Idempotency-Key": key, **auth}
     if token is not None:
         headers["Admission-Token"] = token
     for _ in range(attempts):
         status, body, retry = await _send(
-            client, "POST", f"/sales/{sale}/purchases", tally, json={"buyer_id": buyer, "quantity": 1}, headers=headers
+            client, "POST", f"/sales/{sale}/purchases", tally, json={"quantity": 1}, headers=headers
         )
         kind = str(body.get("type", "")).removeprefix(PROBLEM)
         if status == 201:
@@ -145,7 +146,15 @@ async def _create(client: aiohttp.ClientSession, url: str, auth: dict[str, str],
 
 
 async def _run_mode(
-    url: str, admin_token: str, mode: str, bots: int, connections: int, humans: int, stock: int, lead_s: float
+    url: str,
+    admin_token: str,
+    mint: Minter,
+    mode: str,
+    bots: int,
+    connections: int,
+    humans: int,
+    stock: int,
+    lead_s: float,
 ) -> dict[str, Any]:
     sale = f"bots-{mode.replace('_', '-')}-{uuid.uuid4().hex[:8]}"
     auth = {"Authorization": f"Bearer {admin_token}"}
@@ -153,6 +162,8 @@ async def _run_mode(
     connector = aiohttp.TCPConnector(limit=sockets + 8)
     bot_ids = [f"bot-{i}" for i in range(bots)]
     human_ids = [f"human-{i}" for i in range(humans)]
+    # One token per account, whatever its connections: the identity provider signs accounts, not sockets.
+    signed = {b: {"Authorization": f"Bearer {mint(b)}"} for b in bot_ids + human_ids}
     sides = {"bots": Tally(), "humans": Tally()}
     async with aiohttp.ClientSession(url, connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as client:
         opens_ms = int((time.time() + lead_s) * 1000)
@@ -177,12 +188,12 @@ async def _run_mode(
 
         async def bot_rush(buyer: str) -> None:
             await _sleep_until(opens_ms)
-            if buyer not in done and await _buy(client, sale, buyer, sides["bots"], BOT_ATTEMPTS, None):
+            if buyer not in done and await _buy(client, sale, buyer, sides["bots"], BOT_ATTEMPTS, None, signed[buyer]):
                 done.add(buyer)
 
         async def human_rush(buyer: str) -> None:
             await _sleep_until(opens_ms)
-            await _buy(client, sale, buyer, sides["humans"], HUMAN_ATTEMPTS, HUMAN_MAX_WAIT_S)
+            await _buy(client, sale, buyer, sides["humans"], HUMAN_ATTEMPTS, HUMAN_MAX_WAIT_S, signed[buyer])
 
         async def join(buyer: str, tally: Tally) -> str | None:
             """One connection joins the pre-queue; every connection of one account gets the same place."""
@@ -191,8 +202,7 @@ async def _run_mode(
                 "POST",
                 f"/sales/{sale}/queue",
                 tally,
-                json={"buyer_id": buyer},
-                headers={"Idempotency-Key": str(uuid.uuid4())},
+                headers={"Idempotency-Key": str(uuid.uuid4()), **signed[buyer]},
             )
             return locations.get(buyer) if status in (200, 201) else None
 
@@ -205,12 +215,12 @@ async def _run_mode(
             for _ in range(400):
                 if buyer in done:
                     return
-                status, place, retry = await _send(client, "GET", location, tally)
+                status, place, retry = await _send(client, "GET", location, tally, headers=signed[buyer])
                 state = place.get("state")
                 if status == 200 and state == "admitted":
                     tally.admitted.add(buyer)
                     attempts, pause = (BOT_ATTEMPTS, None) if bot else (HUMAN_ATTEMPTS, HUMAN_MAX_WAIT_S)
-                    if await _buy(client, sale, buyer, tally, attempts, pause, place["admission_token"]):
+                    if await _buy(client, sale, buyer, tally, attempts, pause, signed[buyer], place["admission_token"]):
                         done.add(buyer)
                     return
                 if status == 200 and state in ("sold_out", "closed", "expired"):
@@ -224,7 +234,10 @@ async def _run_mode(
             members += [(h, sides["humans"], False) for h in human_ids]
             random.shuffle(members)
             await asyncio.gather(
-                *(_first_join(client, sale, b, locations) for b in random.sample(bot_ids + human_ids, bots + humans))
+                *(
+                    _first_join(client, sale, b, locations, signed[b])
+                    for b in random.sample(bot_ids + human_ids, bots + humans)
+                )
             )
             got = await asyncio.gather(*(join(b, t) for b, t, _ in members))
             if time.time() * 1000 >= opens_ms:
@@ -285,11 +298,11 @@ def _figures(
     }
 
 
-async def _first_join(client: aiohttp.ClientSession, sale: str, buyer: str, locations: dict[str, str]) -> None:
+async def _first_join(
+    client: aiohttp.ClientSession, sale: str, buyer: str, locations: dict[str, str], auth: dict[str, str]
+) -> None:
     """An account's first join: it makes the place and gives the Location every later join of it repeats."""
-    async with client.post(
-        f"/sales/{sale}/queue", json={"buyer_id": buyer}, headers={"Idempotency-Key": str(uuid.uuid4())}
-    ) as r:
+    async with client.post(f"/sales/{sale}/queue", headers={"Idempotency-Key": str(uuid.uuid4()), **auth}) as r:
         await r.read()
         if r.status in (200, 201):
             locations[buyer] = r.headers["Location"]
@@ -306,12 +319,20 @@ async def _touch(client: aiohttp.ClientSession) -> None:
 
 
 async def run(
-    url: str, admin_token: str, bots: int, connections: int, humans: int, stock: int, lead_s: float = 3.0
+    url: str,
+    admin_token: str,
+    mint: Minter,
+    bots: int,
+    connections: int,
+    humans: int,
+    stock: int,
+    lead_s: float = 3.0,
 ) -> dict[str, Any]:
     """Both modes against fresh sales of the same stock; AttackError in one line if the target misbehaves."""
     try:
         return {
-            mode: await _run_mode(url, admin_token, mode, bots, connections, humans, stock, lead_s) for mode in MODES
+            mode: await _run_mode(url, admin_token, mint, mode, bots, connections, humans, stock, lead_s)
+            for mode in MODES
         }
     except aiohttp.ClientConnectorError as exc:
         raise AttackError(f"cannot connect to {url}: {exc.os_error.strerror or exc.os_error}") from exc

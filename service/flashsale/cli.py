@@ -419,7 +419,11 @@ def attack(
     paths = ["safe", "unsafe"] if path == "both" else [path]
     _room_for(buyers, ctx)
     results = _against(
-        ctx, url, admin_token, {"FLASHSALE_DEMO": "true"}, lambda at, token: run(at, paths, buyers, stock, token)
+        ctx,
+        url,
+        admin_token,
+        {"FLASHSALE_DEMO": "true"},
+        lambda at, token, mint: run(at, paths, buyers, stock, token, mint),
     )
     click.echo(table(results))
     if json_path is not None:
@@ -432,10 +436,12 @@ def _against(
     url: str | None,
     admin_token: str | None,
     env: dict[str, str],
-    attack: Callable[[str, str], Coroutine[Any, Any, dict[str, Any]]],
+    attack: Callable[[str, str, Callable[[str], str]], Coroutine[Any, Any, dict[str, Any]]],
 ) -> dict[str, Any]:
-    """Run ``attack(url, admin_token)`` on the target ``--url``, else on an embedded Redis and server (``env``);
-    its failures, and a server that does not start, are one-line errors."""
+    """Run ``attack(url, admin_token, mint)`` on the target ``--url``, else on an embedded Redis and server
+    (``env``); its failures, and a server that does not start, are one-line errors. ``mint(buyer)`` is a buyer
+    token: from the demo issuer's key file (FLASHSALE_DEMO_ISSUER_KEY) for ``--url``, which must then be a demo
+    server on this machine; from the embedded server's own issuer otherwise."""
     from flashsale.attack import AttackError
 
     try:
@@ -446,14 +452,19 @@ def _against(
                     "its sales",
                     ctx,
                 )
-            return asyncio.run(attack(url, admin_token))
+            from flashsale.identity import local_issuer
+
+            settings = Settings.from_env()
+            issuer = local_issuer(settings)
+            audience = settings.oidc_audience or "flashsale"
+            return asyncio.run(attack(url, admin_token, lambda buyer: issuer.mint(buyer, audience)))
         from flashsale.embedded import EmbeddedRedis
         from flashsale.local import LocalServer, LocalServerError
 
         try:
             with EmbeddedRedis() as redis, LocalServer(redis.url, env=env) as server:
                 assert server.admin_token is not None
-                return asyncio.run(attack(server.url, server.admin_token))
+                return asyncio.run(attack(server.url, server.admin_token, server.token))
         except LocalServerError as exc:
             raise RunFailed(f"the local server did not start: {exc}") from exc
     except AttackError as exc:
@@ -474,7 +485,13 @@ def _bot_attack(
     from flashsale.bots import run, table
 
     _room_for(bots * connections + humans, ctx)
-    results = _against(ctx, url, admin_token, {}, lambda at, token: run(at, token, bots, connections, humans, stock))
+    results = _against(
+        ctx,
+        url,
+        admin_token,
+        {"FLASHSALE_DEMO": "true"},
+        lambda at, token, mint: run(at, token, mint, bots, connections, humans, stock),
+    )
     click.echo(table(results))
     if json_path is not None:
         json_path.write_text(json.dumps(results, indent=2) + "\n")
@@ -559,6 +576,39 @@ def create_sale(
     if not created:
         raise RunFailed(f"sale {sale_id!r} exists already (left untouched)")
     click.echo("created")
+    return 0
+
+
+@cli.command("buyer-token")
+@click.argument("buyer")
+@option("--ttl", type=click.IntRange(60, 86_400), default=3600, metavar="SECONDS", help="How long the token lasts.")
+@option(
+    "--claim",
+    "claims",
+    multiple=True,
+    metavar="NAME=JSON",
+    help="An extra claim, its value as JSON (e.g. email_verified=true, groups='[\"presale\"]'); repeatable.",
+)
+@click.pass_context
+def buyer_token(ctx: click.Context, buyer: str, ttl: int, claims: tuple[str, ...]) -> int:
+    """Print a token of the demo issuer for BUYER (demo mode and --embedded only; a production server trusts only
+    FLASHSALE_OIDC_ISSUER). Send it as 'Authorization: Bearer <token>' on the buyer routes."""
+    from flashsale.identity import local_issuer
+    from flashsale.identity.tokens import BUYER_ID_RE
+
+    if not BUYER_ID_RE.match(buyer):
+        raise click.BadParameter(f"{buyer!r}: use 1-255 printable characters without spaces", ctx)
+    extra: dict[str, Any] = {}
+    for claim in claims:
+        name, sep, raw = claim.partition("=")
+        try:
+            extra[name] = json.loads(raw) if sep else None
+        except ValueError:
+            extra[name] = raw
+        if not sep or not name:
+            raise click.BadParameter(f"{claim!r}: write NAME=VALUE", ctx)
+    settings = Settings.from_env()
+    click.echo(local_issuer(settings).mint(buyer, settings.oidc_audience or "flashsale", ttl, extra))
     return 0
 
 

@@ -9,13 +9,17 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
 from flashsale.embedded import free_port
+from flashsale.identity.local import DEFAULT_AUDIENCE, LocalIssuer
 
 
 def _cmdline(pid: int) -> bytes:
@@ -54,6 +58,31 @@ class LocalServer:
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self._issuer: LocalIssuer | None = None
+        self._tokens: dict[tuple[str, str], str] = {}
+        if "FLASHSALE_OIDC_ISSUER" not in self.env and "FLASHSALE_DEMO_ISSUER_KEY" not in self.env:
+            # The demo issuer's key of this server alone: tokens minted for it buy nowhere else.
+            self.env["FLASHSALE_DEMO_ISSUER_KEY"] = os.path.join(
+                tempfile.mkdtemp(prefix="flashsale-issuer-"), "demo-issuer-key.json"
+            )
+
+    def token(self, buyer: str, ttl_s: int = 3600, **claims: Any) -> str:
+        """A demo-issuer token for ``buyer`` that this server accepts (minted once per buyer and claims: RS256
+        signing costs ~1 ms)."""
+        key = (buyer, repr(sorted(claims.items())))
+        token = self._tokens.get(key) if ttl_s == 3600 else None
+        if token is None:
+            if self._issuer is None:
+                self._issuer = LocalIssuer.at(Path(self.env["FLASHSALE_DEMO_ISSUER_KEY"]))
+            audience = self.env.get("FLASHSALE_OIDC_AUDIENCE") or DEFAULT_AUDIENCE
+            token = self._issuer.mint(buyer, audience, ttl_s, claims)
+            if ttl_s == 3600:
+                self._tokens[key] = token
+        return token
+
+    def buyer(self, buyer: str, **claims: Any) -> dict[str, str]:
+        """The ``Authorization`` header of ``buyer`` on this server."""
+        return {"Authorization": f"Bearer {self.token(buyer, **claims)}"}
 
     @property
     def url(self) -> str:

@@ -111,6 +111,37 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Most time a client may take to send a request's headers, from its first byte (or from connecting)."""
     body_timeout_s: Annotated[float, _range(0.1, 300)] = 10.0
     """Most time a client may take to send a request's body once its headers are in."""
+    oidc_issuer: str | None = None
+    """The shop's OpenID Connect issuer (``https://...``): buyer tokens must carry it as ``iss``; its keys are found
+    through ``<issuer>/.well-known/openid-configuration``. Required outside demo mode. Unset in demo mode: the demo
+    issuer (identity/local.py; ``flashsale buyer-token`` mints its tokens)."""
+    oidc_audience: str | None = None
+    """The ``aud`` buyer tokens must carry (the API's resource identifier, or the app client id with Cognito).
+    Required with an issuer; the demo issuer uses ``flashsale``."""
+    oidc_buyer_claim: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] = "sub"
+    """The claim whose value is the buyer id."""
+    oidc_algorithms: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] = "RS256,PS256,ES256,EdDSA"
+    """Signature algorithms accepted, comma-separated. Public-key algorithms only: ``none`` and HMAC (HS*) are
+    refused at start whatever is configured."""
+    oidc_leeway_s: Annotated[int, _range(0, 60)] = 30
+    """Clock skew allowed on ``exp``, ``nbf`` and ``iat``."""
+    oidc_groups_claim: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] = "groups"
+    """The claim listing the buyer's groups (a sale's ``eligibility.group`` rule reads it)."""
+    oidc_created_claim: str | None = None
+    """The claim holding the account's creation instant (seconds or RFC 3339), for ``account_created_before``."""
+    oidc_allow_http: bool = False
+    """Accept an ``http://`` issuer outside demo mode (a local compose stack only; keys must travel over TLS)."""
+    oidc_jwks_min_cache_s: Annotated[int, _range(1, 86_400)] = 60
+    """Shortest time the key set is kept, whatever its Cache-Control says."""
+    oidc_jwks_max_cache_s: Annotated[int, _range(60, 604_800)] = 86_400
+    """Longest time the key set is kept before it is fetched again."""
+    oidc_jwks_cooldown_s: Annotated[int, _range(1, 3600)] = 30
+    """Least time between two key set fetches caused by tokens with an unknown ``kid``, per worker."""
+    oidc_token_cache_entries: Annotated[int, _range(1, 10_000_000)] = 100_000
+    """Verified tokens each worker remembers (until their ``exp``), so repeat requests skip the signature check."""
+    demo_issuer_key: str | None = None
+    """Path of the demo issuer's private key file (made on first use). Demo mode only; unset: under
+    ``$XDG_STATE_HOME/flashsale/``."""
     limit_concurrency: NonNegative = 0
     """Connections plus in-flight requests per worker beyond which uvicorn answers 503 (0: no limit). Slow
     clients count too, so keep it far above the slow connections a flood can hold (see docs/decisions.md)."""

@@ -69,11 +69,11 @@ def _one(summary: str, value: Any) -> dict[str, Example]:
 
 REQUESTS: dict[str, dict[str, Example]] = {
     "createPurchase": {
-        "two-units": Example(summary="Buy two units", value={"buyer_id": BUYER, "quantity": 2}),
-        "one-unit": Example(summary="Buy one unit (quantity defaults to 1)", value={"buyer_id": BUYER}),
+        "two-units": Example(summary="Buy two units", value={"quantity": 2}),
+        "one-unit": Example(summary="Buy one unit (quantity defaults to 1)", value={}),
     },
-    "createUnsafePurchase": _one("Buy one unit the unsafe way", {"buyer_id": BUYER, "quantity": 1}),
-    "createHold": _one("Hold two units while paying", {"buyer_id": BUYER, "quantity": 2}),
+    "createUnsafePurchase": _one("Buy one unit the unsafe way", {"quantity": 1}),
+    "createHold": _one("Hold two units while paying", {"quantity": 2}),
     "confirmHold": _one("Confirm with the payment's reference", {"payment_ref": "pay_3MtwBwLkdIwHu7ix"}),
     "createSale": _one(
         "A sale of 500 units, two per buyer, opening at 08:00 UTC",
@@ -81,7 +81,6 @@ REQUESTS: dict[str, dict[str, Example]] = {
     ),
     "restockSale": _one("Add 100 units", {"units": 100}),
     "cancelOrder": _one("Cancel and put the units back on sale", {"restock": True}),
-    "joinQueue": _one("Take a place in the waiting room", {"buyer_id": BUYER}),
 }
 """Request body examples by operation id."""
 
@@ -91,6 +90,10 @@ RESPONSES: dict[str, dict[str, Example]] = {
     "createHold": _one("The hold made (or replayed)", _HOLD),
     "confirmHold": _one("The order the hold became", _ORDER),
     "getHold": _one("A live hold", {**_HOLD, "state": "held"}),
+    "getOrder": _one("One of the caller's orders", {**_ORDER, "cancelled": False}),
+    "listOrders": _one(
+        "The caller's orders in the sale", {"sale_id": SALE, "orders": [{**_ORDER, "cancelled": False}]}
+    ),
     "getSale": _one("An open sale", _SALE_VIEW),
     "createSale": _one("The sale created", {**_SALE_VIEW, "status": "scheduled", "remaining": 500, "sold": 0}),
     "restockSale": _one("The sale after the restock", {**_SALE_VIEW, "stock": 600, "remaining": 598}),
@@ -194,6 +197,8 @@ PROBLEM_EXTRAS: dict[str, dict[str, Any]] = {
     },
     "hold-confirmed": {"detail": f"the hold became order {ORDER_ID}", "order_id": ORDER_ID},
     "export-pending": {"detail": "3 order(s) of sale 'spring-drop' are not yet exported", "pending": 3},
+    "buyer-not-eligible": {"detail": "the sale requires email_verified", "rule": "email_verified"},
+    "buyer-unauthenticated": {"detail": "token expired"},
 }
 """What the problem examples carry beyond type, title and status, by slug: the extension members of the problems
 that have some (the others get a generic ``detail``)."""

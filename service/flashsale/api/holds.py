@@ -25,6 +25,7 @@ from litestar.exceptions import HTTPException
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 
 from flashsale.api import problems as p
+from flashsale.api.auth import buyer_of, refusal
 from flashsale.api.purchases import (
     NO_STORE,
     ORDER_LOCATION,
@@ -47,6 +48,7 @@ from flashsale.api.schemas import (
     SaleIdParam,
     from_ms,
 )
+from flashsale.identity import Buyer
 from flashsale.inventory import HoldResult, Inventory, Outcome, Step, Unavailable
 from flashsale.telemetry import Recorder
 from flashsale.telemetry.logs import key_digest
@@ -189,6 +191,8 @@ def _problem(result: HoldResult, sale_id: str, instance: str) -> Response[Any]:
         )
     if outcome is Outcome.UNKNOWN_HOLD:
         return p.problem_response(problem, f"no hold {result.hold_id!r} in sale {sale_id!r}", instance)
+    if outcome is Outcome.BUYER_NOT_ELIGIBLE:
+        return p.problem_response(problem, f"the sale requires {result.rule}", instance, rule=result.rule)
     return p.problem_response(problem, outcome.value, instance)
 
 
@@ -243,6 +247,15 @@ async def refused_hold(outcome: Outcome) -> HoldResult:
     return HoldResult(outcome)
 
 
+async def _buyer(request: Request[Any, Any, Any], step: Step, sale_id: str, instance: str) -> Buyer | Response[Any]:
+    """The step's verified buyer, or its refusal recorded as the step's attempt and answered."""
+    buyer = await buyer_of(request)
+    if isinstance(buyer, Buyer):
+        return buyer
+    record_step(request.app.state.recorder, step, sale_id, buyer[0], request.scope)
+    return refusal(buyer[0], buyer[1], instance)
+
+
 class HoldController(Controller):
     path = "/sales/{sale_id:str}/holds"
     tags = ["holds"]
@@ -269,28 +282,31 @@ class HoldController(Controller):
     ) -> Response[Hold]:
         inventory: Inventory = request.app.state.inventory
         recorder: Recorder = request.app.state.recorder
-        data = decode_purchase(await request.body(), "hold")
         instance = f"/sales/{sale_id}/holds"
+        buyer = await _buyer(request, Step.HOLD, sale_id, instance)
+        if not isinstance(buyer, Buyer):
+            return buyer
+        quantity = decode_purchase(await request.body(), "hold")
         limiter = recorder.buyer_limiter
-        if limiter is not None and not limiter.allow(data.buyer_id):
-            record_step(recorder, Step.HOLD, sale_id, Outcome.RATE_LIMITED, request.scope, buyer_id=data.buyer_id)
+        if limiter is not None and not limiter.allow(buyer.id):
+            record_step(recorder, Step.HOLD, sale_id, Outcome.RATE_LIMITED, request.scope, buyer_id=buyer.id)
             limited: Response[Any] = p.rate_limited_response(
                 limiter, "too many requests for this buyer; retry after Retry-After", instance
             )
             return limited
-        jti, refused = admission(request, sale_id, data.buyer_id)
+        jti, refused = admission(request, sale_id, buyer.id)
         return await run_step(
             recorder,
             Step.HOLD,
             sale_id,
-            data.quantity,
+            quantity,
             (lambda: refused_hold(refused))
             if refused is not None
-            else lambda: inventory.hold(sale_id, data.buyer_id, data.quantity, idempotency_key, jti),
+            else lambda: inventory.hold(sale_id, buyer.id, quantity, idempotency_key, jti, buyer.facts),
             _hold_answer(sale_id, instance),
             instance,
             request.scope,
-            buyer_id=data.buyer_id,
+            buyer_id=buyer.id,
             key_digest=key_digest(idempotency_key),
         )
 
@@ -310,6 +326,7 @@ class HoldController(Controller):
         response_headers=[REPLAYED_HEADER_DOC, ORDER_LOCATION],
         responses=p.responses(
             p.DOC_BAD_REQUEST,
+            *p.DOC_BUYER_AUTH,
             (404, p.describe(p.UNKNOWN_SALE, p.UNKNOWN_HOLD)),
             (409, p.describe(p.HOLD_RELEASED)),
             (410, p.describe(p.HOLD_EXPIRED)),
@@ -322,14 +339,17 @@ class HoldController(Controller):
     ) -> Response[Order]:
         inventory: Inventory = request.app.state.inventory
         recorder: Recorder = request.app.state.recorder
-        payment_ref = decode_confirm(await request.body())
         instance = f"/sales/{sale_id}/holds/{hold_id}/confirm"
+        buyer = await _buyer(request, Step.CONFIRM, sale_id, instance)
+        if not isinstance(buyer, Buyer):
+            return buyer
+        payment_ref = decode_confirm(await request.body())
         return await run_step(
             recorder,
             Step.CONFIRM,
             sale_id,
             0,
-            lambda: inventory.confirm(sale_id, hold_id, payment_ref),
+            lambda: inventory.confirm(sale_id, hold_id, buyer.id, payment_ref, buyer.tag),
             _confirm_answer(sale_id, instance),
             instance,
             request.scope,
@@ -346,6 +366,7 @@ class HoldController(Controller):
         description="204 also when the hold was already released or has expired; 409 once it is confirmed.",
         responses=p.responses(
             p.DOC_BAD_REQUEST,
+            *p.DOC_BUYER_AUTH,
             (404, p.describe(p.UNKNOWN_SALE, p.UNKNOWN_HOLD)),
             (409, p.describe(p.HOLD_CONFIRMED)),
             p.DOC_UNAVAILABLE,
@@ -357,12 +378,15 @@ class HoldController(Controller):
         inventory: Inventory = request.app.state.inventory
         recorder: Recorder = request.app.state.recorder
         instance = f"/sales/{sale_id}/holds/{hold_id}"
+        buyer = await _buyer(request, Step.RELEASE, sale_id, instance)
+        if not isinstance(buyer, Buyer):
+            return buyer
         return await run_step(
             recorder,
             Step.RELEASE,
             sale_id,
             0,
-            lambda: inventory.release(sale_id, hold_id),
+            lambda: inventory.release(sale_id, hold_id, buyer.id),
             _release_answer(sale_id, instance),
             instance,
             request.scope,
@@ -376,20 +400,31 @@ class HoldController(Controller):
         summary="A hold's state and expiry",
         description="`state` is held, confirmed, released or expired, judged by the Redis server's clock.",
         cache_control=NO_STORE,
-        responses=p.responses(p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE, p.UNKNOWN_HOLD)), p.DOC_UNAVAILABLE),
+        responses=p.responses(
+            p.DOC_BAD_REQUEST, *p.DOC_BUYER_AUTH, (404, p.describe(p.UNKNOWN_SALE, p.UNKNOWN_HOLD)), p.DOC_UNAVAILABLE
+        ),
     )
-    async def read(self, sale_id: SaleIdParam, hold_id: HoldIdParam, request: Request[Any, Any, Any]) -> HoldView:
+    async def read(
+        self, sale_id: SaleIdParam, hold_id: HoldIdParam, request: Request[Any, Any, Any]
+    ) -> Response[HoldView]:
         inventory: Inventory = request.app.state.inventory
-        result = await inventory.read_hold(sale_id, hold_id)
+        instance = f"/sales/{sale_id}/holds/{hold_id}"
+        buyer = await buyer_of(request)
+        if not isinstance(buyer, Buyer):
+            return refusal(buyer[0], buyer[1], instance)
+        result = await inventory.read_hold(sale_id, hold_id, buyer.id)
         if result.outcome is not Outcome.FOUND or result.state is None:
             problem = p.BY_OUTCOME[result.outcome]
-            raise p.Problem(problem, f"no hold {hold_id!r} in sale {sale_id!r}")
-        return HoldView(
-            hold_id,
-            sale_id,
-            result.buyer_id,
-            result.quantity,
-            result.state.value,
-            format_ms(result.expires_ms),
-            result.order_id or None,
+            missing: Response[Any] = p.problem_response(problem, f"no hold {hold_id!r} in sale {sale_id!r}", instance)
+            return missing
+        return Response(
+            HoldView(
+                hold_id,
+                sale_id,
+                result.buyer_id,
+                result.quantity,
+                result.state.value,
+                format_ms(result.expires_ms),
+                result.order_id or None,
+            )
         )

@@ -39,10 +39,15 @@ class HealthController(Controller):
         "/ready",
         operation_id="getReadiness",
         operation_class=p.DocumentedOperation,
-        summary="Redis answers and the purchase script is loaded",
+        summary="Redis answers, the purchase script is loaded and the buyer token keys are known",
         responses={503: ResponseSpec(data_container=Health, description="Not ready; see Retry-After.")},
     )
-    async def ready(self, inventory: InventoryDep) -> Response[Health]:
+    async def ready(self, inventory: InventoryDep, request: Request[Any, Any, Any]) -> Response[Health]:
+        if not request.app.state.verifier.ready:
+            detail = "the identity provider's signing keys are not loaded yet"
+            return Response(
+                Health(status="unavailable", detail=detail), status_code=503, headers=p.unavailable_headers()
+            )
         try:
             if await inventory.ready():
                 return Response(Health(status="ok"))
@@ -100,7 +105,7 @@ class BareController(Controller):
         k = sale_keys(sale_id)
         reply = await inventory.scripts.purchase.run(
             inventory.client,
-            (k.sale, k.buyers, k.orders, k.idem(key), k.holds, k.hold_expiry),
-            (key, 1, key, "60", "16"),
+            (k.sale, k.buyers, k.orders, k.idem(key), k.holds, k.hold_expiry, k.admissions, k.buyer_orders(key)),
+            (key, 1, key, "60", "16", "", ""),
         )
         return Response(str(reply[0]).encode(), media_type="text/plain")

@@ -94,6 +94,13 @@ ADMISSION_USED = ProblemType("admission-used", 409, "The admission token was use
 UNKNOWN_TICKET = ProblemType("unknown-ticket", 404, "No such place in this sale's waiting room")
 NO_QUEUE = ProblemType("no-queue", 404, "This sale has no waiting room")
 QUEUE_ENDED = ProblemType("queue-ended", 409, "The waiting room no longer gives places: sold out or closed")
+BUYER_UNAUTHENTICATED = ProblemType(
+    "buyer-unauthenticated", 401, "A valid buyer token from the shop's identity provider is required"
+)
+BUYER_NOT_ELIGIBLE = ProblemType("buyer-not-eligible", 403, "This buyer does not meet the sale's eligibility rules")
+IDENTITY_UNAVAILABLE = ProblemType(
+    "identity-unavailable", 503, "The identity provider's signing keys could not be fetched"
+)
 
 PROBLEM_TYPES: tuple[ProblemType, ...] = tuple(v for v in list(globals().values()) if isinstance(v, ProblemType))
 """Every problem type above, collected rather than listed again: the OpenAPI ``type`` enum is made from it."""
@@ -140,6 +147,13 @@ class ProblemBody(msgspec.Struct):
     state: Annotated[str, msgspec.Meta(description="queue-ended: why admission ended (sold_out, closed)")] | Unset = (
         msgspec.UNSET
     )
+    rule: (
+        Annotated[
+            Literal["email_verified", "phone_number_verified", "group", "account_created_before"],
+            msgspec.Meta(description="buyer-not-eligible: the sale's rule the buyer's token failed"),
+        ]
+        | Unset
+    ) = msgspec.UNSET
     errors: (
         Annotated[list[dict[str, Any]], msgspec.Meta(description="invalid-request: what failed validation, where")]
         | Unset
@@ -175,6 +189,9 @@ BY_OUTCOME: dict[Outcome, ProblemType] = {
     Outcome.ADMISSION_EXPIRED: ADMISSION_EXPIRED,
     Outcome.ADMISSION_NOT_YET_VALID: ADMISSION_NOT_YET_VALID,
     Outcome.ADMISSION_USED: ADMISSION_USED,
+    Outcome.BUYER_UNAUTHENTICATED: BUYER_UNAUTHENTICATED,
+    Outcome.BUYER_NOT_ELIGIBLE: BUYER_NOT_ELIGIBLE,
+    Outcome.IDENTITY_UNAVAILABLE: IDENTITY_UNAVAILABLE,
 }
 
 UNAVAILABLE_DETAIL = (
@@ -327,6 +344,14 @@ DOC_RATE_LIMITED = (
     "Rate limit exceeded; see the Retry-After header. `rate_limit` in the body names the limit that refused "
     "(`per-buyer` or `per-address`); the RateLimit-Limit/-Remaining/-Reset/-Policy headers are that limit's.",
 )
+DOC_BUYER_AUTH = (
+    (
+        401,
+        f"No bearer token, or one that does not prove a buyer (type `{BUYER_UNAUTHENTICATED.uri}`); the "
+        "WWW-Authenticate header says why (RFC 6750).",
+    ),
+)
+"""The refusal every buyer route documents (api/auth.py)."""
 DOC_UNAVAILABLE = (
     503,
     "Redis did not answer within the deadline: the outcome is unknown. Retry after the Retry-After header "

@@ -20,19 +20,18 @@ from litestar.exceptions import HTTPException
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 
 from flashsale.api import problems as p
+from flashsale.api.auth import buyer_of, refusal
 from flashsale.api.limits import BuyerRateLimiter
 from flashsale.api.queue import admission
 from flashsale.api.schemas import (
-    BUYER_ID_PATTERN,
     MAX_QUANTITY,
-    BuyerId,
     IdempotencyKey,
     Order,
-    PurchaseRequest,
     SaleIdParam,
     from_ms,
 )
 from flashsale.errors import is_disconnect
+from flashsale.identity import Buyer
 from flashsale.inventory import Inventory, Outcome, PurchaseResult, Unavailable
 from flashsale.telemetry import PURCHASE, Recorder
 from flashsale.telemetry.logs import key_digest
@@ -64,37 +63,29 @@ class _PurchaseWire(msgspec.Struct, forbid_unknown_fields=True):
     the request body is added to the OpenAPI operation by ``PurchaseOperation``, from the same rules.
     """
 
-    buyer_id: BuyerId
     quantity: Annotated[float, msgspec.Meta(ge=1, le=MAX_QUANTITY)] = 1.0
 
 
 _decoder = msgspec.json.Decoder(_PurchaseWire)
 
 
-def decode_purchase(raw: bytes, what: str = "purchase") -> PurchaseRequest:
-    """The strict body decoder, shared by the hold route (same body; ``what`` names it in the 400's detail)."""
+def decode_purchase(raw: bytes, what: str = "purchase") -> int:
+    """The strict body decoder, shared by the hold route (same body; ``what`` names it in the 400's detail):
+    the quantity. The buyer is never in the body: it is the verified token's (api/auth.py)."""
     try:
         wire = _decoder.decode(raw)
     except msgspec.DecodeError as exc:
         raise p.Problem(p.INVALID, f"invalid {what} body: {exc}") from None
     if not wire.quantity.is_integer():
         raise p.Problem(p.INVALID, f"invalid {what} body: quantity must be a whole number - at `$.quantity`")
-    return PurchaseRequest(wire.buyer_id, int(wire.quantity))
+    return int(wire.quantity)
 
 
 PURCHASE_REQUEST_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
     title="PurchaseRequest",
-    required=["buyer_id"],
     additional_properties=False,
     properties={
-        "buyer_id": Schema(
-            type=OpenAPIType.STRING,
-            pattern=BUYER_ID_PATTERN,
-            min_length=1,
-            max_length=64,
-            description="Opaque buyer id: letters, digits and . _ : @ -",
-        ),
         "quantity": Schema(
             type=OpenAPIType.INTEGER, minimum=1, maximum=MAX_QUANTITY, default=1, description="Units to buy"
         ),
@@ -168,6 +159,8 @@ def answer(sale_id: str, path: str, result: PurchaseResult) -> Response[Any]:
         return p.problem_response(problem, "this Idempotency-Key bought something else; use a new key", instance)
     if outcome is Outcome.UNKNOWN_SALE:
         return p.problem_response(problem, f"no sale {sale_id!r}", instance)
+    if outcome is Outcome.BUYER_NOT_ELIGIBLE:
+        return p.problem_response(problem, f"the sale requires {result.rule}", instance, rule=result.rule)
     return p.problem_response(problem, outcome.value, instance)
 
 
@@ -213,13 +206,23 @@ def attempt_responses() -> dict[int, Any]:
     """The refusals a purchase or a hold can meet: both take the same body, key and limits, so the same list."""
     return p.responses(
         p.DOC_BAD_REQUEST,
+        *p.DOC_BUYER_AUTH,
         (404, p.describe(p.UNKNOWN_SALE)),
-        (403, p.describe(p.ADMISSION_REQUIRED, p.ADMISSION_INVALID, p.ADMISSION_EXPIRED, p.ADMISSION_NOT_YET_VALID)),
+        (
+            403,
+            p.describe(
+                p.BUYER_NOT_ELIGIBLE,
+                p.ADMISSION_REQUIRED,
+                p.ADMISSION_INVALID,
+                p.ADMISSION_EXPIRED,
+                p.ADMISSION_NOT_YET_VALID,
+            ),
+        ),
         (409, p.describe(p.SOLD_OUT, p.LIMIT_REACHED, p.NOT_OPEN, p.CLOSED, p.ADMISSION_USED)),
         p.DOC_TOO_LARGE,
         (422, p.describe(p.IDEMPOTENCY_CONFLICT)),
         p.DOC_RATE_LIMITED,
-        p.DOC_UNAVAILABLE,
+        (503, p.DOC_UNAVAILABLE[1] + f" Also `{p.IDENTITY_UNAVAILABLE.uri}`: {p.IDENTITY_UNAVAILABLE.title}."),
     )
 
 
@@ -256,21 +259,25 @@ class PurchaseController(Controller):
         # dependencies Litestar resolves them in an anyio task group, which cost ~16 % of a purchase's CPU.
         inventory: Inventory = request.app.state.inventory
         recorder: Recorder = request.app.state.recorder
-        data = decode_purchase(await request.body())
+        buyer = await buyer_of(request)
+        if not isinstance(buyer, Buyer):
+            recorder.attempt(sale_id, "safe", buyer[0], scope=request.scope)
+            return refusal(buyer[0], buyer[1], f"/sales/{sale_id}/purchases")
+        quantity = decode_purchase(await request.body())
         limiter = recorder.buyer_limiter
-        if limiter is not None and not limiter.allow(data.buyer_id):
-            return rate_limited(recorder, limiter, sale_id, data.buyer_id, request.scope)
-        jti, refused = admission(request, sale_id, data.buyer_id)
+        if limiter is not None and not limiter.allow(buyer.id):
+            return rate_limited(recorder, limiter, sale_id, buyer.id, request.scope)
+        jti, refused = admission(request, sale_id, buyer.id)
         return await run_attempt(
             recorder,
             "safe",
             sale_id,
-            data.quantity,
+            quantity,
             (lambda: refused_now(refused))
             if refused is not None
-            else lambda: inventory.purchase(sale_id, data.buyer_id, data.quantity, idempotency_key, jti),
+            else lambda: inventory.purchase(sale_id, buyer.id, quantity, idempotency_key, jti, buyer.facts, buyer.tag),
             request.scope,
-            buyer_id=data.buyer_id,
+            buyer_id=buyer.id,
             key_digest=key_digest(idempotency_key),
         )
 
@@ -292,6 +299,7 @@ class DemoController(Controller):
         response_headers=[ORDER_LOCATION],
         responses=p.responses(
             p.DOC_BAD_REQUEST,
+            *p.DOC_BUYER_AUTH,
             (404, p.describe(p.UNKNOWN_SALE)),
             (409, p.describe(p.SOLD_OUT)),
             p.DOC_TOO_LARGE,
@@ -301,13 +309,17 @@ class DemoController(Controller):
     async def purchase_unsafe(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Order]:
         inventory: Inventory = request.app.state.inventory
         recorder: Recorder = request.app.state.recorder
-        data = decode_purchase(await request.body())
+        buyer = await buyer_of(request)
+        if not isinstance(buyer, Buyer):
+            recorder.attempt(sale_id, "unsafe", buyer[0], scope=request.scope)
+            return refusal(buyer[0], buyer[1], f"/demo/sales/{sale_id}/purchases")
+        quantity = decode_purchase(await request.body())
         return await run_attempt(
             recorder,
             "unsafe",
             sale_id,
-            data.quantity,
-            lambda: inventory.purchase_unsafe(sale_id, data.buyer_id, data.quantity),
+            quantity,
+            lambda: inventory.purchase_unsafe(sale_id, buyer.id, quantity),
             request.scope,
-            buyer_id=data.buyer_id,
+            buyer_id=buyer.id,
         )

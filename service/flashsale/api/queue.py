@@ -21,7 +21,9 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import CacheControlHeader
 
 from flashsale.api import problems as p
-from flashsale.api.schemas import BuyerId, IdempotencyKey, SaleIdParam
+from flashsale.api.auth import buyer_of, refusal
+from flashsale.api.schemas import IdempotencyKey, SaleIdParam
+from flashsale.identity import Buyer
 from flashsale.inventory import Inventory, Outcome, Unavailable
 from flashsale.inventory.outcomes import QueueState
 from flashsale.queue.controller import step
@@ -63,13 +65,6 @@ def make_signer(settings: Settings) -> Signer:
 
 def _iso(ms: int) -> str:
     return format_ms(ms)
-
-
-class JoinRequest(msgspec.Struct):
-    """Unknown fields are ignored, as in the admin bodies: Litestar documents no ``additionalProperties`` for a
-    struct that forbids them, so a strict one would refuse bodies its own schema allows."""
-
-    buyer_id: BuyerId
 
 
 class Ticket(msgspec.Struct):
@@ -211,6 +206,7 @@ class QueueController(Controller):
         cache_control=NO_STORE,
         responses=p.responses(
             p.DOC_BAD_REQUEST,
+            *p.DOC_BUYER_AUTH,
             (404, p.describe(p.NO_QUEUE)),
             (409, p.describe(p.QUEUE_ENDED)),
             (422, p.describe(p.IDEMPOTENCY_CONFLICT)),
@@ -218,24 +214,27 @@ class QueueController(Controller):
         ),
     )
     async def join(
-        self, sale_id: SaleIdParam, data: JoinRequest, request: Request[Any, Any, Any], idempotency_key: IdempotencyKey
+        self, sale_id: SaleIdParam, request: Request[Any, Any, Any], idempotency_key: IdempotencyKey
     ) -> Response[Ticket]:
         inventory: Inventory = request.app.state.inventory
         signer: Signer = request.app.state.signer
         instance = f"/sales/{sale_id}/queue"
+        buyer = await buyer_of(request)
+        if not isinstance(buyer, Buyer):
+            return refusal(buyer[0], buyer[1], instance)
         try:
-            result = await inventory.join(sale_id, data.buyer_id, idempotency_key)
+            result = await inventory.join(sale_id, buyer.id, idempotency_key)
         except Unavailable as exc:
             return _problem(
                 p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", instance, headers=p.unavailable_headers()
             )
         outcome = result.outcome
         if outcome is Outcome.JOINED or outcome is Outcome.REPLAYED:
-            ticket = signer.ticket(sale_id, data.buyer_id, result.index)
+            ticket = signer.ticket(sale_id, buyer.id, result.index)
             headers = {"Location": f"{instance}/{ticket}"}
             if outcome is Outcome.REPLAYED:
                 headers["Idempotent-Replayed"] = "true"
-            body = Ticket(ticket, sale_id, data.buyer_id, result.index)
+            body = Ticket(ticket, sale_id, buyer.id, result.index)
             return Response(body, status_code=200 if outcome is Outcome.REPLAYED else 201, headers=headers)
         if outcome is Outcome.IDEMPOTENCY_CONFLICT:
             return _problem(p.IDEMPOTENCY_CONFLICT, "this Idempotency-Key joined for another buyer", instance)
@@ -254,13 +253,20 @@ class QueueController(Controller):
             "token to send with the purchase or hold. Answered from the worker's snapshot: no Redis call."
         ),
         cache_control=NO_STORE,
-        responses=p.responses(p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_TICKET, p.NO_QUEUE)), p.DOC_UNAVAILABLE),
+        responses=p.responses(
+            p.DOC_BAD_REQUEST, *p.DOC_BUYER_AUTH, (404, p.describe(p.UNKNOWN_TICKET, p.NO_QUEUE)), p.DOC_UNAVAILABLE
+        ),
     )
     async def poll(self, sale_id: SaleIdParam, ticket: str, request: Request[Any, Any, Any]) -> Response[PlaceView]:
         signer: Signer = request.app.state.signer
+        buyer = await buyer_of(request)
+        if not isinstance(buyer, Buyer):
+            return refusal(buyer[0], buyer[1], f"/sales/{sale_id}/queue")
         try:
             place_of = signer.read_ticket(ticket, sale_id)
         except TicketError:
+            return _problem(p.UNKNOWN_TICKET, "not a ticket of this sale", f"/sales/{sale_id}/queue")
+        if place_of.buyer_id != buyer.id:  # another buyer's place: as unknown as a forged one
             return _problem(p.UNKNOWN_TICKET, "not a ticket of this sale", f"/sales/{sale_id}/queue")
         room = await _room(request, sale_id)
         if isinstance(room, Response):

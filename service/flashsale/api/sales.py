@@ -21,6 +21,8 @@ from flashsale.api.schemas import (
     Cancellation,
     CancelOrder,
     CreateSale,
+    Eligibility,
+    EligibilityView,
     HoldCounts,
     InventoryDep,
     OrderIdParam,
@@ -36,6 +38,7 @@ from flashsale.api.schemas import (
     from_ms,
     to_ms,
 )
+from flashsale.identity.claims import decode_rules, encode_rules
 from flashsale.inventory import CancelResult, Inventory, Outcome, SaleSnapshot, Step
 from flashsale.inventory.engine import QueueConfig
 from flashsale.orders import reconcile as rc
@@ -58,6 +61,23 @@ def sale_view(s: SaleSnapshot) -> SaleView:
         opens_at=from_ms(s.opens_ms),
         closes_at=from_ms(s.closes_ms),
         hold_ttl_s=s.hold_ttl_s,
+        eligibility=eligibility_view(s.eligibility),
+    )
+
+
+def eligibility_view(stored: str) -> EligibilityView | None:
+    rules = decode_rules(stored)
+    if rules is None:
+        return None
+    email, phone, group, before_ms, until_ms = rules
+    return EligibilityView(email, phone, group, from_ms(before_ms), from_ms(until_ms))
+
+
+def eligibility_rules(e: Eligibility | None) -> str:
+    if e is None:
+        return ""
+    return encode_rules(
+        e.email_verified, e.phone_number_verified, e.group, to_ms(e.account_created_before), to_ms(e.until)
     )
 
 
@@ -199,7 +219,15 @@ class AdminController(Controller):
             else None
         )
         created = await inventory.create_sale(
-            data.sale_id, data.name, data.stock, data.per_buyer_limit, opens_ms, closes_ms, data.hold_ttl_s, queue
+            data.sale_id,
+            data.name,
+            data.stock,
+            data.per_buyer_limit,
+            opens_ms,
+            closes_ms,
+            data.hold_ttl_s,
+            queue,
+            eligibility_rules(data.eligibility),
         )
         if not created:
             raise p.Problem(p.SALE_EXISTS, f"sale {data.sale_id!r} exists; restock or delete it")

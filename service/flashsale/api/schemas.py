@@ -10,6 +10,7 @@ import msgspec
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, Parameter
 
+from flashsale.identity.claims import GROUP_PATTERN
 from flashsale.inventory import HOLD_ID_PATTERN, ORDER_ID_PATTERN, SALE_ID_PATTERN, Inventory
 from flashsale.orders.db import OrderStore
 from flashsale.telemetry import Recorder
@@ -77,6 +78,18 @@ class SaleView(msgspec.Struct):
     opens_at: Timestamp | None
     closes_at: Timestamp | None
     hold_ttl_s: int
+    eligibility: EligibilityView | None = None
+    """What a buyer's token must show (absent: every signed-in buyer may buy)."""
+
+
+class EligibilityView(msgspec.Struct, omit_defaults=True):
+    """A sale's eligibility rules, as ``Eligibility`` creates them (instants in the one answer format)."""
+
+    email_verified: bool = False
+    phone_number_verified: bool = False
+    group: str | None = None
+    account_created_before: Timestamp | None = None
+    until: Timestamp | None = None
 
 
 Instant = Annotated[
@@ -97,6 +110,22 @@ class QueueSettings(msgspec.Struct):
     token_ttl_s: Annotated[int, msgspec.Meta(ge=5, le=3600, description="How long an admission lasts")] = 120
 
 
+class Eligibility(msgspec.Struct, omit_defaults=True):
+    """What a buyer's verified token must show to buy, hold or join (403 ``buyer-not-eligible`` names the rule
+    that failed). Members-only: ``group``; a presale window: rules with ``until`` set to the public opening."""
+
+    email_verified: bool = False
+    """The token's ``email_verified`` claim must be true."""
+    phone_number_verified: bool = False
+    """The token's ``phone_number_verified`` claim must be true."""
+    group: Annotated[str, msgspec.Meta(pattern=GROUP_PATTERN, description="A group the buyer must be in")] | None = None
+    """Read from the claim FLASHSALE_OIDC_GROUPS_CLAIM (default ``groups``)."""
+    account_created_before: Instant | None = None
+    """The account's creation instant (claim FLASHSALE_OIDC_CREATED_CLAIM) must be earlier than this."""
+    until: Instant | None = None
+    """The rules apply only before this instant; afterwards every signed-in buyer may buy."""
+
+
 class CreateSale(msgspec.Struct):
     sale_id: SaleId
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -106,6 +135,7 @@ class CreateSale(msgspec.Struct):
     closes_at: Instant | None = None
     hold_ttl_s: Annotated[int, msgspec.Meta(ge=1, le=86_400, description="How long a hold lasts (seconds)")] = 600
     queue: QueueSettings | None = None
+    eligibility: Eligibility | None = None
 
     def __post_init__(self) -> None:
         # "9999-12-31T23:59:59-01:00" is a valid date-time whose instant is in year 10000, which no datetime

@@ -31,7 +31,15 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from flashsale.inventory.keys import HOLD_ID_PATTERN, ORDER_ID_PATTERN, QUEUES_INDEX, SALES_INDEX, queue_keys, sale_keys
+from flashsale.inventory.keys import (
+    HOLD_ID_PATTERN,
+    ORDER_ID_PATTERN,
+    QUEUES_INDEX,
+    SALES_INDEX,
+    buyer_tag,
+    queue_keys,
+    sale_keys,
+)
 from flashsale.inventory.memo import SoldOutMemo
 from flashsale.inventory.outcomes import Outcome
 from flashsale.inventory.records import OrderRecord, encode_order
@@ -39,6 +47,7 @@ from flashsale.inventory.replies import (
     CancelResult,
     HoldResult,
     JoinResult,
+    OrderView,
     PurchaseResult,
     QueueSnapshot,
     RepairResult,
@@ -48,6 +57,7 @@ from flashsale.inventory.replies import (
     decode_confirm,
     decode_hold,
     decode_join,
+    decode_orders,
     decode_purchase,
     decode_queue_advance,
     decode_read_hold,
@@ -157,12 +167,20 @@ class Inventory:
     # -- purchase path -------------------------------------------------------------------------------------
 
     async def purchase(
-        self, sale_id: str, buyer_id: str, quantity: int, idempotency_key: str, admission: str = ""
+        self,
+        sale_id: str,
+        buyer_id: str,
+        quantity: int,
+        idempotency_key: str,
+        admission: str = "",
+        facts: str = "",
+        tag: str | None = None,
     ) -> PurchaseResult:
         """One atomic purchase attempt: one script call, one round trip (plus WAIT in replicated mode).
 
         ``admission``: the jti of a verified admission token (sales with a waiting room), spent by the same
-        script that sells."""
+        script that sells. ``facts``: the buyer's verified facts for the sale's eligibility rules; ``tag``: the
+        buyer's key digest (``keys.buyer_tag``, computed here when the caller has none cached)."""
         if self.memo is not None:
             hit = self.memo.lookup(sale_id, idempotency_key, buyer_id, quantity)
             # In replicated mode a replay must be confirmed by the replicas too: only "sold out" is answered
@@ -170,8 +188,9 @@ class Inventory:
             if hit is not None and not (self._replicated and hit[0] is Outcome.REPLAYED):
                 return _from_memo(*hit)
         k = sale_keys(sale_id)
-        keys = (k.sale, k.buyers, k.orders, k.idem(idempotency_key), k.holds, k.hold_expiry, k.admissions)
-        args = (buyer_id, quantity, idempotency_key, self._ttl, self._reclaim, admission)
+        orders_of = k.buyer_orders(tag or buyer_tag(buyer_id))
+        keys = (k.sale, k.buyers, k.orders, k.idem(idempotency_key), k.holds, k.hold_expiry, k.admissions, orders_of)
+        args = (buyer_id, quantity, idempotency_key, self._ttl, self._reclaim, admission, facts)
         try:
             async with asyncio.timeout(self._deadline):
                 if self._replicated:
@@ -350,6 +369,7 @@ class Inventory:
         closes_ms: int | None = None,
         hold_ttl_s: int = HOLD_TTL_S_DEFAULT,
         queue: QueueConfig | None = None,
+        eligibility: str = "",
     ) -> bool:
         """Create a sale; False if one with this id exists already (it is left untouched).
 
@@ -382,6 +402,7 @@ class Inventory:
             "" if closes_ms is None else closes_ms,
             hold_ttl_s * 1000,
             "0" if queue is None else "1",
+            eligibility,
         )
         created = bool(await self._call(self.scripts.create_sale.run(self.client, (k.sale,), args)))
         if created:
@@ -422,7 +443,7 @@ class Inventory:
             existed = bool(await self._call(self.client.exists(k.sale)))
         idem_keys = [
             key
-            for pattern in (k.idem_pattern, k.hold_idem_pattern)
+            for pattern in (k.idem_pattern, k.hold_idem_pattern, k.buyer_orders_pattern)
             async for key in self.client.scan_iter(match=pattern, count=1000)
         ]
         q = queue_keys(sale_id)
@@ -475,7 +496,13 @@ class Inventory:
             raise await self._unavailable(exc) from exc
 
     async def hold(
-        self, sale_id: str, buyer_id: str, quantity: int, idempotency_key: str, admission: str = ""
+        self,
+        sale_id: str,
+        buyer_id: str,
+        quantity: int,
+        idempotency_key: str,
+        admission: str = "",
+        facts: str = "",
     ) -> HoldResult:
         """Reserve units until the sale's hold TTL runs out: one script call, one round trip.
 
@@ -484,28 +511,44 @@ class Inventory:
         """
         k = sale_keys(sale_id)
         keys = (*k.hold_keys, k.hold_idem(idempotency_key), k.admissions)
-        args = (buyer_id, quantity, self._ttl, secrets.token_hex(16), self._reclaim, admission)
+        args = (buyer_id, quantity, self._ttl, secrets.token_hex(16), self._reclaim, admission, facts)
         return decode_hold(await self._run(self.scripts.hold, keys, args, _HOLD_WRITES), buyer_id, quantity)
 
-    async def confirm(self, sale_id: str, hold_id: str, payment_ref: str = "") -> HoldResult:
-        """Turn a live hold into an order (a ledger entry), once; a hold past its expiry is a ``hold_expired``."""
+    async def confirm(
+        self, sale_id: str, hold_id: str, buyer_id: str, payment_ref: str = "", tag: str | None = None
+    ) -> HoldResult:
+        """Turn the buyer's live hold into an order (a ledger entry), once; a hold past its expiry is a
+        ``hold_expired``; another buyer's hold is an ``unknown_hold``."""
         if not _HOLD_ID.match(hold_id):
             return HoldResult(Outcome.UNKNOWN_HOLD, hold_id)
         k = sale_keys(sale_id)
-        reply = await self._run(self.scripts.confirm, (*k.hold_keys, k.orders), (hold_id, payment_ref), _CONFIRM_WRITES)
+        keys = (*k.hold_keys, k.orders, k.buyer_orders(tag or buyer_tag(buyer_id)))
+        reply = await self._run(self.scripts.confirm, keys, (hold_id, payment_ref, buyer_id), _CONFIRM_WRITES)
         return decode_confirm(reply, hold_id)
 
-    async def release(self, sale_id: str, hold_id: str) -> HoldResult:
+    async def release(self, sale_id: str, hold_id: str, buyer_id: str) -> HoldResult:
+        """Give the buyer's hold up (another buyer's hold is an ``unknown_hold``)."""
         if not _HOLD_ID.match(hold_id):
             return HoldResult(Outcome.UNKNOWN_HOLD, hold_id)
         k = sale_keys(sale_id)
-        return decode_release(await self._run(self.scripts.release, k.hold_keys, (hold_id,), _RELEASE_WRITES), hold_id)
+        reply = await self._run(self.scripts.release, k.hold_keys, (hold_id, buyer_id), _RELEASE_WRITES)
+        return decode_release(reply, hold_id)
 
-    async def read_hold(self, sale_id: str, hold_id: str) -> HoldResult:
+    async def read_hold(self, sale_id: str, hold_id: str, buyer_id: str) -> HoldResult:
+        """The buyer's hold (another buyer's hold is an ``unknown_hold``; "" as ``buyer_id`` reads anyone's)."""
         if not _HOLD_ID.match(hold_id):
             return HoldResult(Outcome.UNKNOWN_HOLD, hold_id)
         k = sale_keys(sale_id)
-        return decode_read_hold(await self._run(self.scripts.read_hold, k.hold_keys, (hold_id,)), hold_id)
+        return decode_read_hold(await self._run(self.scripts.read_hold, k.hold_keys, (hold_id, buyer_id)), hold_id)
+
+    async def orders_of(
+        self, sale_id: str, buyer_id: str, order_id: str = "", newest: int = 100, tag: str | None = None
+    ) -> list[OrderView] | None:
+        """The buyer's orders in a sale (the newest ``newest``), or the one ``order_id`` if it is theirs: one
+        script call. None for an unknown sale."""
+        k = sale_keys(sale_id)
+        keys = (k.sale, k.orders, k.cancelled, k.restored, k.buyer_orders(tag or buyer_tag(buyer_id)))
+        return decode_orders(await self._run(self.scripts.read_orders, keys, (buyer_id, order_id, newest)))
 
     async def cancel_order(self, sale_id: str, order_id: str, restock: bool) -> CancelResult:
         """Cancel an order exactly once (admin); with ``restock`` its units go back on sale."""

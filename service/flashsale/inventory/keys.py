@@ -3,6 +3,7 @@ cluster slot and one script can touch them together on a single Redis or on Redi
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -50,6 +51,17 @@ class SaleKeys:
     admissions: str
     """Hash: admission token jti -> the order or hold that spent it (sales with a waiting room). On the sale's
     slot, not the queue's, because the purchase and hold scripts spend the jti in the same step as the sale."""
+    buyer_orders_prefix: str
+    """Lists: a buyer's order ids in this sale (``buyer_orders``), appended by purchase.lua and confirm.lua."""
+
+    def buyer_orders(self, buyer_tag: str) -> str:
+        """The buyer's order list; ``buyer_tag`` is a digest of the buyer id (identity.Buyer.tag), which keeps
+        the key short and free of characters a claim may hold."""
+        return self.buyer_orders_prefix + buyer_tag
+
+    @property
+    def buyer_orders_pattern(self) -> str:
+        return _glob_escape(self.buyer_orders_prefix) + "*"
 
     def idem(self, idempotency_key: str) -> str:
         return self.idem_prefix + idempotency_key
@@ -106,7 +118,13 @@ def sale_keys(sale_id: str) -> SaleKeys:
         cancelled=tag + "cancelled",
         restored=tag + "restored",
         admissions=tag + "admissions",
+        buyer_orders_prefix=tag + "buyer-orders:",
     )
+
+
+def buyer_tag(buyer_id: str) -> str:
+    """The digest that names a buyer's keys (``SaleKeys.buyer_orders``): 16 hex digits of BLAKE2b."""
+    return hashlib.blake2b(buyer_id.encode(), digest_size=8).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

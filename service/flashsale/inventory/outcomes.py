@@ -38,9 +38,24 @@ class Outcome(StrEnum):
     ADMISSION_EXPIRED = "admission_expired"
     ADMISSION_NOT_YET_VALID = "admission_not_yet_valid"
     ADMISSION_USED = "admission_used"
+    # the buyer's identity (identity/; eligibilitylib.lua)
+    BUYER_UNAUTHENTICATED = "buyer_unauthenticated"
+    """No bearer token, or one that does not prove a buyer (401)."""
+    IDENTITY_UNAVAILABLE = "identity_unavailable"
+    """The token's signing key could not be fetched from the identity provider (503)."""
+    BUYER_NOT_ELIGIBLE = "buyer_not_eligible"
+    """The buyer's verified claims fail one of the sale's eligibility rules (403)."""
 
 
-_COMMON = (Outcome.REPLAYED, Outcome.UNKNOWN_SALE, Outcome.INVALID, Outcome.UNAVAILABLE, Outcome.RATE_LIMITED)
+_COMMON = (
+    Outcome.REPLAYED,
+    Outcome.UNKNOWN_SALE,
+    Outcome.INVALID,
+    Outcome.UNAVAILABLE,
+    Outcome.RATE_LIMITED,
+    Outcome.BUYER_UNAUTHENTICATED,
+    Outcome.IDENTITY_UNAVAILABLE,
+)
 ADMISSION_REFUSALS = (
     Outcome.ADMISSION_REQUIRED,
     Outcome.ADMISSION_INVALID,
@@ -57,6 +72,7 @@ PURCHASE_OUTCOMES: tuple[Outcome, ...] = (
     Outcome.NOT_OPEN,
     Outcome.CLOSED,
     Outcome.IDEMPOTENCY_CONFLICT,
+    Outcome.BUYER_NOT_ELIGIBLE,
     *ADMISSION_REFUSALS,
     *_COMMON,
 )
@@ -80,6 +96,7 @@ STEP_OUTCOMES: dict[Step, tuple[Outcome, ...]] = {
         Outcome.NOT_OPEN,
         Outcome.CLOSED,
         Outcome.IDEMPOTENCY_CONFLICT,
+        Outcome.BUYER_NOT_ELIGIBLE,
         *ADMISSION_REFUSALS,
         *_COMMON,
     ),

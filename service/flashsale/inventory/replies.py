@@ -27,6 +27,8 @@ class PurchaseResult:
     ledger_length: int = 0
     held: int = 0
     """Units in live holds (sold_out): when > 0, units may come back, so the sold-out memo is not filled."""
+    rule: str = ""
+    """The eligibility rule the buyer failed (buyer_not_eligible)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,8 @@ class HoldResult:
     limit: int = 0
     opens_ms: int = 0
     held: int = 0
+    rule: str = ""
+    """The eligibility rule the buyer failed (buyer_not_eligible)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,8 @@ class SaleSnapshot:
     """The sale has a waiting room: purchases and holds need an admission token."""
     admissions_spent: int = 0
     """Admission tokens spent by a purchase or a hold (sales with a waiting room)."""
+    eligibility: str = ""
+    """The sale's eligibility rules as stored (identity/claims.py reads them back)."""
 
     @property
     def status(self) -> str:
@@ -182,6 +188,8 @@ def decode_purchase(reply: list[Any], buyer_id: str, quantity: int) -> PurchaseR
         return PurchaseResult(outcome, opens_ms=int(reply[1]))
     if outcome is Outcome.IDEMPOTENCY_CONFLICT:
         return PurchaseResult(outcome, buyer_id=reply[1], quantity=int(reply[2]))
+    if outcome is Outcome.BUYER_NOT_ELIGIBLE:
+        return PurchaseResult(outcome, rule=str(reply[1]))
     return PurchaseResult(outcome)
 
 
@@ -200,6 +208,8 @@ def decode_hold(reply: list[Any], buyer_id: str, quantity: int) -> HoldResult:
         return HoldResult(outcome, opens_ms=int(reply[1]))
     if outcome is Outcome.IDEMPOTENCY_CONFLICT:
         return HoldResult(outcome, buyer_id=reply[1], quantity=int(reply[2]))
+    if outcome is Outcome.BUYER_NOT_ELIGIBLE:
+        return HoldResult(outcome, rule=str(reply[1]))
     return HoldResult(outcome)
 
 
@@ -296,6 +306,7 @@ def decode_sale(sale_id: str, reply: list[Any]) -> SaleSnapshot | None:
         withdrawn=n("withdrawn"),
         queued=f.get("queued") == "1",
         admissions_spent=n("admissions_spent"),
+        eligibility=f.get("eligibility", ""),
     )
 
 
@@ -372,3 +383,25 @@ def decode_queue_advance(reply: list[Any]) -> QueueSnapshot | None:
         admitted_now=int(head[16]),
         steps=steps,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    """One of a buyer's orders, read back (lua/read_orders.lua)."""
+
+    order_id: str
+    buyer_id: str
+    quantity: int
+    created_ms: int
+    cancelled: bool
+
+
+def decode_orders(reply: list[Any]) -> list[OrderView] | None:
+    """lua/read_orders.lua's reply: None for an unknown sale; the caller's orders found (another buyer's never)."""
+    if reply[0] == Outcome.UNKNOWN_SALE:
+        return None
+    flat = reply[2:]
+    return [
+        OrderView(str(flat[i]), str(flat[i + 1]), int(flat[i + 2]), int(flat[i + 3]), int(flat[i + 4]) == 1)
+        for i in range(0, len(flat), 5)
+    ]

@@ -23,14 +23,15 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-LIBRARIES = ("clocklib", "idemlib", "holdlib", "queuelib")
+LIBRARIES = ("clocklib", "idemlib", "holdlib", "queuelib", "eligibilitylib")
 """Lua files that are never run alone: prepended to the scripts that use them."""
 _HOLD = ("clocklib", "holdlib")
 _QUEUE = ("clocklib", "queuelib")
 USES: dict[str, tuple[str, ...]] = {
-    "purchase": ("clocklib", "idemlib", "holdlib"),
+    "purchase": ("clocklib", "idemlib", "holdlib", "eligibilitylib"),
+    "hold": ("clocklib", "holdlib", "eligibilitylib"),
     "repair": ("idemlib",),
-    **{name: _HOLD for name in ("hold", "confirm", "release", "read_hold", "read_sale", "reap")},
+    **{name: _HOLD for name in ("confirm", "release", "read_hold", "read_sale", "reap")},
     **{name: _QUEUE for name in ("queue_create", "queue_join", "queue_advance")},
 }
 """Which libraries each script starts with, in this order: lua/clocklib.lua (Redis time) for the scripts that
@@ -80,6 +81,7 @@ class Scripts:
     queue_join: LuaScript
     queue_advance: LuaScript
     queue_pause: LuaScript
+    read_orders: LuaScript
 
     @classmethod
     def load(cls) -> Scripts:

@@ -1,7 +1,8 @@
 -- confirm.lua: turn a live hold into an order, once (holdlib.lua is prepended).
 --
 -- KEYS[1] sale hash  KEYS[2] buyers  KEYS[3] holds  KEYS[4] expiry  KEYS[5] ledger  fs:{<sale>}:orders
--- ARGV[1] hold id   ARGV[2] payment_ref ("" for none)
+-- ARGV[1] hold id   ARGV[2] payment_ref ("" for none)   ARGV[3] the caller (buyer id): another buyer's hold is
+-- "unknown_hold"   KEYS[6] the buyer's orders  fs:{<sale>}:buyer-orders:<buyer digest>  (the order id is appended)
 --
 -- Returns (decoded by replies.decode_confirm):
 --   {"confirmed", order_id, created_ms, buyer, quantity}
@@ -16,7 +17,7 @@
 --   kind "order"  buyer  quantity  created_ms  key ""  hold <hold id>  payment_ref
 -- (purchase.lua writes the same fields with key = its Idempotency-Key and hold = "").
 local sale, buyers, holds, expiry = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local h, now_ms, refusal = hold_now(sale, buyers, holds, expiry, ARGV[1])
+local h, now_ms, refusal = hold_now(sale, buyers, holds, expiry, ARGV[1], ARGV[3])
 if not h then
   return refusal
 end
@@ -41,4 +42,5 @@ redis.call('HINCRBY', sale, 'held', -h.quantity)
 redis.call('HINCRBY', sale, 'sold', h.quantity)
 redis.call('HINCRBY', sale, 'orders', 1)
 redis.call('HINCRBY', sale, 'holds_confirmed', 1)
+redis.call('RPUSH', KEYS[6], order_id)
 return {'confirmed', order_id, now_ms, h.buyer, h.quantity}

@@ -4,6 +4,7 @@
 -- ARGV[1] name  ARGV[2] stock (>= 0)  ARGV[3] per-buyer limit (0: none)  ARGV[4] opens_ms or ""
 -- ARGV[5] closes_ms or ""  ARGV[6] hold TTL in ms (> 0)
 -- ARGV[7] "1" when the sale has a waiting room (purchases and holds then need an admission token), else "0"
+-- ARGV[8] eligibility rules (identity/claims.py encodes them, eligibilitylib.lua judges them), "" for none
 --
 -- Returns 1 when created, 0 when the sale already exists.
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -15,6 +16,9 @@ redis.call('HSET', KEYS[1], 'name', ARGV[1], 'total', ARGV[2], 'remaining', ARGV
   'admissions_spent', 0)
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[1], 'opens_ms', ARGV[4])
+end
+if ARGV[8] ~= '' then
+  redis.call('HSET', KEYS[1], 'eligibility', ARGV[8])
 end
 if ARGV[5] ~= '' then
   redis.call('HSET', KEYS[1], 'closes_ms', ARGV[5])

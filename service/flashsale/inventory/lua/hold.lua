@@ -7,19 +7,21 @@
 -- ARGV[5] how many expired holds to reclaim first, at most
 -- KEYS[6] admissions fs:{<sale>}:admissions (jti -> hold id)  ARGV[6] the admission token's jti, or ""
 --         (as in purchase.lua: a sale with a waiting room needs an unspent jti, spent by the hold)
+-- ARGV[7] the buyer's verified facts, judged against the sale's `eligibility` rules (eligibilitylib.lua)
 --
 -- Returns {code, ...} (Outcome values, inventory/outcomes.py), decoded by replies.decode_hold:
 --   {"held", hold_id, expires_ms, remaining}
 --   {"replayed", hold_id, expires_ms, buyer, quantity, state}   key used before by this very request
 --   {"idempotency_conflict", buyer, quantity}                   key used before for another buyer or quantity
 --   {"unknown_sale"}  {"not_open", opens_ms}  {"closed"}  {"limit_reached", committed, limit}
---   {"sold_out", remaining, held}   {"admission_required"}   {"admission_used"}
+--   {"sold_out", remaining, held}   {"admission_required"}   {"admission_used"}   {"buyer_not_eligible", rule}
 --
 -- The expiry is fixed here, from Redis TIME, and nothing ever moves it: a replay returns the same expiry.
 -- The per-buyer limit counts the buyer's held and bought units. Expired holds are reclaimed before the stock
 -- check, so units of abandoned holds are back on sale without waiting for the reaper.
 local sale, buyers, holds, expiry = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local s = redis.call('HMGET', sale, 'remaining', 'limit', 'opens_ms', 'closes_ms', 'closed', 'hold_ttl_ms', 'queued')
+local s = redis.call('HMGET', sale, 'remaining', 'limit', 'opens_ms', 'closes_ms', 'closed', 'hold_ttl_ms', 'queued',
+  'eligibility')
 if not s[1] or not s[2] then  -- no limit field: debris of the unsafe demo path (see purchase.lua), no sale
   return {'unknown_sale'}
 end
@@ -44,6 +46,13 @@ if s[5] == '1' or (s[4] and now_ms >= tonumber(s[4])) then
 end
 if s[3] and now_ms < tonumber(s[3]) then
   return {'not_open', s[3]}
+end
+
+if s[8] then
+  local rule = ineligible(s[8], ARGV[7], now_ms)
+  if rule then
+    return {'buyer_not_eligible', rule}
+  end
 end
 
 local queued = s[7] == '1'

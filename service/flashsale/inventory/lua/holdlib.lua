@@ -36,10 +36,12 @@ local function hold_end(sale, buyers, holds, expiry, id, h, state, now_ms)
   redis.call('HINCRBY', buyers, h.buyer, -h.quantity)
 end
 
--- One hold as of now, for a step on it (confirm, release, read): a live hold past its expiry is expired on the
--- spot (units back on sale), so every step meets the state a confirm would. Returns the record (state held,
--- confirmed, released or expired) and Redis time, or nil, nil and the reply for an unknown hold or sale.
-local function hold_now(sale, buyers, holds, expiry, id)
+-- One hold as of now, for a step on it (confirm, release, read) by `owner`: a live hold past its expiry is
+-- expired on the spot (units back on sale), so every step meets the state a confirm would. Returns the record
+-- (state held, confirmed, released or expired) and Redis time, or nil, nil and the reply for an unknown hold or
+-- sale. Another buyer's hold is unknown to the caller, exactly as a hold that does not exist ("" as `owner`:
+-- any buyer's, for the admin's reads).
+local function hold_now(sale, buyers, holds, expiry, id, owner)
   local raw = redis.call('HGET', holds, id)
   if not raw then
     if redis.call('EXISTS', sale) == 0 then
@@ -48,6 +50,9 @@ local function hold_now(sale, buyers, holds, expiry, id)
     return nil, nil, {'unknown_hold'}
   end
   local h = hold_decode(raw)
+  if owner ~= '' and h.buyer ~= owner then
+    return nil, nil, {'unknown_hold'}
+  end
   local now_ms = redis_now_ms()
   if h.state == 'held' and now_ms >= h.expires_ms then
     hold_end(sale, buyers, holds, expiry, id, h, 'expired', now_ms)

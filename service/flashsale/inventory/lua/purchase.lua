@@ -1,4 +1,5 @@
--- purchase.lua: decide and record one purchase attempt atomically (idemlib.lua and holdlib.lua are prepended).
+-- purchase.lua: decide and record one purchase attempt atomically (idemlib, holdlib and eligibilitylib are
+-- prepended).
 --
 -- KEYS[1] sale hash    fs:{<sale>}:sale    fields total, remaining, held, sold, orders, cancels, limit, opens_ms,
 --                      closes_ms, closed, hold_ttl_ms, holds, holds_confirmed, holds_released, holds_expired,
@@ -13,6 +14,8 @@
 -- KEYS[7] admissions  fs:{<sale>}:admissions  jti -> order id   ARGV[6] the admission token's jti, or ""
 --                     (sales with a waiting room, field queued = 1: the API verified the token's signature,
 --                     sale, buyer and time before this call; this step makes its jti single-use)
+-- ARGV[7] the buyer's verified facts (eligibilitylib.lua), judged against the sale's `eligibility` rules
+-- KEYS[8] the buyer's orders  fs:{<sale>}:buyer-orders:<buyer digest>  list of order ids (GET /sales/{id}/orders)
 --
 -- Returns {code, ...}; the codes are the Outcome values of inventory/outcomes.py (replies.decode_purchase):
 --   {"sold", order_id, created_ms, remaining}
@@ -21,6 +24,7 @@
 --   {"unknown_sale"}   {"not_open", opens_ms}   {"closed"}
 --   {"limit_reached", committed, limit}   {"sold_out", remaining, ledger_length, held}
 --   {"admission_required"}  the sale has a waiting room and no token came   {"admission_used"}  jti spent before
+--   {"buyer_not_eligible", rule}  the buyer's facts fail the sale's rule named (eligibilitylib.lua)
 --
 -- Ledger entry written (XADD; the stream id is the order id), fields in this order:
 --   kind "order"  buyer  quantity  created_ms  key <Idempotency-Key>
@@ -29,7 +33,8 @@
 -- comes from the server (TIME), so all API replicas agree on when a sale opens and when a hold expires. Only
 -- orders are remembered under the key: a rejection changed nothing, so evaluating a retried rejection again is
 -- safe and lets a buyer retry once the sale opens. Sales without live holds (held == 0) skip the reclaim step.
-local sale = redis.call('HMGET', KEYS[1], 'remaining', 'limit', 'opens_ms', 'closes_ms', 'closed', 'held', 'queued')
+local sale = redis.call('HMGET', KEYS[1], 'remaining', 'limit', 'opens_ms', 'closes_ms', 'closed', 'held', 'queued',
+  'eligibility')
 if not sale[1] or not sale[2] then
   -- No limit field: not a hash create_sale wrote, but what the unsafe demo path leaves when it writes to a
   -- sale deleted under it (remaining, sold, orders only). That debris is no sale (it would fail below).
@@ -54,6 +59,13 @@ if sale[5] == '1' or (sale[4] and now_ms >= tonumber(sale[4])) then
 end
 if sale[3] and now_ms < tonumber(sale[3]) then
   return {'not_open', sale[3]}
+end
+
+if sale[8] then
+  local rule = ineligible(sale[8], ARGV[7], now_ms)
+  if rule then
+    return {'buyer_not_eligible', rule}
+  end
 end
 
 local queued = sale[7] == '1'
@@ -91,6 +103,7 @@ redis.call('HINCRBY', KEYS[2], buyer, quantity)
 local order_id = redis.call('XADD', KEYS[3], '*', 'kind', 'order', 'buyer', buyer, 'quantity', quantity,
   'created_ms', now_ms, 'key', ARGV[3])
 redis.call('SET', KEYS[4], idem_encode(order_id, buyer, quantity, now_ms), 'EX', ARGV[4])
+redis.call('RPUSH', KEYS[8], order_id)
 if queued then
   redis.call('HSET', KEYS[7], ARGV[6], order_id)
   redis.call('HINCRBY', KEYS[1], 'admissions_spent', 1)

@@ -1,7 +1,7 @@
 -- release.lua: the buyer gives a hold up; its units go back on sale at once (holdlib.lua is prepended).
 --
 -- KEYS[1] sale hash  KEYS[2] buyers  KEYS[3] holds  KEYS[4] expiry
--- ARGV[1] hold id
+-- ARGV[1] hold id   ARGV[2] the caller (buyer id): another buyer's hold is "unknown_hold"
 --
 -- Returns (decoded by replies.decode_release):
 --   {"released"}                     this call released it
@@ -10,7 +10,7 @@
 --   {"hold_confirmed", order_id}     confirmed: a release cannot undo an order (cancel the order instead)
 --   {"unknown_hold"}  {"unknown_sale"}
 local sale, buyers, holds, expiry = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local h, now_ms, refusal = hold_now(sale, buyers, holds, expiry, ARGV[1])
+local h, now_ms, refusal = hold_now(sale, buyers, holds, expiry, ARGV[1], ARGV[2])
 if not h then
   return refusal
 end
