@@ -85,11 +85,15 @@ class Api:
         assert r.status_code == 201, r.text
         return sale
 
+    def as_buyer(self, buyer: str, **claims: Any) -> dict[str, str]:
+        """The ``Authorization`` header of ``buyer`` (a demo-issuer token this server accepts)."""
+        return self.server.buyer(buyer, **claims)
+
     def buy(self, sale: str, buyer: str = "alice", quantity: int = 1, key: str | None = None) -> httpx.Response:
         return self.http.post(
             f"/sales/{sale}/purchases",
-            json={"buyer_id": buyer, "quantity": quantity},
-            headers={"Idempotency-Key": key or str(uuid.uuid4())},
+            json={"quantity": quantity},
+            headers={"Idempotency-Key": key or str(uuid.uuid4()), **self.as_buyer(buyer)},
         )
 
     def audit(self, sale: str) -> dict[str, Any]:
