@@ -25,9 +25,16 @@ from flashsale.api.ops import BareController, HealthController, MetricsControlle
 from flashsale.api.orders import OrderController
 from flashsale.api.problems import problem_details_config
 from flashsale.api.purchases import DemoController, PurchaseController, count_refused_attempt
-from flashsale.api.queue import AdminQueueController, QueueController, make_signer
+from flashsale.api.queue import (
+    AdminQueueController,
+    DemoSignInController,
+    QueueController,
+    SignedInController,
+    make_signer,
+    wait_page,
+)
 from flashsale.api.sales import AdminController, SaleController, admin_guard
-from flashsale.identity import verifier_for
+from flashsale.identity import local_issuer, verifier_for
 from flashsale.inventory import Inventory
 from flashsale.inventory.connection import connect, warm_pool
 from flashsale.orders.db import OrderStore
@@ -156,6 +163,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         OrderController,
         SaleController,
         QueueController,
+        SignedInController,
         HealthController,
     ]
     if settings.telemetry:
@@ -166,8 +174,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "/", route_handlers=[AdminController, AdminQueueController], guards=[admin_guard(settings.admin_token)]
             )
         )
+    demo_issuer = local_issuer(settings) if settings.demo and not settings.oidc_issuer else None
     if settings.demo:
         handlers.append(DemoController)
+    if demo_issuer is not None:
+        handlers.append(DemoSignInController)
     if settings.bench_routes:
         handlers.append(BareController)
 
@@ -191,6 +202,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "signer": make_signer(settings),
                 "queue_board": QueueBoard(),
                 "verifier": verifier,
+                "wait_page": wait_page(settings),
+                "demo_issuer": demo_issuer,
             }
         ),
         dependencies={

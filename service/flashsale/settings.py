@@ -139,6 +139,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Least time between two key set fetches caused by tokens with an unknown ``kid``, per worker."""
     oidc_token_cache_entries: Annotated[int, _range(1, 10_000_000)] = 100_000
     """Verified tokens each worker remembers (until their ``exp``), so repeat requests skip the signature check."""
+    oidc_page_client_id: str | None = None
+    """The buyer page's client id at the issuer (a public client: authorization code with PKCE, no secret; its
+    redirect URI is ``https://<this API>/wait/signed-in``)."""
+    oidc_page_scope: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] = "openid"
+    """Scopes the buyer page asks for."""
+    oidc_page_resource: str | None = None
+    """A resource indicator (RFC 8707) the buyer page sends, for providers that issue JWT access tokens per
+    resource; unset: none is sent."""
     demo_issuer_key: str | None = None
     """Path of the demo issuer's private key file (made on first use). Demo mode only; unset: under
     ``$XDG_STATE_HOME/flashsale/``."""
