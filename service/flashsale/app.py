@@ -47,7 +47,7 @@ from flashsale.telemetry import holds as hold_metrics
 from flashsale.telemetry.config import exporter_from_env
 from flashsale.telemetry.http import HttpMetricsMiddleware
 from flashsale.telemetry.logs import AttemptLog, flush_periodically, flush_stdout, structlog_plugin
-from flashsale.telemetry.metrics import observe_queue
+from flashsale.telemetry.metrics import JWKS_FETCHES, observe_queue
 
 ALLOW_TABLE = "flashsale_allow_table"
 
@@ -100,7 +100,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     check_admin_token(settings)
     check_identity(settings)
-    verifier = verifier_for(settings)
+    verifier = verifier_for(
+        settings, (lambda result: JWKS_FETCHES.labels(result).inc()) if settings.telemetry else None
+    )
     # Each worker calls create_app, so each gets its own span pipe and exporter process (telemetry/spans.py).
     spans = SpanPipe() if settings.telemetry and exporter_from_env() else None
     recorder = Recorder(

@@ -6,6 +6,7 @@ fresh by ``keys.JwksSource``), or, in demo mode without an issuer, the demo issu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from flashsale.identity.claims import RULES, encode_rules
@@ -23,7 +24,7 @@ def local_issuer(settings: Settings) -> LocalIssuer:
     return LocalIssuer.at(Path(settings.demo_issuer_key) if settings.demo_issuer_key else default_key_path())
 
 
-def verifier_for(settings: Settings) -> Verifier:
+def verifier_for(settings: Settings, on_fetch: Callable[[str], None] | None = None) -> Verifier:
     """The worker's verifier; settings are checked at start (security.check_identity) before this runs."""
     common = {
         "leeway_s": settings.oidc_leeway_s,
@@ -38,6 +39,7 @@ def verifier_for(settings: Settings) -> Verifier:
             min_cache_s=settings.oidc_jwks_min_cache_s,
             max_cache_s=settings.oidc_jwks_max_cache_s,
             cooldown_s=settings.oidc_jwks_cooldown_s,
+            on_fetch=on_fetch,
         )
         return Verifier(
             source,

@@ -129,6 +129,8 @@ class JwksSource:
     cooldown_s: float = 30.0
     timeout_s: float = 5.0
     fetch: Callable[[str, float], tuple[Any, int | None]] = fetch_json
+    on_fetch: Callable[[str], None] | None = None
+    """Told ``ok`` or ``error`` after every fetch (the composition counts them: ``flashsale_jwks_fetches_total``)."""
     keys: KeySet | None = None
     fetches: int = 0
     """JWKS documents fetched by this worker (the kid-flood test reads it)."""
@@ -180,8 +182,12 @@ class JwksSource:
                 raise KeysUnavailable("the JWKS document has no keys list")
         except KeysUnavailable as exc:
             log.warning("jwks_fetch_failed", issuer=self.issuer, error=str(exc))
+            if self.on_fetch is not None:
+                self.on_fetch("error")
             raise
         self.fetches += 1
+        if self.on_fetch is not None:
+            self.on_fetch("ok")
         keys = KeySet(jwks)
         ttl = self.default_cache_s if max_age is None else max_age
         self._fresh_until = time.monotonic() + min(self.max_cache_s, max(self.min_cache_s, ttl))

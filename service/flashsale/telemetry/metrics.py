@@ -44,6 +44,11 @@ DURATION = Histogram(
 )
 UNITS_SOLD = Counter("flashsale_units_sold", "Units sold, by sale and path.", ["sale", "path"])
 REDIS_ERRORS = Counter("flashsale_redis_errors", "Redis calls that gave no usable answer, by kind.", ["kind"])
+JWKS_FETCHES = Counter(
+    "flashsale_jwks_fetches",
+    "Fetches of the identity provider's key set by this process, by result (ok, error).",
+    ["result"],
+)
 STOCK_REMAINING = Gauge(
     "flashsale_stock_remaining",
     "Units left, read from Redis at scrape time.",
