@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from flashsale.identity.local import DEFAULT_AUDIENCE, LocalIssuer
 from flashsale.local import LocalServer
 from tests.export_tools import new_database
 from tests.postgres import PostgresProcess
@@ -64,6 +65,31 @@ def cluster_api(redis_cluster: RedisClusterProcesses) -> Iterator[LocalServer]:
     server = start_api(redis_cluster.url, FLASHSALE_REDIS_CLUSTER="true")
     yield server
     server.stop()
+
+
+class DemoBuyers:
+    """Buyer tokens for an in-process app (``create_app(Settings(**buyers.settings, ...))``): the demo issuer's
+    key lives in the test's own folder, so its tokens buy on that app alone."""
+
+    def __init__(self, folder: Path) -> None:
+        self.key_path = folder / "demo-issuer-key.json"
+        self.issuer = LocalIssuer.at(self.key_path)
+        self._headers: dict[str, dict[str, str]] = {}
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {"demo": True, "demo_issuer_key": str(self.key_path)}
+
+    def header(self, buyer: str) -> dict[str, str]:
+        """The ``Authorization`` header of ``buyer`` (minted once: RS256 signing costs ~1 ms)."""
+        if buyer not in self._headers:
+            self._headers[buyer] = {"Authorization": f"Bearer {self.issuer.mint(buyer, DEFAULT_AUDIENCE)}"}
+        return self._headers[buyer]
+
+
+@pytest.fixture
+def demo_buyers(tmp_path: Path) -> DemoBuyers:
+    return DemoBuyers(tmp_path)
 
 
 class Api:

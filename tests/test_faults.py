@@ -37,16 +37,17 @@ def own_api(own_redis: RedisProcess) -> Iterator[Api]:
     server.stop()
 
 
-async def hammer(url: str, sale: str, n: int) -> list[tuple[httpx.Response | None, float]]:
-    async with httpx.AsyncClient(base_url=url, timeout=10.0) as http:
+async def hammer(api: Api, sale: str, n: int) -> list[tuple[httpx.Response | None, float]]:
+    buyers = [api.as_buyer(f"b{i}") for i in range(n)]  # minted before the clock starts
+    async with httpx.AsyncClient(base_url=api.url, timeout=10.0) as http:
 
         async def one(i: int) -> tuple[httpx.Response | None, float]:
             start = time.perf_counter()
             try:
                 r = await http.post(
                     f"/sales/{sale}/purchases",
-                    json={"buyer_id": f"b{i}", "quantity": 1},
-                    headers={"Idempotency-Key": str(uuid.uuid4())},
+                    json={"quantity": 1},
+                    headers={"Idempotency-Key": str(uuid.uuid4()), **buyers[i]},
                 )
             except httpx.HTTPError:
                 return None, time.perf_counter() - start
@@ -92,10 +93,10 @@ def wait_ready(client: Api, timeout_s: float = 15.0) -> None:
 
 def test_redis_killed_gives_503_then_recovers(own_api: Api, own_redis: RedisProcess) -> None:
     sale = own_api.new_sale(stock=30)
-    before = asyncio.run(hammer(own_api.url, sale, 10))
+    before = asyncio.run(hammer(own_api, sale, 10))
     assert all(r is not None and r.status_code == 201 for r, _ in before)
     own_redis.kill()
-    during = asyncio.run(hammer(own_api.url, sale, 20))
+    during = asyncio.run(hammer(own_api, sale, 20))
     for r, seconds in during:
         assert r is not None
         assert_unavailable(r, seconds)
@@ -103,7 +104,7 @@ def test_redis_killed_gives_503_then_recovers(own_api: Api, own_redis: RedisProc
     assert ready.status_code == 503 and ready.headers["retry-after"] == "1"
     own_redis.start()
     wait_ready(own_api)
-    after = asyncio.run(hammer(own_api.url, sale, 40))
+    after = asyncio.run(hammer(own_api, sale, 40))
     assert {r.status_code for r, _ in after if r is not None} <= {201, 409}
     audit = own_api.audit(sale)
     assert audit["ok"] is True
@@ -114,14 +115,14 @@ def test_redis_paused_gives_503_within_deadline_and_no_oversell(own_api: Api, ow
     sale = own_api.new_sale(stock=20)
     admin = redis.Redis(port=own_redis.port)
     admin.execute_command("CLIENT", "PAUSE", 1500, "WRITE")
-    during = asyncio.run(hammer(own_api.url, sale, 30))
+    during = asyncio.run(hammer(own_api, sale, 30))
     for r, seconds in during:
         assert r is not None
         assert_unavailable(r, seconds)
     admin.execute_command("CLIENT", "UNPAUSE")
     wait_ready(own_api)
     # Paused commands may still run after the pause: that is why a 503 means "outcome unknown".
-    after = asyncio.run(hammer(own_api.url, sale, 40))
+    after = asyncio.run(hammer(own_api, sale, 40))
     assert {r.status_code for r, _ in after if r is not None} <= {201, 409}
     audit = own_api.audit(sale)
     assert audit["ok"] is True

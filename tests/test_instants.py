@@ -28,13 +28,14 @@ def test_sale_order_hold_and_refusal_times_share_one_format(api: LocalServer) ->
         sale = client.new_sale(stock=5, opens_at=opens.isoformat(), closes_at=(opens + timedelta(days=1)).isoformat())
         view = client.sale(sale)
         order = client.buy(sale).json()
+        holder = client.as_buyer("holder")
         hold = client.http.post(
             f"/sales/{sale}/holds",
-            json={"buyer_id": "holder", "quantity": 1},
-            headers={"Idempotency-Key": str(uuid.uuid4())},
+            json={"quantity": 1},
+            headers={"Idempotency-Key": str(uuid.uuid4()), **holder},
         ).json()
-        read = client.http.get(f"/sales/{sale}/holds/{hold['hold_id']}").json()
-        confirmed = client.http.post(f"/sales/{sale}/holds/{hold['hold_id']}/confirm").json()
+        read = client.http.get(f"/sales/{sale}/holds/{hold['hold_id']}", headers=holder).json()
+        confirmed = client.http.post(f"/sales/{sale}/holds/{hold['hold_id']}/confirm", headers=holder).json()
         cancelled = client.http.post(
             f"/admin/sales/{sale}/orders/{order['order_id']}/cancel", json={"restock": True}, headers=client.auth
         ).json()

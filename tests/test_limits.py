@@ -9,17 +9,18 @@ from litestar.testing import TestClient
 
 from flashsale.app import create_app
 from flashsale.settings import Settings
+from tests.conftest import DemoBuyers
 from tests.servers import RedisProcess
 
 
-def _app(redis_server: RedisProcess, **settings: int) -> tuple[TestClient, str, str]:
+def _app(redis_server: RedisProcess, buyers: DemoBuyers, **settings: int) -> tuple[TestClient, str, str]:
     token = secrets.token_urlsafe(32)
-    app = create_app(Settings(redis_url=redis_server.url, admin_token=token, **settings))
+    app = create_app(Settings(redis_url=redis_server.url, admin_token=token, **buyers.settings, **settings))
     return TestClient(app), token, f"rl-{uuid.uuid4().hex[:8]}"
 
 
-def test_per_buyer_limit(redis_server: RedisProcess) -> None:
-    client, token, sale = _app(redis_server, rate_limit_per_buyer=3)
+def test_per_buyer_limit(redis_server: RedisProcess, demo_buyers: DemoBuyers) -> None:
+    client, token, sale = _app(redis_server, demo_buyers, rate_limit_per_buyer=3)
     with client:
         client.post(
             "/admin/sales",
@@ -28,12 +29,16 @@ def test_per_buyer_limit(redis_server: RedisProcess) -> None:
         ).raise_for_status()
         codes = [
             client.post(
-                f"/sales/{sale}/purchases", json={"buyer_id": "flooder"}, headers={"Idempotency-Key": str(uuid.uuid4())}
+                f"/sales/{sale}/purchases",
+                json={},
+                headers={"Idempotency-Key": str(uuid.uuid4()), **demo_buyers.header("flooder")},
             )
             for _ in range(20)
         ]
         other = client.post(
-            f"/sales/{sale}/purchases", json={"buyer_id": "calm"}, headers={"Idempotency-Key": str(uuid.uuid4())}
+            f"/sales/{sale}/purchases",
+            json={},
+            headers={"Idempotency-Key": str(uuid.uuid4()), **demo_buyers.header("calm")},
         )
         audit = client.get(f"/admin/sales/{sale}/audit", headers={"Authorization": f"Bearer {token}"}).json()
     admitted = [r for r in codes if r.status_code == 201]
@@ -46,8 +51,8 @@ def test_per_buyer_limit(redis_server: RedisProcess) -> None:
     assert audit["sold"] == len(admitted) + 1
 
 
-def test_per_address_limit(redis_server: RedisProcess) -> None:
-    client, _token, _sale = _app(redis_server, rate_limit_per_ip=5)
+def test_per_address_limit(redis_server: RedisProcess, demo_buyers: DemoBuyers) -> None:
+    client, _token, _sale = _app(redis_server, demo_buyers, rate_limit_per_ip=5)
     with client:
         responses = [client.get("/sales/no-such-sale") for _ in range(20)]
         assert client.get("/health/ready").status_code == 200

@@ -31,7 +31,11 @@ def test_order_body_and_headers(client: Api) -> None:
 def test_one_buyer_many_concurrent_requests_limit_2(client: Api) -> None:
     sale = client.new_sale(stock=100, limit=2)
     reqs = [
-        (f"/sales/{sale}/purchases", {"buyer_id": "greedy", "quantity": 1}, {"Idempotency-Key": str(uuid.uuid4())})
+        (
+            f"/sales/{sale}/purchases",
+            {"quantity": 1},
+            {"Idempotency-Key": str(uuid.uuid4()), **client.as_buyer("greedy")},
+        )
         for _ in range(60)
     ]
     responses = asyncio.run(burst(client.url, reqs))
@@ -58,7 +62,7 @@ def test_sequential_replay_returns_the_same_order(client: Api) -> None:
 def test_concurrent_requests_with_one_key_make_one_order(client: Api) -> None:
     sale = client.new_sale(stock=50)
     key = str(uuid.uuid4())
-    reqs = [(f"/sales/{sale}/purchases", {"buyer_id": "carol", "quantity": 1}, {"Idempotency-Key": key})] * 40
+    reqs = [(f"/sales/{sale}/purchases", {"quantity": 1}, {"Idempotency-Key": key, **client.as_buyer("carol")})] * 40
     responses = asyncio.run(burst(client.url, reqs))
     assert {r.status_code for r in responses} == {201}
     assert len({r.json()["order_id"] for r in responses}) == 1

@@ -41,8 +41,8 @@ def test_a_buyer_refused_by_its_own_limit_reads_that_limit(own_redis: RedisProce
         hold = first_refusal(
             api.http.post(
                 f"/sales/{sale}/holds",
-                json={"buyer_id": "greedy-holder", "quantity": 1},
-                headers={"Idempotency-Key": str(uuid.uuid4())},
+                json={"quantity": 1},
+                headers={"Idempotency-Key": str(uuid.uuid4()), **api.as_buyer("greedy-holder")},
             )
             for _ in range(ATTEMPTS)
         )

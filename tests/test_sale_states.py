@@ -24,9 +24,11 @@ from tests.conftest import Api
 from tests.servers import RedisProcess
 
 
-async def _delete_under_the_unsafe_path(url: str, auth: dict[str, str], sale: str) -> tuple[int, int]:
+async def _delete_under_the_unsafe_path(
+    url: str, auth: dict[str, str], buyer: dict[str, str], sale: str
+) -> tuple[int, int]:
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-        unsafe = asyncio.create_task(http.post(f"/demo/sales/{sale}/purchases", json={"buyer_id": "u"}))
+        unsafe = asyncio.create_task(http.post(f"/demo/sales/{sale}/purchases", json={}, headers=buyer))
         await asyncio.sleep(UNSAFE_WORK_S / 4)  # the unsafe handler has read the stock and awaits its "work"
         deleted = await http.delete(f"/admin/sales/{sale}", headers=auth)
         return deleted.status_code, (await unsafe).status_code
@@ -63,7 +65,9 @@ def test_purchase_after_the_unsafe_path_wrote_to_a_deleted_sale(client: Api, red
         # The race itself, through the API: whatever its timing, every answer is documented (never a 5xx).
         for _ in range(5):
             sale = client.new_sale(stock=5, limit=2)
-            deleted, unsafe = asyncio.run(_delete_under_the_unsafe_path(client.url, client.auth, sale))
+            deleted, unsafe = asyncio.run(
+                _delete_under_the_unsafe_path(client.url, client.auth, client.as_buyer("u"), sale)
+            )
             assert deleted == 204
             assert unsafe in {201, 404}
             _answers_as_no_sale(client, sale)
@@ -106,8 +110,9 @@ def test_unsafe_path_on_edge_sales(api: LocalServer) -> None:
     c = Api(api)
     try:
         sale = c.new_sale(stock=1, closes_at="1970-01-01T00:00:00Z")
-        r = c.http.post(f"/demo/sales/{sale}/purchases", json={"buyer_id": "u", "quantity": 1000})
+        u = c.as_buyer("u")
+        r = c.http.post(f"/demo/sales/{sale}/purchases", json={"quantity": 1000}, headers=u)
         assert r.status_code == 409, r.text
-        assert c.http.post(f"/demo/sales/{uuid.uuid4().hex[:8]}/purchases", json={"buyer_id": "u"}).status_code == 404
+        assert c.http.post(f"/demo/sales/{uuid.uuid4().hex[:8]}/purchases", json={}, headers=u).status_code == 404
     finally:
         c.http.close()

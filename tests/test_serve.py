@@ -30,7 +30,8 @@ def _answers(port: int) -> bool:
 def test_serve_without_redis_url_starts_embedded_redis_and_demo_sale(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASHSALE_")}
-    env.update({"FLASHSALE_PORT": str(port), "TMPDIR": str(tmp_path)})
+    # XDG_STATE_HOME: the demo issuer's key file of this test alone (not the user's).
+    env.update({"FLASHSALE_PORT": str(port), "TMPDIR": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")})
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -54,18 +55,29 @@ def test_serve_without_redis_url_starts_embedded_redis_and_demo_sale(tmp_path: P
         demo = httpx.get(f"http://127.0.0.1:{port}/sales/demo").json()
         assert demo["status"] == "open"
         assert demo["stock"] == 100
+        # The token a newcomer gets as the README says: `flashsale buyer-token` with the server's demo issuer.
+        minted = subprocess.run(
+            [sys.executable, "-m", "flashsale", "buyer-token", "newcomer"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        buyer = minted.stdout.strip()
         r = httpx.post(
             f"http://127.0.0.1:{port}/sales/demo/purchases",
-            json={"buyer_id": "newcomer"},
-            headers={"Idempotency-Key": "first-try-0001"},
+            json={},
+            headers={"Idempotency-Key": "first-try-0001", "Authorization": f"Bearer {buyer}"},
         )
-        assert r.status_code == 201
+        assert r.status_code == 201, r.text
+        assert r.json()["buyer_id"] == "newcomer"
         text = log.read_text()
         said = [json.loads(line) for line in text.splitlines() if "admin token written to " in line]
         token_file = Path(said[0]["admin_token_file"])
         assert token_file.stat().st_mode & 0o777 == 0o600
         token = token_file.read_text()
-        assert token not in text
+        assert token not in text and buyer not in text
         audit = httpx.get(
             f"http://127.0.0.1:{port}/admin/sales/demo/audit", headers={"Authorization": f"Bearer {token}"}
         ).json()

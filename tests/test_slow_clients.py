@@ -60,8 +60,12 @@ class Figures:
         )
 
 
-async def _slow_connection(port: int, kind: str, stop: asyncio.Event, figures: Figures, open_: set[int]) -> None:
-    """``trickle``: headers one byte every 200 ms; ``no_body``: whole headers announcing a body never sent."""
+async def _slow_connection(
+    port: int, kind: str, token: str, stop: asyncio.Event, figures: Figures, open_: set[int]
+) -> None:
+    """``trickle``: headers one byte every 200 ms; ``no_body``: whole headers, with a valid buyer token (a
+    signed-in attacker: without one the server answers 401 before it waits for a body), announcing a body never
+    sent."""
     started = time.monotonic()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     figures.slow_opened += 1
@@ -69,7 +73,7 @@ async def _slow_connection(port: int, kind: str, stop: asyncio.Event, figures: F
     open_.add(me)
     try:
         if kind == "no_body":
-            writer.write(TRICKLE + b"Content-Length: 40\r\n\r\n{")
+            writer.write(TRICKLE + f"Authorization: Bearer {token}\r\nContent-Length: 40\r\n\r\n{{".encode())
             await writer.drain()
         sent = 0
         read = asyncio.ensure_future(reader.read(4096))
@@ -93,15 +97,16 @@ async def _slow_connection(port: int, kind: str, stop: asyncio.Event, figures: F
         writer.close()
 
 
-async def _buy(port: int, sale: str, buyer: str) -> int:
+async def _buy(port: int, sale: str, token: str) -> int:
     """One purchase on a new connection (as a crowd of phones would), in raw HTTP/1.1: httpx would cost the
     client process more CPU than the server spends, and the latencies printed would be the client's."""
-    body = json.dumps({"buyer_id": buyer}).encode()
+    body = json.dumps({"quantity": 1}).encode()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(
             f"POST /sales/{sale}/purchases HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
             f"Content-Type: application/json\r\nIdempotency-Key: {uuid.uuid4().hex}\r\n"
+            f"Authorization: Bearer {token}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
@@ -112,16 +117,20 @@ async def _buy(port: int, sale: str, buyer: str) -> int:
         writer.close()
 
 
-async def _buyers(port: int, sale: str, count: int, concurrency: int, figures: Figures, baseline: bool) -> None:
-    """``count`` buyers, ``concurrency`` at a time; latencies go to the baseline or the under-flood figures."""
+async def _buyers(
+    server: LocalServer, sale: str, count: int, concurrency: int, figures: Figures, baseline: bool
+) -> None:
+    """``count`` buyers, ``concurrency`` at a time; latencies go to the baseline or the under-flood figures.
+    Each buyer's token is minted before the first request, so no latency includes a signature."""
     gate = asyncio.Semaphore(concurrency)
     latencies = figures.baseline_ms if baseline else figures.latencies_ms
+    tokens = [server.token(f"buyer-{i}") for i in range(count)]
 
     async def one(i: int) -> None:
         async with gate:
             t0 = time.perf_counter()
             try:
-                status = await asyncio.wait_for(_buy(port, sale, f"buyer-{i}"), timeout=10)
+                status = await asyncio.wait_for(_buy(server.port, sale, tokens[i]), timeout=10)
             except (OSError, TimeoutError, ValueError, IndexError):
                 status = 0
             latencies.append((time.perf_counter() - t0) * 1000)
@@ -148,18 +157,21 @@ async def slow_flood(
             headers={"Authorization": f"Bearer {server.admin_token}"},
         )
         r.raise_for_status()
-    await _buyers(server.port, sale, buyers // 2, concurrency, figures, baseline=True)
+    await _buyers(server, sale, buyers // 2, concurrency, figures, baseline=True)
     stop = asyncio.Event()
     open_: set[int] = set()
+    attacker = server.token("slow-attacker")
     slow_tasks = [
-        asyncio.create_task(_slow_connection(server.port, "trickle" if i % 2 else "no_body", stop, figures, open_))
+        asyncio.create_task(
+            _slow_connection(server.port, "trickle" if i % 2 else "no_body", attacker, stop, figures, open_)
+        )
         for i in range(slow)
     ]
     deadline = time.monotonic() + 10
     while figures.slow_opened < slow and time.monotonic() < deadline:  # noqa: ASYNC110  (bounded poll)
         await asyncio.sleep(0.05)
     held_before = len(open_)
-    await _buyers(server.port, sale, buyers, concurrency, figures, baseline=False)
+    await _buyers(server, sale, buyers, concurrency, figures, baseline=False)
     figures.held_while_buyers_ran = min(held_before, len(open_))
     deadline = time.monotonic() + wait_close_s
     while open_ and time.monotonic() < deadline:  # noqa: ASYNC110  (bounded poll)
