@@ -25,15 +25,24 @@ HOLD = "urn:flashsale:problem:"
 def hold(client: Api, sale: str, buyer: str = "alice", quantity: int = 1, key: str | None = None) -> httpx.Response:
     return client.http.post(
         f"/sales/{sale}/holds",
-        json={"buyer_id": buyer, "quantity": quantity},
-        headers={"Idempotency-Key": key or str(uuid.uuid4())},
+        json={"quantity": quantity},
+        headers={"Idempotency-Key": key or str(uuid.uuid4()), **client.as_buyer(buyer)},
     )
 
 
-def confirm(client: Api, sale: str, hold_id: str, body: Any = None) -> httpx.Response:
+def confirm(client: Api, sale: str, hold_id: str, body: Any = None, buyer: str = "alice") -> httpx.Response:
+    url, headers = f"/sales/{sale}/holds/{hold_id}/confirm", client.as_buyer(buyer)
     if body is None:
-        return client.http.post(f"/sales/{sale}/holds/{hold_id}/confirm")
-    return client.http.post(f"/sales/{sale}/holds/{hold_id}/confirm", json=body)
+        return client.http.post(url, headers=headers)
+    return client.http.post(url, json=body, headers=headers)
+
+
+def read(client: Api, sale: str, hold_id: str, buyer: str = "alice") -> httpx.Response:
+    return client.http.get(f"/sales/{sale}/holds/{hold_id}", headers=client.as_buyer(buyer))
+
+
+def release(client: Api, sale: str, hold_id: str, buyer: str = "alice") -> httpx.Response:
+    return client.http.delete(f"/sales/{sale}/holds/{hold_id}", headers=client.as_buyer(buyer))
 
 
 def audited(client: Api, sale: str) -> dict[str, Any]:
@@ -66,17 +75,21 @@ def test_hold_confirm_and_replays(client: Api) -> None:
     assert (view["remaining"], view["held"], view["sold"], view["hold_ttl_s"]) == (3, 2, 0, 600)
 
     hold_id = body["hold_id"]
-    state = client.http.get(f"/sales/{sale}/holds/{hold_id}").json()
+    state = read(client, sale, hold_id).json()
     assert (state["state"], state["expires_at"], state["order_id"]) == ("held", body["expires_at"], None)
+    # Another buyer's hold is as unknown to them as a hold that never existed, whatever the step.
+    for step in (read, confirm, release):
+        theirs = step(client, sale, hold_id, buyer="mallory")
+        assert theirs.status_code == 404 and theirs.json()["type"] == HOLD + "unknown-hold", theirs.text
     order = confirm(client, sale, hold_id, {"payment_ref": "psp-123"})
     assert order.status_code == 201, order.text
     assert (order.json()["buyer_id"], order.json()["quantity"]) == ("alice", 2)
     replay = confirm(client, sale, hold_id)
     assert replay.status_code == 201 and replay.json() == order.json()
     assert replay.headers["idempotent-replayed"] == "true"
-    state = client.http.get(f"/sales/{sale}/holds/{hold_id}").json()
+    state = read(client, sale, hold_id).json()
     assert (state["state"], state["order_id"]) == ("confirmed", order.json()["order_id"])
-    released = client.http.delete(f"/sales/{sale}/holds/{hold_id}")
+    released = release(client, sale, hold_id)
     assert released.status_code == 409 and released.json()["type"] == HOLD + "hold-confirmed"
     audit = audited(client, sale)
     assert (audit["sold"], audit["held"], audit["orders"], audit["holds"]["confirmed"]) == (2, 0, 1, 1)
@@ -87,9 +100,10 @@ def test_release_is_idempotent_and_gives_units_back(client: Api) -> None:
     hold_id = hold(client, sale, "bob").json()["hold_id"]
     r = hold(client, sale, "carol")
     assert r.status_code == 409 and r.json()["type"] == HOLD + "sold-out" and r.json()["held"] == 1
-    assert client.http.delete(f"/sales/{sale}/holds/{hold_id}").status_code == 204
-    assert client.http.delete(f"/sales/{sale}/holds/{hold_id}").status_code == 204
-    late = confirm(client, sale, hold_id)
+    assert release(client, sale, hold_id, "carol").status_code == 404  # not carol's to give up
+    assert release(client, sale, hold_id, "bob").status_code == 204
+    assert release(client, sale, hold_id, "bob").status_code == 204
+    late = confirm(client, sale, hold_id, buyer="bob")
     assert late.status_code == 409 and late.json()["type"] == HOLD + "hold-released"
     assert client.buy(sale, "carol").status_code == 201
     audit = audited(client, sale)
@@ -99,11 +113,11 @@ def test_release_is_idempotent_and_gives_units_back(client: Api) -> None:
 def test_expired_hold_is_410_and_sells_nothing(client: Api) -> None:
     sale = client.new_sale(stock=1, hold_ttl_s=1)
     hold_id = hold(client, sale, "dave").json()["hold_id"]
-    poll(lambda: client.http.get(f"/sales/{sale}/holds/{hold_id}").json()["state"] == "expired")
-    r = confirm(client, sale, hold_id)
+    poll(lambda: read(client, sale, hold_id, "dave").json()["state"] == "expired")
+    r = confirm(client, sale, hold_id, buyer="dave")
     assert r.status_code == 410 and r.json()["type"] == HOLD + "hold-expired"
     assert r.headers["content-type"].startswith("application/problem+json")
-    assert client.http.delete(f"/sales/{sale}/holds/{hold_id}").status_code == 204
+    assert release(client, sale, hold_id, "dave").status_code == 204
     assert client.sale(sale)["remaining"] == 1
     audit = audited(client, sale)
     assert (audit["sold"], audit["holds"]["expired"]) == (0, 1)
@@ -119,18 +133,38 @@ def test_limit_counts_held_units(client: Api) -> None:
 
 def test_bad_input_is_4xx(client: Api) -> None:
     sale = client.new_sale(stock=2)
-    assert client.http.get(f"/sales/{sale}/holds/{'0' * 32}").status_code == 404
+    assert read(client, sale, "0" * 32).status_code == 404
     assert confirm(client, sale, "0" * 32).json()["type"] == HOLD + "unknown-hold"
-    assert client.http.get(f"/sales/{sale}/holds/not-a-hold").status_code == 400
+    assert read(client, sale, "not-a-hold").status_code == 400
     hold_id = hold(client, sale).json()["hold_id"]
     assert confirm(client, sale, hold_id, {"payment_ref": "x", "extra": 1}).status_code == 400
     assert confirm(client, sale, hold_id, {"payment_ref": "has space"}).status_code == 400
     assert hold(client, "no-such-sale").status_code == 404
+    x = client.as_buyer("x")
     wrong = client.http.post(
-        f"/sales/{sale}/holds", json={"buyer_id": "x", "quantity": "1"}, headers={"Idempotency-Key": str(uuid.uuid4())}
+        f"/sales/{sale}/holds", json={"quantity": "1"}, headers={"Idempotency-Key": str(uuid.uuid4()), **x}
     )
     assert wrong.status_code == 400 and wrong.json()["detail"].startswith("invalid hold body")
-    assert client.http.post(f"/sales/{sale}/holds", json={"buyer_id": "x"}).status_code == 400  # no key
+    # The buyer is the token's: a body naming one is an unknown field.
+    named = client.http.post(
+        f"/sales/{sale}/holds",
+        json={"buyer_id": "x", "quantity": 1},
+        headers={"Idempotency-Key": str(uuid.uuid4()), **x},
+    )
+    assert named.status_code == 400 and "buyer_id" in named.json()["detail"], named.text
+    assert client.http.post(f"/sales/{sale}/holds", json={}, headers=x).status_code == 400  # no key
+    # Without a token every step is a 401 challenge, and the hold is left as it was.
+    anonymous = [
+        client.http.post(f"/sales/{sale}/holds", json={"quantity": 1}, headers={"Idempotency-Key": uuid.uuid4().hex}),
+        client.http.get(f"/sales/{sale}/holds/{hold_id}"),
+        client.http.post(f"/sales/{sale}/holds/{hold_id}/confirm"),
+        client.http.delete(f"/sales/{sale}/holds/{hold_id}"),
+    ]
+    for r in anonymous:
+        assert r.status_code == 401, r.text
+        assert r.json()["type"] == HOLD + "buyer-unauthenticated"
+        assert r.headers["www-authenticate"].startswith("Bearer")
+    assert read(client, sale, hold_id).json()["state"] == "held"
     for ttl in (0, 86_401, "60", 1.5, None):
         r = client.http.post(
             "/admin/sales",
@@ -191,6 +225,7 @@ def test_http_confirms_racing_expiry(client: Api) -> None:
     every 201 was decided before its hold's expires_at, every other answer is a 410, the audit balances."""
     n = 200
     sale = client.new_sale(stock=n, hold_ttl_s=5)
+    buyers = {f"r{i}": client.as_buyer(f"r{i}") for i in range(n)}  # minted before the race
 
     async def race() -> tuple[list[dict[str, Any]], list[httpx.Response]]:
         limits = httpx.Limits(max_connections=n + 8, max_keepalive_connections=n + 8)
@@ -211,8 +246,8 @@ def test_http_confirms_racing_expiry(client: Api) -> None:
                     return await retried(
                         "POST",
                         f"/sales/{sale}/holds",
-                        json={"buyer_id": f"r{i}"},
-                        headers={"Idempotency-Key": uuid.uuid4().hex},
+                        json={},
+                        headers={"Idempotency-Key": uuid.uuid4().hex, **buyers[f"r{i}"]},
                     )
 
             made = await asyncio.gather(*(make(i) for i in range(n)))
@@ -223,7 +258,8 @@ def test_http_confirms_racing_expiry(client: Api) -> None:
             async def confirm_at(h: dict[str, Any], shift_ms: int) -> httpx.Response:
                 expires = datetime_ms(h["expires_at"])
                 await asyncio.sleep(max(0.0, (expires + shift_ms) / 1000 - time.time()))  # aiming, not waiting
-                r = await retried("POST", f"/sales/{sale}/holds/{h['hold_id']}/confirm")
+                url = f"/sales/{sale}/holds/{h['hold_id']}/confirm"
+                r = await retried("POST", url, headers=buyers[h["buyer_id"]])
                 return r
 
             # Sent 100 ms before to 20 ms after each expiry: through HTTP under this burst a request takes tens
@@ -273,9 +309,9 @@ def test_hold_steps_are_spans_and_log_lines_like_purchases(redis_server: RedisPr
             api = Api(server)
             sale = api.new_sale(stock=1)
             hold_id = hold(api, sale, "sp-a").json()["hold_id"]
-            assert confirm(api, sale, hold_id).status_code == 201
-            assert api.http.delete(f"/sales/{sale}/holds/{hold_id}").status_code == 409
-            assert confirm(api, sale, hold_id, {"nope": 1}).status_code == 400
+            assert confirm(api, sale, hold_id, buyer="sp-a").status_code == 201
+            assert release(api, sale, hold_id, "sp-a").status_code == 409
+            assert confirm(api, sale, hold_id, {"nope": 1}, buyer="sp-a").status_code == 400
             assert poll_until(lambda: receiver.span_count >= 4)
             api.http.close()
         finally:
@@ -309,9 +345,9 @@ def test_holds_on_redis_cluster(cluster_api: LocalServer) -> None:
     sale = api.new_sale(stock=2, hold_ttl_s=1)
     first = hold(api, sale, "cl-a").json()["hold_id"]
     second = hold(api, sale, "cl-b").json()["hold_id"]
-    order = confirm(api, sale, first)
+    order = confirm(api, sale, first, buyer="cl-a")
     assert order.status_code == 201
-    poll(lambda: api.http.get(f"/sales/{sale}/holds/{second}").json()["state"] == "expired")
+    poll(lambda: read(api, sale, second, "cl-b").json()["state"] == "expired")
     assert api.buy(sale, "cl-c").status_code == 201
     url = f"/admin/sales/{sale}/orders/{order.json()['order_id']}/cancel"
     assert api.http.post(url, json={"restock": True}, headers=api.auth).status_code == 200
@@ -349,6 +385,7 @@ def test_redis_killed_and_restarted_mid_checkout(aof_api: tuple[Api, RedisProces
     client, redis_process = aof_api
     buyers, stock = 40, 30
     sale = client.new_sale(stock=stock)
+    tokens = [client.as_buyer(f"ck{i}") for i in range(buyers)]
     unavailable = 0
 
     async def checkout(http: httpx.AsyncClient, i: int) -> tuple[str | None, str | None]:
@@ -369,13 +406,13 @@ def test_redis_killed_and_restarted_mid_checkout(aof_api: tuple[Api, RedisProces
                 await asyncio.sleep(0.05)  # pacing retries, not synchronisation
 
         made = await settled(
-            "POST", f"/sales/{sale}/holds", json={"buyer_id": f"ck{i}"}, headers={"Idempotency-Key": uuid.uuid4().hex}
+            "POST", f"/sales/{sale}/holds", json={}, headers={"Idempotency-Key": uuid.uuid4().hex, **tokens[i]}
         )
         if made.status_code != 201:
             assert made.status_code == 409 and made.json()["type"] == HOLD + "sold-out"
             return None, None
         hold_id = made.json()["hold_id"]
-        order = await settled("POST", f"/sales/{sale}/holds/{hold_id}/confirm")
+        order = await settled("POST", f"/sales/{sale}/holds/{hold_id}/confirm", headers=tokens[i])
         assert order.status_code == 201, order.text
         return hold_id, order.json()["order_id"]
 
@@ -391,11 +428,11 @@ def test_redis_killed_and_restarted_mid_checkout(aof_api: tuple[Api, RedisProces
             return await asyncio.gather(*tasks)
 
     results = asyncio.run(rush())
-    confirmed = [(h, o) for h, o in results if h is not None]
+    confirmed = [(i, h, o) for i, (h, o) in enumerate(results) if h is not None]
     assert len(confirmed) == stock
-    assert len({o for _, o in confirmed}) == stock
-    for hold_id, order_id in confirmed:
-        state = client.http.get(f"/sales/{sale}/holds/{hold_id}").json()
+    assert len({o for _, _, o in confirmed}) == stock
+    for i, hold_id, order_id in confirmed:
+        state = read(client, sale, str(hold_id), f"ck{i}").json()
         assert (state["state"], state["order_id"]) == ("confirmed", order_id)
     audit = audited(client, sale)
     assert (audit["sold"], audit["orders"], audit["holds"]["confirmed"], audit["held"]) == (stock, stock, stock, 0)

@@ -84,13 +84,18 @@ def test_hold_confirm_replay_and_ledger_entry(redis_server: RedisProcess) -> Non
         assert (await inv.hold(sale, "alice", 1, k)).outcome is Outcome.IDEMPOTENCY_CONFLICT
         assert (await inv.hold(sale, "bob", 2, k)).outcome is Outcome.IDEMPOTENCY_CONFLICT
 
-        confirmed = await inv.confirm(sale, held.hold_id, "pay-1")
+        # Another buyer's hold is unknown to them at every step, and stays as it was.
+        assert (await inv.confirm(sale, held.hold_id, "bob", "pay-0")).outcome is Outcome.UNKNOWN_HOLD
+        assert (await inv.release(sale, held.hold_id, "bob")).outcome is Outcome.UNKNOWN_HOLD
+        assert (await inv.read_hold(sale, held.hold_id, "bob")).outcome is Outcome.UNKNOWN_HOLD
+        assert (await inv.read_hold(sale, held.hold_id, "")).state is HoldState.HELD  # "": anyone's (operators)
+        confirmed = await inv.confirm(sale, held.hold_id, "alice", "pay-1")
         assert confirmed.outcome is Outcome.CONFIRMED and confirmed.quantity == 2 and confirmed.buyer_id == "alice"
         assert confirmed.created_ms < held.expires_ms
-        replay = await inv.confirm(sale, held.hold_id, "pay-2")
+        replay = await inv.confirm(sale, held.hold_id, "alice", "pay-2")
         assert replay.outcome is Outcome.REPLAYED
         assert (replay.order_id, replay.created_ms) == (confirmed.order_id, confirmed.created_ms)
-        state = await inv.read_hold(sale, held.hold_id)
+        state = await inv.read_hold(sale, held.hold_id, "alice")
         assert (state.outcome, state.state, state.order_id) == (Outcome.FOUND, HoldState.CONFIRMED, confirmed.order_id)
         # A replayed hold after the confirm says so; it never makes a second hold.
         assert (await inv.hold(sale, "alice", 2, k)).state is HoldState.CONFIRMED
@@ -119,15 +124,15 @@ def test_release_and_the_states_a_hold_cannot_leave(redis_server: RedisProcess) 
         sale = await new_sale(inv, stock=3)
         first = await inv.hold(sale, "carol", 1, key())
         second = await inv.hold(sale, "carol", 1, key())
-        assert (await inv.release(sale, first.hold_id)).outcome is Outcome.RELEASED
-        assert (await inv.release(sale, first.hold_id)).outcome is Outcome.HOLD_RELEASED
-        assert (await inv.confirm(sale, first.hold_id)).outcome is Outcome.HOLD_RELEASED
-        assert (await inv.confirm(sale, second.hold_id)).outcome is Outcome.CONFIRMED
-        released = await inv.release(sale, second.hold_id)
+        assert (await inv.release(sale, first.hold_id, "carol")).outcome is Outcome.RELEASED
+        assert (await inv.release(sale, first.hold_id, "carol")).outcome is Outcome.HOLD_RELEASED
+        assert (await inv.confirm(sale, first.hold_id, "carol")).outcome is Outcome.HOLD_RELEASED
+        assert (await inv.confirm(sale, second.hold_id, "carol")).outcome is Outcome.CONFIRMED
+        released = await inv.release(sale, second.hold_id, "carol")
         assert released.outcome is Outcome.HOLD_CONFIRMED and released.order_id
-        assert (await inv.release(sale, "0" * 32)).outcome is Outcome.UNKNOWN_HOLD
-        assert (await inv.confirm(sale, "not-a-hold-id")).outcome is Outcome.UNKNOWN_HOLD
-        assert (await inv.confirm("no-such-sale", "0" * 32)).outcome is Outcome.UNKNOWN_SALE
+        assert (await inv.release(sale, "0" * 32, "carol")).outcome is Outcome.UNKNOWN_HOLD
+        assert (await inv.confirm(sale, "not-a-hold-id", "carol")).outcome is Outcome.UNKNOWN_HOLD
+        assert (await inv.confirm("no-such-sale", "0" * 32, "carol")).outcome is Outcome.UNKNOWN_SALE
         s = await audited(inv, sale)
         assert (s.remaining, s.held, s.sold, s.holds_released, s.holds_confirmed) == (2, 0, 1, 1, 1)
 
@@ -142,7 +147,7 @@ def test_limit_counts_held_and_sold_units(redis_server: RedisProcess) -> None:
         limited = await inv.hold(sale, "dave", 1, key())
         assert (limited.outcome, limited.bought, limited.limit) == (Outcome.LIMIT_REACHED, 2, 2)
         assert (await inv.purchase(sale, "dave", 1, key())).outcome is Outcome.LIMIT_REACHED
-        assert (await inv.release(sale, h.hold_id)).outcome is Outcome.RELEASED
+        assert (await inv.release(sale, h.hold_id, "dave")).outcome is Outcome.RELEASED
         assert (await inv.hold(sale, "dave", 1, key())).outcome is Outcome.HELD
         await audited(inv, sale)
 
@@ -162,11 +167,11 @@ def test_expiry_is_judged_by_redis_and_units_come_back_without_a_reaper(redis_se
             return seconds * 1000 + micros // 1000 >= a.expires_ms
 
         await poll(redis_past_expiry)
-        late = await inv.confirm(sale, a.hold_id)
+        late = await inv.confirm(sale, a.hold_id, "erin")
         assert (late.outcome, late.expires_ms) == (Outcome.HOLD_EXPIRED, a.expires_ms)
-        assert (await inv.confirm(sale, a.hold_id)).outcome is Outcome.HOLD_EXPIRED
-        assert (await inv.release(sale, a.hold_id)).outcome is Outcome.HOLD_EXPIRED
-        assert (await inv.read_hold(sale, a.hold_id)).state is HoldState.EXPIRED
+        assert (await inv.confirm(sale, a.hold_id, "erin")).outcome is Outcome.HOLD_EXPIRED
+        assert (await inv.release(sale, a.hold_id, "erin")).outcome is Outcome.HOLD_EXPIRED
+        assert (await inv.read_hold(sale, a.hold_id, "erin")).state is HoldState.EXPIRED
         bought = await inv.purchase(sale, "frank", 2, key())
         assert bought.outcome is Outcome.SOLD
         s = await audited(inv, sale)
@@ -186,7 +191,7 @@ def test_purchase_and_hold_reclaim_expired_holds_and_the_reaper_tidies(redis_ser
 
         await poll(hold_again)  # the hold script itself reclaimed the expired holds
         # The first hold made expires first: its unit is the one the hold script took back.
-        assert (await inv.read_hold(sale, holds[0].hold_id)).state is HoldState.EXPIRED
+        assert (await inv.read_hold(sale, holds[0].hold_id, "b0")).state is HoldState.EXPIRED
 
         quiet = await new_sale(inv, stock=3, ttl_s=1)
         await inv.hold(quiet, "q", 3, key())
@@ -221,7 +226,7 @@ def test_cancel_is_exactly_once(redis_server: RedisProcess) -> None:
         sale = await new_sale(inv, stock=4)
         order = await inv.purchase(sale, "gina", 2, key())
         h = await inv.hold(sale, "hank", 1, key())
-        confirmed = await inv.confirm(sale, h.hold_id)
+        confirmed = await inv.confirm(sale, h.hold_id, "hank")
         first = await inv.cancel_order(sale, order.order_id, restock=True)
         assert first.outcome is Outcome.CANCELLED and first.restock and first.quantity == 2
         again = await asyncio.gather(*(inv.cancel_order(sale, order.order_id, restock=r) for r in (True, False)))
@@ -270,19 +275,19 @@ def test_confirms_racing_expiry_at_the_boundary(redis_server: RedisProcess) -> N
         skew_ms = redis_now - (before + time.monotonic()) * 500
 
         async def confirm_now(hold: Any) -> Any:
-            return await inv.confirm(sale, hold.hold_id)
+            return await inv.confirm(sale, hold.hold_id, hold.buyer_id)
 
         async def confirm_at(hold: Any, shift_ms: int) -> Any:
             delay_s = (hold.expires_ms + shift_ms - skew_ms) / 1000 - time.monotonic()
             await asyncio.sleep(max(0.0, delay_s))  # aiming the shot, not waiting for a condition
-            return await inv.confirm(sale, hold.hold_id)
+            return await inv.confirm(sale, hold.hold_id, hold.buyer_id)
 
         async def confirm_after_expiry(hold: Any) -> Any:
             deadline = time.monotonic() + 30
             while await redis_ms() <= hold.expires_ms:  # the condition is Redis's clock, bounded by the deadline
                 assert time.monotonic() < deadline, "Redis's clock never passed the hold's expiry"
                 await asyncio.sleep(0.01)
-            return await inv.confirm(sale, hold.hold_id)
+            return await inv.confirm(sale, hold.hold_id, hold.buyer_id)
 
         groups = {"now": holds[0::3], "boundary": holds[1::3], "late": holds[2::3]}
         started = time.monotonic()
@@ -338,7 +343,7 @@ def test_redis_restarted_mid_checkout_keeps_holds(aof_redis: RedisProcess) -> No
     async def before(inv: Inventory) -> tuple[str, list[str]]:
         sale = await new_sale(inv, stock=5)
         holds = [await inv.hold(sale, f"k{i}", 1, key()) for i in range(3)]
-        await inv.confirm(sale, holds[0].hold_id)
+        await inv.confirm(sale, holds[0].hold_id, "k0")
         return sale, [h.hold_id for h in holds]
 
     sale, ids = run(aof_redis.url, before)
@@ -346,9 +351,9 @@ def test_redis_restarted_mid_checkout_keeps_holds(aof_redis: RedisProcess) -> No
     aof_redis.start()
 
     async def after(inv: Inventory) -> None:
-        assert (await inv.confirm(sale, ids[0])).outcome is Outcome.REPLAYED
-        assert (await inv.confirm(sale, ids[1])).outcome is Outcome.CONFIRMED
-        assert (await inv.release(sale, ids[2])).outcome is Outcome.RELEASED
+        assert (await inv.confirm(sale, ids[0], "k0")).outcome is Outcome.REPLAYED
+        assert (await inv.confirm(sale, ids[1], "k1")).outcome is Outcome.CONFIRMED
+        assert (await inv.release(sale, ids[2], "k2")).outcome is Outcome.RELEASED
         s = await audited(inv, sale)
         assert (s.sold, s.held, s.remaining, s.holds) == (2, 0, 3, 3)
 
@@ -392,21 +397,21 @@ def test_replicated_mode_acknowledges_holds_and_confirms_only_once_a_replica_has
             replica.freeze()
             try:
                 with pytest.raises(Unavailable) as first:
-                    await inv.confirm(sale, held.hold_id)
+                    await inv.confirm(sale, held.hold_id, "rep")
                 assert first.value.kind == "replication"
                 with pytest.raises(Unavailable):  # the retry is a replay: it waits for the replica too
-                    await inv.confirm(sale, held.hold_id)
+                    await inv.confirm(sale, held.hold_id, "rep")
             finally:
                 replica.thaw()
 
             async def replayed() -> bool:
                 try:
-                    return (await inv.confirm(sale, held.hold_id)).outcome is Outcome.REPLAYED
+                    return (await inv.confirm(sale, held.hold_id, "rep")).outcome is Outcome.REPLAYED
                 except Unavailable:
                     return False
 
             await poll(replayed)
-            order = await inv.confirm(sale, held.hold_id)
+            order = await inv.confirm(sale, held.hold_id, "rep")
             cancelled = await inv.cancel_order(sale, order.order_id, restock=True)
             assert cancelled.outcome is Outcome.CANCELLED
             s = await audited(inv, sale)
