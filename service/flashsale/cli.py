@@ -244,7 +244,7 @@ def serve(host: str, port: int, workers: int, server: str) -> int:
     path it prints, creates the sale 'demo' (100 units, 2 per buyer) and stops that Redis on exit.
     """
     from flashsale.embedded import EmbeddedRedis
-    from flashsale.security import check_admin_token
+    from flashsale.security import check_admin_token, check_identity
     from flashsale.telemetry.logs import say, uvicorn_log_config
 
     env = os.environ
@@ -255,6 +255,9 @@ def serve(host: str, port: int, workers: int, server: str) -> int:
     if not settings.redis_url:
         embedded = EmbeddedRedis()
         env["FLASHSALE_REDIS_URL"] = embedded.start()
+        # A throwaway Redis is a demo: buyers sign in with the demo issuer (flashsale buyer-token) unless an
+        # identity provider is configured.
+        env.setdefault("FLASHSALE_DEMO", "true")
         if not settings.admin_token:
             token = secrets.token_urlsafe(32)
             env["FLASHSALE_ADMIN_TOKEN"] = token
@@ -270,6 +273,13 @@ def serve(host: str, port: int, workers: int, server: str) -> int:
         settings = Settings.from_env()
         _create_sale(settings, DEMO_SALE)
         say("demo_sale_ready", message=f"demo sale 'demo' (stock {DEMO_SALE['stock']}) ready", sale="demo")
+    try:
+        check_admin_token(settings)
+        check_identity(settings)
+    except BaseException:
+        if embedded is not None:
+            embedded.stop()
+        raise
     if not settings.database_url:
         # make run: no embedded PostgreSQL (docs/decisions.md, issue 13); orders stay in Redis only.
         say(
@@ -278,7 +288,6 @@ def serve(host: str, port: int, workers: int, server: str) -> int:
             "'flashsale export' beside it (README: Orders in PostgreSQL)",
         )
     try:
-        check_admin_token(settings)
         if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in env:
             env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="flashsale-metrics-")
         _clear_metric_files(env.get("PROMETHEUS_MULTIPROC_DIR"))

@@ -200,15 +200,19 @@ class JwksSource:
         return keys
 
     async def keep_fresh(self) -> None:
-        """Background task: load the keys, then refresh once 80 % of their cache period has passed; on failure
-        retry after the cooldown (the keys already loaded keep verifying meanwhile)."""
+        """Background task: load the keys, then refresh once 80 % of their cache period has passed. On failure
+        retry after the cooldown while keys are loaded (they keep verifying meanwhile); before the first key set,
+        after 1, 2, 4... s up to the cooldown, so a worker that started before its provider is ready soon after."""
+        backoff = 1.0
         while True:
             try:
                 if self.keys is None or time.monotonic() >= self._refresh_at():
                     await self.refresh()
                 pause = max(1.0, self._refresh_at() - time.monotonic())
+                backoff = 1.0
             except KeysUnavailable:
-                pause = max(1.0, self.cooldown_s)
+                pause = max(1.0, self.cooldown_s) if self.keys is not None else backoff
+                backoff = min(backoff * 2, max(1.0, self.cooldown_s))
             await asyncio.sleep(pause)
 
     def _refresh_at(self) -> float:
