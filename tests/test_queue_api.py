@@ -34,7 +34,7 @@ def queued_sale(client: Api, stock: int, **queue: Any) -> str:
 
 def join(client: Api, sale: str, buyer: str, key: str | None = None) -> httpx.Response:
     return client.http.post(
-        f"/sales/{sale}/queue", json={"buyer_id": buyer}, headers={"Idempotency-Key": key or str(uuid.uuid4())}
+        f"/sales/{sale}/queue", headers={"Idempotency-Key": key or str(uuid.uuid4()), **client.as_buyer(buyer)}
     )
 
 
@@ -49,18 +49,19 @@ def until(check: Callable[[], Any], what: str, timeout_s: float = 20.0) -> Any:
         time.sleep(0.05)
 
 
-def poll(client: Api, location: str) -> dict[str, Any]:
-    r = client.http.get(location)
+def poll(client: Api, location: str, buyer: str) -> dict[str, Any]:
+    """The place at ``location`` read by its buyer."""
+    r = client.http.get(location, headers=client.as_buyer(buyer))
     assert r.status_code == 200, r.text
     assert int(r.headers["Retry-After"]) >= 1
     return r.json()  # type: ignore[no-any-return]
 
 
 def buy(client: Api, sale: str, buyer: str, token: str | None, key: str | None = None) -> httpx.Response:
-    headers = {"Idempotency-Key": key or str(uuid.uuid4())}
+    headers = {"Idempotency-Key": key or str(uuid.uuid4()), **client.as_buyer(buyer)}
     if token is not None:
         headers["Admission-Token"] = token
-    return client.http.post(f"/sales/{sale}/purchases", json={"buyer_id": buyer}, headers=headers)
+    return client.http.post(f"/sales/{sale}/purchases", json={}, headers=headers)
 
 
 def signer_of(client: Api) -> Signer:
@@ -72,11 +73,22 @@ def signer_of(client: Api) -> Signer:
 
 def test_join_poll_admit_and_buy_once(client: Api) -> None:
     sale = queued_sale(client, stock=5)
-    r = join(client, sale, "alice")
+    key = str(uuid.uuid4())
+    r = join(client, sale, "alice", key)
     assert r.status_code == 201, r.text
+    assert r.json()["buyer_id"] == "alice"
     location = r.headers["Location"]
     assert location == f"/sales/{sale}/queue/{r.json()['ticket']}"
-    place = until(lambda: (v := poll(client, location))["state"] == "admitted" and v, "admission")
+    # alice's place is hers alone: bob's poll of her ticket is an unknown ticket, bob's join with her key a
+    # conflict (never her ticket), and a poll without a token a 401.
+    theirs = client.http.get(location, headers=client.as_buyer("bob"))
+    assert (theirs.status_code, theirs.json()["type"]) == (404, PROBLEM + "unknown-ticket")
+    copied = join(client, sale, "bob", key)
+    assert (copied.status_code, copied.json()["type"]) == (422, PROBLEM + "idempotency-key-reused"), copied.text
+    anonymous = client.http.get(location)
+    assert (anonymous.status_code, anonymous.json()["type"]) == (401, PROBLEM + "buyer-unauthenticated")
+    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+    place = until(lambda: (v := poll(client, location, "alice"))["state"] == "admitted" and v, "admission")
     assert place["position"] == 0 and place["ahead"] == 0
     token = place["admission_token"]
 
@@ -96,7 +108,7 @@ def test_join_poll_admit_and_buy_once(client: Api) -> None:
     replay = buy(client, sale, "alice", token, key)
     assert replay.status_code == 201 and replay.headers.get("Idempotent-Replayed") == "true"
     assert replay.json()["order_id"] == first.json()["order_id"]
-    again = buy(client, sale, "alice", poll(client, location)["admission_token"])  # a fresh poll, same place
+    again = buy(client, sale, "alice", poll(client, location, "alice")["admission_token"])  # a fresh poll, same place
     assert (again.status_code, again.json()["type"]) == (409, PROBLEM + "admission-used")
 
     audit = client.audit(sale)
@@ -117,8 +129,9 @@ def test_expired_and_early_tokens_are_refused_without_an_order(client: Api) -> N
 
 def test_one_buyer_on_50_connections_gets_one_place(client: Api) -> None:
     sale = queued_sale(client, stock=5)
-    requests = [(f"/sales/{sale}/queue", {"buyer_id": "dave"}, {"Idempotency-Key": str(uuid.uuid4())})] * 50
-    answers = asyncio.run(burst(client.url, [(p, b, {"Idempotency-Key": str(uuid.uuid4())}) for p, b, _ in requests]))
+    dave = client.as_buyer("dave")
+    requests = [(f"/sales/{sale}/queue", {}, {"Idempotency-Key": str(uuid.uuid4()), **dave}) for _ in range(50)]
+    answers = asyncio.run(burst(client.url, requests))
     statuses = sorted(r.status_code for r in answers)
     assert statuses == [200] * 49 + [201], statuses
     assert len({r.json()["ticket"] for r in answers}) == 1
@@ -138,14 +151,16 @@ def test_admission_is_capped_by_stock_and_sold_out_reaches_every_poll(client: Ap
     until(lambda: figures()["queue"]["serving"] >= 3, "three admissions")
     seen = [figures() for _ in range(10)]  # ten later controller snapshots: nobody bought, still 3 admitted
     assert all(f["queue"]["serving"] == 3 and f["active"] == 3 for f in seen), seen
-    states = [poll(client, loc)["state"] for loc in locations]
+    states = [poll(client, loc, f"b{i}")["state"] for i, loc in enumerate(locations)]
     assert states.count("admitted") == 3 and states.count("waiting") == 17, states
 
-    for loc in locations[:3]:
-        place = poll(client, loc)
-        buyer = f"b{locations.index(loc)}"
-        assert buy(client, sale, buyer, place["admission_token"]).status_code == 201
-    until(lambda: all(poll(client, loc)["state"] == "sold_out" for loc in locations), "sold_out everywhere")
+    for i, loc in enumerate(locations[:3]):
+        place = poll(client, loc, f"b{i}")
+        assert buy(client, sale, f"b{i}", place["admission_token"]).status_code == 201
+    until(
+        lambda: all(poll(client, loc, f"b{i}")["state"] == "sold_out" for i, loc in enumerate(locations)),
+        "sold_out everywhere",
+    )
     late = join(client, sale, "latecomer")
     assert (late.status_code, late.json()["type"]) == (409, PROBLEM + "queue-ended")
     audit = client.audit(sale)
@@ -159,17 +174,17 @@ def test_random_open_is_committed_before_and_recomputable_after(client: Api) -> 
     before = client.http.get(f"/sales/{sale}/queue")
     assert before.status_code == 200 and "max-age=1" in before.headers["Cache-Control"]
     assert before.json()["seed"] is None and len(before.json()["commitment"]) == 64
-    assert all(poll(client, f"/sales/{sale}/queue/{t['ticket']}")["position"] is None for t in tickets)
+    assert all(poll(client, f"/sales/{sale}/queue/{t['ticket']}", t["buyer_id"])["position"] is None for t in tickets)
 
     opened = until(lambda: (v := client.http.get(f"/sales/{sale}/queue").json())["opened"] and v, "the open")
     seed = bytes.fromhex(opened["seed"])
     assert hashlib.sha256(seed).hexdigest() == before.json()["commitment"]
     assert opened["pre_count"] == 40
-    positions = [poll(client, f"/sales/{sale}/queue/{t['ticket']}")["position"] for t in tickets]
+    positions = [poll(client, f"/sales/{sale}/queue/{t['ticket']}", t["buyer_id"])["position"] for t in tickets]
     assert positions == [permute(seed, 40, t["joined_index"]) for t in tickets]
     assert sorted(positions) == list(range(40)) and positions != list(range(40))
     later = join(client, sale, "after-open").json()
-    assert poll(client, f"/sales/{sale}/queue/{later['ticket']}")["position"] == 40  # FIFO behind the pre-queue
+    assert poll(client, f"/sales/{sale}/queue/{later['ticket']}", "after-open")["position"] == 40  # FIFO, after
 
 
 def test_sales_without_a_queue_need_no_token(client: Api) -> None:
@@ -177,25 +192,25 @@ def test_sales_without_a_queue_need_no_token(client: Api) -> None:
     assert buy(client, sale, "erin", None).status_code == 201
     r = join(client, sale, "erin")
     assert (r.status_code, r.json()["type"]) == (404, PROBLEM + "no-queue")
-    bad = client.http.get(f"/sales/{sale}/queue/not-a-ticket")
+    bad = client.http.get(f"/sales/{sale}/queue/not-a-ticket", headers=client.as_buyer("erin"))
     assert (bad.status_code, bad.json()["type"]) == (404, PROBLEM + "unknown-ticket")
 
 
 def test_a_hold_spends_the_admission_and_its_confirm_needs_none(client: Api) -> None:
     sale = queued_sale(client, stock=2)
+    frank = client.as_buyer("frank")
     location = join(client, sale, "frank").headers["Location"]
-    token = until(lambda: (v := poll(client, location))["state"] == "admitted" and v, "admission")["admission_token"]
-    headers = {"Idempotency-Key": str(uuid.uuid4()), "Admission-Token": token}
-    hold = client.http.post(f"/sales/{sale}/holds", json={"buyer_id": "frank"}, headers=headers)
+    place = until(lambda: (v := poll(client, location, "frank"))["state"] == "admitted" and v, "admission")
+    token = place["admission_token"]
+    headers = {"Idempotency-Key": str(uuid.uuid4()), "Admission-Token": token, **frank}
+    hold = client.http.post(f"/sales/{sale}/holds", json={}, headers=headers)
     assert hold.status_code == 201, hold.text
-    headers = {"Idempotency-Key": str(uuid.uuid4()), "Admission-Token": token}
-    again = client.http.post(f"/sales/{sale}/holds", json={"buyer_id": "frank"}, headers=headers)
+    headers = {"Idempotency-Key": str(uuid.uuid4()), "Admission-Token": token, **frank}
+    again = client.http.post(f"/sales/{sale}/holds", json={}, headers=headers)
     assert (again.status_code, again.json()["type"]) == (409, PROBLEM + "admission-used")
-    bare = client.http.post(
-        f"/sales/{sale}/holds", json={"buyer_id": "frank"}, headers={"Idempotency-Key": str(uuid.uuid4())}
-    )
+    bare = client.http.post(f"/sales/{sale}/holds", json={}, headers={"Idempotency-Key": str(uuid.uuid4()), **frank})
     assert (bare.status_code, bare.json()["type"]) == (403, PROBLEM + "admission-required")
-    confirm = client.http.post(f"/sales/{sale}/holds/{hold.json()['hold_id']}/confirm")
+    confirm = client.http.post(f"/sales/{sale}/holds/{hold.json()['hold_id']}/confirm", headers=frank)
     assert confirm.status_code == 201, confirm.text
     audit = client.audit(sale)
     assert audit["ok"] is True and audit["sold"] == 1, audit
@@ -209,7 +224,7 @@ def test_the_waiting_room_on_redis_cluster(cluster_api: LocalServer) -> None:
     try:
         sale = queued_sale(client, stock=3)
         location = join(client, sale, "gina").headers["Location"]
-        place = until(lambda: (v := poll(client, location))["state"] == "admitted" and v, "admission")
+        place = until(lambda: (v := poll(client, location, "gina"))["state"] == "admitted" and v, "admission")
         assert buy(client, sale, "gina", place["admission_token"]).status_code == 201
         assert client.audit(sale)["ok"] is True
     finally:

@@ -157,8 +157,11 @@ def test_redis_killed_during_admission(aof_redis: RedisProcess) -> None:
 
         def join(buyer: str) -> httpx.Response:
             return client.http.post(
-                f"/sales/{sale}/queue", json={"buyer_id": buyer}, headers={"Idempotency-Key": str(uuid.uuid4())}
+                f"/sales/{sale}/queue", headers={"Idempotency-Key": str(uuid.uuid4()), **client.as_buyer(buyer)}
             )
+
+        def place(buyer: str, ticket: str) -> httpx.Response:
+            return client.http.get(f"/sales/{sale}/queue/{ticket}", headers=client.as_buyer(buyer))
 
         first = {f"p{i}": join(f"p{i}").json() for i in range(20)}
         aof_redis.kill()
@@ -166,7 +169,7 @@ def test_redis_killed_during_admission(aof_redis: RedisProcess) -> None:
         assert all(d.status_code == 503 and d.headers["Retry-After"] == "1" for d in down), [d.text for d in down]
         ticket = first["p0"]["ticket"]
         deadline = time.monotonic() + 15
-        while (polled := client.http.get(f"/sales/{sale}/queue/{ticket}")).status_code != 503:
+        while (polled := place("p0", ticket)).status_code != 503:
             assert polled.status_code == 200 and time.monotonic() < deadline, polled.text  # stale after 2 s
             time.sleep(0.1)
         assert polled.headers["Retry-After"] == "1" and polled.json()["type"].endswith(":unavailable")
@@ -186,13 +189,13 @@ def test_redis_killed_during_admission(aof_redis: RedisProcess) -> None:
         while len(tokens) < 25:
             assert time.monotonic() < deadline, tokens
             for b, t in [*first.items()]:
-                v = client.http.get(f"/sales/{sale}/queue/{t['ticket']}").json()
+                v = place(b, t["ticket"]).json()
                 if v.get("state") == "admitted":
                     tokens[b] = v["admission_token"]
             for i in range(5):
                 b = f"n{i}"
                 t = join(b).json()["ticket"]
-                v = client.http.get(f"/sales/{sale}/queue/{t}").json()
+                v = place(b, t).json()
                 if v.get("state") == "admitted":
                     tokens[b] = v["admission_token"]
             time.sleep(0.1)
@@ -200,15 +203,15 @@ def test_redis_killed_during_admission(aof_redis: RedisProcess) -> None:
         for b, tok in tokens.items():
             r1 = client.http.post(
                 f"/sales/{sale}/purchases",
-                json={"buyer_id": b},
-                headers={"Idempotency-Key": str(uuid.uuid4()), "Admission-Token": tok},
+                json={},
+                headers={"Idempotency-Key": str(uuid.uuid4()), "Admission-Token": tok, **client.as_buyer(b)},
             )
             assert r1.status_code == 201, r1.text
             bought[b] = r1.json()["order_id"]
             r2 = client.http.post(
                 f"/sales/{sale}/purchases",
-                json={"buyer_id": b},
-                headers={"Idempotency-Key": str(uuid.uuid4()), "Admission-Token": tok},
+                json={},
+                headers={"Idempotency-Key": str(uuid.uuid4()), "Admission-Token": tok, **client.as_buyer(b)},
             )
             assert r2.status_code == 409 and r2.json()["type"].endswith("admission-used"), r2.text
         audit = client.audit(sale)

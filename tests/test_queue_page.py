@@ -79,14 +79,21 @@ def driver() -> Iterator[Any]:
 
 
 class Page:
-    """One buyer's waiting page in its own browser window."""
+    """One buyer's waiting page in its own browser window, signed in as ``buyer``: the shop hands the page the
+    buyer's token in the URL fragment (never the query), as a shop that signed the buyer in itself does."""
 
-    def __init__(self, driver: Any, url: str) -> None:
+    def __init__(self, driver: Any, client: Api, sale: str, buyer: str) -> None:
+        from selenium.webdriver.support.ui import WebDriverWait
+
         self.driver = driver
         driver.switch_to.new_window("window")
         self.handle = driver.current_window_handle
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": STATE_RECORDER})
-        driver.get(url)
+        token = client.server.token(buyer)
+        driver.get(f"{client.url}/sales/{sale}/wait#access_token={token}")
+        # The page keeps the token in its tab's sessionStorage and takes it out of the address bar.
+        WebDriverWait(driver, WAIT_S).until(lambda d: "access_token" not in d.current_url)
+        assert token not in driver.current_url
 
     def focus(self) -> None:
         if self.driver.current_window_handle != self.handle:
@@ -160,13 +167,13 @@ def test_first_buyer_buys_and_the_second_sees_sold_out(client: Api, driver: Any)
     # Stock 1 and one admission a second: B queues behind A, and the stock alone keeps B out once A is admitted.
     queue = {"mode": "fifo", "admit_rate": 1, "max_active": 1, "token_ttl_s": 60}
     sale = client.new_sale(stock=1, queue=queue)
-    a = Page(driver, f"{client.url}/sales/{sale}/wait?buyer=alice")
+    a = Page(driver, client, sale, "alice")
     a.wait_for("admitted", also=lambda p: p.text("position") == "1")
     admitted_s = time.monotonic() - started
     assert a.text("ahead") == "0"
     a.screenshot("admitted")
 
-    b = Page(driver, f"{client.url}/sales/{sale}/wait?buyer=bob")  # same browser: same localStorage as alice
+    b = Page(driver, client, sale, "bob")  # same browser: same localStorage as alice
     b.wait_for("waiting", also=lambda p: filled("position")(p) and filled("ahead")(p))
     assert b.text("position") == "2", b.text("position")
     b.screenshot("waiting")
@@ -213,7 +220,7 @@ def test_random_open_shows_the_draw_then_a_place(client: Api, driver: Any) -> No
     for i in range(3):
         r = join(client, sale, f"early-{i}")
         assert r.status_code == 201, r.text
-    page = Page(driver, f"{client.url}/sales/{sale}/wait?buyer=carol")  # join index 3
+    page = Page(driver, client, sale, "carol")  # join index 3
     page.wait_for("waiting", also=lambda p: p.text("position") == "drawn at the open")
     assert datetime.now(UTC) < opens, "the page reached waiting only after the open: nothing was checked"
     assert page.text("ahead") == "-" and page.text("eta") != "-"  # before the open: the time to the open
