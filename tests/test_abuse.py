@@ -37,13 +37,22 @@ BAD_REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/admin/sales/BAD_ID/audit", {"admin": True}),
     ("GET", "/sales/no-such-sale", {}),
     ("GET", "/sales/UPPER_case", {}),
-    ("POST", "/sales/demo/purchases", {"json": {"buyer_id": "a", "quantity": "1"}, "key": True}),
-    ("POST", "/sales/demo/purchases", {"json": {"buyer_id": "a"}}),  # no Idempotency-Key
-    ("POST", "/sales/demo/purchases", {"json": {"buyer_id": "a"}, "headers": {"Idempotency-Key": "short"}}),
-    ("POST", "/sales/no-such-sale/purchases", {"json": {"buyer_id": "a"}, "key": True}),  # 404 without raising
-    ("POST", "/sales/demo/purchases", {"content": b"x" * 10_000, "key": True}),  # 413
-    ("POST", "/demo/sales/demo/purchases", {"json": [1, 2]}),
-    ("POST", "/demo/sales/Bad/purchases", {"json": {"buyer_id": "a"}}),
+    ("POST", "/sales/demo/purchases", {"json": {"quantity": "1"}, "key": True, "buyer": True}),
+    ("POST", "/sales/demo/purchases", {"json": {"buyer_id": "a", "quantity": 1}, "key": True, "buyer": True}),
+    ("POST", "/sales/demo/purchases", {"json": {}, "buyer": True}),  # no Idempotency-Key
+    ("POST", "/sales/demo/purchases", {"json": {}, "headers": {"Idempotency-Key": "short"}, "buyer": True}),
+    ("POST", "/sales/no-such-sale/purchases", {"json": {}, "key": True, "buyer": True}),  # 404 without raising
+    ("POST", "/sales/demo/purchases", {"content": b"x" * 10_000, "key": True, "buyer": True}),  # 413
+    ("POST", "/demo/sales/demo/purchases", {"json": [1, 2], "buyer": True}),
+    ("POST", "/demo/sales/Bad/purchases", {"json": {}, "buyer": True}),
+    # No token, or not one the server can verify: 401, never a traceback.
+    ("POST", "/sales/demo/purchases", {"json": {}, "key": True}),
+    ("POST", "/sales/demo/purchases", {"json": {}, "key": True, "headers": {"Authorization": "Bearer x.y.z"}}),
+    ("POST", "/sales/demo/purchases", {"json": {}, "key": True, "headers": {"Authorization": "Bearer " + "A" * 9000}}),
+    ("POST", "/sales/demo/holds", {"json": {}, "key": True, "headers": {"Authorization": "Basic YTpi"}}),
+    ("GET", "/sales/demo/holds/" + "0" * 32, {"headers": {"Authorization": "Bearer ...."}}),
+    ("POST", "/sales/demo/queue", {"key": True}),
+    ("GET", "/sales/demo/orders", {"headers": {"Authorization": "Bearer e30.e30.e30"}}),
 ]
 
 
@@ -70,11 +79,13 @@ def info_server(redis_server: RedisProcess) -> Iterator[LocalServer]:
 
 
 def _hang_up_mid_body(server: LocalServer) -> None:
-    """Headers announcing a body, half of it, then close: the handler is waiting for the rest."""
+    """Headers announcing a body (a signed-in buyer's: without a token the 401 comes before the body is read),
+    half of it, then close: the handler is waiting for the rest."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
         s.sendall(
             b"POST /sales/demo/purchases HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b'Idempotency-Key: 0123456789abcdef\r\nContent-Length: 100\r\n\r\n{"buyer_id":'
+            + f"Authorization: Bearer {server.token('a')}\r\n".encode()
+            + b'Idempotency-Key: 0123456789abcdef\r\nContent-Length: 100\r\n\r\n{"quantity":'
         )
         time.sleep(0.05)  # not synchronisation: gives the server a chance to start reading the body
 
@@ -92,6 +103,8 @@ def test_bad_request_burst_logs_no_traceback(info_server: LocalServer) -> None:
                 headers = dict(spec.get("headers", {}))
                 if spec.get("admin"):
                     headers.update(auth)
+                if spec.get("buyer"):
+                    headers.update(info_server.buyer("a"))
                 if spec.get("key"):
                     headers["Idempotency-Key"] = str(uuid.uuid4())
                 r = http.request(method, path, json=spec.get("json"), content=spec.get("content"), headers=headers)
@@ -225,32 +238,43 @@ async def _raw_request(
     return int(status_line.split()[1])
 
 
-async def _flood(port: int, count: int, connections: int = 32) -> Counter[tuple[str, int]]:
+async def _flood(server: LocalServer, count: int, connections: int = 32) -> Counter[tuple[str, int]]:
     """``count`` requests with made-up sale and buyer ids, spread over every refusal path, on ``connections``
     kept-alive connections.
 
     Each request but the per-address ones comes "from" a fresh address (``X-Forwarded-For``, trusted from
-    loopback as uvicorn does by default), so the per-address limit does not hide the other paths.
+    loopback as uvicorn does by default), so the per-address limit does not hide the other paths. A made-up
+    buyer is a new account: a token of its own, minted before the flood starts; ``bad_token`` sends made-up
+    tokens the server cannot verify.
     """
-    kinds = ("unknown_sale", "invalid_body", "per_buyer", "per_address", "unknown_route")
+    kinds = ("unknown_sale", "invalid_body", "per_buyer", "per_address", "unknown_route", "bad_token")
     seen: Counter[tuple[str, int]] = Counter()
+    accounts = {
+        i: f"b{uuid.uuid4().hex[:20]}"
+        for i in range(count)
+        if kinds[i % len(kinds)] in ("unknown_sale", "invalid_body")
+    }
+    tokens = {i: server.token(buyer) for i, buyer in accounts.items()}
+    flooder = server.token("flooder")
     jobs = iter(range(count))
 
     async def worker() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         try:
             for i in jobs:
                 kind = kinds[i % len(kinds)]
-                sale, buyer = f"s{uuid.uuid4().hex[:20]}", f"b{uuid.uuid4().hex[:20]}"
+                sale, buyer = f"s{uuid.uuid4().hex[:20]}", accounts.get(i, f"b{uuid.uuid4().hex[:20]}")
                 address = "198.51.100.7" if kind == "per_address" else f"10.{i % 250}.{i // 250 % 250}.{i % 7 + 1}"
+                token = tokens.get(i, flooder)
+                if kind == "bad_token":
+                    token = f"{uuid.uuid4().hex}.{uuid.uuid4().hex}.{uuid.uuid4().hex}"
                 headers = {
                     "Idempotency-Key": uuid.uuid4().hex,
                     "X-Forwarded-For": address,
                     "Content-Type": "application/json",
+                    "Authorization": f"Bearer {token}",
                 }
-                body = {"buyer_id": "flooder" if kind == "per_buyer" else buyer}
-                if kind == "invalid_body":
-                    body["quantity"] = "lots"
+                body: dict[str, Any] = {"quantity": "lots"} if kind == "invalid_body" else {}
                 if kind == "unknown_route":
                     status = await _raw_request(reader, writer, "GET", f"/{sale}/{buyer}", headers)
                 else:
@@ -268,9 +292,9 @@ async def _flood(port: int, count: int, connections: int = 32) -> Counter[tuple[
 @pytest.mark.slow
 def test_flood_of_made_up_ids_leaves_series_and_memory_bounded(limited_server: LocalServer) -> None:
     with httpx.Client(base_url=limited_server.url, timeout=10) as http:
-        asyncio.run(_flood(limited_server.port, 100))  # every route, status and outcome seen once
+        asyncio.run(_flood(limited_server, 100))  # every route, status and outcome seen once
         before = _series(http.get("/metrics").text)
-        seen = asyncio.run(_flood(limited_server.port, FLOOD))
+        seen = asyncio.run(_flood(limited_server, FLOOD))
         after_text = http.get("/metrics").text
     after = _series(after_text)
     grown = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
@@ -287,6 +311,7 @@ def test_flood_of_made_up_ids_leaves_series_and_memory_bounded(limited_server: L
     statuses = {kind: {s for k, s in seen if k == kind} for kind, _ in seen}
     assert 429 in statuses["per_buyer"] and 429 in statuses["per_address"]
     assert 404 in statuses["unknown_sale"] and 400 in statuses["invalid_body"]
+    assert 401 in statuses["bad_token"] and statuses["bad_token"] <= {401, 429}, statuses
     # Every route, status and outcome was seen in the warm-up: not one series per made-up id since.
     assert sum(max(0, n) for n in grown.values()) <= 2, grown
     assert tracked <= BUYERS_TRACKED
