@@ -40,6 +40,8 @@ OPERATION_IDS = {
     ("GET", "/sales/{sale_id}/holds/{hold_id}"): "getHold",
     ("DELETE", "/sales/{sale_id}/holds/{hold_id}"): "releaseHold",
     ("POST", "/sales/{sale_id}/holds/{hold_id}/confirm"): "confirmHold",
+    ("GET", "/sales/{sale_id}/orders"): "listOrders",
+    ("GET", "/sales/{sale_id}/orders/{order_id}"): "getOrder",
     ("GET", "/sales/{sale_id}"): "getSale",
     ("GET", "/health/live"): "getLiveness",
     ("GET", "/health/ready"): "getReadiness",
@@ -63,6 +65,20 @@ OPERATION_IDS = {
 
 UNTYPED: set[str] = set()
 """Operations documented without a response schema (``Response[Any]``): none; nothing may join this set."""
+
+BUYER_OPERATIONS = {
+    "createPurchase",
+    "createUnsafePurchase",
+    "createHold",
+    "getHold",
+    "releaseHold",
+    "confirmHold",
+    "listOrders",
+    "getOrder",
+    "joinQueue",
+    "getQueuePlace",
+}
+"""The routes that act for a buyer: each needs the buyer's token (``Authorization: Bearer``, scheme ``buyer``)."""
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +125,21 @@ def test_operation_ids_are_stable_readable_and_unique(document: dict[str, Any]) 
         assert "SaleId" not in str(operation_id) and "Admin" not in str(operation_id), operation_id
 
 
+def test_buyer_routes_declare_the_buyer_token(document: dict[str, Any]) -> None:
+    """A generated client (and schemathesis) learn from ``security`` that a route takes the buyer's token: each
+    buyer route names the ``buyer`` scheme, documents its 401, and has no ``buyer_id`` to fill in."""
+    scheme = document["components"]["securitySchemes"]["buyer"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    found = {operation["operationId"]: operation for _, _, operation in operations(document)}
+    assert set(found) >= BUYER_OPERATIONS
+    undeclared = sorted(op for op in BUYER_OPERATIONS if {"buyer": []} not in found[op].get("security", []))
+    assert undeclared == [], f"buyer routes without security [{{buyer: []}}]: {undeclared}"
+    for op in BUYER_OPERATIONS:
+        assert "401" in found[op]["responses"], op
+        assert "buyer_id" not in json.dumps(found[op].get("requestBody", {})), op
+        assert not any(p["name"].lower() == "buyer_id" for p in found[op].get("parameters", [])), op
+
+
 def test_problem_type_enum_is_the_problems_module_set(document: dict[str, Any]) -> None:
     schema = document["components"]["schemas"]["ProblemBody"]
     declared = {value for value in vars(problems).values() if isinstance(value, problems.ProblemType)}
@@ -129,9 +160,13 @@ def test_real_problems_conform_to_the_problem_schema(document: dict[str, Any], c
         client.buy(sale, "alice"),  # limit-reached: bought, limit
         client.buy(sale, "bob"),  # sold-out: remaining
         client.buy(client.new_sale(stock=5, opens_at="2999-01-01T00:00:00Z"), "bob"),  # sale-not-open: opens_at
-        client.http.post(f"/sales/{sale}/purchases", json={"buyer_id": "x"}, headers={"Idempotency-Key": "no"}),
+        client.http.post(
+            f"/sales/{sale}/purchases", json={}, headers={"Idempotency-Key": "no", **client.as_buyer("x")}
+        ),
+        client.http.post(f"/sales/{sale}/purchases", json={}, headers={"Idempotency-Key": str(uuid.uuid4())}),  # 401
+        client.http.get(f"/sales/{sale}/orders/1-1", headers=client.as_buyer("x")),  # unknown-order
     ]
-    assert [a.status_code for a in answers] == [409, 409, 409, 400]
+    assert [a.status_code for a in answers] == [409, 409, 409, 400, 401, 404]
     extensions = set()
     for answer in answers:
         body = answer.json()
@@ -193,23 +228,32 @@ def test_every_201_declares_and_sends_location(document: dict[str, Any], client:
     assert replay.headers["location"] == first.headers["location"]
     sent["createPurchase"] = first.headers["location"]
 
-    hold = client.http.post(
-        f"/sales/{sale_id}/holds", json={"buyer_id": "bob"}, headers={"Idempotency-Key": str(uuid.uuid4())}
-    )
+    bob = client.as_buyer("bob")
+    hold = client.http.post(f"/sales/{sale_id}/holds", json={}, headers={"Idempotency-Key": str(uuid.uuid4()), **bob})
     assert hold.status_code == 201, hold.text
     assert hold.headers["location"] == f"/sales/{sale_id}/holds/{hold.json()['hold_id']}"
-    assert client.http.get(hold.headers["location"]).json()["state"] == "held"
+    assert client.http.get(hold.headers["location"], headers=bob).json()["state"] == "held"
     sent["createHold"] = hold.headers["location"]
 
-    confirm = client.http.post(f"{hold.headers['location']}/confirm", json={"payment_ref": "pay-1"})
+    confirm = client.http.post(f"{hold.headers['location']}/confirm", json={"payment_ref": "pay-1"}, headers=bob)
     assert confirm.status_code == 201, confirm.text
     assert confirm.headers["location"] == f"/sales/{sale_id}/orders/{confirm.json()['order_id']}"
     sent["confirmHold"] = confirm.headers["location"]
 
-    unsafe = client.http.post(f"/demo/sales/{sale_id}/purchases", json={"buyer_id": "carol"})
+    unsafe = client.http.post(f"/demo/sales/{sale_id}/purchases", json={}, headers=client.as_buyer("carol"))
     assert unsafe.status_code == 201, unsafe.text
     assert unsafe.headers["location"] == f"/sales/{sale_id}/orders/{unsafe.json()['order_id']}"
     sent["createUnsafePurchase"] = unsafe.headers["location"]
+
+    # Every order's Location answers its buyer with that order, and anyone else with a 404.
+    for buyer, made in (("alice", order), ("bob", confirm.json()), ("carol", unsafe.json())):
+        location = f"/sales/{sale_id}/orders/{made['order_id']}"
+        mine = client.http.get(location, headers=client.as_buyer(buyer))
+        assert mine.status_code == 200, (buyer, mine.text)
+        assert (mine.json()["order_id"], mine.json()["buyer_id"]) == (made["order_id"], buyer)
+        assert mine.json()["quantity"] == made["quantity"]
+        theirs = client.http.get(location, headers=client.as_buyer("mallory"))
+        assert theirs.status_code == 404 and theirs.json()["type"] == "urn:flashsale:problem:unknown-order"
 
     # joinQueue's Location (the place's poll URL) is sent and followed by tests/test_queue_api.py.
     assert set(sent) == created - {"joinQueue"}, "a 201 route this test does not call: add it here"
@@ -249,11 +293,11 @@ def test_a_generated_client_imports_and_calls_the_api(
     models = importlib.import_module("flashsale_client.models")
 
     sale = client.new_sale(stock=1)
-    with generated.Client(base_url=client.url) as http:
-        body = models.CreatePurchasePurchaseRequest(buyer_id="generated", quantity=1)
+    with generated.AuthenticatedClient(base_url=client.url, token=client.server.token("generated")) as http:
+        body = models.CreatePurchasePurchaseRequest(quantity=1)
         bought = create_purchase.sync_detailed(sale, client=http, body=body, idempotency_key=str(uuid.uuid4()))
         refused = create_purchase.sync_detailed(sale, client=http, body=body, idempotency_key=str(uuid.uuid4()))
     assert bought.status_code == 201 and isinstance(bought.parsed, models.Order)
-    assert bought.parsed.sale_id == sale and bought.parsed.quantity == 1
+    assert (bought.parsed.sale_id, bought.parsed.buyer_id, bought.parsed.quantity) == (sale, "generated", 1)
     assert refused.status_code == 409 and isinstance(refused.parsed, models.ProblemBody)
     assert refused.parsed.type_.value == problems.SOLD_OUT.uri
