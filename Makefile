@@ -73,6 +73,7 @@ bench: system-deps $(STAMP) ## the throughput benchmark: load/reports/bench.{jso
 	$(BIN)/python -m load.bench
 	$(BIN)/python -m load.export_bench
 	$(BIN)/python -m load.bench.queue
+	$(BIN)/python -m load.bench.identity
 
 UV_VERSION := 0.13.9
 lock: $(STAMP) ## regenerate requirements.lock (hash-pinned image dependencies) from pyproject.toml; needs PyPI

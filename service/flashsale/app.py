@@ -21,7 +21,7 @@ from litestar.stores.memory import MemoryStore
 from flashsale import __version__
 from flashsale.api.holds import HOLD, HoldController, count_refused_step
 from flashsale.api.limits import RATE_LIMIT_STORE, BuyerRateLimiter, ip_rate_limit, purge_expired
-from flashsale.api.ops import BareController, HealthController, MetricsController
+from flashsale.api.ops import BareController, HealthController, MetricsController, UnverifiedPurchaseController
 from flashsale.api.orders import OrderController
 from flashsale.api.problems import problem_details_config
 from flashsale.api.purchases import DemoController, PurchaseController, count_refused_attempt
@@ -182,7 +182,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if demo_issuer is not None:
         handlers.append(DemoSignInController)
     if settings.bench_routes:
-        handlers.append(BareController)
+        handlers.extend([BareController, UnverifiedPurchaseController])
 
     middleware: list[Any] = [HttpMetricsMiddleware] if settings.telemetry else []
 

@@ -16,8 +16,11 @@ from litestar.plugins.prometheus import PrometheusController
 
 from flashsale.api import problems as p
 from flashsale.api.limits import BUYERS_TRACKED
+from flashsale.api.purchases import purchase_as
 from flashsale.api.schemas import Health, InventoryDep, RecorderDep
+from flashsale.identity import Buyer
 from flashsale.inventory import Unavailable, sale_keys
+from flashsale.inventory.keys import buyer_tag
 from flashsale.telemetry import holds as hold_metrics
 
 
@@ -86,6 +89,21 @@ class MetricsController(PrometheusController):
         if limiter is not None:
             BUYERS_TRACKED.set(max(limiter.peak, limiter.tracked))
         return await PrometheusController.get.fn(self)  # type: ignore[no-any-return]
+
+
+class UnverifiedPurchaseController(Controller):
+    """The purchase route without token verification, for ``make bench`` only (FLASHSALE_BENCH_ROUTES=true): the
+    buyer comes from an ``X-Bench-Buyer`` header, everything after that is the real route's code (``purchase_as``),
+    so the benchmark can say what verifying a token costs a purchase."""
+
+    path = "/bench/unverified/sales/{sale_id:str}/purchases"
+    include_in_schema = False
+
+    @post("/", status_code=201)
+    async def purchase(self, sale_id: str, request: Request[Any, Any, Any]) -> Response[Any]:
+        buyer_id = request.headers.get("x-bench-buyer", "bench")
+        key = request.headers.get("idempotency-key", "bench-key")
+        return await purchase_as(Buyer(buyer_id, "", 1e12, buyer_tag(buyer_id)), sale_id, request, key)
 
 
 class BareController(Controller):

@@ -257,29 +257,36 @@ class PurchaseController(Controller):
     ) -> Response[Order]:
         # The engine and recorder come from app state, not from dependency injection: with two or more
         # dependencies Litestar resolves them in an anyio task group, which cost ~16 % of a purchase's CPU.
-        inventory: Inventory = request.app.state.inventory
-        recorder: Recorder = request.app.state.recorder
         buyer = await buyer_of(request)
         if not isinstance(buyer, Buyer):
-            recorder.attempt(sale_id, "safe", buyer[0], scope=request.scope)
+            request.app.state.recorder.attempt(sale_id, "safe", buyer[0], scope=request.scope)
             return refusal(buyer[0], buyer[1], f"/sales/{sale_id}/purchases")
-        quantity = decode_purchase(await request.body())
-        limiter = recorder.buyer_limiter
-        if limiter is not None and not limiter.allow(buyer.id):
-            return rate_limited(recorder, limiter, sale_id, buyer.id, request.scope)
-        jti, refused = admission(request, sale_id, buyer.id)
-        return await run_attempt(
-            recorder,
-            "safe",
-            sale_id,
-            quantity,
-            (lambda: refused_now(refused))
-            if refused is not None
-            else lambda: inventory.purchase(sale_id, buyer.id, quantity, idempotency_key, jti, buyer.facts, buyer.tag),
-            request.scope,
-            buyer_id=buyer.id,
-            key_digest=key_digest(idempotency_key),
-        )
+        return await purchase_as(buyer, sale_id, request, idempotency_key)
+
+
+async def purchase_as(
+    buyer: Buyer, sale_id: str, request: Request[Any, Any, Any], idempotency_key: str
+) -> Response[Order]:
+    """The purchase once the buyer is known: shared with the benchmark's unverified twin (api/ops.py)."""
+    inventory: Inventory = request.app.state.inventory
+    recorder: Recorder = request.app.state.recorder
+    quantity = decode_purchase(await request.body())
+    limiter = recorder.buyer_limiter
+    if limiter is not None and not limiter.allow(buyer.id):
+        return rate_limited(recorder, limiter, sale_id, buyer.id, request.scope)
+    jti, refused = admission(request, sale_id, buyer.id)
+    return await run_attempt(
+        recorder,
+        "safe",
+        sale_id,
+        quantity,
+        (lambda: refused_now(refused))
+        if refused is not None
+        else lambda: inventory.purchase(sale_id, buyer.id, quantity, idempotency_key, jti, buyer.facts, buyer.tag),
+        request.scope,
+        buyer_id=buyer.id,
+        key_digest=key_digest(idempotency_key),
+    )
 
 
 class DemoController(Controller):
