@@ -7,14 +7,22 @@ token whose kid is served but which another key signed fails here.
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import subprocess
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import yaml
 
+from flashsale.embedded import free_port
 from tests.idp import (
+    IDP_DIR,
     SERVER,
     SIGNING_ALGS,
     OidcProvider,
@@ -23,6 +31,7 @@ from tests.idp import (
     jwt_parts,
     node_binary,
     public_jwks,
+    sign_in,
 )
 
 DEFAULTS = {"email_verified": True, "phone_number_verified": False, "groups": [], "created_at": 1735689600}
@@ -224,3 +233,82 @@ def test_the_server_refuses_to_start_without_its_settings() -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == "idp: --issuer (IDP_ISSUER) is required"
+
+
+def compose_idp_environment() -> dict[str, str]:
+    """The provider's settings as the image (ENV of deploy/idp/Dockerfile) and compose (service idp, its defaults
+    for ${VAR:-default}) give them."""
+    root = IDP_DIR.parent.parent
+    dockerfile = (root / "deploy" / "idp" / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    env: dict[str, str] = {}
+    for line in dockerfile.splitlines():
+        if line.startswith("ENV "):
+            env |= dict(pair.split("=", 1) for pair in line[4:].split())
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text(encoding="utf-8"))
+    for name, value in compose["services"]["idp"]["environment"].items():
+        env[name] = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value))
+    return env
+
+
+def test_the_compose_settings_sign_buyers_in_and_ignore_the_test_knobs(tmp_path: Path) -> None:
+    """The server as compose runs it (environment only, keys generated at the first start, no token knobs), on a
+    free loopback port instead of 8090 and with the accounts file compose mounts."""
+    env = compose_idp_environment()
+    assert env["IDP_GENERATE_KEYS"] == "true" and "IDP_ALLOW_TOKEN_OVERRIDES" not in env
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    env |= {
+        "IDP_HOST": "127.0.0.1",
+        "IDP_PORT": str(port),
+        "IDP_ISSUER": issuer,
+        "IDP_JWKS_FILE": str(tmp_path / "keys" / "jwks.json"),
+        "IDP_ACCOUNTS_FILE": str(IDP_DIR.parent.parent / "deploy" / "idp" / "accounts.json"),
+    }
+    log = (tmp_path / "idp.log").open("wb")
+    process = subprocess.Popen(
+        [node_binary(), "server.mjs"],
+        cwd=IDP_DIR,
+        env={"PATH": os.environ["PATH"], **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        with httpx.Client(base_url=issuer, trust_env=False, follow_redirects=False, timeout=5.0) as http:
+            deadline = time.monotonic() + 30
+            while True:
+                assert process.poll() is None, (tmp_path / "idp.log").read_text()
+                try:
+                    if http.get("/.well-known/openid-configuration").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "no discovery document in 30 s"
+                time.sleep(0.02)
+            jwks = http.get("/jwks").json()
+            redirect_uri = env["IDP_REDIRECT_URI"].split(",")[0]
+            token = sign_in(
+                http,
+                issuer,
+                "flashsale-buyer",
+                redirect_uri,
+                "carol",
+                {"flashsale_ttl_s": "30", "flashsale_alg": "ES256"},
+            )
+        keys = json.loads((tmp_path / "keys" / "jwks.json").read_text(encoding="utf-8"))
+        assert {key["alg"] for key in keys["keys"]} == set(SIGNING_ALGS)
+        assert (tmp_path / "keys" / "jwks.json").stat().st_mode & 0o077 == 0, "the private keys must be 0600"
+        assert kids(jwks) == kids(keys)
+
+        header, payload = jwt_parts(token)
+        assert header["alg"] == "RS256"  # flashsale_alg ignored
+        assert payload["exp"] - payload["iat"] == int(env["IDP_ACCESS_TOKEN_TTL_S"])  # flashsale_ttl_s ignored
+        assert payload["aud"] == env["IDP_AUDIENCE"]
+        assert payload["iss"] == issuer
+        assert payload["sub"] == "carol"
+        assert payload["groups"] == ["members", "presale-gold"]  # from deploy/idp/accounts.json
+        assert signature_valid(token, jwks)
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+        log.close()
