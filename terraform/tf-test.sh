@@ -42,6 +42,7 @@ tf_dirs=(
   modules/redis
   modules/postgres
   modules/alerting
+  modules/identity
   environments/example
 )
 
