@@ -13,10 +13,15 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := redis-server redis-tools prometheus prometheus-redis-exporter prometheus-alertmanager docker-compose shellcheck wrk haproxy postgresql chromium chromium-driver
 APT_BINARIES := redis-server redis-cli redis-benchmark promtool prometheus prometheus-redis-exporter amtool docker-compose shellcheck wrk haproxy chromium chromedriver
 
+# The test suite's OpenID provider (npm oidc-provider, tests/idp): installed from its lock by `npm ci`, once per
+# change of the lock (the stamp), never by hand. Node.js 20+ and npm come with the machine.
+IDP_DIR := tests/idp
+IDP_STAMP := $(IDP_DIR)/node_modules/.installed
+
 CAMPAIGN ?= rush
 HOST ?=
 
-.PHONY: help venv system-deps run test lint chaos fuzz load bench tf-test attack lock clean
+.PHONY: help venv system-deps idp-deps run test lint chaos fuzz load bench tf-test attack lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,13 +51,20 @@ system-deps: ## install the Debian packages the tests need (only those missing)
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
 	fi
 
+$(IDP_STAMP): $(IDP_DIR)/package.json $(IDP_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "need Node.js 20+ and npm (the tests' OpenID provider, tests/idp)"; exit 1; }
+	npm ci --prefix $(IDP_DIR) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+idp-deps: $(IDP_STAMP) ## install the tests' OpenID provider (npm ci in tests/idp, from its lock)
+
 run: $(STAMP) ## serve the API on 127.0.0.1:8000 (embedded Redis unless FLASHSALE_REDIS_URL is set)
 	$(BIN)/flashsale serve
 
 attack: $(STAMP) ## 500 buyers, 50 units, safe and unsafe paths, on an embedded stack
 	$(BIN)/flashsale attack --buyers 500 --stock 50 --path both
 
-test: system-deps $(STAMP) ## install what the tests need and run the whole suite
+test: system-deps $(STAMP) $(IDP_STAMP) ## install what the tests need and run the whole suite
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP) ## ruff and mypy --strict
@@ -63,7 +75,7 @@ lint: $(STAMP) ## ruff and mypy --strict
 fuzz: system-deps $(STAMP) ## schemathesis, deep: 300 examples per operation, every phase, demo on, real server + Redis
 	$(BIN)/python -m tests.deep_fuzz --max-examples 300
 
-chaos: system-deps $(STAMP) ## the fault-injection suite only
+chaos: system-deps $(STAMP) $(IDP_STAMP) ## the fault-injection suite only
 	$(BIN)/python -m pytest -q -m chaos
 
 load: $(STAMP) ## one locust campaign headless (CAMPAIGN=rush|steady|soldout-storm|unsafe-vs-safe|checkout|queue, HOST=...)
@@ -84,4 +96,4 @@ tf-test: ## terraform fmt, offline init + validate, terraform test, checkov
 	bash terraform/tf-test.sh
 
 clean: ## remove the venv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache load/reports/*
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache load/reports/* $(IDP_DIR)/node_modules

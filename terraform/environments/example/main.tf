@@ -17,6 +17,14 @@ locals {
   # null for any other remote-write target, which then evaluates its own rules.
   amp_workspace_id = try(regex("^https://aps-workspaces\\.[a-z0-9-]+\\.amazonaws\\.com(?:\\.cn)?/workspaces/(ws-[A-Za-z0-9-]+)/api/v1/remote_write$", var.prometheus_remote_write_url)[0], null)
   rules_dir        = "${path.module}/../../../observability/prometheus/rules"
+
+  # The buyer page signs in with one fixed callback (redirect URIs are matched
+  # as exact strings: /sales/{id}/wait cannot be registered per sale) and
+  # returns to its sale through `state`. Over plain HTTP the page is no secure
+  # context (no WebCrypto for PKCE) and Cognito takes http callbacks on
+  # localhost only: the demo signs in through a local port forward.
+  public_url       = var.public_url != null ? var.public_url : (var.certificate_arn != null ? "https://${module.alb.dns_name}" : null)
+  sign_in_callback = local.public_url != null ? "${local.public_url}/signin/callback" : "http://localhost:8080/signin/callback"
 }
 
 module "network" {
@@ -81,6 +89,18 @@ module "postgres" {
   apply_immediately     = true
 }
 
+# Who the buyers are (issue 22): a Cognito user pool with the buyer page as
+# its public client, or the shop's own provider when identity_issuer_url is set.
+module "identity" {
+  source = "../../modules/identity"
+
+  name                = var.name
+  issuer_url          = var.identity_issuer_url
+  audience            = var.identity_audience
+  callback_urls       = var.identity_issuer_url == null ? [local.sign_in_callback] : []
+  deletion_protection = var.identity_deletion_protection
+}
+
 module "app" {
   source = "../../modules/app"
 
@@ -117,6 +137,9 @@ module "app" {
   redis_timeout_ms             = var.redis_timeout_ms
   durability                   = var.durability
   log_level                    = var.log_level
+
+  oidc_issuer   = module.identity.issuer_url
+  oidc_audience = module.identity.audience
 
   database = {
     host                   = module.postgres.address

@@ -67,3 +67,28 @@ output "alert_topic_arn" {
   description = "SNS topic the Amazon Managed Prometheus alert manager publishes every alert to (subscribe paging or chat to it); null without an AMP workspace."
   value       = one(module.alerting[*].topic_arn)
 }
+
+output "oidc_issuer" {
+  description = "FLASHSALE_OIDC_ISSUER of the instances: the Cognito user pool's issuer, or identity_issuer_url."
+  value       = module.identity.issuer_url
+}
+
+output "oidc_audience" {
+  description = "FLASHSALE_OIDC_AUDIENCE of the instances: the Cognito app client id, or identity_audience."
+  value       = module.identity.audience
+}
+
+output "oidc_client_id" {
+  description = "client_id of the buyer page at Cognito (null with the shop's own provider)."
+  value       = module.identity.client_id
+}
+
+output "sign_in_url" {
+  description = "Base URL of Cognito's hosted sign-in page (/oauth2/authorize, /oauth2/token); null with the shop's own provider."
+  value       = module.identity.sign_in_url
+}
+
+output "sign_in_callback" {
+  description = "The buyer page's sign-in callback registered with Cognito."
+  value       = var.identity_issuer_url == null ? local.sign_in_callback : null
+}

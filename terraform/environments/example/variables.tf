@@ -81,6 +81,45 @@ variable "allow_plain_http" {
   default     = false
 }
 
+variable "public_url" {
+  description = "Base URL buyers reach the API at, e.g. https://shop.example (the domain of certificate_arn). The buyer page's sign-in callback registered with Cognito is this URL + /signin/callback. null: https://<ALB DNS name> with a certificate; in the plain-HTTP demo Cognito accepts only http://localhost:8080/signin/callback (see README)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.public_url == null || can(regex("^https://[a-z0-9.-]+(:[0-9]+)?$", var.public_url))
+    error_message = "public_url must be null or https://HOST[:PORT] without a path or trailing slash."
+  }
+}
+
+variable "identity_issuer_url" {
+  description = "The shop's own OpenID provider (its issuer URL, exactly as in its tokens' iss); null: the identity module creates a Cognito user pool. Set identity_audience with it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.identity_issuer_url == null || can(regex("^https://", var.identity_issuer_url))
+    error_message = "identity_issuer_url must be null or an https URL (the identity module checks the rest)."
+  }
+}
+
+variable "identity_audience" {
+  description = "The aud the shop's own provider gives access tokens for the API; with identity_issuer_url only."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = (var.identity_audience == null) == (var.identity_issuer_url == null)
+    error_message = "Set identity_issuer_url and identity_audience together, or neither (Cognito)."
+  }
+}
+
+variable "identity_deletion_protection" {
+  description = "Protect the Cognito user pool (every buyer account) from deletion. Off here so that `terraform destroy` works; turn it on for production."
+  type        = bool
+  default     = false
+}
+
 variable "ingress_cidr_blocks" {
   description = "Client CIDR blocks allowed to reach the load balancer."
   type        = list(string)

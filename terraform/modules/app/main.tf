@@ -59,6 +59,10 @@ locals {
       FLASHSALE_DURABILITY       = var.durability
       FLASHSALE_LOG_LEVEL        = var.log_level
       FLASHSALE_KEEPALIVE_S      = tostring(var.keepalive_timeout_s)
+      # Who the buyers are: public values (an issuer URL and a client id),
+      # so they travel in the settings file, not through Secrets Manager.
+      FLASHSALE_OIDC_ISSUER   = var.oidc_issuer
+      FLASHSALE_OIDC_AUDIENCE = var.oidc_audience
     },
     local.exporter_enabled ? {
       FLASHSALE_EXPORT_METRICS_PORT = tostring(local.exporter_metrics_port)

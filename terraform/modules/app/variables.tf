@@ -426,6 +426,26 @@ variable "log_level" {
   }
 }
 
+variable "oidc_issuer" {
+  description = "FLASHSALE_OIDC_ISSUER: the OpenID provider whose tokens name the buyers (the identity module's issuer_url). https on port 443, the instances' only egress to the internet; the API fetches ISSUER/.well-known/openid-configuration and the keys it names."
+  type        = string
+
+  validation {
+    condition     = can(regex("^https://[a-z0-9.-]+(:443)?(/[^\\s?#'\"$`\\\\]*)?$", var.oidc_issuer))
+    error_message = "oidc_issuer must be an https URL on port 443 without query, fragment, whitespace, quotes, $, backquotes or backslashes."
+  }
+}
+
+variable "oidc_audience" {
+  description = "FLASHSALE_OIDC_AUDIENCE: the audience the API requires of access tokens (the identity module's audience; with Cognito the app client id, matched against client_id since its access tokens have no aud)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[^\\s'\"$`\\\\]{1,512}$", var.oidc_audience))
+    error_message = "oidc_audience must be 1-512 characters without whitespace, quotes, $, backquotes or backslashes."
+  }
+}
+
 variable "extra_environment" {
   description = "Further non-secret FLASHSALE_* settings for the container. Never put secrets here: user data is readable by anyone who may describe the instance."
   type        = map(string)
@@ -434,7 +454,7 @@ variable "extra_environment" {
   validation {
     condition = alltrue([
       for k, v in var.extra_environment :
-      can(regex("^FLASHSALE_[A-Z0-9_]+$", k)) && !contains(["FLASHSALE_REDIS_URL", "FLASHSALE_REDIS_CLUSTER", "FLASHSALE_ADMIN_TOKEN", "FLASHSALE_REDIS_TIMEOUT_MS", "FLASHSALE_DURABILITY", "FLASHSALE_LOG_LEVEL", "FLASHSALE_KEEPALIVE_S", "FLASHSALE_DATABASE_URL", "FLASHSALE_EXPORT_METRICS_PORT"], k) && can(regex("^[^\\r\\n'\"$`\\\\]*$", v))
+      can(regex("^FLASHSALE_[A-Z0-9_]+$", k)) && !contains(["FLASHSALE_REDIS_URL", "FLASHSALE_REDIS_CLUSTER", "FLASHSALE_ADMIN_TOKEN", "FLASHSALE_REDIS_TIMEOUT_MS", "FLASHSALE_DURABILITY", "FLASHSALE_LOG_LEVEL", "FLASHSALE_KEEPALIVE_S", "FLASHSALE_DATABASE_URL", "FLASHSALE_EXPORT_METRICS_PORT", "FLASHSALE_OIDC_ISSUER", "FLASHSALE_OIDC_AUDIENCE"], k) && can(regex("^[^\\r\\n'\"$`\\\\]*$", v))
     ])
     error_message = "extra_environment keys must be FLASHSALE_* names not managed by the module, and values single-line without quotes, $, backquotes or backslashes."
   }

@@ -156,3 +156,24 @@ mock_resource "aws_db_instance" {
     }]
   }
 }
+
+# Cognito pool ids are REGION_XXXXXXXXX; the issuer URL is built from them.
+mock_resource "aws_cognito_user_pool" {
+  defaults = {
+    id       = "eu-west-1_AbCdEf123"
+    arn      = "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbCdEf123"
+    endpoint = "cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123"
+  }
+}
+
+mock_resource "aws_cognito_user_pool_client" {
+  defaults = {
+    id = "1example23456789abcdefghij"
+  }
+}
+
+mock_resource "aws_cognito_user_pool_domain" {
+  defaults = {
+    cloudfront_distribution = "d111111abcdef8.cloudfront.net"
+  }
+}

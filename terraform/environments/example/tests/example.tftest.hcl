@@ -36,6 +36,21 @@ run "full_stack" {
   command = apply
 
   assert {
+    condition = (
+      module.app.container_settings["FLASHSALE_OIDC_ISSUER"] == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123" &&
+      module.app.container_settings["FLASHSALE_OIDC_ISSUER"] == output.oidc_issuer &&
+      module.app.container_settings["FLASHSALE_OIDC_AUDIENCE"] == module.identity.client_id &&
+      output.oidc_audience == output.oidc_client_id
+    )
+    error_message = "The instances must get the Cognito pool's issuer and, as audience, the buyer page's app client id."
+  }
+
+  assert {
+    condition     = output.sign_in_callback == "https://flashsale-1234567890.eu-west-1.elb.amazonaws.com/signin/callback" && startswith(output.sign_in_url, "https://flashsale-buyers-")
+    error_message = "Without public_url the buyer page's callback is the load balancer's HTTPS URL + /signin/callback."
+  }
+
+  assert {
     condition     = toset(module.app.autoscaling_group_subnet_ids) == toset(module.network.private_subnet_ids) && length(module.app.autoscaling_group_subnet_ids) == 3
     error_message = "The Auto Scaling group must span the 3 private subnets."
   }
@@ -254,6 +269,52 @@ run "demo_plain_http" {
     condition     = toset(module.alb.listener_ports) == toset([80]) && startswith(output.url, "http://")
     error_message = "Demo mode serves plain HTTP only."
   }
+
+  assert {
+    condition     = output.sign_in_callback == "http://localhost:8080/signin/callback"
+    error_message = "Over plain HTTP Cognito takes a localhost callback only (the demo signs in through a port forward)."
+  }
+}
+
+run "public_url_names_the_callback" {
+  command = plan
+
+  variables {
+    public_url = "https://shop.example"
+  }
+
+  assert {
+    condition     = output.sign_in_callback == "https://shop.example/signin/callback"
+    error_message = "The callback must be public_url + /signin/callback."
+  }
+}
+
+run "the_shops_own_identity_provider" {
+  command = apply
+
+  variables {
+    identity_issuer_url = "https://login.shop.example/"
+    identity_audience   = "https://api.shop.example"
+  }
+
+  assert {
+    condition = (
+      module.app.container_settings["FLASHSALE_OIDC_ISSUER"] == "https://login.shop.example/" &&
+      module.app.container_settings["FLASHSALE_OIDC_AUDIENCE"] == "https://api.shop.example" &&
+      module.identity.user_pool_id == null && output.oidc_client_id == null && output.sign_in_callback == null
+    )
+    error_message = "With the shop's own provider the instances get its issuer and audience, and no Cognito pool exists."
+  }
+}
+
+run "rejects_an_identity_issuer_without_audience" {
+  command = plan
+
+  variables {
+    identity_issuer_url = "https://login.shop.example/"
+  }
+
+  expect_failures = [var.identity_audience]
 }
 
 run "explicit_zones" {

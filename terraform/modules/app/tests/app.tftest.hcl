@@ -16,6 +16,8 @@ variables {
   redis_auth_token_secret_arn  = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:fs-test/redis-auth-token-AbCdEf"
   redis_auth_token_kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
   ami_id                       = "ami-0123456789abcdef0"
+  oidc_issuer                  = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123"
+  oidc_audience                = "1example23456789abcdefghij"
 }
 
 run "launch_template_hardening" {
@@ -69,6 +71,14 @@ run "launch_template_hardening" {
       strcontains(base64decode(aws_launch_template.this.user_data), "ghcr.io/example/flashsale:1.0.0")
     )
     error_message = "User data must start the image with the FLASHSALE_* settings and a TLS Redis URL."
+  }
+
+  assert {
+    condition = (
+      strcontains(base64decode(aws_launch_template.this.user_data), "\nFLASHSALE_OIDC_ISSUER=https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123\n") &&
+      strcontains(base64decode(aws_launch_template.this.user_data), "\nFLASHSALE_OIDC_AUDIENCE=1example23456789abcdefghij\n")
+    )
+    error_message = "The containers must get the OpenID issuer and audience (issue 22) through the settings file."
   }
 
   assert {
@@ -652,4 +662,44 @@ run "rejects_malformed_secret_arn" {
     redis_auth_token_secret_arn = "not-an-arn"
   }
   expect_failures = [var.redis_auth_token_secret_arn]
+}
+
+run "rejects_a_plain_http_oidc_issuer" {
+  command = plan
+
+  variables {
+    oidc_issuer = "http://login.shop.example"
+  }
+
+  expect_failures = [var.oidc_issuer]
+}
+
+run "rejects_an_oidc_issuer_the_instances_cannot_reach" {
+  command = plan
+
+  variables {
+    oidc_issuer = "https://login.shop.example:8443/realms/shop"
+  }
+
+  expect_failures = [var.oidc_issuer]
+}
+
+run "rejects_an_oidc_audience_that_breaks_the_settings_file" {
+  command = plan
+
+  variables {
+    oidc_audience = "shop-api\nFLASHSALE_DEMO=true"
+  }
+
+  expect_failures = [var.oidc_audience]
+}
+
+run "rejects_oidc_settings_through_extra_environment" {
+  command = plan
+
+  variables {
+    extra_environment = { FLASHSALE_OIDC_ISSUER = "https://elsewhere.example" }
+  }
+
+  expect_failures = [var.extra_environment]
 }
