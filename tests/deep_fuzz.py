@@ -2,8 +2,10 @@
 
 Starts a private redis-server, a private PostgreSQL (migrated with ``flashsale db upgrade``, so the reconcile
 routes answer for real) and ``flashsale serve`` (demo mode on, so the unsafe route is fuzzed too) on free
-loopback ports, seeds two sales the generated purchases can hit, runs ``schemathesis run`` with every phase
-(examples, coverage, fuzzing, stateful) and every check, then stops both servers by PID. Exits with
+loopback ports, seeds two sales the generated purchases can hit, mints a buyer token from that server's demo
+issuer (schemathesis.toml sends it on the buyer routes, the admin token goes everywhere else), runs
+``schemathesis run`` with every phase (examples, coverage, fuzzing, stateful) and every check, then stops both
+servers by PID. Exits with
 schemathesis's status: 0 only when it found nothing. CI runs the faster in-process budget of test_fuzz.py.
 
     python -m tests.deep_fuzz [--max-examples N] [--seed S] [--report-dir DIR]
@@ -93,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "running:", " ".join(c if "Bearer" not in c else "Authorization: Bearer ***" for c in command), flush=True
         )
-        status = subprocess.run(command, env={**os.environ, "NO_COLOR": "1"}, cwd=report_dir, check=False).returncode
+        tokens = {"NO_COLOR": "1", "FLASHSALE_FUZZ_BUYER_TOKEN": server.token("fuzz-buyer", ttl_s=24 * 3600)}
+        status = subprocess.run(command, env={**os.environ, **tokens}, cwd=report_dir, check=False).returncode
     finally:
         server.stop()
         redis.cleanup()

@@ -32,27 +32,28 @@ def _traffic(api: Api) -> None:
     assert api.buy(sale, "lint-a", quantity=2).status_code == 409  # over the per-buyer limit
     unsafe = api.http.post(
         f"/demo/sales/{sale}/purchases",
-        json={"buyer_id": "lint-b", "quantity": 1},
-        headers={"Idempotency-Key": str(uuid.uuid4())},
+        json={"quantity": 1},
+        headers={"Idempotency-Key": str(uuid.uuid4()), **api.as_buyer("lint-b")},
     )
     assert unsafe.status_code == 201, unsafe.text
+    c, d = api.as_buyer("lint-c"), api.as_buyer("lint-d")
     held = []
-    for buyer in ("lint-c", "lint-d"):
+    for buyer in (c, d):
         r = api.http.post(
-            f"/sales/{sale}/holds",
-            json={"buyer_id": buyer, "quantity": 1},
-            headers={"Idempotency-Key": str(uuid.uuid4())},
+            f"/sales/{sale}/holds", json={"quantity": 1}, headers={"Idempotency-Key": str(uuid.uuid4()), **buyer}
         )
         assert r.status_code == 201, r.text
         held.append(r.json()["hold_id"])
-    assert api.http.post(f"/sales/{sale}/holds/{held[0]}/confirm").status_code in (200, 201)
-    assert api.http.delete(f"/sales/{sale}/holds/{held[1]}").status_code in (200, 204)
-    assert api.http.post(f"/sales/{sale}/holds/{held[1]}/confirm").status_code >= 400
+    assert api.http.post(f"/sales/{sale}/holds/{held[0]}/confirm", headers=c).status_code in (200, 201)
+    assert api.http.delete(f"/sales/{sale}/holds/{held[1]}", headers=d).status_code in (200, 204)
+    assert api.http.post(f"/sales/{sale}/holds/{held[1]}/confirm", headers=d).status_code >= 400
     assert api.buy(sale, "lint-e", quantity=3).status_code == 409  # sold out or over the limit
-    bad = api.http.post(f"/sales/{sale}/purchases", json={"buyer_id": "x", "quantity": "one"})
+    bad = api.http.post(f"/sales/{sale}/purchases", json={"quantity": "one"}, headers=api.as_buyer("x"))
     assert bad.status_code == 400
+    anonymous = api.http.post(f"/sales/{sale}/purchases", json={}, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert anonymous.status_code == 401  # an attempt refused for its identity: its own outcome
     assert api.buy(f"no-such-{uuid.uuid4().hex[:8]}", "lint-f").status_code == 404
-    assert api.http.get(f"/sales/{sale}/holds/{uuid.uuid4()}").status_code in (400, 404)  # malformed id
+    assert api.http.get(f"/sales/{sale}/holds/{uuid.uuid4()}", headers=c).status_code in (400, 404)  # malformed id
 
 
 def _scrape_and_lint(api: Api) -> str:

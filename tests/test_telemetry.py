@@ -22,7 +22,7 @@ from flashsale.settings import Settings
 from flashsale.telemetry import SPANS_DROPPED, SPANS_EXPORTED, SpanPipe, parse_traceparent
 from flashsale.telemetry import spans as spans_module
 from flashsale.telemetry.config import exporter_from_env
-from tests.conftest import LOG_DIR, Api, start_api
+from tests.conftest import LOG_DIR, Api, DemoBuyers, start_api
 from tests.servers import RedisProcess
 
 
@@ -64,8 +64,12 @@ def test_every_attempt_is_one_span_at_a_real_otlp_receiver(redis_server: RedisPr
             parent_trace, parent_span = uuid.uuid4().hex, secrets.token_hex(8)
             sold = api.http.post(
                 f"/sales/{sale}/purchases",
-                json={"buyer_id": "tr-a", "quantity": 1},
-                headers={"Idempotency-Key": key, "traceparent": f"00-{parent_trace}-{parent_span}-01"},
+                json={"quantity": 1},
+                headers={
+                    "Idempotency-Key": key,
+                    "traceparent": f"00-{parent_trace}-{parent_span}-01",
+                    **api.as_buyer("tr-a"),
+                },
             )
             assert sold.status_code == 201
             assert api.buy(sale, "tr-b").status_code == 409
@@ -73,8 +77,12 @@ def test_every_attempt_is_one_span_at_a_real_otlp_receiver(redis_server: RedisPr
             assert (
                 api.http.post(
                     f"/sales/{sale}/purchases",
-                    json={"buyer_id": "tr-c", "quantity": "1"},
-                    headers={"Idempotency-Key": str(uuid.uuid4()), "traceparent": "00-not-a-valid-header-01"},
+                    json={"quantity": "1"},
+                    headers={
+                        "Idempotency-Key": str(uuid.uuid4()),
+                        "traceparent": "00-not-a-valid-header-01",
+                        **api.as_buyer("tr-c"),
+                    },
                 ).status_code
                 == 400
             )
@@ -233,9 +241,10 @@ def test_metrics_count_every_attempt_across_two_workers(redis_server: RedisProce
     assert value("flashsale_http_requests_total", method="POST", route=route, status_code="409") == 35
 
 
-def test_refused_attempts_are_counted_as_invalid(redis_server: RedisProcess) -> None:
+def test_refused_attempts_are_counted_as_invalid(redis_server: RedisProcess, demo_buyers: DemoBuyers) -> None:
     token = secrets.token_urlsafe(32)
-    app = create_app(Settings(redis_url=redis_server.url, admin_token=token))
+    app = create_app(Settings(redis_url=redis_server.url, admin_token=token, **demo_buyers.settings))
+    buyer = demo_buyers.header("a")  # signed in: each request is refused for its input, not its identity
 
     def invalid_count(text: str) -> float:
         for line in text.splitlines():
@@ -253,19 +262,23 @@ def test_refused_attempts_are_counted_as_invalid(redis_server: RedisProcess) -> 
             client.post(
                 "/sales/x/purchases",
                 content=b"{bad",
-                headers={"Idempotency-Key": "k" * 10, "Content-Type": "application/json"},
+                headers={"Idempotency-Key": "k" * 10, "Content-Type": "application/json", **buyer},
             ).status_code
             == 400
         )
-        assert client.post("/sales/x/purchases", json={"buyer_id": "a"}).status_code == 400
+        assert client.post("/sales/x/purchases", json={}, headers=buyer).status_code == 400
+        assert (
+            client.post("/sales/BAD_ID/purchases", json={}, headers={"Idempotency-Key": "k" * 10, **buyer}).status_code
+            == 400
+        )
         assert (
             client.post(
-                "/sales/BAD_ID/purchases", json={"buyer_id": "a"}, headers={"Idempotency-Key": "k" * 10}
+                "/sales/x/purchases", json={"buyer_id": "a"}, headers={"Idempotency-Key": "k" * 11, **buyer}
             ).status_code
             == 400
         )
         after = invalid_count(client.get("/metrics").text)
-    assert after - before == 3
+    assert after - before == 4
 
 
 # A stand-in exporter process that takes one frame, reports it exported, and dies.
