@@ -135,13 +135,16 @@ class Attempt:
 class Rush:
     """``concurrency`` buyers press "buy" in a loop through the real HTTP API until stopped or ``max_requests``.
 
-    Each purchase intent has a fresh Idempotency-Key and buyer id. A 503 or a dropped connection is retried with
-    the same key (what the API tells clients to do), at most ``retries`` times; any other answer ends the intent.
-    ``phase`` labels the attempts started from then on.
+    Each purchase intent has a fresh Idempotency-Key. Buyer ``i`` is one signed-in account pressing "buy" again
+    and again (the chaos sales have no per-buyer limit): its token, from ``mint`` (the server's issuer), is minted
+    before the rush starts, since a signature costs the client ~1-5 ms here and would pace the rush. A 503 or a
+    dropped connection is retried with the same key (what the API tells clients to do), at most ``retries``
+    times; any other answer ends the intent. ``phase`` labels the attempts started from then on.
     """
 
     url: str
     sale: str
+    mint: Callable[[str], str]
     concurrency: int = 16
     max_requests: int = 20_000
     retries: int = 50
@@ -159,6 +162,7 @@ class Rush:
     async def __aenter__(self) -> Rush:
         limits = httpx.Limits(max_connections=self.concurrency + 4, max_keepalive_connections=self.concurrency + 4)
         self._http = httpx.AsyncClient(base_url=self.url, limits=limits, timeout=httpx.Timeout(10.0))
+        self._tokens = {f"b{i}": self.mint(f"b{i}") for i in range(self.concurrency)}
         self._tasks = [asyncio.create_task(self._buyer(i)) for i in range(self.concurrency)]
         return self
 
@@ -201,10 +205,8 @@ class Rush:
         return self._stop.is_set() or len(self.attempts) >= self.max_requests
 
     async def _buyer(self, i: int) -> None:
-        n = 0
         while not self.stopped():
-            key, buyer = str(uuid.uuid4()), f"b{i}-{n}"
-            n += 1
+            key, buyer = str(uuid.uuid4()), f"b{i}"
             for _ in range(self.retries + 1):
                 attempt = await self._attempt(key, buyer)
                 if attempt.status not in (0, 503) or self.stopped():
@@ -218,8 +220,8 @@ class Rush:
         try:
             r = await self._http.post(
                 f"/sales/{self.sale}/purchases",
-                json={"buyer_id": buyer, "quantity": 1},
-                headers={"Idempotency-Key": key},
+                json={"quantity": 1},
+                headers={"Idempotency-Key": key, "Authorization": f"Bearer {self._tokens[buyer]}"},
             )
         except httpx.HTTPError:
             a.seconds = time.monotonic() - a.started

@@ -24,7 +24,7 @@ def test_binomial_interval_is_central_and_conservative() -> None:
 
 def test_random_at_open_gives_bots_their_account_share_and_no_queue_more(api: LocalServer) -> None:
     assert api.admin_token is not None
-    results = asyncio.run(run(api.url, api.admin_token, bots=20, connections=10, humans=80, stock=30))
+    results = asyncio.run(run(api.url, api.admin_token, api.token, bots=20, connections=10, humans=80, stock=30))
     print("\n" + table(results))
     for r in results.values():
         assert r["oversold"] == 0 and r["invariants_ok"] is True and r["sold"] == 30, r

@@ -180,7 +180,7 @@ def test_redis_killed_and_restarted_during_rush(
 
     async def scenario() -> tuple[Rush, dict[str, float]]:
         t: dict[str, float] = {}
-        async with Rush(s.api.url, sale) as rush:
+        async with Rush(s.api.url, sale, s.api.token) as rush:
             await rush.wait_for(201, 40)
             rush.phase = "down"
             t["kill"] = time.monotonic()
@@ -241,7 +241,7 @@ def test_redis_paused_during_rush(
 
     async def scenario() -> tuple[Rush, dict[str, float]]:
         t: dict[str, float] = {}
-        async with Rush(s.api.url, sale) as rush:
+        async with Rush(s.api.url, sale, s.api.token) as rush:
             await rush.wait_for(201, 40)
             rush.phase = "paused"
             control.execute_command("CLIENT", "PAUSE", 5000, "WRITE")
@@ -296,7 +296,7 @@ def test_slow_script_debug_sleep_during_rush(
 
     async def scenario() -> tuple[Rush, dict[str, float]]:
         t: dict[str, float] = {}
-        async with Rush(s.api.url, sale) as rush:
+        async with Rush(s.api.url, sale, s.api.token) as rush:
             await rush.wait_for(201, 40)
             rush.phase = "asleep"
             t["sleep"] = time.monotonic()
@@ -341,7 +341,7 @@ def test_script_cache_flushed_during_rush(
     flushes = 5
 
     async def scenario() -> Rush:
-        async with Rush(s.api.url, sale) as rush:
+        async with Rush(s.api.url, sale, s.api.token) as rush:
             for i in range(flushes):
                 await rush.wait_for(201, 30 * (i + 1))
                 control.script_flush()
@@ -374,7 +374,7 @@ def test_api_worker_killed_during_rush(
 
     async def scenario() -> tuple[Rush, dict[str, float], int]:
         t: dict[str, float] = {}
-        async with Rush(s.api.url, sale) as rush:
+        async with Rush(s.api.url, sale, s.api.token) as rush:
             await rush.wait_for(201, 40)
             pids = serving_workers(s.api)
             assert len(pids) == 2 and s.api.process is not None and s.api.process.pid not in pids
@@ -565,7 +565,7 @@ def test_cluster_primary_killed_during_rush(
 
     async def scenario() -> tuple[Rush, dict[str, float]]:
         t: dict[str, float] = {}
-        async with Rush(api.url, sale) as rush:
+        async with Rush(api.url, sale, api.token) as rush:
             await rush.wait_for(201, 40)
             if window == "stalled-replica":
                 replica.freeze()

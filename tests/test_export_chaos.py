@@ -368,21 +368,22 @@ def _replay(redis_url: str, sale: str, key: str) -> tuple[str, str]:
 # -- Redis Cluster: the sale's primary dies after export, its lagging replica is promoted ----------------------
 
 
-async def _http_buy(url: str, sale: str, n: int, *, until_sold_out: bool = False) -> dict[str, str]:
-    """Buy single units through the API, 32 at a time, each with its own Idempotency-Key; a 503 is retried with
-    the same key (as a client must). Returns key -> order id of every 201. ``until_sold_out``: keep going (at most
-    ``n`` purchases) until the API answers sold-out."""
+async def _http_buy(server: LocalServer, sale: str, n: int, *, until_sold_out: bool = False) -> dict[str, str]:
+    """Buy single units through the API, 32 at a time, each with its own Idempotency-Key and buyer (``buyer-<key>``,
+    its token minted before its batch is sent); a 503 is retried with the same key (as a client must). Returns
+    key -> order id of every 201. ``until_sold_out``: keep going (at most ``n`` purchases) until the API answers
+    sold-out."""
     sold: dict[str, str] = {}
     sold_out = False
-    async with httpx.AsyncClient(base_url=url, timeout=10.0) as http:
+    async with httpx.AsyncClient(base_url=server.url, timeout=10.0) as http:
 
-        async def one(key: str) -> None:
+        async def one(key: str, buyer: dict[str, str]) -> None:
             nonlocal sold_out
             for _ in range(50):
                 r = await http.post(
                     f"/sales/{sale}/purchases",
-                    json={"buyer_id": f"buyer-{key}", "quantity": 1},
-                    headers={"Idempotency-Key": key},
+                    json={"quantity": 1},
+                    headers={"Idempotency-Key": key, **buyer},
                 )
                 if r.status_code == 201:
                     sold[key] = r.json()["order_id"]
@@ -396,14 +397,16 @@ async def _http_buy(url: str, sale: str, n: int, *, until_sold_out: bool = False
 
         prefix = uuid.uuid4().hex[:8]
         for start in range(0, n, 32):
-            await asyncio.gather(*(one(f"{prefix}-{i:05d}") for i in range(start, min(start + 32, n))))
+            keys = [f"{prefix}-{i:05d}" for i in range(start, min(start + 32, n))]
+            buyers = [server.buyer(f"buyer-{key}") for key in keys]
+            await asyncio.gather(*(one(key, buyer) for key, buyer in zip(keys, buyers, strict=True)))
             if sold_out and until_sold_out:
                 break
     return sold
 
 
-def http_buy(url: str, sale: str, n: int, *, until_sold_out: bool = False) -> dict[str, str]:
-    return asyncio.run(_http_buy(url, sale, n, until_sold_out=until_sold_out))
+def http_buy(server: LocalServer, sale: str, n: int, *, until_sold_out: bool = False) -> dict[str, str]:
+    return asyncio.run(_http_buy(server, sale, n, until_sold_out=until_sold_out))
 
 
 def cluster_backlog(node: RedisProcess, sale: str) -> int:
@@ -440,7 +443,7 @@ def test_redis_cluster_failover_after_export_then_reconcile_and_repair(database:
         primary, replica = slot_owner(cluster, sale_keys(sale).sale)
         assert replica is not None
         exporter = ExporterProcess(cluster.url, database, FLASHSALE_REDIS_CLUSTER="true").start()
-        sold = http_buy(api.url, sale, 200)
+        sold = http_buy(api, sale, 200)
         poll(lambda: db_count(database, sale) == 200 and cluster_backlog(primary, sale) == 0, 30, "first exported")
         # Every write so far (orders, the group's acknowledgements) is on the replica once it acknowledges a probe.
         wait_replica_acks(primary.port, f"fs:{{{sale}}}:probe")
@@ -451,7 +454,7 @@ def test_redis_cluster_failover_after_export_then_reconcile_and_repair(database:
         control = redis.Redis(port=primary.port, socket_timeout=5)
         control.client_kill_filter(_type="replica")
         control.close()
-        lost = http_buy(api.url, sale, 150)
+        lost = http_buy(api, sale, 150)
         sold.update(lost)
         poll(
             lambda: db_count(database, sale) == len(sold) and cluster_backlog(primary, sale) == 0,
@@ -475,10 +478,10 @@ def test_redis_cluster_failover_after_export_then_reconcile_and_repair(database:
         key, order_id = next(iter(lost.items()))
         retry = admin.http.post(
             f"/sales/{sale}/purchases",
-            json={"buyer_id": f"buyer-{key}", "quantity": 1},
-            headers={"Idempotency-Key": key},
+            json={"quantity": 1},
+            headers={"Idempotency-Key": key, **admin.as_buyer(f"buyer-{key}")},
         )
-        rest = http_buy(api.url, sale, stock, until_sold_out=True)
+        rest = http_buy(api, sale, stock, until_sold_out=True)
         sold.update(rest)
         after = poll(
             lambda: (body := _json(admin.http.get(reconcile_url, headers=admin.auth))) and body["ok"] and body,

@@ -225,7 +225,7 @@ class Stack:
             server = self.replica_for(path)
             for _ in range(UNSAFE_TRIES):
                 before = unavailable_without_sale(server, path)
-                result = asyncio.run(run_path(server.url, path, BUYERS, STOCK, server.admin_token))
+                result = asyncio.run(run_path(server.url, path, BUYERS, STOCK, server.admin_token, server.token))
                 self.last_activity = result["ended"] = time.time()
                 result["unavailable_without_sale"] = unavailable_without_sale(server, path) - before
                 if path == "safe" or result["oversold"] > 0:
@@ -286,7 +286,7 @@ class Stack:
         admin = redis.Redis(port=self.redis.port)
         admin.client_pause(3000, all=False)  # CLIENT PAUSE 3000 WRITE
         try:
-            statuses = asyncio.run(buy_all(server.url, sale, FAULT_REQUESTS))
+            statuses = asyncio.run(buy_all(server, sale, FAULT_REQUESTS))
         finally:
             admin.client_unpause()
             admin.close()
@@ -317,7 +317,7 @@ class Stack:
             assert created.status_code == 201, created.text
             for i in range(20):
                 r = http.post(
-                    f"/sales/{sale}/queue", json={"buyer_id": f"q{i}"}, headers={"Idempotency-Key": str(uuid.uuid4())}
+                    f"/sales/{sale}/queue", headers={"Idempotency-Key": str(uuid.uuid4()), **server.buyer(f"q{i}")}
                 )
                 assert r.status_code == 201, r.text
         self.last_activity = time.time()
@@ -340,27 +340,31 @@ class Stack:
             )
             assert created.status_code == 201, created.text
             holds = []
-            for i in range(CHECKOUT_HOLDS):
+            holders = [server.buyer(f"holder-{i}") for i in range(CHECKOUT_HOLDS)]
+            for holder in holders:
                 r = http.post(
                     f"/sales/{sale}/holds",
-                    json={"buyer_id": f"holder-{i}", "quantity": 1},
-                    headers={"Idempotency-Key": str(uuid.uuid4())},
+                    json={"quantity": 1},
+                    headers={"Idempotency-Key": str(uuid.uuid4()), **holder},
                 )
                 assert r.status_code == 201, r.text
                 holds.append(r.json()["hold_id"])
-            confirmed = http.post(f"/sales/{sale}/holds/{holds[0]}/confirm")
-            released = http.delete(f"/sales/{sale}/holds/{holds[1]}")
+            confirmed = http.post(f"/sales/{sale}/holds/{holds[0]}/confirm", headers=holders[0])
+            released = http.delete(f"/sales/{sale}/holds/{holds[1]}", headers=holders[1])
             assert (confirmed.status_code, released.status_code) == (201, 204), (confirmed.text, released.text)
 
             def expired() -> bool:
-                states = {http.get(f"/sales/{sale}/holds/{h}").json()["state"] for h in holds[2:]}
+                states = {
+                    http.get(f"/sales/{sale}/holds/{h}", headers=holder).json()["state"]
+                    for h, holder in zip(holds[2:], holders[2:], strict=True)
+                }
                 return states == {"expired"}
 
             wait_until(expired, "the unpaid holds to expire (hold_ttl_s 1)", timeout_s=15)
             bought = http.post(
                 f"/sales/{sale}/purchases",
-                json={"buyer_id": "after-expiry", "quantity": 1},
-                headers={"Idempotency-Key": str(uuid.uuid4())},
+                json={"quantity": 1},
+                headers={"Idempotency-Key": str(uuid.uuid4()), **server.buyer("after-expiry")},
             )
             assert bought.status_code == 201, bought.text
         want = CHECKOUT_HOLDS - 2
@@ -391,7 +395,7 @@ class Stack:
             self.settle()
             for path, result in self.attacks.items():
                 server = self.replica_for(path)
-                statuses = asyncio.run(buy_all(server.url, result["sale_id"], LATE_CLICKS, path))
+                statuses = asyncio.run(buy_all(server, result["sale_id"], LATE_CLICKS, path))
                 result["statuses"].update(statuses)
             self.last_activity = time.time()
             self.all_rules_evaluated_after(self.settle())
@@ -425,13 +429,14 @@ def ready(server: LocalServer) -> bool:
     return False
 
 
-async def buy_all(url: str, sale: str, n: int, path: str = "safe") -> Counter[str]:
+async def buy_all(server: LocalServer, sale: str, n: int, path: str = "safe") -> Counter[str]:
     route = PURCHASE_ROUTE[path].format(sale=sale)
-    async with httpx.AsyncClient(base_url=url, timeout=30.0) as http:
+    buyers = [server.buyer(f"late-{i}") for i in range(n)]  # this replica's issuer; minted before the burst
+    async with httpx.AsyncClient(base_url=server.url, timeout=30.0) as http:
 
         async def buy(i: int) -> str:
             r = await http.post(
-                route, json={"buyer_id": f"late-{i}", "quantity": 1}, headers={"Idempotency-Key": str(uuid.uuid4())}
+                route, json={"quantity": 1}, headers={"Idempotency-Key": str(uuid.uuid4()), **buyers[i]}
             )
             return str(r.status_code)
 

@@ -18,7 +18,9 @@ from flashsale.local import LocalServer
 
 
 def test_500_buyers_50_units_sells_exactly_50(api: LocalServer) -> None:
-    result = asyncio.run(run_path(api.url, "safe", buyers=500, stock=50, admin_token=api.admin_token, retries=5))
+    result = asyncio.run(
+        run_path(api.url, "safe", buyers=500, stock=50, admin_token=api.admin_token, mint=api.token, retries=5)
+    )
     assert result["sold"] == 50
     assert result["remaining"] == 0
     assert result["orders"] == 50
@@ -29,7 +31,7 @@ def test_500_buyers_50_units_sells_exactly_50(api: LocalServer) -> None:
 
 
 def test_unsafe_path_oversells_on_the_same_setup(api: LocalServer) -> None:
-    result = asyncio.run(run_path(api.url, "unsafe", buyers=500, stock=50, admin_token=api.admin_token))
+    result = asyncio.run(run_path(api.url, "unsafe", buyers=500, stock=50, admin_token=api.admin_token, mint=api.token))
     assert result["sold"] > 50
     assert result["oversold"] == result["sold"] - 50
     assert result["invariants_ok"] is False
@@ -38,7 +40,15 @@ def test_unsafe_path_oversells_on_the_same_setup(api: LocalServer) -> None:
 @pytest.mark.cluster
 def test_500_buyers_50_units_on_redis_cluster(cluster_api: LocalServer) -> None:
     result = asyncio.run(
-        run_path(cluster_api.url, "safe", buyers=500, stock=50, admin_token=cluster_api.admin_token, retries=5)
+        run_path(
+            cluster_api.url,
+            "safe",
+            buyers=500,
+            stock=50,
+            admin_token=cluster_api.admin_token,
+            mint=cluster_api.token,
+            retries=5,
+        )
     )
     assert result["sold"] == 50
     assert result["remaining"] == 0
