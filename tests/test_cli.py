@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import tomllib
 import uuid
 from datetime import UTC, datetime
@@ -19,18 +20,34 @@ from click.testing import CliRunner
 from flashsale import __version__
 from flashsale.cli import cli
 from flashsale.embedded import free_port
+from flashsale.local import LocalServer
 from tests.conftest import start_api
+from tests.idp import OidcProvider
 from tests.servers import RedisProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(sys.executable).parent / "flashsale"
+STATE_HOME = tempfile.mkdtemp(prefix="flashsale-cli-state-")
+"""XDG_STATE_HOME of the commands run here: a demo issuer key they make lands in it, not in the user's home."""
 
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without any FLASHSALE_* variable of the caller, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASHSALE_")}
     env["PYTHONPATH"] = str(ROOT / "service")
+    env["XDG_STATE_HOME"] = STATE_HOME
     return {**env, **extra}
+
+
+def production_api(redis_url: str, idp: OidcProvider) -> LocalServer:
+    """A server outside demo mode: buyers verified by the suite's OpenID provider (no demo route, no demo issuer)."""
+    return start_api(
+        redis_url,
+        FLASHSALE_DEMO="false",
+        FLASHSALE_OIDC_ISSUER=idp.issuer,
+        FLASHSALE_OIDC_AUDIENCE=idp.audience,
+        FLASHSALE_OIDC_ALLOW_HTTP="true",  # the provider listens on loopback without TLS
+    )
 
 
 def script(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -205,8 +222,10 @@ def test_create_sale_schedules_opens_and_closes(redis_server: RedisProcess) -> N
 
 
 @pytest.mark.parametrize("path", ["unsafe", "both"])
-def test_unsafe_attack_on_a_server_without_the_demo_route_says_so(redis_server: RedisProcess, path: str) -> None:
-    server = start_api(redis_server.url, FLASHSALE_DEMO="false")
+def test_unsafe_attack_on_a_server_without_the_demo_route_says_so(
+    redis_server: RedisProcess, oidc_provider: OidcProvider, path: str
+) -> None:
+    server = production_api(redis_server.url, oidc_provider)
     try:
         r = script(
             "attack",
@@ -228,8 +247,8 @@ def test_unsafe_attack_on_a_server_without_the_demo_route_says_so(redis_server: 
     assert "invariants hold" not in r.stdout
 
 
-def test_attack_with_a_wrong_token_is_one_line(redis_server: RedisProcess) -> None:
-    server = start_api(redis_server.url, FLASHSALE_DEMO="false")
+def test_attack_with_a_wrong_token_is_one_line(redis_server: RedisProcess, oidc_provider: OidcProvider) -> None:
+    server = production_api(redis_server.url, oidc_provider)
     try:
         r = script("attack", "--url", server.url, "--path", "safe", "--buyers", "5", FLASHSALE_ADMIN_TOKEN="w" * 40)
     finally:
