@@ -24,7 +24,7 @@ locals {
   # context (no WebCrypto for PKCE) and Cognito takes http callbacks on
   # localhost only: the demo signs in through a local port forward.
   public_url       = var.public_url != null ? var.public_url : (var.certificate_arn != null ? "https://${module.alb.dns_name}" : null)
-  sign_in_callback = local.public_url != null ? "${local.public_url}/signin/callback" : "http://localhost:8080/signin/callback"
+  sign_in_callback = local.public_url != null ? "${local.public_url}/wait/signed-in" : "http://localhost:8080/wait/signed-in"
 }
 
 module "network" {
@@ -140,6 +140,8 @@ module "app" {
 
   oidc_issuer   = module.identity.issuer_url
   oidc_audience = module.identity.audience
+  # The buyer page's public client: Cognito's app client, or none with the shop's own provider.
+  oidc_page_client_id = module.identity.client_id
 
   database = {
     host                   = module.postgres.address

@@ -82,7 +82,7 @@ variable "allow_plain_http" {
 }
 
 variable "public_url" {
-  description = "Base URL buyers reach the API at, e.g. https://shop.example (the domain of certificate_arn). The buyer page's sign-in callback registered with Cognito is this URL + /signin/callback. null: https://<ALB DNS name> with a certificate; in the plain-HTTP demo Cognito accepts only http://localhost:8080/signin/callback (see README)."
+  description = "Base URL buyers reach the API at, e.g. https://shop.example (the domain of certificate_arn). The buyer page's sign-in callback registered with Cognito is this URL + /wait/signed-in. null: https://<ALB DNS name> with a certificate; in the plain-HTTP demo Cognito accepts only http://localhost:8080/wait/signed-in (see README)."
   type        = string
   default     = null
 

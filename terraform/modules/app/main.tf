@@ -64,6 +64,9 @@ locals {
       FLASHSALE_OIDC_ISSUER   = var.oidc_issuer
       FLASHSALE_OIDC_AUDIENCE = var.oidc_audience
     },
+    var.oidc_page_client_id != null ? {
+      FLASHSALE_OIDC_PAGE_CLIENT_ID = var.oidc_page_client_id
+    } : {},
     local.exporter_enabled ? {
       FLASHSALE_EXPORT_METRICS_PORT = tostring(local.exporter_metrics_port)
     } : {},

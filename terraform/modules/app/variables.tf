@@ -580,3 +580,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "oidc_page_client_id" {
+  description = "FLASHSALE_OIDC_PAGE_CLIENT_ID: the buyer page's public client at the issuer (authorization code + PKCE; the identity module's client_id). Null: the page cannot sign buyers in by itself (a shop hands tokens over in the URL fragment)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.oidc_page_client_id == null || can(regex("^[A-Za-z0-9._:-]{1,128}$", var.oidc_page_client_id))
+    error_message = "oidc_page_client_id must be 1-128 of A-Z a-z 0-9 . _ : -."
+  }
+}

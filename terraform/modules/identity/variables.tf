@@ -36,7 +36,7 @@ variable "audience" {
 }
 
 variable "callback_urls" {
-  description = "Redirect URIs of the buyer page's sign-in (authorization code + PKCE), compared as exact strings: one fixed callback of the API's public URL, e.g. [\"https://shop.example/signin/callback\"]; the page returns to its sale through `state`. No wildcard (Cognito and OAuth 2.1 refuse them), https, or http://localhost for development. Required with Cognito (at most 100)."
+  description = "Redirect URIs of the buyer page's sign-in (authorization code + PKCE), compared as exact strings: one fixed callback of the API's public URL, e.g. [\"https://shop.example/wait/signed-in\"]; the page returns to its sale through `state`. No wildcard (Cognito and OAuth 2.1 refuse them), https, or http://localhost for development. Required with Cognito (at most 100)."
   type        = list(string)
   default     = []
 

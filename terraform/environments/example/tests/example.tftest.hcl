@@ -46,8 +46,8 @@ run "full_stack" {
   }
 
   assert {
-    condition     = output.sign_in_callback == "https://flashsale-1234567890.eu-west-1.elb.amazonaws.com/signin/callback" && startswith(output.sign_in_url, "https://flashsale-buyers-")
-    error_message = "Without public_url the buyer page's callback is the load balancer's HTTPS URL + /signin/callback."
+    condition     = output.sign_in_callback == "https://flashsale-1234567890.eu-west-1.elb.amazonaws.com/wait/signed-in" && startswith(output.sign_in_url, "https://flashsale-buyers-")
+    error_message = "Without public_url the buyer page's callback is the load balancer's HTTPS URL + /wait/signed-in."
   }
 
   assert {
@@ -271,7 +271,7 @@ run "demo_plain_http" {
   }
 
   assert {
-    condition     = output.sign_in_callback == "http://localhost:8080/signin/callback"
+    condition     = output.sign_in_callback == "http://localhost:8080/wait/signed-in"
     error_message = "Over plain HTTP Cognito takes a localhost callback only (the demo signs in through a port forward)."
   }
 }
@@ -284,8 +284,8 @@ run "public_url_names_the_callback" {
   }
 
   assert {
-    condition     = output.sign_in_callback == "https://shop.example/signin/callback"
-    error_message = "The callback must be public_url + /signin/callback."
+    condition     = output.sign_in_callback == "https://shop.example/wait/signed-in"
+    error_message = "The callback must be public_url + /wait/signed-in."
   }
 }
 

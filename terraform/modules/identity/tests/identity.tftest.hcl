@@ -4,7 +4,7 @@ mock_provider "aws" {
 
 variables {
   name          = "fs-test"
-  callback_urls = ["https://shop.example/signin/callback"]
+  callback_urls = ["https://shop.example/wait/signed-in"]
 }
 
 run "cognito_pool_and_public_client_by_default" {
@@ -182,7 +182,7 @@ run "rejects_a_plain_http_callback" {
   command = plan
 
   variables {
-    callback_urls = ["http://shop.example/signin/callback"]
+    callback_urls = ["http://shop.example/wait/signed-in"]
   }
 
   expect_failures = [var.callback_urls]
@@ -192,7 +192,7 @@ run "accepts_a_localhost_callback_for_development" {
   command = plan
 
   variables {
-    callback_urls = ["https://shop.example/signin/callback", "http://localhost:8080/signin/callback"]
+    callback_urls = ["https://shop.example/wait/signed-in", "http://localhost:8080/wait/signed-in"]
   }
 
   assert {
