@@ -1,5 +1,9 @@
 """An API server in a child process on a free loopback port: used by ``flashsale attack`` without ``--url``,
-the benchmark and the test suite, so all three run the very command a user runs."""
+the benchmark and the test suite, so all three run the very command a user runs.
+
+It is a laptop run by construction (loopback only, a Redis the caller started): ``FLASHSALE_EMBEDDED=true``
+unless the caller's ``env`` says otherwise, so the production-only requirements of security.py do not apply.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,9 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Mapping
 from types import TracebackType
-
-import httpx
 
 from flashsale.embedded import free_port
 
@@ -28,6 +31,19 @@ def _cmdline(pid: int) -> bytes:
 
 class LocalServerError(RuntimeError):
     pass
+
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+"""Loopback needs no proxy: an ``http_proxy`` in the environment must not route the readiness check."""
+
+
+def _ready(url: str) -> bool:
+    """``GET /health/ready`` answers 200 (urllib raises on any other status and on a refused connection)."""
+    try:
+        with _DIRECT.open(url + "/health/ready", timeout=1.0) as response:
+            return response.status == 200  # type: ignore[no-any-return]
+    except OSError:  # URLError and HTTPError are OSErrors
+        return False
 
 
 class LocalServer:
@@ -51,6 +67,7 @@ class LocalServer:
             "FLASHSALE_HOST": "127.0.0.1",
             "FLASHSALE_PORT": str(self.port),
             "FLASHSALE_WORKERS": str(workers),
+            "FLASHSALE_EMBEDDED": "true",
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
@@ -74,11 +91,8 @@ class LocalServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise LocalServerError(f"server exited with {self.process.returncode} (log: {log_path})")
-            try:
-                if httpx.get(self.url + "/health/ready", timeout=1.0).status_code == 200:
-                    return self.url
-            except httpx.HTTPError:
-                pass
+            if _ready(self.url):
+                return self.url
             time.sleep(0.1)
         self.stop()
         raise LocalServerError(f"server not ready on {self.url} within {timeout_s} s")

@@ -1,6 +1,15 @@
-"""Start-up refusals that keep a production deployment from running with an unsafe configuration."""
+"""Start-up refusals that keep a production deployment from running with an unsafe configuration.
+
+Every fail-closed rule lives in this module, and ``check_production`` is the one function that applies them:
+``flashsale serve`` calls it before it binds anything or starts a Redis (a refusal exits with status 2 and one
+line naming the variable), and ``create_app`` calls it again in every worker. A new rule is one more entry of
+``PRODUCTION_RULES``; nothing else calls a rule directly.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from flashsale.settings import Settings, SettingsError
 
@@ -14,14 +23,54 @@ def admin_token_is_weak(token: str | None) -> bool:
     return len(token) < MIN_ADMIN_TOKEN_LENGTH or token.lower() in WEAK_TOKENS or len(set(token)) < 8
 
 
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One setting a production start must have: ``unsafe(settings)`` true stops it with ``variable why``."""
+
+    variable: str
+    unsafe: Callable[[Settings], bool]
+    why: str
+    laptop_ok: bool = True
+    """Waived for a laptop run (``serve --embedded``: a private Redis on loopback), not only in demo mode."""
+
+
+PRODUCTION_RULES: tuple[Rule, ...] = (
+    Rule(
+        "FLASHSALE_REDIS_URL",
+        lambda s: not s.redis_url,
+        "is not set: set it to the shared Redis (redis:// or rediss://); every replica must sell from the same "
+        "one. Only `flashsale serve --embedded` (a laptop) or FLASHSALE_DEMO=true start a private Redis instead.",
+    ),
+    Rule(
+        "FLASHSALE_ADMIN_TOKEN",
+        lambda s: s.admin_enabled and admin_token_is_weak(s.admin_token),
+        f"is empty or weak (needs at least {MIN_ADMIN_TOKEN_LENGTH} characters, 8 distinct). Set a strong one, "
+        "e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`, or set FLASHSALE_ADMIN_ENABLED=false.",
+        laptop_ok=False,
+    ),
+)
+"""What a start outside demo mode needs, checked in this order; the first unsafe one is the refusal."""
+
+
+def check_production(settings: Settings) -> None:
+    """Refuse (``SettingsError``, one line naming the variable) a start that production must not make.
+
+    Demo mode waives every rule; ``settings.embedded`` (``serve --embedded``, ``attack``'s own stack) waives
+    those marked ``laptop_ok``.
+    """
+    if settings.demo:
+        return
+    for rule in PRODUCTION_RULES:
+        if settings.embedded and rule.laptop_ok:
+            continue
+        if rule.unsafe(settings):
+            raise SettingsError(f"{rule.variable} {rule.why}")
+
+
 def check_admin_token(settings: Settings) -> None:
     """Outside demo mode the admin routes require a strong token, or must be switched off."""
-    if settings.demo or not settings.admin_enabled:
+    if settings.demo:
         return
-    if admin_token_is_weak(settings.admin_token):
-        raise SettingsError(
-            "FLASHSALE_ADMIN_TOKEN is empty or weak (needs at least "
-            f"{MIN_ADMIN_TOKEN_LENGTH} characters, 8 distinct). Set a strong one, e.g. "
-            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`, or set "
-            "FLASHSALE_ADMIN_ENABLED=false."
-        )
+    rule = next(r for r in PRODUCTION_RULES if r.variable == "FLASHSALE_ADMIN_TOKEN")
+    if rule.unsafe(settings):
+        raise SettingsError(f"{rule.variable} {rule.why}")
