@@ -141,6 +141,11 @@ def test_make_venv_installs_the_locked_dev_set() -> None:
             wrong.append(f"{match[1]}: locked {match[2]}, installed {installed}")
     assert checked > 100
     assert wrong == [], wrong
+    # Byte-compiled at install (UV_COMPILE_BYTECODE): with PYTHONDONTWRITEBYTECODE every worker would otherwise
+    # compile every module at start, past uvicorn's 5 s worker health check on a loaded machine.
+    assert "export UV_COMPILE_BYTECODE := 1" in MAKEFILE.read_text()
+    litestar = Path(importlib.util.find_spec("litestar").origin or "").parent  # type: ignore[union-attr]
+    assert list((litestar / "__pycache__").glob("app.cpython-*.pyc")), litestar
 
 
 def test_uv_is_pinned_in_one_version_for_the_makefile_and_the_image() -> None:
@@ -208,12 +213,15 @@ def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy(ROOT / name, build / name)
     shutil.copytree(ROOT / "service", build / "service", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     python = shutil.which(f"python{sys.version_info.major}.{sys.version_info.minor}") or sys.executable
+    builder_env = DOCKERFILE.read_text().replace("\\\n", " ").split("FROM ", 2)[1]
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))},
-        "UV_NO_CONFIG": "1",
-        "UV_PYTHON_DOWNLOADS": "never",
+        # the builder's ENV, but uv's cache kept (the wheels are in it already)
+        **dict(re.findall(r"\b(UV_[A-Z_]+)=(\S+)", builder_env)),
+        "UV_NO_CACHE": "0",
         "PATH": f"{UV.parent}:{os.environ['PATH']}",
     }
+    assert env["UV_NO_CONFIG"] == "1" and env["UV_COMPILE_BYTECODE"] == "1", env
     for step in builder_steps():
         command = (
             step.replace("/opt/flashsale", str(venv))
