@@ -3,7 +3,8 @@
 Every fail-closed rule lives in this module, and ``check_production`` is the one function that applies them:
 ``flashsale serve`` calls it before it binds anything or starts a Redis (a refusal exits with status 2 and one
 line naming the variable), and ``create_app`` calls it again in every worker. A new rule is one more entry of
-``PRODUCTION_RULES``; nothing else calls a rule directly.
+``PRODUCTION_RULES`` (a ``Rule`` line: the variable, when it is unsafe, the one-line reason, and whether a laptop
+run may go without it); add it nowhere else. ``check_admin_token`` applies the admin rule alone.
 """
 
 from __future__ import annotations
