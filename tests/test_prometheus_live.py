@@ -2,7 +2,7 @@
 
 One module-scoped stack on free loopback ports: a redis-server, two API replicas (``flashsale serve`` with two
 uvicorn workers each, so metrics are aggregated across processes through PROMETHEUS_MULTIPROC_DIR), a
-``redis_up`` exporter, a PostgreSQL server with ``flashsale export`` moving the orders into it (its own
+``redis_exporter`` (Debian package), a PostgreSQL server with ``flashsale export`` moving the orders into it (its own
 /metrics, job ``exporter``), and ``/usr/bin/prometheus`` (Debian package ``prometheus``; the module is skipped
 without it) running a configuration derived from ``observability/prometheus/prometheus.yml`` (same job names)
 with the repository's ``rules/*.yml``, scraping and evaluating every second. Every process is stopped by PID.
@@ -64,8 +64,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 OBS = ROOT / "observability"
 DASHBOARD = OBS / "grafana" / "dashboards" / "flash-sale.json"
-STAND_IN_EXPORTER = OBS / "testing" / "redis_up_exporter.py"
-REDIS_EXPORTER = "/usr/bin/prometheus-redis-exporter"  # Debian package prometheus-redis-exporter, if installed
+REDIS_EXPORTER = "/usr/bin/prometheus-redis-exporter"  # Debian package prometheus-redis-exporter (make test)
 
 API_JOB = "flashsale-api"  # the job name alerts.yml and the dashboard use (up{job="flashsale-api"})
 REDIS_JOB = "redis"
@@ -161,18 +160,17 @@ def stop_pid(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_redis_exporter(redis_port: int, folder: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    """redis_exporter when installed, else the stand-in; (process, address, which one)."""
+    """The real redis_exporter (``make test`` installs it); (process, address, its name)."""
     port = free_port()
-    if os.access(REDIS_EXPORTER, os.X_OK):
-        command = [
-            REDIS_EXPORTER,
-            f"--redis.addr=redis://127.0.0.1:{redis_port}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ]
-        which = "redis_exporter"
-    else:
-        command = [sys.executable, str(STAND_IN_EXPORTER), f"--redis-port={redis_port}", f"--port={port}"]
-        which = f"stand-in {STAND_IN_EXPORTER.name}"
+    assert os.access(REDIS_EXPORTER, os.X_OK), (
+        f"{REDIS_EXPORTER} missing: `make test` installs it (Debian package prometheus-redis-exporter)"
+    )
+    command = [
+        REDIS_EXPORTER,
+        f"--redis.addr=redis://127.0.0.1:{redis_port}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    which = "redis_exporter"
     with open(folder / "redis-exporter.log", "ab") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     address = f"127.0.0.1:{port}"

@@ -52,7 +52,7 @@ def _browser_missing() -> str | None:
     try:
         import selenium  # noqa: F401
     except ImportError:
-        return "selenium not installed (pip install -e '.[dev]')"
+        return "selenium not installed (make venv installs it)"
     return None
 
 

@@ -1,4 +1,6 @@
-"""`flashsale serve` with no Redis URL (what `make run` does): embedded Redis, demo sale, clean stop."""
+"""`flashsale serve --embedded` with no Redis URL (what `make run` does): embedded Redis, demo sale, clean stop.
+
+Without --embedded (or demo mode) a missing FLASHSALE_REDIS_URL is refused: tests/test_fail_closed.py."""
 
 from __future__ import annotations
 
@@ -27,15 +29,24 @@ def _answers(port: int) -> bool:
         return False
 
 
-def test_serve_without_redis_url_starts_embedded_redis_and_demo_sale(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "extra_env"),
+    [(["--embedded"], {}), ([], {"FLASHSALE_EMBEDDED": "true"}), ([], {"FLASHSALE_DEMO": "true"})],
+    ids=["--embedded", "FLASHSALE_EMBEDDED", "demo"],
+)
+def test_serve_embedded_without_redis_url_starts_embedded_redis_and_demo_sale(
+    tmp_path: Path, args: list[str], extra_env: dict[str, str]
+) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASHSALE_")}
     # XDG_STATE_HOME: the demo issuer's key file of this test alone (not the user's).
-    env.update({"FLASHSALE_PORT": str(port), "TMPDIR": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")})
+    env.update(
+        {"FLASHSALE_PORT": str(port), "TMPDIR": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state"), **extra_env}
+    )
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "flashsale", "serve"],
+            [sys.executable, "-m", "flashsale", "serve", *args],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -4,7 +4,8 @@ The heavy lifting is terraform/tf-test.sh, which `make tf-test` runs as well:
 
 * ``tf-test.sh terraform``: fmt -check, offline init + validate of every module and the example, and
   ``terraform test`` against ``mock_provider "aws"``. Skipped (with the reason) only when terraform is
-  not on PATH or the offline provider mirror (TF_PLUGIN_DIR, default /opt/tf-plugins) is missing.
+  not on PATH or the offline provider mirror (TF_PLUGIN_DIR, default /opt/tf-plugins) is missing; the script
+  itself fails instead of skipping under CI=true.
 * ``tf-test.sh checkov``: checkov over terraform/ and the Dockerfile, in its own virtualenv. Skipped only
   when that virtualenv cannot be created (the script exits 77).
 
@@ -130,19 +131,29 @@ def test_checkov_has_no_failed_checks() -> None:
         assert "PASS  checkov Dockerfile" in result.stdout, output
 
 
-def test_script_skips_cleanly_without_terraform(tmp_path: Path) -> None:
-    # A PATH holding just what the script needs before it looks for terraform.
+def env_without_terraform(tmp_path: Path) -> dict[str, str]:
+    """A PATH holding just what the script needs before it looks for terraform."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name in ("bash", "dirname", "date"):
         found = shutil.which(name)
         assert found, name
         (bin_dir / name).symlink_to(found)
-    env = {"PATH": str(bin_dir), "HOME": str(tmp_path)}
+    return {"PATH": str(bin_dir), "HOME": str(tmp_path)}
 
-    result = run_script(timeout=60, env=env)
+
+def test_script_skips_cleanly_without_terraform(tmp_path: Path) -> None:
+    result = run_script(timeout=60, env=env_without_terraform(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("SKIP: terraform is not on PATH"), result.stdout
+
+
+def test_script_fails_without_terraform_in_ci(tmp_path: Path) -> None:
+    """Issue 24: under CI=true a machine without terraform fails the checks instead of passing them unrun."""
+    result = run_script(timeout=60, env={**env_without_terraform(tmp_path), "CI": "true"})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "SKIP" not in result.stdout
+    assert result.stderr.startswith("FAIL: terraform is not on PATH and CI=true"), result.stderr
 
 
 def test_script_rejects_unknown_mode() -> None:

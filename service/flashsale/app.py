@@ -40,7 +40,7 @@ from flashsale.inventory.connection import connect, warm_pool
 from flashsale.orders.db import OrderStore
 from flashsale.queue.controller import admit_forever
 from flashsale.queue.view import QueueBoard
-from flashsale.security import check_admin_token, check_identity
+from flashsale.security import check_production
 from flashsale.settings import Settings
 from flashsale.telemetry import NO_SALE, Recorder, SpanPipe
 from flashsale.telemetry import holds as hold_metrics
@@ -98,11 +98,9 @@ def _orders(state: State) -> OrderStore | None:
 def create_app(settings: Settings | None = None) -> Litestar:
     """The app. Attempts are traced when an exporter is configured by the standard ``OTEL_*`` variables."""
     settings = settings or Settings.from_env()
-    check_admin_token(settings)
-    check_identity(settings)
-    verifier = verifier_for(
-        settings, (lambda result: JWKS_FETCHES.labels(result).inc()) if settings.telemetry else None
-    )
+    check_production(settings)  # every fail-closed rule (security.py), again in each worker
+    count_fetch = (lambda result: JWKS_FETCHES.labels(result).inc()) if settings.telemetry else None
+    verifier = verifier_for(settings, count_fetch)
     # Each worker calls create_app, so each gets its own span pipe and exporter process (telemetry/spans.py).
     spans = SpanPipe() if settings.telemetry and exporter_from_env() else None
     recorder = Recorder(
@@ -176,7 +174,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "/", route_handlers=[AdminController, AdminQueueController], guards=[admin_guard(settings.admin_token)]
             )
         )
-    demo_issuer = local_issuer(settings) if settings.demo and not settings.oidc_issuer else None
+    demo_issuer = local_issuer(settings) if (settings.demo or settings.embedded) and not settings.oidc_issuer else None
     if settings.demo:
         handlers.append(DemoController)
     if demo_issuer is not None:

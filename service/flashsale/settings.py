@@ -51,7 +51,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Every knob of the engine. The README's settings table lists the same names and defaults."""
 
     redis_url: str | None = None
-    """Redis or Valkey URL (``redis://``, ``rediss://``). Unset: ``flashsale serve`` starts an embedded Redis."""
+    """Redis or Valkey URL (``redis://``, ``rediss://``). Required outside demo mode and laptop runs (security.py);
+    unset with ``serve --embedded`` or in demo mode: ``flashsale serve`` starts a private Redis on loopback."""
     redis_cluster: bool = False
     """Talk to a Redis Cluster (ElastiCache cluster mode) instead of one primary."""
     database_url: str | None = None
@@ -71,6 +72,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Mount the admin routes at all."""
     demo: bool = False
     """Demo mode: mounts the deliberately unsafe purchase path and allows a weak admin token."""
+    embedded: bool = False
+    """A laptop run (``flashsale serve --embedded``, the stack ``flashsale attack`` starts): a missing Redis URL
+    means "start a private Redis", and the other production-only requirements of security.py marked
+    ``laptop_ok`` are waived. Never set in the image, compose or Terraform (tests/test_fail_closed.py)."""
     idempotency_ttl_s: Positive = 86_400
     """How long an Idempotency-Key keeps its order (seconds)."""
     soldout_cache_ms: Annotated[int, _range(0, 1000)] = 500

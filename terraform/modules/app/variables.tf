@@ -460,6 +460,11 @@ variable "extra_environment" {
   }
 
   validation {
+    condition     = length(setintersection(keys(var.extra_environment), ["FLASHSALE_DEMO", "FLASHSALE_EMBEDDED"])) == 0
+    error_message = "FLASHSALE_DEMO and FLASHSALE_EMBEDDED are for a laptop or a demo (an unsafe route, weak tokens, a private Redis per container): never in a deployment."
+  }
+
+  validation {
     condition = alltrue([
       for k in keys(var.extra_environment) : !can(regex("(TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", k))
     ])

@@ -640,6 +640,14 @@ run "rejects_secret_in_extra_environment" {
   expect_failures = [var.extra_environment]
 }
 
+run "rejects_demo_or_embedded_in_extra_environment" {
+  command = plan
+  variables {
+    extra_environment = { FLASHSALE_DEMO = "true" }
+  }
+  expect_failures = [var.extra_environment]
+}
+
 run "rejects_bad_ami" {
   command = plan
   variables {
