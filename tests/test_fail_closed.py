@@ -39,6 +39,9 @@ def listening(port: int) -> bool:
         return False
 
 
+IDP = {"oidc_issuer": "https://idp.example", "oidc_audience": "urn:flashsale:api"}
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_serve_without_redis_url_stops_before_anything_listens(tmp_path: Path, workers: str) -> None:
     port = free_port()
@@ -75,8 +78,20 @@ def test_the_rules_name_real_variables_in_one_line() -> None:
         (Settings(redis_url="redis://127.0.0.1:1/0"), "FLASHSALE_ADMIN_TOKEN"),
         (Settings(redis_url="redis://127.0.0.1:1/0", admin_token="changeme"), "FLASHSALE_ADMIN_TOKEN"),
         (Settings(embedded=True), "FLASHSALE_ADMIN_TOKEN"),  # a laptop still needs a strong token
-        (Settings(redis_url="redis://127.0.0.1:1/0", admin_token=STRONG), None),
-        (Settings(redis_url="redis://127.0.0.1:1/0", admin_enabled=False), None),
+        (Settings(redis_url="redis://127.0.0.1:1/0", admin_token=STRONG), "FLASHSALE_OIDC_ISSUER"),
+        (Settings(redis_url="redis://127.0.0.1:1/0", admin_token=STRONG, **IDP), None),
+        (Settings(redis_url="redis://127.0.0.1:1/0", admin_enabled=False, **IDP), None),
+        (
+            Settings(redis_url="redis://127.0.0.1:1/0", admin_token=STRONG, oidc_issuer="http://idp.example"),
+            "FLASHSALE_OIDC_AUDIENCE",
+        ),
+        (
+            Settings(
+                redis_url="redis://127.0.0.1:1/0", admin_token=STRONG, **{**IDP, "oidc_issuer": "http://idp.example"}
+            ),
+            "FLASHSALE_OIDC_ISSUER",
+        ),
+        (Settings(demo=True, oidc_algorithms="RS256,HS256"), "FLASHSALE_OIDC_ALGORITHMS"),
         (Settings(embedded=True, admin_token=STRONG), None),
         (Settings(demo=True), None),
     ],
