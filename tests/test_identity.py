@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import time
 import uuid
@@ -431,3 +432,48 @@ def test_production_refuses_to_start_without_an_issuer(tmp_path: Path) -> None:
         timeout=60,
     )
     assert r.returncode == 2 and "FLASHSALE_OIDC_ALGORITHMS" in r.stderr and "HS256" in r.stderr
+
+
+def test_buyer_token_command_mints_what_a_demo_server_accepts(redis_server: RedisProcess, tmp_path: Path) -> None:
+    """``flashsale buyer-token`` and the demo sign-in route mint tokens of the server's own demo issuer; a token of
+    another demo key (another machine's) buys nothing."""
+    import subprocess
+    import sys
+
+    key = tmp_path / "issuer.json"
+    env = {**os.environ, "FLASHSALE_DEMO_ISSUER_KEY": str(key)}
+    minted = subprocess.run(
+        [sys.executable, "-m", "flashsale", "buyer-token", "alice", "--claim", "email_verified=true"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
+    assert jwt_parts(minted)[1]["sub"] == "alice" and jwt_parts(minted)[1]["email_verified"] is True
+    server = LocalServer(redis_server.url, env={"FLASHSALE_DEMO": "true", "FLASHSALE_DEMO_ISSUER_KEY": str(key)})
+    server.start()
+    try:
+        http = httpx.Client(base_url=server.url, timeout=15)
+        admin = {"Authorization": f"Bearer {server.admin_token}"}
+        sale = "bt-" + uuid.uuid4().hex[:8]
+        body = {"sale_id": sale, "name": "t", "stock": 3, "eligibility": {"email_verified": True}}
+        assert http.post("/admin/sales", json=body, headers=admin).status_code == 201
+        headers = {"Idempotency-Key": str(uuid.uuid4()), "Authorization": f"Bearer {minted}"}
+        assert http.post(f"/sales/{sale}/purchases", json={}, headers=headers).status_code == 201
+        page_token = http.post("/demo/buyer-tokens", json={"buyer": "bob"}).json()["token"]
+        headers = {"Idempotency-Key": str(uuid.uuid4()), "Authorization": f"Bearer {page_token}"}
+        refused = http.post(f"/sales/{sale}/purchases", json={}, headers=headers)
+        assert refused.status_code == 403 and refused.json()["rule"] == "email_verified"  # bob's token: no claim
+        stranger = LocalServer(redis_server.url).token("carol")  # another demo issuer's key
+        headers = {"Idempotency-Key": str(uuid.uuid4()), "Authorization": f"Bearer {stranger}"}
+        assert http.post(f"/sales/{sale}/purchases", json={}, headers=headers).status_code == 401
+        audit = http.get(f"/admin/sales/{sale}/audit", headers=admin).json()
+        assert (audit["sold"], audit["ok"]) == (1, True)
+        http.close()
+    finally:
+        server.stop()
+
+
+def test_demo_sign_in_is_not_mounted_outside_demo_mode(stack: Stack) -> None:
+    assert stack.http.post("/demo/buyer-tokens", json={"buyer": "mallory"}).status_code in (404, 405)
