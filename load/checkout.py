@@ -51,12 +51,15 @@ CHECKED_HOLDS = 200
 
 
 STATE = Checkout()
+HOLDERS: dict[str, str] = {}
+"""hold id -> its buyer, for the abandoned and late holds read back at the end (a hold answers its buyer only)."""
 
 
 def setup(run: common.Run, environment: Environment) -> None:
     global STATE
     assert run.api is not None
     STATE = Checkout()
+    HOLDERS.clear()
     units = common.stock(environment)
     sale = f"checkout-{run.tag}"
     status, body = run.api.call(
@@ -84,7 +87,8 @@ def verify(run: common.Run, environment: Environment) -> list[str]:
     sold = int(view["sold"])
     states = {}
     for hold_id in (s.abandoned + s.late)[:CHECKED_HOLDS]:
-        status, answer = run.api.call("GET", f"/sales/{sale}/holds/{hold_id}")
+        holder = run.buyer_header(HOLDERS[hold_id])
+        status, answer = run.api.call("GET", f"/sales/{sale}/holds/{hold_id}", headers=holder)
         states[hold_id] = answer.get("state") if status == 200 and isinstance(answer, dict) else f"HTTP {status}"
     failures = judge_checkout(s, units, view, audit, states)
     run.notes.pop("_ends_epoch", None)
@@ -163,8 +167,8 @@ class CheckoutBuyer(common.Buyer):
         if sale is None or time.time() > ends - 1:
             gevent.sleep(0.2)
             return
-        body = b'{"buyer_id":"%s","quantity":1}' % self.buyer_id.encode()
-        headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
+        body = b'{"quantity":1}'
+        headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex, **self.auth}
         status, hold = self._send("POST", f"/sales/{sale}/holds", HOLD, body, headers, {201: None, 409: {"sold-out"}})
         self.sold_out = status == 409
         if status != 201:
@@ -181,12 +185,14 @@ class CheckoutBuyer(common.Buyer):
         hold_id = hold["hold_id"]
         path = f"/sales/{sale}/holds/{hold_id}"
         try:
+            if fate in ("abandon", "late"):
+                HOLDERS[hold_id] = self.buyer_id
             if fate == "abandon":
                 STATE.abandoned.append(hold_id)
                 STATE.count("abandoned")
                 return
             if fate == "release":
-                status, _ = self._send("DELETE", path, RELEASE, None, {}, {204: None})
+                status, _ = self._send("DELETE", path, RELEASE, None, self.auth, {204: None})
                 STATE.released += status == 204
                 STATE.count(f"release-{status}")
                 return
@@ -196,7 +202,8 @@ class CheckoutBuyer(common.Buyer):
                 STATE.late.append(hold_id)
             else:
                 gevent.sleep(random.uniform(0.0, 0.5))
-            status, order = self._send("POST", path + "/confirm", CONFIRM, None, {}, {201: None, 410: {"hold-expired"}})
+            expected: dict[int, set[str] | None] = {201: None, 410: {"hold-expired"}}
+            status, order = self._send("POST", path + "/confirm", CONFIRM, None, self.auth, expected)
             STATE.count(f"{fate}-{status}")
             if status == 201:
                 STATE.confirmed_units += int(order["quantity"])

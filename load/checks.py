@@ -79,8 +79,16 @@ class Api:
         self.admin_token = admin_token
         self.timeout_s = timeout_s
 
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None, admin: bool = False) -> tuple[int, Any]:
-        headers = {"Accept": "application/json"}
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        admin: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        """One request; ``admin`` adds the admin token, ``headers`` anything else (e.g. a buyer's token)."""
+        headers = {"Accept": "application/json", **(headers or {})}
         data = None
         if body is not None:
             data = json.dumps(body).encode()

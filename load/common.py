@@ -1,13 +1,20 @@
 """The locust side shared by every campaign.
 
 * ``RUN``: the one shared place of a run: the sale ids the campaign created at test start (shapes and users
-  read them from here), what the clients saw per sale, and the end-check results.
+  read them from here), the buyers' tokens, what the clients saw per sale, and the end-check results.
 * ``Buyer``: a FastHttpUser that presses "buy" with ``catch_response``: a 201 and the expected 409s
   (sold-out, limit-reached, sale-not-open, sale-closed) are successes; anything else is a failure. A 503 or a
   dropped request leaves the outcome unknown, so the next press retries with the same Idempotency-Key.
-* ``install(campaign)``: the listeners: create the sales at ``test_start`` through the admin API, run the
+* ``install(campaign)``: the listeners: make the buyers' tokens and create the sales at ``test_start``, run the
   campaign's end checks at ``test_stop``, and at ``quitting`` judge the SLOs, write the JSON report and set
   the exit code (0 pass, 1 an end check or an SLO failed, 2 the run could not be set up).
+
+A buyer is who the server's identity provider signed: every buyer request carries ``Authorization: Bearer``.
+The tokens exist before the load starts (a signature costs the load generator ~1-5 ms, which would pace the
+load): LOAD_BUYER_TOKENS names a file of ``<buyer>\\t<token>`` lines, one per simulated buyer, read at test
+start. ``python -m load.run`` writes it, minted with the demo issuer key of the server under test; for another
+server, a shop's identity provider issues them. (This process does not import flashsale to mint them: locust
+puts load/ first on sys.path, where queue.py shadows the standard library's ``queue`` that redis-py needs.)
 
 Campaigns run in one locust process (no master/worker): a worker would create its own sales.
 """
@@ -46,6 +53,11 @@ EXPECTED_REFUSALS = frozenset({"sold-out", "limit-reached", "sale-not-open", "sa
 SOLD, REPLAYED, UNKNOWN = "sold", "replayed", "unknown"
 
 EXIT_OK, EXIT_FAILED, EXIT_SETUP = 0, 1, 2
+TOKENS_ENV = "LOAD_BUYER_TOKENS"
+NO_TOKENS = (
+    f"no buyer tokens: set {TOKENS_ENV} to a file of '<buyer>\\t<token>' lines the server accepts "
+    "(python -m load.run writes one from the server's demo issuer key)"
+)
 
 
 @dataclass
@@ -60,6 +72,8 @@ class Campaign:
     """Default units of the campaign's main sale (``--stock`` overrides)."""
     judged: tuple[str, ...] = ()
     """Request names the SLOs judge (empty: all requests)."""
+    buyers_per_user: int = 1
+    """Buyer accounts each user signs in as (their tokens are made at test start)."""
 
 
 @dataclass
@@ -77,6 +91,10 @@ class Run:
     setup_error: str | None = None
     started: float = 0.0
     _buyers: int = 0
+    tokens: dict[str, str] = field(default_factory=dict)
+    """buyer -> its token, made at test start."""
+    listed: list[str] = field(default_factory=list)
+    """The buyers of LOAD_BUYER_TOKENS in file order: each new user signs in as the next."""
 
     def reset(self, campaign: Campaign) -> None:
         self.__dict__.update(Run(campaign=campaign).__dict__)
@@ -93,8 +111,28 @@ class Run:
         return found
 
     def next_buyer(self) -> str:
+        """The next buyer account of the run (each user signs in as its own)."""
         self._buyers += 1
-        return f"{self.tag}-{self._buyers}"
+        if self._buyers > len(self.listed):
+            raise RuntimeError(f"{TOKENS_ENV} has {len(self.listed)} buyers; this run started more users")
+        return self.listed[self._buyers - 1]
+
+    def buyer_header(self, buyer: str) -> dict[str, str]:
+        """``buyer``'s ``Authorization`` header."""
+        return {"Authorization": f"Bearer {self.tokens[buyer]}"}
+
+    def prepare_buyers(self, count: int) -> None:
+        """Read the buyers' tokens (LOAD_BUYER_TOKENS); at least ``count`` of them."""
+        listed = os.environ.get(TOKENS_ENV)
+        if not listed:
+            raise ValueError(NO_TOKENS)
+        for line in Path(listed).read_text().splitlines():
+            buyer, _, token = line.partition("\t")
+            if buyer and token.strip():
+                self.listed.append(buyer)
+                self.tokens[buyer] = token.strip()
+        if len(self.listed) < count:
+            raise ValueError(f"{TOKENS_ENV} lists {len(self.listed)} buyers; this run needs {count}")
 
 
 RUN = Run()
@@ -161,15 +199,20 @@ class Buyer(FastHttpUser):
     def on_start(self) -> None:
         self.buyer_id = RUN.next_buyer()
         self.pending_key: str | None = None
-        self.last_order: tuple[str, str, bytes] | None = None
+        self.last_order: tuple[str, str, bytes, str] | None = None
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The ``Authorization`` header of the buyer this user acts as now."""
+        return RUN.buyer_header(self.buyer_id)
 
     def buy(self, sale_id: str, quantity: int = 1, unsafe: bool = False) -> str:
         retry = self.pending_key is not None and not unsafe
         key = self.pending_key if retry and self.pending_key else uuid.uuid4().hex
-        body = b'{"buyer_id":"%s","quantity":%d}' % (self.buyer_id.encode(), quantity)
+        body = b'{"quantity":%d}' % quantity
         path = f"/demo/sales/{sale_id}/purchases" if unsafe else f"/sales/{sale_id}/purchases"
         tally = RUN.tally(sale_id)
-        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key, **self.auth}
         with self.client.post(
             path, data=body, headers=headers, name=UNSAFE_PURCHASE if unsafe else PURCHASE, catch_response=True
         ) as response:
@@ -183,7 +226,7 @@ class Buyer(FastHttpUser):
                     response.success()
                     tally.sold += quantity
                     outcome = REPLAYED if replayed else SOLD
-                    self.last_order = (sale_id, key, body)
+                    self.last_order = (sale_id, key, body, self.buyer_id)
             elif code == 409:
                 outcome = problem_slug(response)
                 if outcome in EXPECTED_REFUSALS:
@@ -210,9 +253,9 @@ class Buyer(FastHttpUser):
         """Send the last order's request again (a client retry): it must come back as a replay of it."""
         if self.last_order is None:
             return
-        sale_id, key, body = self.last_order
+        sale_id, key, body, buyer = self.last_order
         self.last_order = None
-        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key, **RUN.buyer_header(buyer)}
         with self.client.post(
             f"/sales/{sale_id}/purchases", data=body, headers=headers, name=PURCHASE + " (retry)", catch_response=True
         ) as response:
@@ -273,6 +316,7 @@ def _test_start(environment: Environment, **_: Any) -> None:
     else:
         RUN.api = Api(host, os.environ.get("FLASHSALE_ADMIN_TOKEN") or None)
         try:
+            RUN.prepare_buyers(max(1, int(option(environment, "num_users", 1))) * campaign.buyers_per_user)
             campaign.setup(RUN, environment)
         except (AdminError, OSError, KeyError, ValueError) as exc:
             RUN.setup_error = f"could not set up {campaign.name}: {exc}"

@@ -23,6 +23,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -38,12 +39,15 @@ from flashsale.embedded import EmbeddedRedis
 from flashsale.inventory.keys import EXPORT_GROUP, sale_keys
 from flashsale.local import LocalServer
 from load.bench.measuring import parse_wrk, wrk_command
+from load.buyers import WRK_BUYERS_ENV, mint_file
 
 RUSH_UNITS = 10_000
 BACKLOG_UNITS = 20_000
 KILL_AT = 4_000
 RUSH_S = 12
 CONNECTIONS = 64
+BUYERS = 500
+"""Buyer accounts wrk signs in as, in turn (minted before the first phase; the sales have no per-buyer limit)."""
 CLAIM_IDLE_MS = 2000
 REPORT = Path(__file__).resolve().parent / "reports" / "export.json"
 
@@ -82,6 +86,7 @@ def ledger_ids(r: redis.Redis, sale: str) -> list[str]:
 
 
 def sell(api: LocalServer, sale: str, tag: str) -> tuple[subprocess.Popen[str], float]:
+    """wrk buying on ``sale``, as the buyers whose tokens FLASHSALE_WRK_BUYERS lists (set by ``main``)."""
     cmd = wrk_command(api.url, f"/sales/{sale}/purchases", CONNECTIONS, RUSH_S, tag)
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), time.monotonic()
 
@@ -231,11 +236,15 @@ def main() -> int:
             capture_output=True,
             env={**os.environ, "FLASHSALE_DATABASE_URL": db},
         )
-        with EmbeddedRedis() as embedded:
+        with EmbeddedRedis() as embedded, tempfile.TemporaryDirectory(prefix="flashsale-export-bench-") as private:
             r = redis.Redis.from_url(embedded.url, decode_responses=True)
-            api = LocalServer(embedded.url, workers=2, env={"FLASHSALE_DATABASE_URL": db})
+            # Demo mode: buyers are the demo issuer's, whose key file this process mints their tokens with.
+            api = LocalServer(embedded.url, workers=2, env={"FLASHSALE_DATABASE_URL": db, "FLASHSALE_DEMO": "true"})
             api.start()
             try:
+                buyers = Path(private) / "buyers.tsv"
+                mint_file(buyers, api.env["FLASHSALE_DEMO_ISSUER_KEY"], BUYERS, f"export-{uuid.uuid4().hex[:6]}")
+                os.environ[WRK_BUYERS_ENV] = str(buyers)  # the wrk processes inherit it
                 phase1 = rush(api, r, db, embedded.url)
                 phase2 = throughput(api, r, db, embedded.url)
             finally:

@@ -12,9 +12,11 @@ this one does not wait, runs untraced, and also measures hold + confirm.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,9 +26,12 @@ import redis
 
 from flashsale.embedded import EmbeddedRedis
 from flashsale.local import LocalServer
+from load.buyers import WRK_BUYERS_ENV, mint_file
 
 WRK = Path(__file__).resolve().parent / "wrk"
 SECONDS, CONNECTIONS = 5, 50
+BUYERS = 500
+"""Buyer accounts the wrk drivers sign in as, in turn (minted before the first run; the sales have no limit)."""
 
 
 def wrk(url: str, script: str, *args: str) -> dict[str, Any]:
@@ -48,6 +53,7 @@ def wrk(url: str, script: str, *args: str) -> dict[str, Any]:
         text=True,
         timeout=120,
         check=True,
+        env=os.environ,
     ).stdout
     data: dict[str, Any] = json.loads(next(line for line in out.splitlines() if line.startswith("WRK_JSON "))[9:])
     data["rps"] = round(data["requests"] / (data["duration_us"] / 1e6))
@@ -60,13 +66,17 @@ def evalsha(client: redis.Redis) -> tuple[int, int]:
 
 
 def main(runs: int) -> dict[str, Any]:
-    with EmbeddedRedis() as embedded:
-        server = LocalServer(embedded.url, env={"FLASHSALE_LOG_LEVEL": "INFO"}, workers=1)
+    with EmbeddedRedis() as embedded, tempfile.TemporaryDirectory() as private:
+        # Demo mode: buyers are the demo issuer's, whose key file this process mints their tokens with.
+        server = LocalServer(embedded.url, env={"FLASHSALE_LOG_LEVEL": "INFO", "FLASHSALE_DEMO": "true"}, workers=1)
         server.start()
         client = redis.Redis.from_url(embedded.url)
         http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.admin_token}"})
         results: dict[str, list[dict[str, Any]]] = {"purchase": [], "hold": [], "checkout": []}
         try:
+            buyers = Path(private) / "buyers.tsv"
+            mint_file(buyers, server.env["FLASHSALE_DEMO_ISSUER_KEY"], BUYERS, f"wrk-{uuid.uuid4().hex[:6]}")
+            os.environ[WRK_BUYERS_ENV] = str(buyers)  # wrk inherits it
             for _ in range(runs):
                 for kind, runs_of_kind in results.items():
                     sale = f"wrk-{kind}-{uuid.uuid4().hex[:6]}"

@@ -2,8 +2,9 @@
 or an admitted buyer whose purchase attempt neither bought nor was told sold out.
 
 Timeline: the sale (K units, one per buyer) opens 3 s after the start with a random_at_open room
-(admit_rate 50/s, max_active 50, token_ttl_s 30). Every user joins the pre-queue at once (its own buyer id,
-one Idempotency-Key per join), then polls its ticket's Location, waiting what Retry-After says (at most
+(admit_rate 50/s, max_active 50, token_ttl_s 30). Every user joins the pre-queue at once (its own buyer, signed
+in with its token: a place belongs to the token's buyer; one Idempotency-Key per join), then polls its ticket's
+Location with the same token, waiting what Retry-After says (at most
 MAX_WAIT_S: right after the open the room answers up to 30 s while its admission rate is still unmeasured, and
 a run lasts 25 s). Admitted, it buys with the Admission-Token header; a 503 is retried with the same
 Idempotency-Key on the next round. ``sold_out``/``closed``/``expired`` polls end the user's part.
@@ -119,11 +120,8 @@ class QueueBuyer(common.Buyer):
             self.poll(sale)
 
     def join(self, sale: str) -> None:
-        headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
-        body = b'{"buyer_id":"%s"}' % self.buyer_id.encode()
-        with self.client.post(
-            f"/sales/{sale}/queue", data=body, headers=headers, name=JOIN, catch_response=True
-        ) as response:
+        headers = {"Idempotency-Key": uuid.uuid4().hex, **self.auth}
+        with self.client.post(f"/sales/{sale}/queue", headers=headers, name=JOIN, catch_response=True) as response:
             code = response.status_code
             self._note_5xx(JOIN, code)
             if code in (200, 201):
@@ -139,7 +137,7 @@ class QueueBuyer(common.Buyer):
 
     def poll(self, sale: str) -> None:
         assert self.location is not None
-        with self.client.get(self.location, name=POLL, catch_response=True) as response:
+        with self.client.get(self.location, headers=self.auth, name=POLL, catch_response=True) as response:
             code = response.status_code
             self._note_5xx(POLL, code)
             retry = float(response.headers.get("Retry-After", "1") or 1)
@@ -160,8 +158,8 @@ class QueueBuyer(common.Buyer):
         key = self.pending_key or uuid.uuid4().hex
         tally = common.RUN.tally(sale)
         tried.add(self.buyer_id)
-        headers = {"Content-Type": "application/json", "Idempotency-Key": key, "Admission-Token": token}
-        body = b'{"buyer_id":"%s","quantity":1}' % self.buyer_id.encode()
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key, "Admission-Token": token, **self.auth}
+        body = b'{"quantity":1}'
         with self.client.post(
             f"/sales/{sale}/purchases", data=body, headers=headers, name=ADMITTED_PURCHASE, catch_response=True
         ) as response:

@@ -3,7 +3,11 @@
 Without ``--host`` it starts its own stack on loopback: an embedded Redis and the API (``LocalServer`` with
 FLASHSALE_DEMO=true), stopped afterwards. With ``--host`` it loads that server instead, which must be a
 loopback address unless ``--allow-remote`` is given; FLASHSALE_ADMIN_TOKEN must then hold the server's
-admin token, since every campaign creates its own sales.
+admin token, since every campaign creates its own sales, and the buyers need tokens that server accepts:
+FLASHSALE_DEMO_ISSUER_KEY (a demo server's issuer key file, on this machine) or LOAD_BUYER_TOKENS (a file of
+``<buyer>\\t<token>`` lines from the server's identity provider). With a key file (its own stack's, or the
+given one) it mints one token per simulated buyer before locust starts, into a private temporary file it hands
+locust as LOAD_BUYER_TOKENS and deletes afterwards.
 
 Every run is bounded: at most MAX_USERS users and MAX_RUN_TIME_S seconds, and the locust process is killed
 if it overruns its run time by more than a minute.
@@ -22,9 +26,12 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from load.buyers import LOAD_BUYERS_ENV, mint_file
 from load.checks import refuse_target
 
 LOAD_DIR = Path(__file__).resolve().parent
@@ -42,11 +49,13 @@ class Spec:
     run_time_s: int
     spawn_rate: float | None = None
     """Users started per second (None: all within a second; ignored by campaigns with a load shape)."""
+    buyers_per_user: int = 1
+    """Buyer accounts (tokens) each user signs in as: the campaign's ``Campaign.buyers_per_user``."""
 
 
 CAMPAIGNS: dict[str, Spec] = {
     "rush": Spec("rush.py", users=300, run_time_s=20),
-    "steady": Spec("steady.py", users=50, run_time_s=30, spawn_rate=10),
+    "steady": Spec("steady.py", users=50, run_time_s=30, spawn_rate=10, buyers_per_user=3),
     "soldout-storm": Spec("soldout_storm.py", users=200, run_time_s=20),
     "unsafe-vs-safe": Spec("unsafe_vs_safe.py", users=200, run_time_s=15),
     "checkout": Spec("checkout.py", users=100, run_time_s=20),
@@ -87,6 +96,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(refused)
         if not os.environ.get("FLASHSALE_ADMIN_TOKEN"):
             p.error("with --host, set FLASHSALE_ADMIN_TOKEN to the target's admin token (campaigns create sales)")
+        if not (os.environ.get("FLASHSALE_DEMO_ISSUER_KEY") or os.environ.get("LOAD_BUYER_TOKENS")):
+            p.error(
+                "with --host, set FLASHSALE_DEMO_ISSUER_KEY to the target's demo issuer key file, or "
+                "LOAD_BUYER_TOKENS to a file of '<buyer>\\t<token>' lines (buyers sign in with tokens)"
+            )
     return args
 
 
@@ -131,7 +145,10 @@ def locust_command(args: argparse.Namespace, host: str) -> list[str]:
     return command
 
 
-def run_locust(args: argparse.Namespace, host: str, admin_token: str) -> int:
+def run_locust(args: argparse.Namespace, host: str, admin_token: str, issuer_key: str | None = None) -> int:
+    """Run the campaign's locust. Its buyers' tokens: minted with ``issuer_key`` (the demo issuer key file of
+    the server under test; default the caller's FLASHSALE_DEMO_ISSUER_KEY), else the caller's
+    LOAD_BUYER_TOKENS file."""
     args.reports.mkdir(parents=True, exist_ok=True)
     verdict = args.reports / f"{args.campaign}.json"
     verdict.unlink(missing_ok=True)
@@ -140,6 +157,21 @@ def run_locust(args: argparse.Namespace, host: str, admin_token: str) -> int:
         "FLASHSALE_ADMIN_TOKEN": admin_token,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
+    issuer_key = issuer_key or os.environ.get("FLASHSALE_DEMO_ISSUER_KEY")
+    with tempfile.TemporaryDirectory(prefix="flashsale-load-") as private:
+        if issuer_key:
+            tokens = Path(private) / "buyers.tsv"
+            count = args.users * CAMPAIGNS[args.campaign].buyers_per_user
+            try:
+                mint_file(tokens, issuer_key, count, f"{args.campaign}-{uuid.uuid4().hex[:6]}")
+            except FileNotFoundError as exc:
+                print(f"load.run: {exc}", file=sys.stderr)
+                return 2
+            env[LOAD_BUYERS_ENV] = str(tokens)
+        return _locust(args, host, env, verdict)
+
+
+def _locust(args: argparse.Namespace, host: str, env: dict[str, str], verdict: Path) -> int:
     command = locust_command(args, host)
     print(f"load.run: {args.campaign} against {host}: {args.users} users, {args.run_time} s", flush=True)
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
@@ -185,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         server.start(log_path=str(args.reports / f"server-{args.campaign}.log"))
         try:
-            return run_locust(args, server.url, server.admin_token)
+            return run_locust(args, server.url, server.admin_token, server.env["FLASHSALE_DEMO_ISSUER_KEY"])
         finally:
             server.stop()
 

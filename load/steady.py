@@ -3,7 +3,8 @@
 Four sales: three large ones (a million units, per-buyer limit 5) that never run out, and a small one
 (--stock, default 100) that sells out during the run, so sold-out answers are part of the mix. Every user
 keeps a steady pace of about 4 tasks per second (random pauses of 0.1-0.4 s): 60 % reads of a sale page,
-35 % purchases (a user buys under one of 3 buyer identities, so per-buyer limits are reached too), 5 %
+35 % purchases (a user buys as one of its 3 buyer accounts, each signed in with its own token, so per-buyer
+limits are reached too), 5 %
 retries of the user's last order with its Idempotency-Key, which must come back as a replay of that order
 and never buy again.
 End check, for every sale: the server sold exactly what the clients were told they bought (give or take the
@@ -65,7 +66,7 @@ class Shopper(common.Buyer):
 
     def on_start(self) -> None:
         super().on_start()
-        self.identities = [f"{self.buyer_id}-{n}" for n in range(IDENTITIES)]
+        self.identities = [self.buyer_id, *(common.RUN.next_buyer() for _ in range(IDENTITIES - 1))]
 
     def _sale(self) -> str | None:
         sales = list(common.RUN.sales.values())
@@ -92,5 +93,7 @@ class Shopper(common.Buyer):
         self.replay_last()
 
 
-CAMPAIGN = common.Campaign("steady", Slo(error_ratio=0.001, p99_ms=50), setup, verify, stock=100)
+CAMPAIGN = common.Campaign(
+    "steady", Slo(error_ratio=0.001, p99_ms=50), setup, verify, stock=100, buyers_per_user=IDENTITIES
+)
 common.install(CAMPAIGN)

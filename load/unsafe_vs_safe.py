@@ -27,7 +27,9 @@ except ModuleNotFoundError:  # the compose stack mounts ./load alone (at /mnt/lo
 
 def setup(run: common.Run, environment: Environment) -> None:
     assert run.api is not None
-    status, body = run.api.call("POST", "/demo/sales/no-such-sale/purchases", {"buyer_id": "probe", "quantity": 1})
+    # The probe signs in as the run's first buyer: without a token every buyer route answers 401.
+    probe = run.buyer_header(run.listed[0])
+    status, body = run.api.call("POST", "/demo/sales/no-such-sale/purchases", {"quantity": 1}, headers=probe)
     if status != 404 or not str((body or {}).get("type", "")).endswith("unknown-sale"):
         raise AdminError("the target has no demo route: start it with FLASHSALE_DEMO=true")
     units = common.stock(environment)

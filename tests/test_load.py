@@ -24,8 +24,10 @@ from pathlib import Path
 import httpx
 import pytest
 from load.bench import measuring, profiling, redis_stats
+from load.buyers import mint_file
 from load.checks import Slo, Tally, check_sale, check_slo, is_loopback, refuse_target
 
+from flashsale.inventory.keys import buyer_tag, sale_keys
 from flashsale.inventory.scripts import LuaScript
 from flashsale.local import LocalServer
 from tests.conftest import start_api
@@ -112,7 +114,10 @@ def test_rush_fails_when_the_sale_does_not_sell_exactly_k(tmp_path: Path, demo_a
         "7",
         "--stock",
         "20",
-        env={"FLASHSALE_ADMIN_TOKEN": demo_api.admin_token},
+        env={
+            "FLASHSALE_ADMIN_TOKEN": demo_api.admin_token,
+            "FLASHSALE_DEMO_ISSUER_KEY": demo_api.env["FLASHSALE_DEMO_ISSUER_KEY"],  # its buyers' tokens
+        },
     )
     auth = {"Authorization": f"Bearer {demo_api.admin_token}"}
     restocked = None
@@ -143,6 +148,14 @@ def test_load_run_refuses_a_remote_host(tmp_path: Path) -> None:
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 2
     assert "--allow-remote" in output
+
+
+def test_load_run_against_a_host_needs_buyer_tokens(tmp_path: Path) -> None:
+    env = {"FLASHSALE_ADMIN_TOKEN": "x" * 32, "FLASHSALE_DEMO_ISSUER_KEY": "", "LOAD_BUYER_TOKENS": ""}
+    process = run_campaign(tmp_path, "rush", "--host", "http://127.0.0.1:9", env=env)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert "FLASHSALE_DEMO_ISSUER_KEY" in output and "LOAD_BUYER_TOKENS" in output
 
 
 # -- checkers, without locust ------------------------------------------------------------
@@ -214,10 +227,18 @@ def test_target_guard() -> None:
 # -- the benchmark's pieces ------------------------------------------------------------
 
 
+def wrk_buyers(server: LocalServer, folder: Path, count: int = 20) -> Path:
+    """The FLASHSALE_WRK_BUYERS file of load/wrk/*.lua: ``<buyer>\t<token>`` lines of ``server``'s issuer."""
+    path = folder / "wrk-buyers.tsv"
+    assert len(mint_file(path, server.env["FLASHSALE_DEMO_ISSUER_KEY"], count, "wrk")) == count
+    return path
+
+
 def test_wrk_script_drives_bare_purchase_and_hold_routes_without_oversell(
-    demo_api: LocalServer, redis_server: RedisProcess
+    demo_api: LocalServer, redis_server: RedisProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert shutil.which("wrk"), "wrk not installed (make system-deps)"
+    monkeypatch.setenv("FLASHSALE_WRK_BUYERS", str(wrk_buyers(demo_api, tmp_path)))  # wrk inherits it
     assert subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False).stdout.startswith("wrk")
     http = httpx.Client(base_url=demo_api.url, timeout=10, headers={"Authorization": f"Bearer {demo_api.admin_token}"})
     for route in ("bare", "purchase", "hold"):
@@ -270,22 +291,20 @@ def test_commandstats_parser_and_deltas_on_real_redis(redis_server: RedisProcess
         "0",
     )
     before, orders_before = redis_stats.snapshot(port, sale)
+    k = sale_keys(sale)
     for n in range(3):
+        key, buyer = f"key-{n}-abcdef", f"b{n}"
+        keys = (k.sale, k.buyers, k.orders, k.idem(key), k.holds, k.hold_expiry, k.admissions)
         reply = redis_stats.redis_command(
             port,
             "EVALSHA",
             sha,
-            "4",
-            f"fs:{{{sale}}}:sale",
-            f"fs:{{{sale}}}:buyers",
-            f"fs:{{{sale}}}:orders",
-            f"fs:{{{sale}}}:idem:key-{n}-abcdef",
-            f"b{n}",
-            "1",
-            f"key-{n}-abcdef",
-            "60",
+            "8",
+            *keys,
+            k.buyer_orders(buyer_tag(buyer)),
+            *(buyer, "1", key, "60", "16", "", ""),  # no admission token, no eligibility facts
         )
-        assert reply[0] == "sold"
+        assert reply[0] == "sold", reply
     after, orders_after = redis_stats.snapshot(port, sale)
     assert orders_after - orders_before == 3
     deltas = redis_stats.command_deltas(before, after)

@@ -3,12 +3,19 @@
 --   wrk -t1 -c50 -d5s -s load/wrk/purchase.lua http://127.0.0.1:PORT -- <path> <tag>
 --
 -- <path> is /sales/<sale>/purchases, /sales/<sale>/holds (the same body and header), /sales/<sale>/queue (a
--- join: the same body, quantity ignored) or /bench/bare/<sale>; <tag> makes this run's keys unique. An optional
--- third argument: "get" sends GET <path> (a queue poll), "tokens=<file>" takes the buyer and Admission-Token of
--- each request from the file's lines "<buyer>\t<token>" (purchases on a sale with a waiting room, -t1 only). Every request carries its own buyer id and Idempotency-Key, so neither a
--- per-buyer limit nor an idempotent replay can answer it early: each one runs the whole purchase (or hold)
--- script. done() prints one line "WRK_JSON {...}" with the counts and the latency percentiles in
--- microseconds, for load/bench/measuring.py to parse.
+-- join: the body is ignored) or /bench/bare/<sale>; <tag> makes this run's keys unique. An optional third
+-- argument: "get" sends GET <path> (a queue poll), "tokens=<file>" takes the buyer's token and the
+-- Admission-Token of each request from the file's lines "<buyer token>\t<admission token>" (purchases on a sale
+-- with a waiting room, -t1 only).
+--
+-- The buyer is the token's: every request carries "Authorization: Bearer <token>", the tokens taken in turn
+-- from the file named by the environment variable FLASHSALE_WRK_BUYERS (lines "<buyer>\t<token>", minted
+-- beforehand from the issuer of the server under test: a signature costs ~1 ms, far more than a request here;
+-- load/wrk/hold.lua reads the same file). Without it no token is sent (the buyer routes answer 401;
+-- /bench/bare needs none). Every request carries its own Idempotency-Key, and the sales driven here have no
+-- per-buyer limit, so neither a limit nor an idempotent replay can answer it early: each one runs the whole
+-- purchase (or hold) script. done() prints one line "WRK_JSON {...}" with the counts and the latency
+-- percentiles in microseconds, for load/bench/measuring.py to parse.
 
 local threads = {}
 
@@ -24,6 +31,16 @@ local headers = { ["Content-Type"] = "application/json" }
 
 local mode = "post"
 local tokens = {}
+local buyers = {}
+local body = '{"quantity":1}'
+
+-- The next buyer's token, in turn (threads start at different lines), or nil when there is none.
+local function buyer_token()
+  if #buyers == 0 then
+    return nil
+  end
+  return buyers[(counter + (tid or 1) * 7919) % #buyers + 1]
+end
 
 function init(args)
   path = args[1] or path
@@ -31,28 +48,39 @@ function init(args)
   mode = args[3] or mode
   if string.sub(mode, 1, 7) == "tokens=" then
     for line in io.lines(string.sub(mode, 8)) do
-      local buyer, token = string.match(line, "^([^\t]+)\t(.+)$")
-      table.insert(tokens, { buyer, token })
+      local jwt, admission = string.match(line, "^([^\t]+)\t(.+)$")
+      table.insert(tokens, { jwt, admission })
     end
     mode = "tokens"
+  end
+  local file = os.getenv("FLASHSALE_WRK_BUYERS")
+  if file and file ~= "" then
+    for line in io.lines(file) do
+      local token = string.match(line, "^[^\t]+\t(.+)$")
+      if token then
+        table.insert(buyers, token)
+      end
+    end
   end
   statuses = {}
 end
 
 function request()
   counter = counter + 1
+  local token = buyer_token()
+  headers["Authorization"] = token and ("Bearer " .. token) or nil
   if mode == "get" then
-    return wrk.format("GET", path)
+    return wrk.format("GET", path, token and { ["Authorization"] = "Bearer " .. token } or nil)
   end
   if mode == "tokens" then
     local t = tokens[counter] or tokens[#tokens]
     headers["Idempotency-Key"] = "key-" .. tag .. "-" .. counter
+    headers["Authorization"] = "Bearer " .. t[1]
     headers["Admission-Token"] = t[2]
-    return wrk.format("POST", path, headers, '{"buyer_id":"' .. t[1] .. '","quantity":1}')
+    return wrk.format("POST", path, headers, body)
   end
-  local n = tag .. "-" .. tid .. "-" .. counter
-  headers["Idempotency-Key"] = "key-" .. n
-  return wrk.format("POST", path, headers, '{"buyer_id":"b-' .. n .. '","quantity":1}')
+  headers["Idempotency-Key"] = "key-" .. tag .. "-" .. tid .. "-" .. counter
+  return wrk.format("POST", path, headers, body)
 end
 
 function response(status, _, _)
