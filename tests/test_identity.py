@@ -357,13 +357,18 @@ def test_key_rotation_and_the_provider_down_mid_sale(redis_server: RedisProcess)
         s.idp.keys = new
         s.idp.start()
         probe = s.sign({"sub": "probe"}, alg="ES256", kid="probe-" + secrets.token_hex(4))
-        _until(
-            lambda: s.buy(sale, probe).status_code == 401 and s.buy(sale, old_token).status_code == 401,
-            "the old key refused after a refresh",
-        )
+        old_sold = []  # the old token buys until the refresh drops its key: each such unit is counted
+
+        def old_refused() -> bool:
+            assert s.buy(sale, probe).status_code == 401  # an unknown kid: the refetch it may cause is the refresh
+            answer = s.buy(sale, old_token).status_code
+            old_sold.extend([1] if answer == 201 else [])
+            return answer == 401
+
+        _until(old_refused, "the old key refused after a refresh")
         assert s.buy(sale, s.idp.token("erin", alg="ES256")).status_code == 201
         audit = s.audit(sale)
-        assert audit["ok"] and audit["oversold"] == 0 and audit["sold"] == 5
+        assert audit["ok"] and audit["oversold"] == 0 and audit["sold"] == 5 + len(old_sold)
         assert "Traceback" not in s.log.read_text()
     finally:
         s.stop()

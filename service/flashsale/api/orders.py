@@ -74,6 +74,7 @@ class OrderController(Controller):
     @get(
         "/{order_id:str}",
         operation_id="getOrder",
+        security=[{"buyer": []}],
         operation_class=p.DocumentedOperation,
         summary="One of the caller's orders",
         description="The order a 201 named in its `Location`. Another buyer's order is a 404, as a missing one.",
@@ -97,6 +98,7 @@ class OrderController(Controller):
     @get(
         "/",
         operation_id="listOrders",
+        security=[{"buyer": []}],
         operation_class=p.DocumentedOperation,
         summary="The caller's orders in a sale",
         description="Every order the caller's token's buyer made in the sale (purchases and confirmed holds), "

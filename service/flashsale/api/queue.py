@@ -19,6 +19,7 @@ import msgspec
 import structlog
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import CacheControlHeader
+from litestar.params import JSONBody, Parameter
 
 from flashsale.api import problems as p
 from flashsale.api.auth import buyer_of, refusal
@@ -65,6 +66,11 @@ def make_signer(settings: Settings) -> Signer:
 
 def _iso(ms: int) -> str:
     return format_ms(ms)
+
+
+TicketParam = Annotated[
+    str, Parameter(min_length=1, max_length=512, description="The ticket the join answered (its Location).")
+]
 
 
 class Ticket(msgspec.Struct):
@@ -193,6 +199,7 @@ class QueueController(Controller):
         "/queue",
         status_code=201,
         operation_id="joinQueue",
+        security=[{"buyer": []}],
         operation_class=p.DocumentedOperation,
         response_headers=[
             p.location_header("place", "/sales/{sale_id}/queue/{ticket}"),
@@ -200,6 +207,7 @@ class QueueController(Controller):
         ],
         summary="Join the sale's waiting room",
         description=(
+            "The buyer is the bearer token's; no body (or `{}`). "
             "One place per (sale, buyer): joining again, on any connection or with any key, returns the same "
             "ticket (200). Before the open, places are drawn at random at the open (commit-reveal)."
         ),
@@ -222,6 +230,10 @@ class QueueController(Controller):
         buyer = await buyer_of(request)
         if not isinstance(buyer, Buyer):
             return refusal(buyer[0], buyer[1], instance)
+        raw = await request.body()
+        if raw.strip() and raw.strip() != b"{}":
+            # The buyer is the token's: a body naming one (as joins did before tokens) is refused, not ignored.
+            return _problem(p.INVALID, "a join takes no body: the buyer is the bearer token's", instance)
         try:
             result = await inventory.join(sale_id, buyer.id, idempotency_key)
         except Unavailable as exc:
@@ -245,6 +257,7 @@ class QueueController(Controller):
     @get(
         "/queue/{ticket:str}",
         operation_id="getQueuePlace",
+        security=[{"buyer": []}],
         operation_class=p.DocumentedOperation,
         summary="Where a place stands",
         description=(
@@ -257,7 +270,9 @@ class QueueController(Controller):
             p.DOC_BAD_REQUEST, *p.DOC_BUYER_AUTH, (404, p.describe(p.UNKNOWN_TICKET, p.NO_QUEUE)), p.DOC_UNAVAILABLE
         ),
     )
-    async def poll(self, sale_id: SaleIdParam, ticket: str, request: Request[Any, Any, Any]) -> Response[PlaceView]:
+    async def poll(
+        self, sale_id: SaleIdParam, ticket: TicketParam, request: Request[Any, Any, Any]
+    ) -> Response[PlaceView]:
         signer: Signer = request.app.state.signer
         buyer = await buyer_of(request)
         if not isinstance(buyer, Buyer):
@@ -352,7 +367,7 @@ class DemoSignInController(Controller):
     include_in_schema = False
 
     @post("/", status_code=201)
-    async def mint(self, data: DemoBuyerToken, request: Request[Any, Any, Any]) -> DemoTokenAnswer:
+    async def mint(self, data: JSONBody[DemoBuyerToken], request: Request[Any, Any, Any]) -> DemoTokenAnswer:
         issuer = request.app.state.demo_issuer
         settings: Settings = request.app.state.settings
         return DemoTokenAnswer(issuer.mint(data.buyer, settings.oidc_audience or "flashsale"), data.buyer)
@@ -364,6 +379,7 @@ ADMIN_QUEUE_ERRORS = p.responses(*p.DOC_ADMIN_AUTH, p.DOC_BAD_REQUEST, (404, p.d
 class AdminQueueController(Controller):
     path = "/admin/sales/{sale_id:str}/queue"
     tags = ["admin"]
+    security = [{"bearer": []}]
 
     async def _figures(self, request: Request[Any, Any, Any], sale_id: str) -> Response[Any]:
         room = await _room(request, sale_id)
