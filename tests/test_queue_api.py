@@ -23,13 +23,13 @@ from tests.conftest import Api, burst
 PROBLEM = "urn:flashsale:problem:"
 
 
-def queued_sale(client: Api, stock: int, **queue: Any) -> str:
+def queued_sale(client: Api, stock: int, limit: int = 1, **queue: Any) -> str:
     settings = {"mode": "fifo", "admit_rate": 200, "max_active": 1000, "token_ttl_s": 60, **queue}
-    opens = settings.pop("opens_at", None)
     extra: dict[str, Any] = {"queue": settings}
-    if opens is not None:
-        extra["opens_at"] = opens
-    return client.new_sale(stock=stock, **extra)
+    for name in ("opens_at", "closes_at", "hold_ttl_s"):
+        if name in settings:
+            extra[name] = settings.pop(name)
+    return client.new_sale(stock=stock, limit=limit, **extra)
 
 
 def join(client: Api, sale: str, buyer: str, key: str | None = None) -> httpx.Response:
@@ -56,11 +56,14 @@ def poll(client: Api, location: str) -> dict[str, Any]:
     return r.json()  # type: ignore[no-any-return]
 
 
-def buy(client: Api, sale: str, buyer: str, token: str | None, key: str | None = None) -> httpx.Response:
+def buy(
+    client: Api, sale: str, buyer: str, token: str | None, key: str | None = None, quantity: int = 1
+) -> httpx.Response:
     headers = {"Idempotency-Key": key or str(uuid.uuid4())}
     if token is not None:
         headers["Admission-Token"] = token
-    return client.http.post(f"/sales/{sale}/purchases", json={"buyer_id": buyer}, headers=headers)
+    body = {"buyer_id": buyer, "quantity": quantity}
+    return client.http.post(f"/sales/{sale}/purchases", json=body, headers=headers)
 
 
 def signer_of(client: Api) -> Signer:

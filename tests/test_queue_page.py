@@ -159,7 +159,7 @@ def test_first_buyer_buys_and_the_second_sees_sold_out(client: Api, driver: Any)
     started = time.monotonic()
     # Stock 1 and one admission a second: B queues behind A, and the stock alone keeps B out once A is admitted.
     queue = {"mode": "fifo", "admit_rate": 1, "max_active": 1, "token_ttl_s": 60}
-    sale = client.new_sale(stock=1, queue=queue)
+    sale = client.new_sale(stock=1, limit=1, queue=queue)
     a = Page(driver, f"{client.url}/sales/{sale}/wait?buyer=alice")
     a.wait_for("admitted", also=lambda p: p.text("position") == "1")
     admitted_s = time.monotonic() - started
@@ -209,7 +209,7 @@ def test_random_open_shows_the_draw_then_a_place(client: Api, driver: Any) -> No
     opens = datetime.now(UTC) + timedelta(seconds=4)
     # max_active 1: one of the four pre-queue buyers is admitted at the open, the others wait with a number.
     queue = {"mode": "random_at_open", "admit_rate": 1, "max_active": 1, "token_ttl_s": 60}
-    sale = client.new_sale(stock=5, queue=queue, opens_at=opens.isoformat())
+    sale = client.new_sale(stock=5, limit=1, queue=queue, opens_at=opens.isoformat())
     for i in range(3):
         r = join(client, sale, f"early-{i}")
         assert r.status_code == 201, r.text

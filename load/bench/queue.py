@@ -56,7 +56,13 @@ def main() -> int:
                 base_url=server.url, timeout=30.0, headers={"Authorization": f"Bearer {server.admin_token}"}
             )
             huge = 1_000_000_000
-            queue = {"mode": "fifo", "admit_rate": 100_000, "max_active": 1_000_000, "token_ttl_s": 3600}
+            queue = {
+                "mode": "fifo",
+                "admit_rate": 100_000,
+                "max_active": 1_000_000,
+                "token_ttl_s": 3600,
+                "units_per_admission": 1,
+            }
             for sale, extra in (("plain", {}), ("queued", {"queue": queue})):
                 r = http.post("/admin/sales", json={"sale_id": sale, "name": sale, "stock": huge, **extra})
                 assert r.status_code == 201, r.text

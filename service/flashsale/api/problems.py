@@ -91,6 +91,9 @@ ADMISSION_INVALID = ProblemType("admission-invalid", 403, "The admission token i
 ADMISSION_EXPIRED = ProblemType("admission-expired", 403, "The admission token expired")
 ADMISSION_NOT_YET_VALID = ProblemType("admission-not-yet-valid", 403, "The admission token is not valid yet")
 ADMISSION_USED = ProblemType("admission-used", 409, "The admission token was used already")
+ADMISSION_UNITS_EXCEEDED = ProblemType(
+    "admission-units-exceeded", 409, "One admission admits fewer units than this request asks for"
+)
 UNKNOWN_TICKET = ProblemType("unknown-ticket", 404, "No such place in this sale's waiting room")
 NO_QUEUE = ProblemType("no-queue", 404, "This sale has no waiting room")
 QUEUE_ENDED = ProblemType("queue-ended", 409, "The waiting room no longer gives places: sold out or closed")
@@ -120,7 +123,16 @@ class ProblemBody(msgspec.Struct):
     bought: Annotated[int, msgspec.Meta(description="limit-reached: units this buyer holds or bought")] | Unset = (
         msgspec.UNSET
     )
-    limit: Annotated[int, msgspec.Meta(description="limit-reached: the sale's per-buyer limit")] | Unset = msgspec.UNSET
+    limit: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                description="limit-reached: the sale's per-buyer limit; admission-units-exceeded: the units one "
+                "admission admits"
+            ),
+        ]
+        | Unset
+    ) = msgspec.UNSET
     opens_at: Annotated[str, msgspec.Meta(description="sale-not-open: when the sale opens (RFC 3339)")] | Unset = (
         msgspec.UNSET
     )
@@ -175,6 +187,7 @@ BY_OUTCOME: dict[Outcome, ProblemType] = {
     Outcome.ADMISSION_EXPIRED: ADMISSION_EXPIRED,
     Outcome.ADMISSION_NOT_YET_VALID: ADMISSION_NOT_YET_VALID,
     Outcome.ADMISSION_USED: ADMISSION_USED,
+    Outcome.ADMISSION_UNITS_EXCEEDED: ADMISSION_UNITS_EXCEEDED,
 }
 
 UNAVAILABLE_DETAIL = (

@@ -194,7 +194,7 @@ class AdminController(Controller):
         opens_ms, closes_ms = to_ms(data.opens_at), to_ms(data.closes_at)
         q = data.queue
         queue = (
-            QueueConfig(q.mode, q.admit_rate, q.max_active, q.token_ttl_s)
+            QueueConfig(q.mode, q.admit_rate, q.max_active, q.token_ttl_s, data.admission_units)
             if q is not None and q.mode != "off"
             else None
         )

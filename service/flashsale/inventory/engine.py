@@ -86,6 +86,9 @@ class QueueConfig:
     """Admitted buyers that have neither bought nor let their admission expire, at most."""
     token_ttl_s: int
     """How long an admission (its token) lasts."""
+    units_per_admission: int = 1
+    """Units one admission may buy or hold (checked by the purchase and hold step, lua/admitlib.lua); the
+    admission step counts units with it: it admits no more buyers than the units left can serve."""
 
 
 _HOLD_ID = re.compile(HOLD_ID_PATTERN)
@@ -356,6 +359,8 @@ class Inventory:
         With ``queue`` the waiting room is made first (on its own slot, with a fresh seed whose SHA-256 is
         published at once), so no purchase can meet a sale flagged ``queued`` whose room does not exist yet."""
         k = sale_keys(sale_id)
+        if queue is not None and queue.units_per_admission < 1:
+            raise ValueError("a waiting room admits at least one unit per admission")
         if queue is not None and not await self._call(self.client.exists(k.sale)):
             seed = secrets.token_bytes(32)
             q = queue_keys(sale_id)
@@ -382,6 +387,7 @@ class Inventory:
             "" if closes_ms is None else closes_ms,
             hold_ttl_s * 1000,
             "0" if queue is None else "1",
+            0 if queue is None else queue.units_per_admission,
         )
         created = bool(await self._call(self.scripts.create_sale.run(self.client, (k.sale,), args)))
         if created:
@@ -443,11 +449,13 @@ class Inventory:
         return decode_join(await self._run(self.scripts.queue_join, keys, (buyer_id, self._ttl)))
 
     async def advance_queue(
-        self, sale_id: str, units: int, spent: int, sale_state: str, since_ms: int
+        self, sale_id: str, units: int, spent: int, sale_state: str, since_ms: int, per_admission: int = 1
     ) -> QueueSnapshot | None:
-        """One admission step (paced by Redis time, so every worker may call it) and the room's state."""
+        """One admission step (paced by Redis time, so every worker may call it) and the room's state.
+
+        ``units``: the units left to sell; ``per_admission``: the units one admission may take."""
         q = queue_keys(sale_id)
-        args = (units, spent, sale_state, since_ms, ADMISSION_STEP_MS)
+        args = (units, spent, sale_state, since_ms, ADMISSION_STEP_MS, per_admission)
         reply = await self._call(self.scripts.queue_advance.run(self.client, (q.conf, q.admit_times), args))
         return decode_queue_advance(reply)
 

@@ -38,6 +38,8 @@ class Outcome(StrEnum):
     ADMISSION_EXPIRED = "admission_expired"
     ADMISSION_NOT_YET_VALID = "admission_not_yet_valid"
     ADMISSION_USED = "admission_used"
+    ADMISSION_UNITS_EXCEEDED = "admission_units_exceeded"
+    """More units than one admission admits (the queue's ``units_per_admission``)."""
 
 
 _COMMON = (Outcome.REPLAYED, Outcome.UNKNOWN_SALE, Outcome.INVALID, Outcome.UNAVAILABLE, Outcome.RATE_LIMITED)
@@ -47,6 +49,7 @@ ADMISSION_REFUSALS = (
     Outcome.ADMISSION_EXPIRED,
     Outcome.ADMISSION_NOT_YET_VALID,
     Outcome.ADMISSION_USED,
+    Outcome.ADMISSION_UNITS_EXCEEDED,
 )
 """Why a purchase or hold on a sale with a waiting room was refused for its admission token."""
 

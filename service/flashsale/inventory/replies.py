@@ -90,6 +90,8 @@ class SaleSnapshot:
     """The sale has a waiting room: purchases and holds need an admission token."""
     admissions_spent: int = 0
     """Admission tokens spent by a purchase or a hold (sales with a waiting room)."""
+    admission_units: int = 0
+    """Units one admission may buy or hold (sales with a waiting room; 0 without)."""
 
     @property
     def status(self) -> str:
@@ -178,6 +180,8 @@ def decode_purchase(reply: list[Any], buyer_id: str, quantity: int) -> PurchaseR
         return PurchaseResult(outcome, remaining=int(reply[1]), ledger_length=int(reply[2]), held=int(reply[3]))
     if outcome is Outcome.LIMIT_REACHED:
         return PurchaseResult(outcome, bought=int(reply[1]), limit=int(reply[2]))
+    if outcome is Outcome.ADMISSION_UNITS_EXCEEDED:
+        return PurchaseResult(outcome, limit=int(reply[1]))
     if outcome is Outcome.NOT_OPEN:
         return PurchaseResult(outcome, opens_ms=int(reply[1]))
     if outcome is Outcome.IDEMPOTENCY_CONFLICT:
@@ -196,6 +200,8 @@ def decode_hold(reply: list[Any], buyer_id: str, quantity: int) -> HoldResult:
         return HoldResult(outcome, remaining=int(reply[1]), held=int(reply[2]))
     if outcome is Outcome.LIMIT_REACHED:
         return HoldResult(outcome, bought=int(reply[1]), limit=int(reply[2]))
+    if outcome is Outcome.ADMISSION_UNITS_EXCEEDED:
+        return HoldResult(outcome, limit=int(reply[1]))
     if outcome is Outcome.NOT_OPEN:
         return HoldResult(outcome, opens_ms=int(reply[1]))
     if outcome is Outcome.IDEMPOTENCY_CONFLICT:
@@ -296,6 +302,7 @@ def decode_sale(sale_id: str, reply: list[Any]) -> SaleSnapshot | None:
         withdrawn=n("withdrawn"),
         queued=f.get("queued") == "1",
         admissions_spent=n("admissions_spent"),
+        admission_units=n("admission_units"),
     )
 
 

@@ -1,8 +1,8 @@
 """The admission controller: every worker, every tick, one admission step per sale with a waiting room.
 
 The step itself is a Lua script paced by Redis time (lua/queue_advance.lua), so N workers admit no faster than
-one; what a worker adds is the sale's supply (remaining plus held units, admissions spent), read from the sale's
-own slot just before, and the snapshot it keeps for polls (queue/view.py).
+one; what a worker adds is the sale's supply (units left, admissions spent, units per admission), read from the
+sale's own slot just before, and the snapshot it keeps for polls (queue/view.py).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ async def step(inventory: Inventory, board: QueueBoard, sale_id: str) -> QueueSn
         return None
     state = sale_state(sale.remaining, sale.held, sale.closed, sale.closes_ms, sale.now_ms)
     snapshot = await inventory.advance_queue(
-        sale_id, sale.remaining + sale.held, sale.admissions_spent, state, board.since_ms(sale_id)
+        sale_id, sale.remaining, sale.admissions_spent, state, board.since_ms(sale_id), max(1, sale.admission_units)
     )
     if snapshot is None:
         board.forget(sale_id)

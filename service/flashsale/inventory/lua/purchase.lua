@@ -1,4 +1,5 @@
--- purchase.lua: decide and record one purchase attempt atomically (idemlib.lua and holdlib.lua are prepended).
+-- purchase.lua: decide and record one purchase attempt atomically (idemlib.lua, holdlib.lua and admitlib.lua are
+-- prepended).
 --
 -- KEYS[1] sale hash    fs:{<sale>}:sale    fields total, remaining, held, sold, orders, cancels, limit, opens_ms,
 --                      closes_ms, closed, hold_ttl_ms, holds, holds_confirmed, holds_released, holds_expired,
@@ -10,9 +11,8 @@
 -- KEYS[5] holds        fs:{<sale>}:holds         KEYS[6] hold expiry  fs:{<sale>}:hold-expiry
 -- ARGV[1] buyer_id   ARGV[2] quantity (> 0)   ARGV[3] Idempotency-Key   ARGV[4] idempotency TTL in seconds
 -- ARGV[5] how many expired holds to reclaim first, at most
--- KEYS[7] admissions  fs:{<sale>}:admissions  jti -> order id   ARGV[6] the admission token's jti, or ""
---                     (sales with a waiting room, field queued = 1: the API verified the token's signature,
---                     sale, buyer and time before this call; this step makes its jti single-use)
+-- KEYS[7] admissions  fs:{<sale>}:admissions   ARGV[6] the admission, or "" (admitlib.lua: sales with a waiting
+--                     room need one, spent by this very step)
 --
 -- Returns {code, ...}; the codes are the Outcome values of inventory/outcomes.py (replies.decode_purchase):
 --   {"sold", order_id, created_ms, remaining}
@@ -20,7 +20,7 @@
 --   {"idempotency_conflict", buyer, quantity}            key used before with another buyer or quantity
 --   {"unknown_sale"}   {"not_open", opens_ms}   {"closed"}
 --   {"limit_reached", committed, limit}   {"sold_out", remaining, ledger_length, held}
---   {"admission_required"}  the sale has a waiting room and no token came   {"admission_used"}  jti spent before
+--   {"admission_required"}  {"admission_used"}  {"admission_units_exceeded", units}   (admitlib.lua)
 --
 -- Ledger entry written (XADD; the stream id is the order id), fields in this order:
 --   kind "order"  buyer  quantity  created_ms  key <Idempotency-Key>
@@ -29,7 +29,7 @@
 -- comes from the server (TIME), so all API replicas agree on when a sale opens and when a hold expires. Only
 -- orders are remembered under the key: a rejection changed nothing, so evaluating a retried rejection again is
 -- safe and lets a buyer retry once the sale opens. Sales without live holds (held == 0) skip the reclaim step.
-local sale = redis.call('HMGET', KEYS[1], 'remaining', 'limit', 'opens_ms', 'closes_ms', 'closed', 'held', 'queued')
+local sale = redis.call('HMGET', KEYS[1], 'remaining', 'limit', 'opens_ms', 'closes_ms', 'closed', 'held')
 if not sale[1] or not sale[2] then
   -- No limit field: not a hash create_sale wrote, but what the unsafe demo path leaves when it writes to a
   -- sale deleted under it (remaining, sold, orders only). That debris is no sale (it would fail below).
@@ -56,14 +56,9 @@ if sale[3] and now_ms < tonumber(sale[3]) then
   return {'not_open', sale[3]}
 end
 
-local queued = sale[7] == '1'
-if queued then
-  if ARGV[6] == '' then
-    return {'admission_required'}
-  end
-  if redis.call('HEXISTS', KEYS[7], ARGV[6]) == 1 then
-    return {'admission_used'}
-  end
+local refusal, admission = admission_check(KEYS[1], KEYS[7], ARGV[6], quantity)
+if refusal then
+  return refusal
 end
 
 local remaining = tonumber(sale[1])
@@ -91,8 +86,5 @@ redis.call('HINCRBY', KEYS[2], buyer, quantity)
 local order_id = redis.call('XADD', KEYS[3], '*', 'kind', 'order', 'buyer', buyer, 'quantity', quantity,
   'created_ms', now_ms, 'key', ARGV[3])
 redis.call('SET', KEYS[4], idem_encode(order_id, buyer, quantity, now_ms), 'EX', ARGV[4])
-if queued then
-  redis.call('HSET', KEYS[7], ARGV[6], order_id)
-  redis.call('HINCRBY', KEYS[1], 'admissions_spent', 1)
-end
+admission_spend(KEYS[1], KEYS[7], admission, order_id)
 return {'sold', order_id, now_ms, remaining - quantity}

@@ -5,12 +5,16 @@
 -- KEYS[1] queue hash fs:{<sale>:q}:conf
 -- KEYS[2] admission steps fs:{<sale>:q}:admit-times (member "<serving after the step>:<admissions spent then>",
 --         score: the step's Redis time, ms)
--- ARGV[1] units the sale can still sell: remaining plus units in live holds (read from the sale's slot)
+-- ARGV[1] units left to sell: the sale's remaining (read from the sale's slot just before; units in live holds
+--         count once they come back)
 -- ARGV[2] admissions spent by purchases and holds (the sale hash's admissions_spent)
 -- ARGV[3] the sale's state: open | sold_out | closed
 -- ARGV[4] return admission steps later than this Redis time (ms)   ARGV[5] shortest step (ms)
+-- ARGV[6] units one admission may buy or hold (the sale's admission_units, >= 1)
 --
--- Admits n = min(rate x elapsed + carry, max_active - active, units - active, joined - serving), n >= 0, where
+-- Admits n = min(rate x elapsed + carry, max_active - active, ceil(units / per admission) - active,
+-- joined - serving), n >= 0: the stock-aware cap counts units, so no more buyers hold admissions than the units
+-- left can serve.
 -- active = min(serving - spent, admitted within the last token_ttl - spent within it): admitted buyers that
 -- neither spent their admission nor let it expire. Admissions older than token_ttl count as no-shows unless
 -- spent, so abandoning buyers stop holding admission capacity once their token expired.
@@ -31,6 +35,7 @@ local state, opened, paused = q[1], q[3] == '1', q[7] == '1'
 local joined, serving = tonumber(q[5]), tonumber(q[6])
 local rate, max_active, ttl = tonumber(q[8]), tonumber(q[9]), tonumber(q[10])
 local units, spent = tonumber(ARGV[1]), tonumber(ARGV[2])
+local per_admission = math.max(1, tonumber(ARGV[6]) or 1)
 
 if state == 'open' and (ARGV[3] == 'sold_out' or ARGV[3] == 'closed') then
   state = ARGV[3]
@@ -54,7 +59,8 @@ if state == 'open' and opened and not paused then
   if elapsed >= tonumber(ARGV[5]) then
     local budget = rate * elapsed / 1000 + tonumber(q[15])
     local by_rate = math.floor(budget)
-    admitted = math.max(0, math.min(by_rate, max_active - active, units - active, joined - serving))
+    local by_units = math.ceil(math.max(0, units) / per_admission) - active
+    admitted = math.max(0, math.min(by_rate, max_active - active, by_units, joined - serving))
     local carry = 0
     if admitted == by_rate then
       carry = budget - by_rate
