@@ -56,11 +56,14 @@ class Room:
         return self.snapshot.now_ms + int((time.monotonic() - self.received) * 1000)
 
     def serving_at(self, ms: int) -> int:
+        """The serving counter as the last step at or before ``ms`` left it. The board always keeps one step
+        older than its horizon (QueueBoard.update), so for any ms inside the horizon this is exact."""
         i = bisect.bisect_right(self.steps_ms, ms)
         return self.steps_serving[i - 1] if i else 0
 
     def admitted_ms(self, position: int) -> int | None:
-        """When the step that admitted ``position`` ran; None if it was forgotten (older than two TTLs)."""
+        """When the step that admitted ``position`` ran, or (for a place admitted before the board's horizon) an
+        older step, which is as good: either way the admission expired. None while ``position`` is not admitted."""
         i = bisect.bisect_right(self.steps_serving, position)
         return self.steps_ms[i] if i < len(self.steps_ms) else None
 
@@ -93,8 +96,11 @@ class QueueBoard:
             if not room.steps_ms or ms > room.steps_ms[-1]:
                 room.steps_ms.append(ms)
                 room.steps_serving.append(serving)
-        keep_from = bisect.bisect_left(room.steps_ms, snapshot.now_ms - 2 * snapshot.token_ttl_ms)
-        if keep_from:
+        # Keep what the rate window and the admission times need, plus the newest older step: the serving counter
+        # at the window's start, and an "admitted long ago" answer for every older place (see serving_at).
+        horizon = snapshot.now_ms - max(2 * snapshot.token_ttl_ms, RATE_WINDOW_MS)
+        keep_from = bisect.bisect_left(room.steps_ms, horizon) - 1
+        if keep_from > 0:
             del room.steps_ms[:keep_from], room.steps_serving[:keep_from]
 
     def forget(self, sale_id: str) -> None:

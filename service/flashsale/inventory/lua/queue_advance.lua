@@ -69,8 +69,13 @@ if state == 'open' and opened and not paused then
       serving = serving + admitted
       active = active + admitted
       redis.call('ZADD', times, now_ms, serving .. ':' .. spent)
-      -- Steps older than two token lifetimes only ever answer "expired" (queue/view.py): forget them.
-      redis.call('ZREMRANGEBYSCORE', times, '-inf', '(' .. (now_ms - 2 * ttl))
+      -- Steps older than two token lifetimes only ever answer "expired" (queue/view.py): forget them, but keep
+      -- the newest of them. It is what counters_at(now - ttl) reads when no step fell in the last two TTLs (a
+      -- pause, an empty line): without it every no-show since the open counted as active after such a gap.
+      local old = redis.call('ZCOUNT', times, '-inf', '(' .. (now_ms - 2 * ttl))
+      if old > 1 then
+        redis.call('ZREMRANGEBYRANK', times, 0, old - 2)
+      end
     end
     redis.call('HSET', conf, 'serving', serving, 'last_ms', now_ms, 'carry', carry)
   end
