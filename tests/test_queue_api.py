@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import time
 import uuid
 from collections.abc import Callable
@@ -67,10 +66,14 @@ def buy(
 
 
 def signer_of(client: Api) -> Signer:
-    """The server's key, derived from its admin token as api/queue.py documents (no FLASHSALE_ADMISSION_KEY)."""
-    token = client.server.admin_token
-    assert token is not None
-    return Signer(hmac.new(token.encode(), b"flashsale admission key", hashlib.sha256).digest())
+    """The server's key (LocalServer gives each server one, FLASHSALE_ADMISSION_KEY)."""
+    return Signer(client.server.admission_key.encode())
+
+
+def room_of(client: Api, sale: str) -> str:
+    r = client.http.get(f"/sales/{sale}/queue")
+    assert r.status_code == 200, r.text
+    return str(r.json()["room"])
 
 
 def test_join_poll_admit_and_buy_once(client: Api) -> None:
@@ -108,10 +111,10 @@ def test_join_poll_admit_and_buy_once(client: Api) -> None:
 
 def test_expired_and_early_tokens_are_refused_without_an_order(client: Api) -> None:
     sale = queued_sale(client, stock=5)
-    signer = signer_of(client)
+    signer, room = signer_of(client), room_of(client, sale)
     now = int(time.time() * 1000)
-    expired, _ = signer.issue(sale, "carol", 0, now - 120_000, now - 60_000)
-    early, _ = signer.issue(sale, "carol", 0, now + 60_000, now + 120_000)
+    expired, _ = signer.issue(sale, room, "carol", 0, now - 120_000, now - 60_000)
+    early, _ = signer.issue(sale, room, "carol", 0, now + 60_000, now + 120_000)
     for token, kind in ((expired, "admission-expired"), (early, "admission-not-yet-valid")):
         r = buy(client, sale, "carol", token)
         assert (r.status_code, r.json()["type"]) == (403, PROBLEM + kind), r.text

@@ -105,8 +105,10 @@ def test_half_of_admitted_buyers_abandoning_keeps_the_admission_rate(redis_serve
                     place = board.place(room, position)
                     if place.state.value != "admitted":
                         continue
-                    _, claims = signer.issue(sale, f"a{position}", position, place.admitted_ms, place.expires_ms)
-                    r = await inv.purchase(sale, f"a{position}", 1, f"buy-{position}", claims.jti)
+                    _, claims = signer.issue(
+                        sale, room.snapshot.room, f"a{position}", position, place.admitted_ms, place.expires_ms
+                    )
+                    r = await inv.purchase(sale, f"a{position}", 1, f"buy-{position}", claims.spent_as)
                     assert r.outcome is Outcome.SOLD, r
                     bought.add(position)
             assert snap.active <= 30
@@ -229,8 +231,10 @@ async def _buy_admitted(inv: Inventory, board: QueueBoard, sale: str, signer: Si
         place = board.place(room, position)
         if place.state.value != "admitted":
             continue
-        _, claims = signer.issue(sale, f"a{position}", position, place.admitted_ms, place.expires_ms)
-        r = await inv.purchase(sale, f"a{position}", 1, f"buy-{position}", claims.jti)
+        _, claims = signer.issue(
+            sale, room.snapshot.room, f"a{position}", position, place.admitted_ms, place.expires_ms
+        )
+        r = await inv.purchase(sale, f"a{position}", 1, f"buy-{position}", claims.spent_as)
         assert r.outcome is Outcome.SOLD, r
         bought.add(position)
 

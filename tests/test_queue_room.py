@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from tests.conftest import Api
-from tests.test_queue_api import PROBLEM, buy, join, poll, queued_sale, until
+from tests.test_queue_api import PROBLEM, buy, join, poll, queued_sale, room_of, until
 
 
 def figures(client: Api, sale: str) -> dict[str, Any]:
@@ -47,3 +47,38 @@ def test_one_admission_buys_at_most_its_units_and_the_cap_counts_units(client: A
     assert (held.status_code, held.json()["type"]) == (409, PROBLEM + "admission-units-exceeded"), held.text
     audit = client.audit(sale)
     assert audit["ok"] is True and audit["sold"] == 4 and audit["remaining"] == 6, audit
+
+
+def test_a_re_created_sale_refuses_the_old_rooms_tickets_and_tokens(client: Api) -> None:
+    """Before: after deleting and re-creating sale q4, bob's old ticket polled "admitted, position 0" in the new
+    room and bought, and carol, who held place 0 there, got 409. Now the room id in tickets, tokens and the spent
+    record tells the rooms apart: the old ticket is 404 unknown-ticket, the old token 403 admission-invalid."""
+    sale = queued_sale(client, stock=5)
+    old_room = room_of(client, sale)
+    bob = join(client, sale, "bob")
+    assert bob.json()["room"] == old_room
+    bob_place = until(lambda: (v := poll(client, bob.headers["Location"]))["state"] == "admitted" and v, "bob admitted")
+    assert client.http.delete(f"/admin/sales/{sale}", headers=client.auth).status_code == 204
+
+    settings = {"mode": "fifo", "admit_rate": 1, "max_active": 1, "token_ttl_s": 60}
+    again = client.http.post(
+        "/admin/sales",
+        json={"sale_id": sale, "name": "again", "stock": 5, "per_buyer_limit": 1, "queue": settings},
+        headers=client.auth,
+    )
+    assert again.status_code == 201, again.text
+    assert client.http.post(f"/admin/sales/{sale}/queue/pause", headers=client.auth).status_code == 200
+    new_room = until(lambda: (r := room_of(client, sale)) != old_room and r, "the worker's view of the new room")
+    old_ticket = client.http.get(bob.headers["Location"])  # the very next poll after the view changed
+    assert (old_ticket.status_code, old_ticket.json()["type"]) == (404, PROBLEM + "unknown-ticket"), old_ticket.text
+    old_token = buy(client, sale, "bob", bob_place["admission_token"])  # nobody is admitted in the new room yet
+    assert (old_token.status_code, old_token.json()["type"]) == (403, PROBLEM + "admission-invalid"), old_token.text
+
+    carol = join(client, sale, "carol")
+    assert carol.status_code == 201 and carol.json()["room"] == new_room and carol.json()["joined_index"] == 0
+    assert client.http.post(f"/admin/sales/{sale}/queue/resume", headers=client.auth).status_code == 200
+    carol_place = until(lambda: (v := poll(client, carol.headers["Location"]))["state"] == "admitted" and v, "carol")
+    assert carol_place["position"] == 0
+    assert buy(client, sale, "carol", carol_place["admission_token"]).status_code == 201
+    audit = client.audit(sale)
+    assert audit["ok"] is True and audit["sold"] == 1, audit

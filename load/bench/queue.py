@@ -4,15 +4,13 @@ Against one API server (telemetry and INFO logs on, as compose runs it; no trace
 interleaved rounds of wrk (one thread, 50 connections) on five routes: purchase on a plain sale, purchase with an
 admission token on a sale with a waiting room, the bare reference route, a status poll, and a join. Ratios:
 purchase with token / purchase without (target >= 0.9), poll / bare (>= 2), join / purchase (>= 0.9), and Redis
-commands per purchase with a token (MONITOR, target 1). Tokens are minted with the server's key (derived from its
-admin token, api/queue.py) for places nobody else uses, so each purchase spends a fresh jti: the same Lua work
+commands per purchase with a token (MONITOR, target 1). Tokens are minted with the server's key (its
+FLASHSALE_ADMISSION_KEY) for places nobody else uses, so each purchase spends a fresh place: the same Lua work
 as a buyer admitted by the controller. Writes load/reports/queue-bench.json.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import statistics
 import subprocess
@@ -74,9 +72,8 @@ def main() -> int:
             while http.get(ticket_path).json().get("state") != "admitted":  # the controller's first steps
                 assert time.monotonic() < deadline, "the poller was never admitted"
                 time.sleep(0.1)
-            assert server.admin_token is not None
-            key = hmac.new(server.admin_token.encode(), b"flashsale admission key", hashlib.sha256).digest()
-            signer = Signer(key)
+            signer = Signer(server.admission_key.encode())
+            room = http.get("/sales/queued/queue").json()["room"]
             now = int(time.time() * 1000)
             files = []
             for r_ in range(ROUNDS + 1):  # a fresh token file per run: every purchase spends an unspent jti
@@ -84,7 +81,7 @@ def main() -> int:
                 with path.open("w") as out:
                     for i in range(TOKENS):
                         place = 10_000_000 + r_ * TOKENS + i
-                        token, _ = signer.issue("queued", f"t{place}", place, now - 1000, now + 3_600_000)
+                        token, _ = signer.issue("queued", room, f"t{place}", place, now - 1000, now + 3_600_000)
                         out.write(f"t{place}\t{token}\n")
                 files.append(path)
             runs: dict[str, list[float]] = {k: [] for k in ("purchase", "purchase_token", "bare", "poll", "join")}

@@ -8,8 +8,6 @@ from the published permutation, and whether it was admitted comes from the worke
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import time
 from importlib import resources
@@ -50,12 +48,11 @@ def _problem(
 
 
 def make_signer(settings: Settings) -> Signer:
-    """The admission key: FLASHSALE_ADMISSION_KEY; else derived from the admin token (every worker and replica
-    shares that one already, and the HMAC does not reveal it); else random to this process (one worker only)."""
+    """The admission keys: FLASHSALE_ADMISSION_KEY signs, FLASHSALE_ADMISSION_KEYS_PREVIOUS still verify. Outside
+    demo mode the server does not start without the key (security.check_admission_key); a demo app made without
+    one (``flashsale serve`` gives its workers one) gets a random key of its own, valid in this process only."""
     if settings.admission_key:
-        return Signer(settings.admission_key.encode())
-    if settings.admin_token:
-        return Signer(hmac.new(settings.admin_token.encode(), b"flashsale admission key", hashlib.sha256).digest())
+        return Signer(settings.admission_key.encode(), [k.encode() for k in settings.previous_admission_keys])
     if settings.workers > 1:
         log.warning("admission_key_per_process", workers=settings.workers)
     return Signer(secrets.token_bytes(32))
@@ -80,6 +77,10 @@ class Ticket(msgspec.Struct):
     buyer_id: str
     joined_index: int
     """Arrival order (0-based). The place follows from it and the seed revealed at the open."""
+    room: str
+    """The waiting room's id: a deleted and re-created sale has another, and refuses this ticket."""
+    expires_at: str
+    """When the ticket stops being known: the sale's close plus the room's retention."""
 
 
 class PlaceView(msgspec.Struct, omit_defaults=True):
@@ -93,12 +94,17 @@ class PlaceView(msgspec.Struct, omit_defaults=True):
     admission_token: str | None = None
     """While ``admitted``: send it as the ``Admission-Token`` header of the purchase or hold."""
     admission_expires_at: str | None = None
+    ticket: str | None = None
+    """The same place re-signed with the current key, when the ticket polled was signed with a previous one (a
+    key rotation): poll this one from now on."""
 
 
 class QueueView(msgspec.Struct):
     """The sale's waiting room, the same for everyone (cacheable for a second)."""
 
     sale_id: str
+    room: str
+    """The room's random id, made at its creation."""
     mode: str
     state: QueueState
     opens_at: str
@@ -162,6 +168,7 @@ def queue_view(sale_id: str, room: Room) -> QueueView:
     s = room.snapshot
     return QueueView(
         sale_id=sale_id,
+        room=s.room,
         mode=s.mode,
         state=QueueState(s.state),
         opens_at=_iso(s.opens_ms),
@@ -177,8 +184,9 @@ def queue_view(sale_id: str, room: Room) -> QueueView:
 
 
 def admission(request: Request[Any, Any, Any], sale_id: str, buyer_id: str) -> tuple[str, Outcome | None]:
-    """The jti of the request's admission token, checked without Redis: ("", None) when none came (the Lua
-    step refuses it if the sale has a waiting room), ("", reason) when it is refused here."""
+    """The request's admission token as the purchase or hold step spends it (``<room>:<place>[:w]``), checked
+    without Redis: ("", None) when none came (the Lua step refuses it if the sale has a waiting room), ("", reason)
+    when it is refused here. Its room is checked by the Lua step (lua/admitlib.lua)."""
     token = request.headers.get(ADMISSION_HEADER)
     if token is None:
         return "", None
@@ -187,7 +195,7 @@ def admission(request: Request[Any, Any, Any], sale_id: str, buyer_id: str) -> t
         claims = signer.verify(token, sale_id, buyer_id, int(time.time() * 1000))
     except AdmissionError as exc:
         return "", Outcome(exc.reason)
-    return claims.jti, None
+    return claims.spent_as, None
 
 
 class QueueController(Controller):
@@ -223,24 +231,33 @@ class QueueController(Controller):
         inventory: Inventory = request.app.state.inventory
         signer: Signer = request.app.state.signer
         instance = f"/sales/{sale_id}/queue"
+        buyer_id = data.buyer_id
+        room = await _room(request, sale_id)
+        if isinstance(room, Response):
+            return room
         try:
-            result = await inventory.join(sale_id, data.buyer_id, idempotency_key)
+            result = await inventory.join(sale_id, buyer_id, idempotency_key, room.snapshot.room)
         except Unavailable as exc:
             return _problem(
                 p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", instance, headers=p.unavailable_headers()
             )
         outcome = result.outcome
         if outcome is Outcome.JOINED or outcome is Outcome.REPLAYED:
-            ticket = signer.ticket(sale_id, data.buyer_id, result.index)
+            s = room.snapshot
+            ticket = signer.ticket(sale_id, s.room, buyer_id, result.index, s.expires_ms)
             headers = {"Location": f"{instance}/{ticket}"}
             if outcome is Outcome.REPLAYED:
                 headers["Idempotent-Replayed"] = "true"
-            body = Ticket(ticket, sale_id, data.buyer_id, result.index)
+            body = Ticket(ticket, sale_id, buyer_id, result.index, s.room, _iso(s.expires_ms))
             return Response(body, status_code=200 if outcome is Outcome.REPLAYED else 201, headers=headers)
         if outcome is Outcome.IDEMPOTENCY_CONFLICT:
             return _problem(p.IDEMPOTENCY_CONFLICT, "this Idempotency-Key joined for another buyer", instance)
         if outcome is Outcome.UNKNOWN_SALE:
             return _problem(p.NO_QUEUE, f"sale {sale_id!r} has no waiting room", instance)
+        if outcome is Outcome.ROOM_CHANGED:  # re-created since this worker's last step: its next step sees it
+            return _problem(
+                p.UNAVAILABLE, "the waiting room was just re-created; retry", instance, headers=p.unavailable_headers()
+            )
         return _problem(p.QUEUE_ENDED, f"admission ended: {outcome.value}", instance, state=outcome.value)
 
     @get(
@@ -258,20 +275,27 @@ class QueueController(Controller):
     )
     async def poll(self, sale_id: SaleIdParam, ticket: str, request: Request[Any, Any, Any]) -> Response[PlaceView]:
         signer: Signer = request.app.state.signer
+        unknown = f"/sales/{sale_id}/queue"
         try:
-            place_of = signer.read_ticket(ticket, sale_id)
+            place_of = signer.read_ticket(ticket, sale_id, int(time.time() * 1000))
         except TicketError:
-            return _problem(p.UNKNOWN_TICKET, "not a ticket of this sale", f"/sales/{sale_id}/queue")
+            return _problem(p.UNKNOWN_TICKET, "not a live ticket of this sale", unknown)
         room = await _room(request, sale_id)
         if isinstance(room, Response):
             return room
+        if place_of.room != room.snapshot.room:
+            return _problem(p.UNKNOWN_TICKET, "a ticket of an earlier waiting room of this sale", unknown)
         board: QueueBoard = request.app.state.queue_board
         place = board.place(room, place_of.index)
         view = PlaceView(place.state, place.position, place.ahead, place.eta_s, place.retry_after_s)
         if place.state is QueueState.ADMITTED and place.position is not None:
-            token, _ = signer.issue(sale_id, place_of.buyer_id, place.position, place.admitted_ms, place.expires_ms)
+            token, _ = signer.issue(
+                sale_id, place_of.room, place_of.buyer_id, place.position, place.admitted_ms, place.expires_ms
+            )
             view.admission_token = token
             view.admission_expires_at = _iso(place.expires_ms)
+        if not signer.is_current(ticket):
+            view.ticket = signer.ticket(sale_id, place_of.room, place_of.buyer_id, place_of.index, place_of.exp_ms)
         return Response(view, headers={"Retry-After": str(place.retry_after_s)})
 
     @get(

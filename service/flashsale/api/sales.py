@@ -189,12 +189,19 @@ class AdminController(Controller):
         responses=admin_responses(p.DOC_BAD_REQUEST, (409, p.describe(p.SALE_EXISTS)), p.DOC_UNAVAILABLE),
     )
     async def create_sale(
-        self, data: JSONBody[CreateSale], inventory: InventoryDep, recorder: RecorderDep, orders: OrderStoreDep
+        self,
+        data: JSONBody[CreateSale],
+        inventory: InventoryDep,
+        recorder: RecorderDep,
+        orders: OrderStoreDep,
+        request: Request[Any, Any, Any],
     ) -> Response[SaleView]:
         opens_ms, closes_ms = to_ms(data.opens_at), to_ms(data.closes_at)
         q = data.queue
         queue = (
-            QueueConfig(q.mode, q.admit_rate, q.max_active, q.token_ttl_s, data.admission_units)
+            QueueConfig(
+                q.mode, q.admit_rate, q.max_active, q.token_ttl_s, data.admission_units, request.app.state.signer.kid
+            )
             if q is not None and q.mode != "off"
             else None
         )

@@ -72,6 +72,9 @@ REAP_INTERVAL_S = 1.0
 HOLD_TTL_S_DEFAULT = 600
 ADMISSION_STEP_MS = 50
 """Shortest admission step: a worker's tick that comes sooner after another worker's step admits nothing."""
+QUEUED_SALE_OPEN_S = 7 * 86_400
+"""How long a sale with a waiting room and no ``closes_at`` stays open (from its open): a room has an end, so its
+tickets and keys have one too (docs/decisions.md, issue 23)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,9 @@ class QueueConfig:
     units_per_admission: int = 1
     """Units one admission may buy or hold (checked by the purchase and hold step, lua/admitlib.lua); the
     admission step counts units with it: it admits no more buyers than the units left can serve."""
+    kid: str = ""
+    """Id of the admission key the room's secrets derive from (queue/tokens.py), kept with the room so that a
+    key rotation after its creation still finds them."""
 
 
 _HOLD_ID = re.compile(HOLD_ID_PATTERN)
@@ -356,27 +362,39 @@ class Inventory:
     ) -> bool:
         """Create a sale; False if one with this id exists already (it is left untouched).
 
-        With ``queue`` the waiting room is made first (on its own slot, with a fresh seed whose SHA-256 is
-        published at once), so no purchase can meet a sale flagged ``queued`` whose room does not exist yet."""
+        With ``queue`` the waiting room is made first (on its own slot, with a fresh random room id), so no
+        purchase can meet a sale flagged ``queued`` whose room does not exist yet. A queued sale without
+        ``closes_ms`` closes QUEUED_SALE_OPEN_S after its open; the room's keys expire the sale's retention
+        (FLASHSALE_QUEUE_RETENTION_S) after that."""
         k = sale_keys(sale_id)
+        room = ""
         if queue is not None and queue.units_per_admission < 1:
             raise ValueError("a waiting room admits at least one unit per admission")
+        if queue is not None and closes_ms is None:
+            closes_ms = (opens_ms if opens_ms is not None else int(time.time() * 1000)) + QUEUED_SALE_OPEN_S * 1000
         if queue is not None and not await self._call(self.client.exists(k.sale)):
+            assert closes_ms is not None
             seed = secrets.token_bytes(32)
             q = queue_keys(sale_id)
-            await self._call(
-                self.scripts.queue_create.run(
-                    self.client,
-                    (q.conf,),
-                    (
-                        queue.mode,
-                        queue.admit_rate,
-                        queue.max_active,
-                        queue.token_ttl_s * 1000,
-                        "" if opens_ms is None else opens_ms,
-                        seed.hex(),
-                        commitment(seed),
-                    ),
+            room = str(
+                await self._call(
+                    self.scripts.queue_create.run(
+                        self.client,
+                        (q.conf,),
+                        (
+                            queue.mode,
+                            queue.admit_rate,
+                            queue.max_active,
+                            queue.token_ttl_s * 1000,
+                            "" if opens_ms is None else opens_ms,
+                            seed.hex(),
+                            commitment(seed),
+                            secrets.token_urlsafe(9),
+                            queue.kid,
+                            closes_ms,
+                            closes_ms + self.settings.queue_retention_s * 1000,
+                        ),
+                    )
                 )
             )
         args = (
@@ -388,6 +406,7 @@ class Inventory:
             hold_ttl_s * 1000,
             "0" if queue is None else "1",
             0 if queue is None else queue.units_per_admission,
+            room,
         )
         created = bool(await self._call(self.scripts.create_sale.run(self.client, (k.sale,), args)))
         if created:
@@ -442,11 +461,12 @@ class Inventory:
 
     # -- the waiting room ----------------------------------------------------------------------------------
 
-    async def join(self, sale_id: str, buyer_id: str, idempotency_key: str) -> JoinResult:
-        """One place per (sale, buyer): one script call on the queue's slot, with the purchase deadline."""
+    async def join(self, sale_id: str, buyer_id: str, idempotency_key: str, room: str = "") -> JoinResult:
+        """One place per (sale, buyer) in the room ``room`` ("": whichever the sale has): one script call on the
+        queue's slot, with the purchase deadline (``room_changed`` when the sale's room is another one now)."""
         q = queue_keys(sale_id)
         keys = (q.conf, q.buyers, q.join_idem(idempotency_key))
-        return decode_join(await self._run(self.scripts.queue_join, keys, (buyer_id, self._ttl)))
+        return decode_join(await self._run(self.scripts.queue_join, keys, (buyer_id, self._ttl, room)))
 
     async def advance_queue(
         self, sale_id: str, units: int, spent: int, sale_state: str, since_ms: int, per_admission: int = 1

@@ -328,7 +328,8 @@ def decode_join(reply: list[Any]) -> JoinResult:
 
 @dataclass(frozen=True, slots=True)
 class QueueSnapshot:
-    """A waiting room as one admission step left it (lua/queue_advance.lua)."""
+    """A waiting room as one admission step left it (lua/queue_advance.lua; the fields are listed in
+    lua/queuelib.lua)."""
 
     now_ms: int
     state: str
@@ -351,31 +352,47 @@ class QueueSnapshot:
     admitted_now: int
     steps: tuple[tuple[int, int], ...]
     """(Redis ms, serving after) of the admission steps later than the ``since`` asked for, oldest first."""
+    room: str = ""
+    """The room's random id: a deleted and re-created sale has another."""
+    kid: str = ""
+    """Id of the key the room's secrets derive from."""
+    closes_ms: int = 0
+    expires_ms: int = 0
+    """When the room's keys (and its tickets) expire."""
 
 
 def decode_queue_advance(reply: list[Any]) -> QueueSnapshot | None:
     """lua/queue_advance.lua's reply."""
     if not reply:
         return None
-    head, tail = reply[:17], reply[17:]
-    steps = tuple((int(tail[i]), int(tail[i + 1])) for i in range(0, len(tail), 2))
+    now_ms, state, active, no_shows, admitted_now, flat_steps, flat = reply
+    f = dict(zip(flat[::2], flat[1::2], strict=True))
+    steps = tuple((int(flat_steps[i]), int(flat_steps[i + 1])) for i in range(0, len(flat_steps), 2))
+
+    def n(name: str) -> int:
+        return int(f.get(name, 0))
+
     return QueueSnapshot(
-        now_ms=int(head[0]),
-        state=str(head[1]),
-        mode=str(head[2]),
-        opened=int(head[3]) == 1,
-        pre_count=int(head[4]),
-        joined=int(head[5]),
-        serving=int(head[6]),
-        paused=int(head[7]) == 1,
-        rate=float(head[8]),
-        max_active=int(head[9]),
-        token_ttl_ms=int(head[10]),
-        opens_ms=int(head[11]),
-        commitment=str(head[12]),
-        seed=str(head[13]),
-        active=int(head[14]),
-        no_shows=int(head[15]),
-        admitted_now=int(head[16]),
+        now_ms=int(now_ms),
+        state=str(state),
+        mode=str(f.get("mode", "")),
+        opened=f.get("opened") == "1",
+        pre_count=n("pre_count"),
+        joined=n("joined"),
+        serving=n("serving"),
+        paused=f.get("paused") == "1",
+        rate=float(f.get("rate", 0)),
+        max_active=n("max_active"),
+        token_ttl_ms=n("token_ttl_ms"),
+        opens_ms=n("opens_ms"),
+        commitment=str(f.get("commitment", "")),
+        seed=str(f.get("seed", "")),
+        active=int(active),
+        no_shows=int(no_shows),
+        admitted_now=int(admitted_now),
         steps=steps,
+        room=str(f.get("room", "")),
+        kid=str(f.get("kid", "")),
+        closes_ms=n("closes_ms"),
+        expires_ms=n("expires_ms"),
     )

@@ -89,7 +89,7 @@ class QueueBoard:
 
     def update(self, sale_id: str, snapshot: QueueSnapshot) -> None:
         room = self.rooms.get(sale_id)
-        if room is None:
+        if room is None or room.snapshot.room != snapshot.room:  # new here, or the sale was re-created
             room = self.rooms[sale_id] = Room(snapshot, time.monotonic())
         room.snapshot, room.received = snapshot, time.monotonic()
         for ms, serving in snapshot.steps:

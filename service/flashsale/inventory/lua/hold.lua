@@ -74,5 +74,5 @@ redis.call('HSET', holds, id, hold_encode({state = 'held', buyer = buyer, quanti
   expires_ms = expires_ms, order_id = '', done_ms = ''}))
 redis.call('ZADD', expiry, expires_ms, id)
 redis.call('SET', KEYS[5], id, 'EX', ARGV[3])
-admission_spend(sale, KEYS[6], admission, id)
+admission_spend(sale, KEYS[6], admission, quantity, id)
 return {'held', id, expires_ms, remaining - quantity}

@@ -86,5 +86,5 @@ redis.call('HINCRBY', KEYS[2], buyer, quantity)
 local order_id = redis.call('XADD', KEYS[3], '*', 'kind', 'order', 'buyer', buyer, 'quantity', quantity,
   'created_ms', now_ms, 'key', ARGV[3])
 redis.call('SET', KEYS[4], idem_encode(order_id, buyer, quantity, now_ms), 'EX', ARGV[4])
-admission_spend(KEYS[1], KEYS[7], admission, order_id)
+admission_spend(KEYS[1], KEYS[7], admission, quantity, order_id)
 return {'sold', order_id, now_ms, remaining - quantity}

@@ -19,10 +19,11 @@
 -- neither spent their admission nor let it expire. Admissions older than token_ttl count as no-shows unless
 -- spent, so abandoning buyers stop holding admission capacity once their token expired.
 --
--- Returns {} without a waiting room, else (decoded by replies.decode_queue_view):
---   {now_ms, state, mode, opened, pre_count, joined, serving, paused, rate, max_active, token_ttl_ms, opens_ms,
---    commitment, seed ("" before the open), active, no_shows, admitted_now, ms1, serving1, ms2, serving2, ...}
---   (no_shows: admissions older than token_ttl that were not spent, a lower bound)
+-- Returns {} without a waiting room, else (decoded by replies.decode_queue_advance):
+--   {now_ms, state, active, no_shows, admitted_now, {ms1, serving1, ms2, serving2, ...}, {field1, value1, ...}}
+--   state: the room's state after this step; no_shows: admissions older than token_ttl that were not spent (a
+--   lower bound); then the admission steps later than ARGV[4], and the queue hash's fields (queuelib.lua) but
+--   the seed before the open.
 local conf, times = KEYS[1], KEYS[2]
 if redis.call('EXISTS', conf) == 0 then
   return {}
@@ -30,7 +31,7 @@ end
 local now_ms = redis_now_ms()
 queue_open_if_due(conf, now_ms)
 local q = redis.call('HMGET', conf, 'state', 'mode', 'opened', 'pre_count', 'joined', 'serving', 'paused', 'rate',
-  'max_active', 'token_ttl_ms', 'opens_ms', 'commitment', 'seed', 'last_ms', 'carry')
+  'max_active', 'token_ttl_ms', 'opens_ms', 'commitment', 'seed', 'last_ms', 'carry', 'expires_ms')
 local state, opened, paused = q[1], q[3] == '1', q[7] == '1'
 local joined, serving = tonumber(q[5]), tonumber(q[6])
 local rate, max_active, ttl = tonumber(q[8]), tonumber(q[9]), tonumber(q[10])
@@ -69,6 +70,9 @@ if state == 'open' and opened and not paused then
       serving = serving + admitted
       active = active + admitted
       redis.call('ZADD', times, now_ms, serving .. ':' .. spent)
+      if q[16] then
+        redis.call('PEXPIREAT', times, q[16])
+      end
       -- Steps older than two token lifetimes only ever answer "expired" (queue/view.py): forget them, but keep
       -- the newest of them. It is what counters_at(now - ttl) reads when no step fell in the last two TTLs (a
       -- pause, an empty line): without it every no-show since the open counted as active after such a gap.
@@ -83,15 +87,18 @@ elseif state == 'open' then
   redis.call('HSET', conf, 'last_ms', now_ms, 'carry', 0)  -- a pause or the pre-open banks no admissions
 end
 
-local seed = ''
-if opened then
-  seed = q[13]
+local steps = {}
+local raw = redis.call('ZRANGEBYSCORE', times, '(' .. ARGV[4], '+inf', 'WITHSCORES')
+for i = 1, #raw, 2 do
+  steps[#steps + 1] = raw[i + 1]
+  steps[#steps + 1] = string.match(raw[i], '^(%d+):')
 end
-local out = {now_ms, state, q[2], opened and 1 or 0, q[4], joined, serving, paused and 1 or 0, q[8], q[9], q[10],
-  q[11], q[12], seed, active, math.max(0, cutoff - spent), admitted}
-local steps = redis.call('ZRANGEBYSCORE', times, '(' .. ARGV[4], '+inf', 'WITHSCORES')
-for i = 1, #steps, 2 do
-  out[#out + 1] = steps[i + 1]
-  out[#out + 1] = string.match(steps[i], '^(%d+):')
+local fields = redis.call('HGETALL', conf)
+if not opened then
+  for i = 1, #fields, 2 do
+    if fields[i] == 'seed' then
+      fields[i + 1] = ''
+    end
+  end
 end
-return out
+return {now_ms, state, active, math.max(0, cutoff - spent), admitted, steps, fields}

@@ -11,6 +11,10 @@
 --   opened       "1" once the open happened             opened_ms    Redis time of the open
 --   pre_count    how many joined before the open (random_at_open: the shuffled pre-queue; fifo: 0)
 --   last_ms      Redis time of the last admission step  carry        fraction of an admission owed by the rate
+--   room         random id of this room (in every ticket, token and spent admission; a re-created sale gets
+--                another)                               kid          id of the key the room's secrets derive from
+--   closes_ms    when the room closes (the sale's closes_at)
+--   expires_ms   when the room's keys expire: closes_ms plus the retention (FLASHSALE_QUEUE_RETENTION_S)
 --
 -- The open is one atomic step inside whichever queue script first runs at or after opens_ms: it fixes
 -- pre_count, so the pre-queue's places (a keyed permutation of the join index, queue/fair.py) never change.
