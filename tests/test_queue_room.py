@@ -3,10 +3,19 @@ admission, no stalls after pauses, room identity, keys, bounds, the waitlist aft
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 import uuid
+from pathlib import Path
 from typing import Any
 
+import pytest
+from redis.asyncio import Redis
+
+from flashsale.inventory.keys import sale_keys
+from flashsale.local import LocalServer, LocalServerError
 from tests.conftest import Api
+from tests.servers import RedisProcess
 from tests.test_queue_api import PROBLEM, buy, join, poll, queued_sale, room_of, until
 
 
@@ -82,3 +91,84 @@ def test_a_re_created_sale_refuses_the_old_rooms_tickets_and_tokens(client: Api)
     assert buy(client, sale, "carol", carol_place["admission_token"]).status_code == 201
     audit = client.audit(sale)
     assert audit["ok"] is True and audit["sold"] == 1, audit
+
+
+def _refused(redis_url: str, tmp_path: Path, **env: str) -> str:
+    """Start a production-mode server that must refuse to start; its one-line reason."""
+    log = tmp_path / f"refused-{uuid.uuid4().hex[:6]}.log"
+    server = LocalServer(redis_url, env={"FLASHSALE_DEMO": "false", "FLASHSALE_LOG_LEVEL": "WARNING", **env})
+    with pytest.raises(LocalServerError, match="exited with 2"):
+        server.start(log_path=str(log))
+    lines = [line for line in log.read_text().splitlines() if line.startswith("flashsale: ")]
+    assert len(lines) == 1, log.read_text()
+    return lines[0]
+
+
+def test_replicas_with_different_admission_keys_are_refused_at_start(redis_node: RedisProcess, tmp_path: Path) -> None:
+    """Before: without FLASHSALE_ADMISSION_KEY each replica derived its key from the admin token (or made one up),
+    and only workers > 1 warned. Now, outside demo mode: no key, the admin token as key, or another key than the
+    fleet's on this Redis stop the server at start (exit 2, one line naming the variable); a rotation passes."""
+    k1, k2 = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    assert "FLASHSALE_ADMISSION_KEY is unset" in _refused(redis_node.url, tmp_path, FLASHSALE_ADMISSION_KEY="")
+    same = secrets.token_urlsafe(32)
+    line = _refused(redis_node.url, tmp_path, FLASHSALE_ADMISSION_KEY=same, FLASHSALE_ADMIN_TOKEN=same)
+    assert "must differ from FLASHSALE_ADMIN_TOKEN" in line
+    first = LocalServer(redis_node.url, env={"FLASHSALE_DEMO": "false", "FLASHSALE_ADMISSION_KEY": k1})
+    first.start(log_path=str(tmp_path / "first.log"))
+    try:
+        line = _refused(redis_node.url, tmp_path, FLASHSALE_ADMISSION_KEY=k2)
+        assert line.startswith("flashsale: FLASHSALE_ADMISSION_KEY differs from the key the servers on this Redis")
+        rotated = LocalServer(
+            redis_node.url,
+            env={"FLASHSALE_DEMO": "false", "FLASHSALE_ADMISSION_KEY": k2, "FLASHSALE_ADMISSION_KEYS_PREVIOUS": k1},
+        )
+        rotated.start(log_path=str(tmp_path / "rotated.log"))
+        rotated.stop()
+        assert "differs" in _refused(redis_node.url, tmp_path, FLASHSALE_ADMISSION_KEY=k1)  # the old key, after
+    finally:
+        first.stop()
+
+
+def test_a_restart_with_another_key_does_not_buy_a_place_twice(redis_node: RedisProcess, tmp_path: Path) -> None:
+    """Before: after a restart with a rotated admin token (so another derived key, another jti for the same
+    place) alice re-joined and bought again with the same place: admissions_spent 2, joined 1. Now a place is
+    spent by (room, place) whatever key signed its token. Demo mode, no FLASHSALE_ADMISSION_KEY: each start makes
+    up its own key, the worst case."""
+
+    def start(name: str) -> Api:
+        server = LocalServer(redis_node.url, env={"FLASHSALE_DEMO": "true", "FLASHSALE_ADMISSION_KEY": ""})
+        server.start(log_path=str(tmp_path / f"{name}.log"))
+        return Api(server)
+
+    first = start("first")
+    try:
+        sale = queued_sale(first, stock=10)
+        alice = join(first, sale, "alice")
+        place = until(lambda: (v := poll(first, alice.headers["Location"]))["state"] == "admitted" and v, "admitted")
+        assert buy(first, sale, "alice", place["admission_token"]).status_code == 201
+    finally:
+        first.server.stop()
+        first.http.close()
+    second = start("second")
+    try:
+        stale = second.http.get(alice.headers["Location"])  # signed with the first start's key
+        assert (stale.status_code, stale.json()["type"]) == (404, PROBLEM + "unknown-ticket")
+        again = join(second, sale, "alice")
+        assert again.status_code == 200 and again.json()["joined_index"] == alice.json()["joined_index"]
+        token = until(lambda: (v := poll(second, again.headers["Location"]))["state"] == "admitted" and v, "again")
+        twice = buy(second, sale, "alice", token["admission_token"])
+        assert (twice.status_code, twice.json()["type"]) == (409, PROBLEM + "admission-used"), twice.text
+        spent = asyncio.run(_hget(redis_node.url, sale_keys(sale).sale, "admissions_spent"))
+        assert spent == "1" and figures(second, sale)["queue"]["joined"] == 1
+        assert second.audit(sale)["sold"] == 1
+    finally:
+        second.server.stop()
+        second.http.close()
+
+
+async def _hget(url: str, key: str, field: str) -> str | None:
+    client = Redis.from_url(url, decode_responses=True)
+    try:
+        return await client.hget(key, field)  # type: ignore[no-any-return]
+    finally:
+        await client.aclose()

@@ -31,7 +31,7 @@ from flashsale.inventory.connection import connect, warm_pool
 from flashsale.orders.db import OrderStore
 from flashsale.queue.controller import admit_forever
 from flashsale.queue.view import QueueBoard
-from flashsale.security import check_admin_token
+from flashsale.security import check_admin_token, check_admission_key
 from flashsale.settings import Settings
 from flashsale.telemetry import NO_SALE, Recorder, SpanPipe
 from flashsale.telemetry import holds as hold_metrics
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """The app. Attempts are traced when an exporter is configured by the standard ``OTEL_*`` variables."""
     settings = settings or Settings.from_env()
     check_admin_token(settings)
+    check_admission_key(settings)
     # Each worker calls create_app, so each gets its own span pipe and exporter process (telemetry/spans.py).
     spans = SpanPipe() if settings.telemetry and exporter_from_env() else None
     recorder = Recorder(

@@ -221,6 +221,30 @@ def _clear_metric_files(folder: str | None) -> None:
         stale.unlink(missing_ok=True)
 
 
+def _register_admission_key(settings: Settings) -> None:
+    """Refuse to start when the other servers on this Redis sign with another admission key (queue/keyring.py).
+    Redis not answering does not stop the start: the server answers 503 until it does, as it would anyway."""
+    from flashsale.api.queue import make_signer
+    from flashsale.inventory.connection import connect
+    from flashsale.queue import keyring
+    from flashsale.telemetry.logs import say
+
+    async def check() -> None:
+        client = connect(settings)
+        try:
+            async with asyncio.timeout(max(2.0, settings.redis_timeout_s)):
+                await keyring.register(client, make_signer(settings))
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(check())
+    except SettingsError:
+        raise
+    except Exception as exc:  # any Redis failure: start anyway, and say so
+        say("admission_key_unchecked", message=f"admission key not checked against Redis: {type(exc).__name__}")
+
+
 @cli.command()
 @option("--host", envvar=f"{PREFIX}HOST", default=DEFAULTS.host, help="Address to bind to.")
 @option("--port", envvar=f"{PREFIX}PORT", type=setting_range("port"), default=DEFAULTS.port, help="Port to bind to.")
@@ -244,7 +268,7 @@ def serve(host: str, port: int, workers: int, server: str) -> int:
     path it prints, creates the sale 'demo' (100 units, 2 per buyer) and stops that Redis on exit.
     """
     from flashsale.embedded import EmbeddedRedis
-    from flashsale.security import check_admin_token
+    from flashsale.security import check_admin_token, check_admission_key
     from flashsale.telemetry.logs import say, uvicorn_log_config
 
     env = os.environ
@@ -270,6 +294,11 @@ def serve(host: str, port: int, workers: int, server: str) -> int:
         settings = Settings.from_env()
         _create_sale(settings, DEMO_SALE)
         say("demo_sale_ready", message=f"demo sale 'demo' (stock {DEMO_SALE['stock']}) ready", sale="demo")
+    if not settings.admission_key and (embedded is not None or settings.demo):
+        # One key for every worker of this server (independent of the admin token); outside demo mode only the
+        # embedded stack of `make run`, whose Redis lives and dies with this process, gets one made up here.
+        env[f"{PREFIX}ADMISSION_KEY"] = secrets.token_urlsafe(32)
+        settings = Settings.from_env()
     if not settings.database_url:
         # make run: no embedded PostgreSQL (docs/decisions.md, issue 13); orders stay in Redis only.
         say(
@@ -279,6 +308,9 @@ def serve(host: str, port: int, workers: int, server: str) -> int:
         )
     try:
         check_admin_token(settings)
+        check_admission_key(settings)
+        if not settings.demo:
+            _register_admission_key(settings)
         if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in env:
             env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="flashsale-metrics-")
         _clear_metric_files(env.get("PROMETHEUS_MULTIPROC_DIR"))

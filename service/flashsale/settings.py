@@ -181,6 +181,8 @@ def _base(kind: Any) -> Any:
         kind = typing.get_args(kind)[0]
     if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
         kind = next(k for k in typing.get_args(kind) if k is not type(None))
+    if typing.get_origin(kind) is Annotated:  # Annotated[str, ...] | None: an empty value means unset too
+        kind = typing.get_args(kind)[0]
     return kind
 
 

@@ -18,6 +18,9 @@ _SALE_ID = re.compile(SALE_ID_PATTERN)
 QUEUES_INDEX = "fs:queues"
 """Set of the sale ids that have a waiting room, read by each worker's admission controller (queue/controller.py)."""
 
+ADMISSION_KEY_ID = "fs:admission-kid"
+"""String: the id of the admission key the servers on this Redis sign with (queue/keyring.py; never the key)."""
+
 EXPORT_GROUP = "export"
 """Consumer group that ``flashsale export`` reads each sale's ledger with; its lag and pending entries are the
 orders not yet in PostgreSQL."""
