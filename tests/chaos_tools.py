@@ -45,6 +45,7 @@ def start_api_workers(redis_url: str, workers: int, **env: str) -> LocalServer:
             "FLASHSALE_REDIS_TIMEOUT_MS": str(DEADLINE_MS),
             "FLASHSALE_LOG_LEVEL": "WARNING",
             "FLASHSALE_ADMISSION_KEY": ADMISSION_KEY,
+            "FLASHSALE_JOIN_RATE_PER_ADDRESS": "0",
             **env,
         },
         workers=workers,

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
-from flashsale.inventory.keys import sale_keys
+from flashsale.inventory.keys import queue_keys, sale_keys
 from flashsale.local import LocalServer, LocalServerError
 from tests.conftest import Api
 from tests.servers import RedisProcess
@@ -172,3 +175,64 @@ async def _hget(url: str, key: str, field: str) -> str | None:
         return await client.hget(key, field)  # type: ignore[no-any-return]
     finally:
         await client.aclose()
+
+
+def test_a_fill_attack_ends_in_429_and_409_while_purchases_are_served(redis_node: RedisProcess, tmp_path: Path) -> None:
+    """Before: 659 B per join (64-character ids, 255-character keys), ~578 joins/s from one sequential client,
+    no cap, no TTL on the room's keys, join limits off: about 1.6 M joins filled 1 GiB, and with noeviction Redis
+    then refused every purchase. Now, with the defaults: one address gets 10 joins/s (429 past it), a room gives
+    max_places places (409 queue-full past it), a place costs about 100 bytes, the room's keys expire, and a
+    purchase made between the attack's joins is a 201 throughout."""
+    server = LocalServer(redis_node.url, env={"FLASHSALE_DEMO": "true", "FLASHSALE_LOG_LEVEL": "WARNING"})
+    server.start(log_path=str(tmp_path / "fill.log"))
+    client = Api(server)
+    redis = SyncRedis.from_url(redis_node.url)
+    try:
+        sale = queued_sale(client, stock=100, max_places=1500)
+        plain = client.new_sale(stock=10_000)
+        purchases: list[int] = []
+
+        def attack(count: int, address: Callable[[int], str] | None, seconds: float) -> dict[int, int]:
+            codes: dict[int, int] = {}
+            end = time.monotonic() + seconds
+            for i in range(count):
+                if time.monotonic() > end:
+                    break
+                buyer = secrets.token_hex(32)  # 64 characters, as in the reproduction
+                headers = {"Idempotency-Key": (buyer * 4)[:255]}
+                if address is not None:  # loopback is a trusted proxy by default: X-Forwarded-For gives the client
+                    headers["X-Forwarded-For"] = address(i)
+                r = client.http.post(f"/sales/{sale}/queue", json={"buyer_id": buyer}, headers=headers)
+                codes[r.status_code] = codes.get(r.status_code, 0) + 1
+                if r.status_code not in (201, 429):
+                    assert r.json()["type"] == PROBLEM + "queue-full", r.text
+                if i % 10 == 0:
+                    purchases.append(client.buy(plain, f"p{len(purchases)}").status_code)
+            return codes
+
+        started = time.monotonic()
+        one_address = attack(10_000, None, 3.0)
+        one_address_s = time.monotonic() - started
+        redis.execute_command("MEMORY", "PURGE")
+        before = int(redis.info("memory")["used_memory"])
+        # Every join from another address: only the room's cap stops them.
+        many = attack(1_700, lambda i: f"10.7.{i // 250}.{i % 250}", 120.0)
+        redis.execute_command("MEMORY", "PURGE")
+        grown = int(redis.info("memory")["used_memory"]) - before
+        joined = figures(client, sale)["queue"]["joined"]
+        per_join = grown / max(1, many.get(201, 0))
+        ttls = [redis.pttl(key) for key in queue_keys(sale).fixed[:2]]
+        print(
+            f"fill attack: one address {one_address} in {one_address_s:.1f} s; many addresses {many}; "
+            f"{joined} places; {per_join:.0f} B per join; purchases {sorted(set(purchases))} x {len(purchases)}"
+        )
+        assert one_address.get(201, 0) <= 10 * (one_address_s + 1) and one_address.get(429, 0) > 0, one_address
+        assert joined == 1500 and many.get(201, 0) == 1500 - one_address.get(201, 0), many
+        assert many.get(409, 0) == sum(many.values()) - many.get(201, 0) > 0, many
+        assert per_join < 160, per_join
+        assert all(ttl > 0 for ttl in ttls), ttls  # the room's keys expire with it
+        assert purchases and set(purchases) == {201}, purchases
+    finally:
+        redis.close()
+        client.http.close()
+        server.stop()

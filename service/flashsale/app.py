@@ -173,7 +173,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=handlers,
         lifespan=[lifespan],
         state=State(
-            {"settings": settings, "recorder": recorder, "signer": make_signer(settings), "queue_board": QueueBoard()}
+            {
+                "settings": settings,
+                "recorder": recorder,
+                "signer": make_signer(settings),
+                "queue_board": QueueBoard(),
+                "join_limiter": BuyerRateLimiter(settings.join_rate_per_address, settings.rate_limit_buyers_tracked)
+                if settings.join_rate_per_address
+                else None,
+            }
         ),
         dependencies={
             "inventory": Provide(_inventory, sync_to_thread=False),

@@ -93,6 +93,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Requests per second per client address on the purchase route (0: off)."""
     rate_limit_per_buyer: NonNegative = 0
     """Purchase requests per second per buyer (0: off)."""
+    join_rate_per_address: NonNegative = 10
+    """Waiting-room joins per second per client address, per worker (0: off). On by default: one address filling
+    a room with made-up buyers is refused (429) long before the room's cap. Behind a proxy the client address is
+    read from X-Forwarded-For as FLASHSALE_FORWARDED_ALLOW_IPS says; set that, or every buyer shares the proxy's
+    address."""
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+    """Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed: the client address
+    is the last entry not added by one of them (uvicorn's proxy headers). Compose sets the Docker networks, the
+    Terraform module the private ranges the ALB lives in."""
     rate_limit_buyers_tracked: Annotated[int, _range(1, 10_000_000)] = 100_000
     """Most buyers the per-buyer limiter tracks in one one-second window (its memory bound, per worker)."""
     max_body_bytes: Annotated[int, _range(256, 1 << 24)] = 4096

@@ -46,9 +46,13 @@ _RECONCILED = {
 _HOLD = {"hold_id": HOLD_ID, "sale_id": SALE, "buyer_id": BUYER, "quantity": 2, "expires_at": "2026-12-07T08:10:00Z"}
 
 
-TICKET = "t1.WyJzcHJpbmctZHJvcCIsImJ1eWVyLTQyIiw0MV0.9Qe0m3v1oZ2gk7YxUu1TaA"
+ROOM = "Vq3xT0aZpL9k"
+TICKET = (
+    "t2.4OBYy2Qr.WyJzcHJpbmctZHJvcCIsIlZxM3hUMGFacEw5ayIsImJ1eWVyLTQyIiw0MSwxNzY1MTUyMDAwMDAwXQ.TB5k1dxFq49G-IU2BDa5sQ"
+)
 _QUEUE = {
     "sale_id": SALE,
+    "room": ROOM,
     "mode": "random_at_open",
     "state": "open",
     "opens_at": "2026-12-07T08:00:00.000Z",
@@ -110,7 +114,14 @@ RESPONSES: dict[str, dict[str, Example]] = {
     "listSales": _one("Two sales", [SALE, "autumn-drop"]),
     "joinQueue": _one(
         "A place: poll its Location",
-        {"ticket": TICKET, "sale_id": SALE, "buyer_id": BUYER, "joined_index": 41},
+        {
+            "ticket": TICKET,
+            "sale_id": SALE,
+            "buyer_id": BUYER,
+            "joined_index": 41,
+            "room": ROOM,
+            "expires_at": "2026-12-08T00:00:00.000Z",
+        },
     ),
     "getQueuePlace": {
         "waiting": Example(
@@ -125,7 +136,8 @@ RESPONSES: dict[str, dict[str, Example]] = {
                 "ahead": 0,
                 "eta_s": 0.0,
                 "retry_after_s": 1,
-                "admission_token": "a1.WyJzcHJpbmctZHJvcCIsImJ1eWVyLTQyIiw0MV0.3lkkd-DLdAGj5vsUDM6DaA",
+                "admission_token": "a2.4OBYy2Qr.WyJzcHJpbmctZHJvcCIsIlZxM3hUMGFacEw5ayIsImJ1eWVyLTQyIiw0MSwxNzY1"
+                "MDk0NDAwMDAwLDE3NjUwOTQ1MjAwMDAsZmFsc2Vd.FdrNQB67LJfRPX_MPoh5Jg",
                 "admission_expires_at": "2026-12-07T08:02:00.000Z",
             },
         ),

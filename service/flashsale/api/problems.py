@@ -97,6 +97,7 @@ ADMISSION_UNITS_EXCEEDED = ProblemType(
 UNKNOWN_TICKET = ProblemType("unknown-ticket", 404, "No such place in this sale's waiting room")
 NO_QUEUE = ProblemType("no-queue", 404, "This sale has no waiting room")
 QUEUE_ENDED = ProblemType("queue-ended", 409, "The waiting room no longer gives places: sold out or closed")
+QUEUE_FULL = ProblemType("queue-full", 409, "The waiting room gave every place it may")
 
 PROBLEM_TYPES: tuple[ProblemType, ...] = tuple(v for v in list(globals().values()) if isinstance(v, ProblemType))
 """Every problem type above, collected rather than listed again: the OpenAPI ``type`` enum is made from it."""
@@ -150,6 +151,9 @@ class ProblemBody(msgspec.Struct):
         | Unset
     ) = msgspec.UNSET
     state: Annotated[str, msgspec.Meta(description="queue-ended: why admission ended (sold_out, closed)")] | Unset = (
+        msgspec.UNSET
+    )
+    max_places: Annotated[int, msgspec.Meta(description="queue-full: places the room gives at most")] | Unset = (
         msgspec.UNSET
     )
     errors: (

@@ -19,6 +19,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import CacheControlHeader
 
 from flashsale.api import problems as p
+from flashsale.api.limits import PER_ADDRESS, BuyerRateLimiter
 from flashsale.api.schemas import BuyerId, IdempotencyKey, SaleIdParam
 from flashsale.inventory import Inventory, Outcome, Unavailable
 from flashsale.inventory.outcomes import QueueState
@@ -213,15 +214,16 @@ class QueueController(Controller):
         ],
         summary="Join the sale's waiting room",
         description=(
-            "One place per (sale, buyer): joining again, on any connection or with any key, returns the same "
-            "ticket (200). Before the open, places are drawn at random at the open (commit-reveal)."
+            "One place per (room, buyer): joining again, on any connection or with any key, returns the same "
+            "ticket (200); the Idempotency-Key is not stored, the buyer is. Before the open, places are drawn at "
+            "random at the open (commit-reveal). Joins are rate limited per client address (429)."
         ),
         cache_control=NO_STORE,
         responses=p.responses(
             p.DOC_BAD_REQUEST,
             (404, p.describe(p.NO_QUEUE)),
-            (409, p.describe(p.QUEUE_ENDED)),
-            (422, p.describe(p.IDEMPOTENCY_CONFLICT)),
+            (409, p.describe(p.QUEUE_ENDED, p.QUEUE_FULL)),
+            p.DOC_RATE_LIMITED,
             p.DOC_UNAVAILABLE,
         ),
     )
@@ -232,32 +234,37 @@ class QueueController(Controller):
         signer: Signer = request.app.state.signer
         instance = f"/sales/{sale_id}/queue"
         buyer_id = data.buyer_id
+        limiter: BuyerRateLimiter | None = request.app.state.join_limiter
+        if limiter is not None and not limiter.allow(request.client.host if request.client else ""):
+            detail = "too many joins from this address; retry after Retry-After"
+            return _problem(p.RATE_LIMITED, detail, instance, limiter.refusal_headers(), rate_limit=PER_ADDRESS)
         room = await _room(request, sale_id)
         if isinstance(room, Response):
             return room
+        s = room.snapshot
         try:
-            result = await inventory.join(sale_id, buyer_id, idempotency_key, room.snapshot.room)
+            result = await inventory.join(sale_id, room.buyer_digest(buyer_id), s.room)
         except Unavailable as exc:
             return _problem(
                 p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", instance, headers=p.unavailable_headers()
             )
         outcome = result.outcome
         if outcome is Outcome.JOINED or outcome is Outcome.REPLAYED:
-            s = room.snapshot
             ticket = signer.ticket(sale_id, s.room, buyer_id, result.index, s.expires_ms)
             headers = {"Location": f"{instance}/{ticket}"}
             if outcome is Outcome.REPLAYED:
                 headers["Idempotent-Replayed"] = "true"
             body = Ticket(ticket, sale_id, buyer_id, result.index, s.room, _iso(s.expires_ms))
             return Response(body, status_code=200 if outcome is Outcome.REPLAYED else 201, headers=headers)
-        if outcome is Outcome.IDEMPOTENCY_CONFLICT:
-            return _problem(p.IDEMPOTENCY_CONFLICT, "this Idempotency-Key joined for another buyer", instance)
         if outcome is Outcome.UNKNOWN_SALE:
             return _problem(p.NO_QUEUE, f"sale {sale_id!r} has no waiting room", instance)
         if outcome is Outcome.ROOM_CHANGED:  # re-created since this worker's last step: its next step sees it
             return _problem(
                 p.UNAVAILABLE, "the waiting room was just re-created; retry", instance, headers=p.unavailable_headers()
             )
+        if outcome is Outcome.QUEUE_FULL:
+            detail = f"the waiting room gave its {result.max_places} places"
+            return _problem(p.QUEUE_FULL, detail, instance, max_places=result.max_places)
         return _problem(p.QUEUE_ENDED, f"admission ended: {outcome.value}", instance, state=outcome.value)
 
     @get(

@@ -200,7 +200,13 @@ class AdminController(Controller):
         q = data.queue
         queue = (
             QueueConfig(
-                q.mode, q.admit_rate, q.max_active, q.token_ttl_s, data.admission_units, request.app.state.signer.kid
+                q.mode,
+                q.admit_rate,
+                q.max_active,
+                q.token_ttl_s,
+                data.admission_units,
+                request.app.state.signer.kid,
+                q.max_places,
             )
             if q is not None and q.mode != "off"
             else None

@@ -107,6 +107,18 @@ class QueueSettings(msgspec.Struct):
         ]
         | None
     ) = None
+    max_places: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                ge=1,
+                le=10_000_000,
+                description="Places the room gives at most (409 queue-full past it). Unset: 10 per admission the "
+                "stock can serve, at least 1,000, at most 1,000,000",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class CreateSale(msgspec.Struct):

@@ -95,6 +95,21 @@ class QueueConfig:
     kid: str = ""
     """Id of the admission key the room's secrets derive from (queue/tokens.py), kept with the room so that a
     key rotation after its creation still finds them."""
+    max_places: int | None = None
+    """Places the room gives at most (409 queue-full past it); None: ``default_max_places`` of the stock."""
+
+
+MAX_PLACES_FLOOR = 1_000
+MAX_PLACES_PER_ADMISSION = 10
+MAX_PLACES_CEILING = 1_000_000
+
+
+def default_max_places(stock: int, units_per_admission: int) -> int:
+    """Ten places per admission the stock can serve, at least 1,000 and at most 1,000,000: room for the line, the
+    no-shows and a waitlist ten times the stock, while a room's Redis memory stays bounded (about 90 bytes a
+    place: 90 MB at the ceiling; docs/decisions.md, issue 23)."""
+    admissions = -(-stock // max(1, units_per_admission))
+    return min(MAX_PLACES_CEILING, max(MAX_PLACES_FLOOR, MAX_PLACES_PER_ADMISSION * admissions))
 
 
 _HOLD_ID = re.compile(HOLD_ID_PATTERN)
@@ -372,8 +387,8 @@ class Inventory:
             raise ValueError("a waiting room admits at least one unit per admission")
         if queue is not None and closes_ms is None:
             closes_ms = (opens_ms if opens_ms is not None else int(time.time() * 1000)) + QUEUED_SALE_OPEN_S * 1000
+        expires_ms = 0 if closes_ms is None else closes_ms + self.settings.queue_retention_s * 1000
         if queue is not None and not await self._call(self.client.exists(k.sale)):
-            assert closes_ms is not None
             seed = secrets.token_bytes(32)
             q = queue_keys(sale_id)
             room = str(
@@ -392,7 +407,9 @@ class Inventory:
                             secrets.token_urlsafe(9),
                             queue.kid,
                             closes_ms,
-                            closes_ms + self.settings.queue_retention_s * 1000,
+                            expires_ms,
+                            queue.max_places or default_max_places(stock, queue.units_per_admission),
+                            secrets.token_hex(16),
                         ),
                     )
                 )
@@ -412,7 +429,7 @@ class Inventory:
         if created:
             await self._call(self.client.sadd(SALES_INDEX, sale_id))
             if queue is not None:
-                await self._call(self.client.sadd(QUEUES_INDEX, sale_id))
+                await self._call(self.client.zadd(QUEUES_INDEX, {sale_id: expires_ms}))
             self._forget(sale_id)
         return created
 
@@ -451,22 +468,24 @@ class Inventory:
             async for key in self.client.scan_iter(match=pattern, count=1000)
         ]
         q = queue_keys(sale_id)
-        idem_keys += [key async for key in self.client.scan_iter(match=q.join_idem_pattern, count=1000)]
         for key in (*k.fixed, *q.fixed, *idem_keys):
             await self._call(self.client.delete(key))
         await self._call(self.client.srem(SALES_INDEX, sale_id))
-        await self._call(self.client.srem(QUEUES_INDEX, sale_id))
+        await self._call(self.client.zrem(QUEUES_INDEX, sale_id))
         self._forget(sale_id)
         return existed
 
     # -- the waiting room ----------------------------------------------------------------------------------
 
-    async def join(self, sale_id: str, buyer_id: str, idempotency_key: str, room: str = "") -> JoinResult:
-        """One place per (sale, buyer) in the room ``room`` ("": whichever the sale has): one script call on the
-        queue's slot, with the purchase deadline (``room_changed`` when the sale's room is another one now)."""
+    async def join(self, sale_id: str, buyer_digest: bytes, room: str = "") -> JoinResult:
+        """One place per (room, buyer) in the room ``room`` ("": whichever the sale has): one script call on the
+        queue's slot, with the purchase deadline. ``buyer_digest``: the buyer's 16 bytes in this room
+        (queue/joinlog.py); a join is idempotent by buyer, so it keeps no record of its Idempotency-Key."""
+        if len(buyer_digest) != 16:
+            raise ValueError("a buyer digest has 16 bytes")
         q = queue_keys(sale_id)
-        keys = (q.conf, q.buyers, q.join_idem(idempotency_key))
-        return decode_join(await self._run(self.scripts.queue_join, keys, (buyer_id, self._ttl, room)))
+        keys = (q.conf, q.buyers, q.join_log)
+        return decode_join(await self._run(self.scripts.queue_join, keys, (buyer_digest, room)))
 
     async def advance_queue(
         self, sale_id: str, units: int, spent: int, sale_state: str, since_ms: int, per_admission: int = 1
@@ -485,7 +504,11 @@ class Inventory:
         return bool(await self._call(self.scripts.queue_pause.run(self.client, (q.conf,), ("1" if paused else "0",))))
 
     async def queue_sale_ids(self) -> list[str]:
-        return sorted(await self._call(self.client.smembers(QUEUES_INDEX)))
+        """The sales with a live waiting room; rooms whose keys expired leave the index here (a re-created sale
+        has a later score, so it stays)."""
+        now_ms = int(time.time() * 1000)
+        await self._call(self.client.zremrangebyscore(QUEUES_INDEX, "-inf", now_ms))
+        return sorted(await self._call(self.client.zrange(QUEUES_INDEX, 0, -1)))
 
     # -- holds and cancellations ---------------------------------------------------------------------------
 

@@ -33,6 +33,8 @@ class Outcome(StrEnum):
     """A hold was read (GET): its state says the rest."""
     # the waiting room (lua/queue_join.lua; admission tokens, queue/tokens.py, purchase.lua and hold.lua)
     JOINED = "joined"
+    QUEUE_FULL = "queue_full"
+    """The waiting room gave every place it may (its ``max_places``)."""
     ROOM_CHANGED = "room_changed"
     """A join named another room than the sale's (deleted and re-created meanwhile)."""
     ADMISSION_REQUIRED = "admission_required"

@@ -312,8 +312,8 @@ class JoinResult:
 
     outcome: Outcome
     index: int = -1
-    other_buyer: str = ""
-    """The buyer an Idempotency-Key was first used by (idempotency_conflict)."""
+    max_places: int = 0
+    """The room's cap on places (queue_full)."""
 
 
 def decode_join(reply: list[Any]) -> JoinResult:
@@ -321,8 +321,8 @@ def decode_join(reply: list[Any]) -> JoinResult:
     outcome = Outcome(reply[0])
     if outcome is Outcome.JOINED or outcome is Outcome.REPLAYED:
         return JoinResult(outcome, int(reply[1]))
-    if outcome is Outcome.IDEMPOTENCY_CONFLICT:
-        return JoinResult(outcome, other_buyer=reply[1])
+    if outcome is Outcome.QUEUE_FULL:
+        return JoinResult(outcome, max_places=int(reply[1]))
     return JoinResult(outcome)
 
 
@@ -359,6 +359,9 @@ class QueueSnapshot:
     closes_ms: int = 0
     expires_ms: int = 0
     """When the room's keys (and its tickets) expire."""
+    max_places: int = 0
+    salt: str = ""
+    """Hex key of the room's buyer digests (queue/joinlog.py); never published."""
 
 
 def decode_queue_advance(reply: list[Any]) -> QueueSnapshot | None:
@@ -395,4 +398,6 @@ def decode_queue_advance(reply: list[Any]) -> QueueSnapshot | None:
         kid=str(f.get("kid", "")),
         closes_ms=n("closes_ms"),
         expires_ms=n("expires_ms"),
+        max_places=n("max_places"),
+        salt=str(f.get("salt", "")),
     )

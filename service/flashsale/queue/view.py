@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from flashsale.inventory.outcomes import QueueState
 from flashsale.inventory.replies import QueueSnapshot
 from flashsale.queue.fair import position_of
+from flashsale.queue.joinlog import buyer_digest
 
 STALE_AFTER_S = 2.0
 """A snapshot older than this (Redis unreachable for that long) is not answered from: the poll is a 503."""
@@ -50,6 +51,10 @@ class Room:
     """time.monotonic() when the snapshot arrived."""
     steps_ms: list[int] = field(default_factory=list)
     steps_serving: list[int] = field(default_factory=list)
+
+    def buyer_digest(self, buyer_id: str) -> bytes:
+        """The 16 bytes this room stores the buyer's place under (queue/joinlog.py)."""
+        return buyer_digest(bytes.fromhex(self.snapshot.salt), buyer_id)
 
     def now_ms(self) -> int:
         """Redis's clock, estimated from the snapshot's and the time since it came."""

@@ -60,6 +60,10 @@ locals {
       FLASHSALE_DURABILITY       = var.durability
       FLASHSALE_LOG_LEVEL        = var.log_level
       FLASHSALE_KEEPALIVE_S      = tostring(var.keepalive_timeout_s)
+      # Only the ALB reaches the container port (security group); it appends
+      # the client's address to X-Forwarded-For from a private address of the
+      # VPC. Believed from there, the per-address join limit counts clients.
+      FLASHSALE_FORWARDED_ALLOW_IPS = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
     },
     local.exporter_enabled ? {
       FLASHSALE_EXPORT_METRICS_PORT = tostring(local.exporter_metrics_port)
