@@ -8,6 +8,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +237,67 @@ def test_a_fill_attack_ends_in_429_and_409_while_purchases_are_served(redis_node
         redis.close()
         client.http.close()
         server.stop()
+
+
+def test_a_stock_0_room_opens_later_and_a_restock_admits(client: Api) -> None:
+    """Before: a queued sale created with stock 0 was sold_out at once and for good: restocked to 100, a join an
+    hour before the open got 409 queue-ended, and its purchases needed tokens nobody would get. Now the room is
+    open until its open, then a waitlist until units come, and a restock admits the line in order."""
+    opens = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+    sale = queued_sale(client, stock=0, opens_at=opens)
+    early = [join(client, sale, f"z{i}") for i in range(3)]
+    assert [r.status_code for r in early] == [201] * 3, [r.text for r in early]
+    assert poll(client, early[0].headers["Location"])["state"] == "waiting"
+    until(lambda: poll(client, early[2].headers["Location"])["state"] == "waitlisted", "the open, sold out")
+    restocked = client.http.post(f"/admin/sales/{sale}/restock", json={"units": 2}, headers=client.auth)
+    assert restocked.status_code == 200, restocked.text
+    tokens = [
+        until(lambda r=r: (v := poll(client, r.headers["Location"]))["state"] == "admitted" and v, "admitted")
+        for r in early[:2]
+    ]
+    assert [buy(client, sale, f"z{i}", t["admission_token"]).status_code for i, t in enumerate(tokens)] == [201] * 2
+    until(lambda: poll(client, early[2].headers["Location"])["state"] == "waitlisted", "sold out again")
+    audit = client.audit(sale)
+    assert audit["ok"] is True and audit["sold"] == 2, audit
+
+
+def test_the_waitlist_gives_returning_units_to_the_next_places_in_order(client: Api) -> None:
+    """Before: a room was final at sold_out, so units of expired holds went to nobody in line. Now: 100 units,
+    300 waiters; the first 100 are admitted, 60 buy and 40 hold for 6 s; the sale sells out and every other place
+    is waitlisted; the 40 holds expire, and exactly places 100-139 are admitted (in place order) and buy; nobody
+    else can; the audit balances; the room counts 40 units re-offered and 40 bought from the waitlist."""
+    sale = queued_sale(client, stock=100, admit_rate=1000, hold_ttl_s=6)
+    locations = [join(client, sale, f"w{i}").headers["Location"] for i in range(300)]
+    until(lambda: figures(client, sale)["queue"]["serving"] == 100, "the first 100 admissions")
+    for i, location in enumerate(locations[:100]):
+        token = poll(client, location)["admission_token"]
+        headers = {"Idempotency-Key": str(uuid.uuid4()), "Admission-Token": token}
+        if i < 60:
+            r = buy(client, sale, f"w{i}", token)
+        else:
+            r = client.http.post(f"/sales/{sale}/holds", json={"buyer_id": f"w{i}"}, headers=headers)
+        assert r.status_code == 201, r.text
+    assert client.sale(sale)["remaining"] == 0
+    # Within a tick: sold out, the waiting places waitlisted (a sample: the holds run out within seconds).
+    sample = [*locations[100:105], *locations[-5:]]
+    until(lambda: {poll(client, loc)["state"] for loc in sample} == {"waitlisted"}, "the waitlist")
+
+    until(lambda: figures(client, sale)["queue"]["serving"] == 140, "the 40 returned units admitted", 30.0)
+    seen = [figures(client, sale) for _ in range(10)]  # ten later snapshots: nobody beyond the 40
+    assert {f["queue"]["serving"] for f in seen} == {140}, seen
+    polled = [poll(client, loc) for loc in locations[100:]]
+    admitted = [i + 100 for i, v in enumerate(polled) if v["state"] == "admitted"]
+    assert admitted == list(range(100, 140)), admitted
+    assert {v["state"] for v in polled[40:]} == {"waiting"}  # 40 units left, promised to the 40 admitted
+    for i in admitted:
+        assert buy(client, sale, f"w{i}", polled[i - 100]["admission_token"]).status_code == 201
+    sample = [*locations[140:145], *locations[-5:]]
+    until(lambda: {poll(client, loc)["state"] for loc in sample} == {"waitlisted"}, "sold out again")
+    assert [poll(client, loc)["position"] for loc in locations[140:145]] == list(range(140, 145))
+    refused = buy(client, sale, "w140", None)
+    assert (refused.status_code, refused.json()["type"]) == (403, PROBLEM + "admission-required")
+    audit = client.audit(sale)
+    assert audit["ok"] is True and audit["sold"] == 100 and audit["holds"]["expired"] == 40, audit
+    final = until(lambda: (f := figures(client, sale))["waitlist_bought_units"] == 40 and f, "the waitlist figures")
+    assert final["waitlist_from"] == 100 and final["reoffered_units"] == 40, final
+    print(f"waitlist: {final['reoffered_units']} units re-offered, {final['waitlist_bought_units']} bought")

@@ -8,6 +8,7 @@ from the published permutation, and whether it was admitted comes from the worke
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from importlib import resources
@@ -142,16 +143,32 @@ class QueueFigures(msgspec.Struct):
     max_active: int
     admit_rate: float
     token_ttl_s: int
+    max_places: int
+    """Places the room gives at most (409 queue-full past it)."""
+    reoffered_units: int
+    """Units offered to waiters admitted from the waitlist (units that came back after the sell-out)."""
+    waitlist_bought_units: int
+    """Units bought or held by buyers admitted from the waitlist."""
+    waitlist_from: int | None = None
+    """The serving counter when the room first sold out: places from there on were admitted from the waitlist
+    (absent while it never sold out)."""
 
 
 async def _room(request: Request[Any, Any, Any], sale_id: str) -> Room | Response[Any]:
     """The worker's fresh snapshot of the sale's room. A sale this worker has not stepped yet (created since
-    its controller last listed the rooms) is stepped once here: two Redis calls, once per sale and worker."""
+    its controller last listed the rooms) is stepped here: two Redis calls, shared by every request that asks
+    meanwhile (a burst of joins on a new room makes one step, not one each)."""
     board: QueueBoard = request.app.state.queue_board
     try:
         room = board.room(sale_id)
         if room is None and sale_id not in board.rooms:
-            await step(request.app.state.inventory, board, sale_id)
+            pending = board.stepping.get(sale_id)
+            if pending is None:
+                pending = board.stepping[sale_id] = asyncio.ensure_future(
+                    step(request.app.state.inventory, board, sale_id)
+                )
+                pending.add_done_callback(lambda _: board.stepping.pop(sale_id, None))
+            await asyncio.shield(pending)
             room = board.room(sale_id)
     except (QueueStale, Unavailable):
         return _problem(
@@ -273,7 +290,7 @@ class QueueController(Controller):
         operation_class=p.DocumentedOperation,
         summary="Where a place stands",
         description=(
-            "State (waiting, admitted, expired, sold_out, closed), place, buyers ahead, an ETA from the measured "
+            "State (waiting, waitlisted, admitted, expired, closed), place, buyers ahead, an ETA from the measured "
             "admission rate, and Retry-After growing with the distance to the front. Admitted: the admission "
             "token to send with the purchase or hold. Answered from the worker's snapshot: no Redis call."
         ),
@@ -297,7 +314,13 @@ class QueueController(Controller):
         view = PlaceView(place.state, place.position, place.ahead, place.eta_s, place.retry_after_s)
         if place.state is QueueState.ADMITTED and place.position is not None:
             token, _ = signer.issue(
-                sale_id, place_of.room, place_of.buyer_id, place.position, place.admitted_ms, place.expires_ms
+                sale_id,
+                place_of.room,
+                place_of.buyer_id,
+                place.position,
+                place.admitted_ms,
+                place.expires_ms,
+                place.waitlist,
             )
             view.admission_token = token
             view.admission_expires_at = _iso(place.expires_ms)
@@ -349,6 +372,10 @@ class AdminQueueController(Controller):
             max_active=s.max_active,
             admit_rate=s.rate,
             token_ttl_s=s.token_ttl_ms // 1000,
+            max_places=s.max_places,
+            reoffered_units=s.reoffered,
+            waitlist_bought_units=s.waitlist_bought,
+            waitlist_from=s.waitlist_from,
         )
         return Response(figures, headers={"Cache-Control": "no-store"})
 

@@ -488,13 +488,21 @@ class Inventory:
         return decode_join(await self._run(self.scripts.queue_join, keys, (buyer_digest, room)))
 
     async def advance_queue(
-        self, sale_id: str, units: int, spent: int, sale_state: str, since_ms: int, per_admission: int = 1
+        self,
+        sale_id: str,
+        units: int,
+        spent: int,
+        sale_state: str,
+        since_ms: int,
+        per_admission: int = 1,
+        waitlist_units: int = 0,
     ) -> QueueSnapshot | None:
         """One admission step (paced by Redis time, so every worker may call it) and the room's state.
 
-        ``units``: the units left to sell; ``per_admission``: the units one admission may take."""
+        ``units``: the units left to sell; ``per_admission``: the units one admission may take;
+        ``waitlist_units``: units bought or held with waitlist admissions (the sale's, for the room's figures)."""
         q = queue_keys(sale_id)
-        args = (units, spent, sale_state, since_ms, ADMISSION_STEP_MS, per_admission)
+        args = (units, spent, sale_state, since_ms, ADMISSION_STEP_MS, per_admission, waitlist_units)
         reply = await self._call(self.scripts.queue_advance.run(self.client, (q.conf, q.admit_times), args))
         return decode_queue_advance(reply)
 

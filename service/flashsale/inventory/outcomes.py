@@ -114,10 +114,12 @@ class HoldState(StrEnum):
 
 
 class QueueState(StrEnum):
-    """Where a place in the waiting room stands (the ``state`` of a queue poll); ``open`` is the queue's own
-    state while it admits, ``sold_out`` and ``closed`` end it for everyone."""
+    """Where a place in the waiting room stands (the ``state`` of a queue poll), and the room's own state
+    (``open``, ``sold_out`` while nothing is left to sell: a waitlist, ``closed`` for everyone)."""
 
     WAITING = "waiting"
+    WAITLISTED = "waitlisted"
+    """Not admitted while the sale is sold out: the place waits for units to come back, in order."""
     ADMITTED = "admitted"
     EXPIRED = "expired"
     SOLD_OUT = "sold_out"

@@ -92,6 +92,8 @@ class SaleSnapshot:
     """Admission tokens spent by a purchase or a hold (sales with a waiting room)."""
     admission_units: int = 0
     """Units one admission may buy or hold (sales with a waiting room; 0 without)."""
+    waitlist_units: int = 0
+    """Units bought or held with admissions given from the waitlist (after the sale first sold out)."""
 
     @property
     def status(self) -> str:
@@ -303,6 +305,7 @@ def decode_sale(sale_id: str, reply: list[Any]) -> SaleSnapshot | None:
         queued=f.get("queued") == "1",
         admissions_spent=n("admissions_spent"),
         admission_units=n("admission_units"),
+        waitlist_units=n("waitlist_units"),
     )
 
 
@@ -362,6 +365,12 @@ class QueueSnapshot:
     max_places: int = 0
     salt: str = ""
     """Hex key of the room's buyer digests (queue/joinlog.py); never published."""
+    waitlist_from: int | None = None
+    """The serving counter when the room first sold out: places from there on are admitted from the waitlist."""
+    reoffered: int = 0
+    """Units offered to waitlist admissions."""
+    waitlist_bought: int = 0
+    """Units bought or held with waitlist admissions."""
 
 
 def decode_queue_advance(reply: list[Any]) -> QueueSnapshot | None:
@@ -400,4 +409,7 @@ def decode_queue_advance(reply: list[Any]) -> QueueSnapshot | None:
         expires_ms=n("expires_ms"),
         max_places=n("max_places"),
         salt=str(f.get("salt", "")),
+        waitlist_from=int(f["waitlist_from"]) if "waitlist_from" in f else None,
+        reoffered=n("reoffered"),
+        waitlist_bought=n("waitlist_bought"),
     )

@@ -25,11 +25,12 @@ LIST_EVERY = 10
 log = structlog.get_logger("flashsale")
 
 
-def sale_state(remaining: int, held: int, closed: bool, closes_ms: int | None, now_ms: int) -> str:
-    """``closed`` once the sale is, ``sold_out`` once no unit is left or held (none can come back), else open."""
+def sale_state(remaining: int, closed: bool, closes_ms: int | None, now_ms: int) -> str:
+    """``closed`` once the sale is, ``sold_out`` while no unit is left to sell now (units may come back: the
+    room then serves its waitlist), else ``open``."""
     if closed or (closes_ms is not None and now_ms >= closes_ms):
         return "closed"
-    if remaining + held <= 0:
+    if remaining <= 0:
         return "sold_out"
     return "open"
 
@@ -40,9 +41,15 @@ async def step(inventory: Inventory, board: QueueBoard, sale_id: str) -> QueueSn
     if sale is None:
         board.forget(sale_id)
         return None
-    state = sale_state(sale.remaining, sale.held, sale.closed, sale.closes_ms, sale.now_ms)
+    state = sale_state(sale.remaining, sale.closed, sale.closes_ms, sale.now_ms)
     snapshot = await inventory.advance_queue(
-        sale_id, sale.remaining, sale.admissions_spent, state, board.since_ms(sale_id), max(1, sale.admission_units)
+        sale_id,
+        sale.remaining,
+        sale.admissions_spent,
+        state,
+        board.since_ms(sale_id),
+        max(1, sale.admission_units),
+        sale.waitlist_units,
     )
     if snapshot is None:
         board.forget(sale_id)

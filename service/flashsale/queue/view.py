@@ -8,10 +8,12 @@ touching Redis: the per-sale cost is one script call per worker per tick, whatev
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from flashsale.inventory.outcomes import QueueState
 from flashsale.inventory.replies import QueueSnapshot
@@ -42,6 +44,8 @@ class Place:
     retry_after_s: int
     admitted_ms: int = 0
     expires_ms: int = 0
+    waitlist: bool = False
+    """Admitted from the waitlist (after the sale first sold out)."""
 
 
 @dataclass
@@ -87,6 +91,8 @@ class QueueBoard:
 
     def __init__(self) -> None:
         self.rooms: dict[str, Room] = {}
+        self.stepping: dict[str, asyncio.Future[Any]] = {}
+        """A first step of a sale in flight (api/queue.py), shared by the requests that wait for it."""
 
     def since_ms(self, sale_id: str) -> int:
         room = self.rooms.get(sale_id)
@@ -124,8 +130,8 @@ class QueueBoard:
         """Where join index ``index`` stands now."""
         s = room.snapshot
         now = room.now_ms()
-        if s.state != QueueState.OPEN:
-            return Place(QueueState(s.state), None, None, None, MAX_RETRY_AFTER_S)
+        if s.state == QueueState.CLOSED:
+            return Place(QueueState.CLOSED, None, None, None, MAX_RETRY_AFTER_S)
         if not s.opened:
             wait_s = max(0.0, (s.opens_ms - now) / 1000)
             return Place(QueueState.WAITING, None, None, wait_s, _retry_after(wait_s))
@@ -133,13 +139,21 @@ class QueueBoard:
         assert position is not None  # opened: pre_count is fixed
         if position >= s.serving:
             ahead = position - s.serving
+            if s.state == QueueState.SOLD_OUT:  # waits for units to come back: no rate to judge by
+                return Place(QueueState.WAITLISTED, position, ahead, None, _waitlist_retry_after(s.token_ttl_ms))
             rate = room.rate()
             eta = (ahead + 1) / rate if rate > 0 else None  # this place needs ahead + 1 admissions
             return Place(QueueState.WAITING, position, ahead, eta, _retry_after(eta))
         admitted = room.admitted_ms(position)
         if admitted is None or now >= admitted + s.token_ttl_ms:
             return Place(QueueState.EXPIRED, position, 0, None, MAX_RETRY_AFTER_S)
-        return Place(QueueState.ADMITTED, position, 0, 0.0, 1, admitted, admitted + s.token_ttl_ms)
+        waitlist = s.waitlist_from is not None and position >= s.waitlist_from
+        return Place(QueueState.ADMITTED, position, 0, 0.0, 1, admitted, admitted + s.token_ttl_ms, waitlist)
+
+
+def _waitlist_retry_after(token_ttl_ms: int) -> int:
+    """A waitlisted place may be admitted at any moment, for one token TTL: it polls four times per TTL."""
+    return max(1, min(MAX_RETRY_AFTER_S, token_ttl_ms // 4000))
 
 
 def _retry_after(eta_s: float | None) -> int:

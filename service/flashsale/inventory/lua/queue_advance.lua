@@ -8,9 +8,16 @@
 -- ARGV[1] units left to sell: the sale's remaining (read from the sale's slot just before; units in live holds
 --         count once they come back)
 -- ARGV[2] admissions spent by purchases and holds (the sale hash's admissions_spent)
--- ARGV[3] the sale's state: open | sold_out | closed
+-- ARGV[3] the sale's state: open | sold_out (no unit left to sell now) | closed
 -- ARGV[4] return admission steps later than this Redis time (ms)   ARGV[5] shortest step (ms)
 -- ARGV[6] units one admission may buy or hold (the sale's admission_units, >= 1)
+-- ARGV[7] units bought or held with waitlist admissions (the sale's waitlist_units), kept for the figures
+--
+-- The room's state: closed is final (the sale closed); otherwise it follows the sale, so a sold-out room stays
+-- open as a waitlist: units coming back (expired or released holds, restocks, cancellations with restock) are
+-- admitted to the next places in order, by the same step. Before its open a room is open whatever its stock.
+-- waitlist_from: the serving counter when the room first sold out after admitting someone: admissions of places
+-- from there on are waitlist admissions; reoffered: the units those admissions were offered.
 --
 -- Admits n = min(rate x elapsed + carry, max_active - active, ceil(units / per admission) - active,
 -- joined - serving), n >= 0: the stock-aware cap counts units, so no more buyers hold admissions than the units
@@ -31,16 +38,30 @@ end
 local now_ms = redis_now_ms()
 queue_open_if_due(conf, now_ms)
 local q = redis.call('HMGET', conf, 'state', 'mode', 'opened', 'pre_count', 'joined', 'serving', 'paused', 'rate',
-  'max_active', 'token_ttl_ms', 'opens_ms', 'commitment', 'seed', 'last_ms', 'carry', 'expires_ms')
+  'max_active', 'token_ttl_ms', 'opens_ms', 'commitment', 'seed', 'last_ms', 'carry', 'expires_ms',
+  'waitlist_from', 'reoffered', 'waitlist_bought')
 local state, opened, paused = q[1], q[3] == '1', q[7] == '1'
 local joined, serving = tonumber(q[5]), tonumber(q[6])
 local rate, max_active, ttl = tonumber(q[8]), tonumber(q[9]), tonumber(q[10])
 local units, spent = tonumber(ARGV[1]), tonumber(ARGV[2])
 local per_admission = math.max(1, tonumber(ARGV[6]) or 1)
 
-if state == 'open' and (ARGV[3] == 'sold_out' or ARGV[3] == 'closed') then
-  state = ARGV[3]
-  redis.call('HSET', conf, 'state', state)
+if state ~= 'closed' then
+  local wanted = ARGV[3]
+  if wanted == 'sold_out' and not opened then
+    wanted = 'open'
+  end
+  if wanted ~= state then
+    state = wanted
+    redis.call('HSET', conf, 'state', state)
+    if state == 'sold_out' and not q[17] and serving > 0 then
+      q[17] = tostring(serving)
+      redis.call('HSET', conf, 'waitlist_from', serving)
+    end
+  end
+end
+if ARGV[7] and ARGV[7] ~= '' and ARGV[7] ~= q[19] then
+  redis.call('HSET', conf, 'waitlist_bought', ARGV[7])
 end
 
 local function counters_at(ms)  -- serving and spent as the last step at or before ms left them
@@ -55,7 +76,7 @@ end
 local cutoff, cutoff_spent = counters_at(now_ms - ttl)
 local active = math.max(0, math.min(serving - spent, (serving - cutoff) - (spent - cutoff_spent)))
 local admitted = 0
-if state == 'open' and opened and not paused then
+if state ~= 'closed' and opened and not paused then
   local elapsed = math.min(now_ms - tonumber(q[14]), 1000)
   if elapsed >= tonumber(ARGV[5]) then
     local budget = rate * elapsed / 1000 + tonumber(q[15])
@@ -65,6 +86,10 @@ if state == 'open' and opened and not paused then
     local carry = 0
     if admitted == by_rate then
       carry = budget - by_rate
+    end
+    if admitted > 0 and q[17] then
+      local offered = math.min(admitted * per_admission, math.max(0, units - active * per_admission))
+      redis.call('HINCRBY', conf, 'reoffered', offered)
     end
     if admitted > 0 then
       serving = serving + admitted
@@ -83,7 +108,7 @@ if state == 'open' and opened and not paused then
     end
     redis.call('HSET', conf, 'serving', serving, 'last_ms', now_ms, 'carry', carry)
   end
-elseif state == 'open' then
+elseif state ~= 'closed' then
   redis.call('HSET', conf, 'last_ms', now_ms, 'carry', 0)  -- a pause or the pre-open banks no admissions
 end
 

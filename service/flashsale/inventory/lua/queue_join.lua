@@ -10,8 +10,8 @@
 --   {"joined", index}     a new place: join index `index` (0-based, arrival order)
 --   {"replayed", index}   this buyer has a place already: the same place
 --   {"unknown_sale"}  no waiting room   {"room_changed"}  the sale's room is another one than ARGV[2]
---   {"queue_full", max_places}   the room gave every place it may   {"closed"}  admission ended
---   {"sold_out"}  (sales sold out for good)
+--   {"queue_full", max_places}   the room gave every place it may   {"closed"}  the room closed
+-- A sold-out room still gives places: they wait on its waitlist (queue_advance.lua).
 --
 -- The place is keyed by the buyer, so one buyer on 50 connections, with any Idempotency-Key, gets one place; an
 -- existing place is returned even after admission ended (its poll then says so). Stored per place: the digest
@@ -32,8 +32,8 @@ end
 local now_ms = redis_now_ms()
 queue_open_if_due(KEYS[1], now_ms)
 local r = redis.call('HMGET', KEYS[1], 'state', 'joined', 'max_places', 'mode', 'opened')
-if r[1] ~= 'open' then
-  return {r[1]}
+if r[1] == 'closed' then
+  return {'closed'}
 end
 if r[3] and tonumber(r[2]) >= tonumber(r[3]) then
   return {'queue_full', r[3]}

@@ -7,7 +7,7 @@
 --   token_ttl_ms how long an admission lasts            opens_ms     the sale's opening time, if scheduled
 --   seed         32 random bytes, hex (never returned before the open)   commitment  sha256(seed), hex
 --   joined       places given (the next join index)     serving      places admitted (positions < serving)
---   state        open | sold_out | closed (admission)   paused       "1" while an operator paused admission
+--   state        open | sold_out (a waitlist) | closed  paused       "1" while an operator paused admission
 --   opened       "1" once the open happened             opened_ms    Redis time of the open
 --   pre_count    how many joined before the open (random_at_open: the shuffled pre-queue; fifo: 0)
 --   last_ms      Redis time of the last admission step  carry        fraction of an admission owed by the rate
@@ -15,6 +15,9 @@
 --                another)                               kid          id of the key the room's secrets derive from
 --   closes_ms    when the room closes (the sale's closes_at)
 --   expires_ms   when the room's keys expire: closes_ms plus the retention (FLASHSALE_QUEUE_RETENTION_S)
+--   max_places   places the room gives at most          salt         key of its buyer digests (queue/joinlog.py)
+--   waitlist_from  serving when the room first sold out  reoffered   units offered to waitlist admissions
+--   waitlist_bought  units bought or held with waitlist admissions (copied from the sale hash each step)
 --
 -- The open is one atomic step inside whichever queue script first runs at or after opens_ms: it fixes
 -- pre_count, so the pre-queue's places (a keyed permutation of the join index, queue/fair.py) never change.
