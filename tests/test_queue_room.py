@@ -242,7 +242,8 @@ def test_a_fill_attack_ends_in_429_and_409_while_purchases_are_served(redis_node
 def test_a_stock_0_room_opens_later_and_a_restock_admits(client: Api) -> None:
     """Before: a queued sale created with stock 0 was sold_out at once and for good: restocked to 100, a join an
     hour before the open got 409 queue-ended, and its purchases needed tokens nobody would get. Now the room is
-    open until its open, then a waitlist until units come, and a restock admits the line in order."""
+    open until its open, then a waitlist until units come, a restock admits the line in order, and only the
+    sale's close ends it (every waiter then polls closed)."""
     opens = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
     sale = queued_sale(client, stock=0, opens_at=opens)
     early = [join(client, sale, f"z{i}") for i in range(3)]
@@ -257,6 +258,10 @@ def test_a_stock_0_room_opens_later_and_a_restock_admits(client: Api) -> None:
     ]
     assert [buy(client, sale, f"z{i}", t["admission_token"]).status_code for i, t in enumerate(tokens)] == [201] * 2
     until(lambda: poll(client, early[2].headers["Location"])["state"] == "waitlisted", "sold out again")
+    assert client.http.post(f"/admin/sales/{sale}/close", headers=client.auth).status_code == 200
+    until(lambda: poll(client, early[2].headers["Location"])["state"] == "closed", "every waiter learns closed")
+    late = join(client, sale, "after-close")
+    assert (late.status_code, late.json()["type"], late.json()["state"]) == (409, PROBLEM + "queue-ended", "closed")
     audit = client.audit(sale)
     assert audit["ok"] is True and audit["sold"] == 2, audit
 
