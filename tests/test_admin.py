@@ -94,5 +94,8 @@ def test_the_admission_key_is_required_outside_demo_and_independent_of_the_admin
         )
     with pytest.raises(SettingsError, match="FLASHSALE_ADMISSION_KEY=\\*\\*\\*"):  # too short: the value masked
         Settings.from_env({"FLASHSALE_ADMISSION_KEY": "short"})
-    check_admission_key(Settings(redis_url="redis://x", admin_token=admin, admission_key=key))
+    good = Settings(redis_url="redis://x", admin_token=admin, admission_key=key, admission_keys_previous=key[::-1])
+    check_admission_key(good)
     check_admission_key(Settings(redis_url="redis://x", admin_token=admin, demo=True))
+    shown = repr(good) + str(good) + str(good.describe())
+    assert key not in shown and key[::-1] not in shown and admin not in shown, shown

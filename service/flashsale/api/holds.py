@@ -336,7 +336,7 @@ class HoldController(Controller):
             _confirm_answer(sale_id, instance),
             instance,
             request.scope,
-            hold_id=hold_id,
+            hold_digest=key_digest(hold_id),
         )
 
     @delete(
@@ -369,7 +369,7 @@ class HoldController(Controller):
             _release_answer(sale_id, instance),
             instance,
             request.scope,
-            hold_id=hold_id,
+            hold_digest=key_digest(hold_id),
         )
 
     @get(
