@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,7 +14,7 @@ from redis.crc import key_slot
 
 from flashsale.inventory.keys import queue_keys, sale_keys
 from flashsale.local import LocalServer
-from flashsale.queue import Signer, permute
+from flashsale.queue import Signer
 from tests.conftest import Api, burst
 
 PROBLEM = "urn:flashsale:problem:"
@@ -158,26 +156,6 @@ def test_admission_is_capped_by_stock_and_a_sell_out_waitlists_every_waiting_pla
     assert poll(client, late.headers["Location"])["position"] == 20
     audit = client.audit(sale)
     assert audit["ok"] is True and audit["sold"] == 3 and audit["remaining"] == 0, audit
-
-
-def test_random_open_is_committed_before_and_recomputable_after(client: Api) -> None:
-    opens = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
-    sale = queued_sale(client, stock=100, mode="random_at_open", opens_at=opens, admit_rate=1)
-    tickets = [join(client, sale, f"r{i}").json() for i in range(40)]
-    before = client.http.get(f"/sales/{sale}/queue")
-    assert before.status_code == 200 and "max-age=1" in before.headers["Cache-Control"]
-    assert before.json()["seed"] is None and len(before.json()["commitment"]) == 64
-    assert all(poll(client, f"/sales/{sale}/queue/{t['ticket']}")["position"] is None for t in tickets)
-
-    opened = until(lambda: (v := client.http.get(f"/sales/{sale}/queue").json())["opened"] and v, "the open")
-    seed = bytes.fromhex(opened["seed"])
-    assert hashlib.sha256(seed).hexdigest() == before.json()["commitment"]
-    assert opened["pre_count"] == 40
-    positions = [poll(client, f"/sales/{sale}/queue/{t['ticket']}")["position"] for t in tickets]
-    assert positions == [permute(seed, 40, t["joined_index"]) for t in tickets]
-    assert sorted(positions) == list(range(40)) and positions != list(range(40))
-    later = join(client, sale, "after-open").json()
-    assert poll(client, f"/sales/{sale}/queue/{later['ticket']}")["position"] == 40  # FIFO behind the pre-queue
 
 
 def test_sales_without_a_queue_need_no_token(client: Api) -> None:

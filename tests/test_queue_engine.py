@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from flashsale.inventory.engine import QueueConfig
 from flashsale.inventory.keys import queue_keys, sale_keys
 from flashsale.queue import Signer
 from flashsale.queue.controller import step
+from flashsale.queue.fair import new_room
 from flashsale.queue.view import QueueBoard
 from tests.conftest import Api, start_api
 from tests.servers import RedisProcess
@@ -43,7 +45,9 @@ async def queued(inv: Inventory, stock: int, queue: QueueConfig, opens_ms: int |
 def test_fair_open_at_100000_registrants(redis_server: RedisProcess) -> None:
     async def body(inv: Inventory) -> dict[str, Any]:
         now_ms = int(time.time() * 1000)
-        sale = await queued(inv, 10, QueueConfig("random_at_open", 100, 100, 60), opens_ms=now_ms + 3_600_000)
+        signer = Signer(b"d" * 32)
+        config = new_room(signer, QueueConfig("random_at_open", 100, 100, 60, max_places=N))
+        sale = await queued(inv, 10, config, opens_ms=now_ms + 3_600_000)
         indexes: list[int] = []
         for start in range(0, N, 2000):  # 2,000 joins at a time on many connections: Redis orders the arrivals
             joins = await asyncio.gather(*(inv.join(sale, digest(f"u{i}")) for i in range(start, start + 2000)))
@@ -51,18 +55,25 @@ def test_fair_open_at_100000_registrants(redis_server: RedisProcess) -> None:
             indexes += [j.index for j in joins]
         assert sorted(indexes) == list(range(N))  # every registrant one join index, in arrival order
         board = QueueBoard()
-        before = await step(inv, board, sale)
+        before = await step(inv, board, sale, signer)
         assert before is not None and not before.opened and before.seed == "" and before.joined == N
         # Bring the open forward to now instead of waiting an hour: the open step is the script's, not the test's.
         await inv.client.hset(queue_keys(sale).conf, "opens_ms", now_ms)
         await inv.client.hset(sale_keys(sale).sale, "opens_ms", now_ms)
-        after = await step(inv, board, sale)
-        assert after is not None and after.opened and after.pre_count == N
+        sealing = time.monotonic()
+        await step(inv, board, sale, signer)  # the open, then this worker seals the draw
+        seal_s = time.monotonic() - sealing
+        after = await step(inv, board, sale, signer)
+        assert after is not None and after.opened and after.pre_count == N and after.seed
+        reveal = bytes.fromhex(after.reveal)
+        assert hashlib.sha256(reveal).hexdigest() == before.commitment == after.commitment
+        log = await inv.join_log(sale, N)
+        assert log == b"".join(digest(f"u{i}") for i in sorted(range(N), key=lambda i: indexes[i]))
         seed = bytes.fromhex(after.seed)
-        assert hashlib.sha256(seed).hexdigest() == before.commitment == after.commitment
+        assert seed == hmac.new(reveal, bytes.fromhex(after.root), hashlib.sha256).digest()
         room = board.rooms[sale]
         places = [board.place(room, i).position for i in range(N)]
-        return {"seed": seed, "places": places}
+        return {"seed": seed, "places": places, "seal_s": seal_s}
 
     started = time.monotonic()
     out = run(redis_server.url, body)
@@ -77,8 +88,8 @@ def test_fair_open_at_100000_registrants(redis_server: RedisProcess) -> None:
     chi2 = stats.chi2_contingency(table)
     recomputed = [_audit_permute(out["seed"], N, i) for i in range(N)]
     print(
-        f"fair open: {N} joins+open+places in {took:.1f} s, kendall tau {tau:.5f} (p {p_tau:.3f}), "
-        f"chi2 {chi2.statistic:.1f} (p {chi2.pvalue:.3f})"
+        f"fair open: {N} joins+open+places in {took:.1f} s (the draw sealed in {out['seal_s']:.2f} s), "
+        f"kendall tau {tau:.5f} (p {p_tau:.3f}), chi2 {chi2.statistic:.1f} (p {chi2.pvalue:.3f})"
     )
     assert abs(tau) < 0.01 and p_tau > 1e-4
     assert chi2.pvalue > 1e-4

@@ -4,6 +4,8 @@ admission, no stalls after pauses, room identity, keys, bounds, the waitlist aft
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import secrets
 import time
 import uuid
@@ -21,6 +23,7 @@ from flashsale.local import LocalServer, LocalServerError
 from tests.conftest import Api
 from tests.servers import RedisProcess
 from tests.test_queue_api import PROBLEM, buy, join, poll, queued_sale, room_of, until
+from tests.test_queue_fair import _audit_permute
 
 
 def figures(client: Api, sale: str) -> dict[str, Any]:
@@ -306,3 +309,101 @@ def test_the_waitlist_gives_returning_units_to_the_next_places_in_order(client: 
     final = until(lambda: (f := figures(client, sale))["waitlist_bought_units"] == 40 and f, "the waitlist figures")
     assert final["waitlist_from"] == 100 and final["reoffered_units"] == 40, final
     print(f"waitlist: {final['reoffered_units']} units re-offered, {final['waitlist_bought_units']} bought")
+
+
+def _audit_root(leaves: list[bytes]) -> bytes:
+    """An auditor's Merkle root written from docs/queue.md (RFC 9162's recursive split), not calling flashsale."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return hashlib.sha256(b"\x01" + _audit_root(leaves[:k]) + _audit_root(leaves[k:])).digest()
+
+
+def _audit_verify(index: int, size: int, leaf: bytes, path: list[bytes], root: bytes) -> bool:
+    """The proof check of docs/queue.md, step by step."""
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return False
+        if fn % 2 == 1 or fn == sn:
+            r = hashlib.sha256(b"\x01" + p + r).digest()
+            if fn % 2 == 0:
+                while fn % 2 == 0 and fn != 0:
+                    fn, sn = fn >> 1, sn >> 1
+        else:
+            r = hashlib.sha256(b"\x01" + r + p).digest()
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and r == root
+
+
+def test_an_open_nobody_can_steer_and_everyone_can_check(client: Api, redis_server: RedisProcess) -> None:
+    """Before: the seed sat in Redis from creation (HGET fs:{sale:q}:conf seed), so a Redis reader who controls
+    join timing could put a chosen id at a chosen place, and the joiners were never published. Now the secret
+    is derived from the admission key and stored nowhere before the open; the open fixes the join log, whose
+    Merkle root is mixed into the seed; reveal, root and seed are published together; the join log is public
+    (as digests) and each buyer gets an inclusion proof. Everything is recomputed here from docs/queue.md."""
+    n = 40
+    opens = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+    sale = queued_sale(client, stock=100, mode="random_at_open", opens_at=opens, admit_rate=1000)
+    tickets = [join(client, sale, f"s{i}").json() for i in range(n)]
+    before = client.http.get(f"/sales/{sale}/queue").json()
+    room = before["room"]
+    secret = hmac.new(client.server.admission_key.encode(), b"flashsale seed\x00" + room.encode(), hashlib.sha256)
+    reveal = secret.digest()
+    assert hashlib.sha256(reveal).hexdigest() == before["commitment"]
+    assert before["seed"] is None and before["reveal"] is None and before["join_root"] is None
+    stored = asyncio.run(_room_values(redis_server.url, sale))
+    assert reveal.hex() not in stored and "seed" not in stored and "reveal" not in stored, stored  # nowhere yet
+    admin = client.http.get(f"/admin/sales/{sale}/queue", headers=client.auth).text
+    assert reveal.hex() not in admin
+    early = client.http.get(f"/sales/{sale}/queue/{tickets[0]['ticket']}/proof")
+    assert (early.status_code, early.json()["type"]) == (409, PROBLEM + "no-draw")
+
+    sealed = until(lambda: (v := client.http.get(f"/sales/{sale}/queue").json())["seed"] and v, "the sealed draw")
+    assert sealed["reveal"] == reveal.hex() and sealed["pre_count"] == n
+    log = client.http.get(f"/sales/{sale}/queue/joins")
+    assert log.status_code == 200 and len(log.content) == 16 * n
+    leaves = [
+        hashlib.sha256(b"\x00" + i.to_bytes(8, "big") + log.content[16 * i : 16 * i + 16]).digest() for i in range(n)
+    ]
+    root = _audit_root(leaves)
+    assert root.hex() == sealed["join_root"]
+    seed = hmac.new(reveal, root, hashlib.sha256).digest()
+    assert seed.hex() == sealed["seed"]
+    assert (
+        client.http.get(f"/sales/{sale}/queue/joins", params={"start": 30, "count": 5}).content
+        == log.content[16 * 30 : 16 * 35]
+    )
+
+    positions = [poll(client, f"/sales/{sale}/queue/{t['ticket']}")["position"] for t in tickets]
+    assert positions == [_audit_permute(seed, n, t["joined_index"]) for t in tickets]
+    assert sorted(positions) == list(range(n)) and positions != list(range(n))
+    for i, t in enumerate(tickets):
+        proof = client.http.get(f"/sales/{sale}/queue/{t['ticket']}/proof")
+        assert proof.status_code == 200, proof.text
+        body = proof.json()
+        index = body["join_index"]
+        assert index == t["joined_index"] and body["position"] == positions[i]
+        salt = bytes.fromhex(body["buyer_salt"])
+        digest = hashlib.sha256(salt + f"s{i}".encode()).digest()[:16]  # the buyer recomputes their own digest
+        assert digest.hex() == body["buyer_digest"] == log.content[16 * index : 16 * index + 16].hex()
+        path = [bytes.fromhex(h) for h in body["path"]]
+        assert _audit_verify(index, n, leaves[index], path, root)
+        assert not _audit_verify(index, n, leaves[(index + 1) % n], path, root)  # another join does not pass
+    later = join(client, sale, "after-open").json()
+    assert poll(client, f"/sales/{sale}/queue/{later['ticket']}")["position"] == n  # FIFO behind the pre-queue
+    late_proof = client.http.get(f"/sales/{sale}/queue/{later['ticket']}/proof")
+    assert (late_proof.status_code, late_proof.json()["type"]) == (409, PROBLEM + "no-draw")
+
+
+async def _room_values(url: str, sale: str) -> str:
+    """Every field and value of the room's hash and of the sale's hash, as one text to search."""
+    client = Redis.from_url(url, decode_responses=True)
+    try:
+        conf = await client.hgetall(queue_keys(sale).conf)
+        sale_hash = await client.hgetall(sale_keys(sale).sale)
+        return " ".join(f"{k}={v}" for k, v in (*conf.items(), *sale_hash.items()))
+    finally:
+        await client.aclose()

@@ -126,7 +126,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         flusher = loop.create_task(flush_periodically(recorder.flush))
         reaper = loop.create_task(inventory.reap_forever())
         admitter = loop.create_task(
-            admit_forever(inventory, app.state.queue_board, observe_queue if settings.telemetry else None)
+            admit_forever(
+                inventory,
+                app.state.queue_board,
+                observe_queue if settings.telemetry else None,
+                signer=app.state.signer,
+            )
         )
         address_store = stores.get(RATE_LIMIT_STORE)
         purger = loop.create_task(purge_expired(address_store)) if isinstance(address_store, MemoryStore) else None

@@ -98,6 +98,7 @@ UNKNOWN_TICKET = ProblemType("unknown-ticket", 404, "No such place in this sale'
 NO_QUEUE = ProblemType("no-queue", 404, "This sale has no waiting room")
 QUEUE_ENDED = ProblemType("queue-ended", 409, "The waiting room no longer gives places: sold out or closed")
 QUEUE_FULL = ProblemType("queue-full", 409, "The waiting room gave every place it may")
+NO_DRAW = ProblemType("no-draw", 409, "No sealed draw covers this place: not a random open's pre-queue, or not yet")
 
 PROBLEM_TYPES: tuple[ProblemType, ...] = tuple(v for v in list(globals().values()) if isinstance(v, ProblemType))
 """Every problem type above, collected rather than listed again: the OpenAPI ``type`` enum is made from it."""

@@ -12,19 +12,22 @@ import asyncio
 import secrets
 import time
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import structlog
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import CacheControlHeader
+from litestar.params import Parameter
 
 from flashsale.api import problems as p
 from flashsale.api.limits import PER_ADDRESS, BuyerRateLimiter
 from flashsale.api.schemas import BuyerId, IdempotencyKey, SaleIdParam
 from flashsale.inventory import Inventory, Outcome, Unavailable
 from flashsale.inventory.outcomes import QueueState
-from flashsale.queue.controller import step
+from flashsale.queue import joinlog
+from flashsale.queue.controller import join_tree, step
+from flashsale.queue.fair import permute
 from flashsale.queue.tokens import AdmissionError, Signer, TicketError
 from flashsale.queue.view import QueueBoard, QueueStale, Room
 from flashsale.settings import Settings
@@ -118,10 +121,37 @@ class QueueView(msgspec.Struct):
     """Admissions per second measured over the last 10 s."""
     paused: bool
     commitment: str
-    """sha256(seed), published from creation."""
+    """SHA-256 of the room's secret (``reveal``), published from creation."""
     seed: str | None
-    """Revealed at the open: recompute every place with docs/queue.md."""
+    """A random open's permutation key, HMAC-SHA256(key=reveal, message=join_root), published right after the
+    open: recompute every place with docs/queue.md."""
     pre_count: int | None
+    reveal: str | None = None
+    """The secret committed at creation, published with the seed."""
+    join_root: str | None = None
+    """Merkle root of the pre-queue's join log as the open fixed it (GET .../queue/joins gives the log)."""
+
+
+class InclusionProof(msgspec.Struct):
+    """Proof that this place's join is in the join log the draw was made from (docs/queue.md shows the checks)."""
+
+    sale_id: str
+    room: str
+    join_index: int
+    tree_size: int
+    """Joins before the open: the leaves of the tree (``pre_count``)."""
+    buyer_salt: str
+    """Hex; given to this ticket's holder only: SHA-256(buyer_salt || buyer id)[:16] is ``buyer_digest``."""
+    buyer_digest: str
+    """Hex, 16 bytes: what the join log holds at ``join_index``."""
+    path: list[str]
+    """Sibling hashes (hex) from the leaf up (RFC 9162 section 2.1.3)."""
+    join_root: str
+    reveal: str
+    seed: str
+    commitment: str
+    position: int
+    """The place the draw gave this join index: permute(seed, tree_size, join_index)."""
 
 
 class AdmissionPause(msgspec.Struct):
@@ -165,7 +195,7 @@ async def _room(request: Request[Any, Any, Any], sale_id: str) -> Room | Respons
             pending = board.stepping.get(sale_id)
             if pending is None:
                 pending = board.stepping[sale_id] = asyncio.ensure_future(
-                    step(request.app.state.inventory, board, sale_id)
+                    step(request.app.state.inventory, board, sale_id, request.app.state.signer)
                 )
                 pending.add_done_callback(lambda _: board.stepping.pop(sale_id, None))
             await asyncio.shield(pending)
@@ -180,6 +210,28 @@ async def _room(request: Request[Any, Any, Any], sale_id: str) -> Room | Respons
     if room is None:
         return _problem(p.NO_QUEUE, f"sale {sale_id!r} has no waiting room", f"/sales/{sale_id}/queue")
     return room
+
+
+MAX_LOG_ENTRIES = 65_536
+"""Join log entries one GET .../queue/joins returns at most (1 MiB)."""
+
+
+async def _tree(request: Request[Any, Any, Any], sale_id: str, room: str, pre_count: int) -> list[list[bytes]]:
+    """The sealed pre-queue's Merkle tree: kept by the worker that sealed it, built once (and shared by the
+    requests that wait for it) by any other."""
+    board: QueueBoard = request.app.state.queue_board
+    key = (sale_id, room)
+    kept = board.trees.get(key)
+    if kept is not None:
+        return kept
+    pending = board.stepping.get(f"tree:{sale_id}:{room}")
+    if pending is None:
+        pending = asyncio.ensure_future(join_tree(request.app.state.inventory, sale_id, pre_count))
+        board.stepping[f"tree:{sale_id}:{room}"] = pending
+        pending.add_done_callback(lambda _: board.stepping.pop(f"tree:{sale_id}:{room}", None))
+    levels: list[list[bytes]] = await asyncio.shield(pending)
+    board.trees[key] = levels
+    return levels
 
 
 def queue_view(sale_id: str, room: Room) -> QueueView:
@@ -198,6 +250,8 @@ def queue_view(sale_id: str, room: Room) -> QueueView:
         commitment=s.commitment,
         seed=s.seed or None,
         pre_count=s.pre_count if s.opened else None,
+        reveal=s.reveal or None,
+        join_root=s.root or None,
     )
 
 
@@ -343,6 +397,104 @@ class QueueController(Controller):
         if isinstance(room, Response):
             return room
         return Response(queue_view(sale_id, room))
+
+    @get(
+        "/queue/{ticket:str}/proof",
+        operation_id="getQueueProof",
+        operation_class=p.DocumentedOperation,
+        summary="Inclusion proof of a place in the draw",
+        description=(
+            "For a place in a random open's pre-queue, once the draw is sealed: the join's leaf, its audit path to "
+            "the published join_root, and the salt that lets this buyer recompute their digest (docs/queue.md)."
+        ),
+        cache_control=NO_STORE,
+        responses=p.responses(
+            p.DOC_BAD_REQUEST,
+            (404, p.describe(p.UNKNOWN_TICKET, p.NO_QUEUE)),
+            (409, p.describe(p.NO_DRAW)),
+            p.DOC_UNAVAILABLE,
+        ),
+    )
+    async def proof(
+        self, sale_id: SaleIdParam, ticket: str, request: Request[Any, Any, Any]
+    ) -> Response[InclusionProof]:
+        signer: Signer = request.app.state.signer
+        instance = f"/sales/{sale_id}/queue"
+        try:
+            place_of = signer.read_ticket(ticket, sale_id, int(time.time() * 1000))
+        except TicketError:
+            return _problem(p.UNKNOWN_TICKET, "not a live ticket of this sale", instance)
+        room = await _room(request, sale_id)
+        if isinstance(room, Response):
+            return room
+        s = room.snapshot
+        if place_of.room != s.room:
+            return _problem(p.UNKNOWN_TICKET, "a ticket of an earlier waiting room of this sale", instance)
+        if s.mode != "random_at_open" or not s.seed or place_of.index >= s.pre_count:
+            return _problem(
+                p.NO_DRAW, "this place was not drawn (FIFO, joined after the open, or not sealed)", instance
+            )
+        try:
+            levels = await _tree(request, sale_id, s.room, s.pre_count)
+        except (Unavailable, ValueError):
+            return _problem(p.UNAVAILABLE, p.UNAVAILABLE_DETAIL, instance, headers=p.unavailable_headers())
+        digest = room.buyer_digest(place_of.buyer_id)
+        if joinlog.leaf_hash(place_of.index, digest) != levels[0][place_of.index]:
+            return _problem(p.NO_DRAW, "the join log holds another buyer at this index", instance)
+        body = InclusionProof(
+            sale_id=sale_id,
+            room=s.room,
+            join_index=place_of.index,
+            tree_size=s.pre_count,
+            buyer_salt=joinlog.buyer_salt(bytes.fromhex(s.salt), place_of.buyer_id).hex(),
+            buyer_digest=digest.hex(),
+            path=[h.hex() for h in joinlog.proof(levels, place_of.index)],
+            join_root=s.root,
+            reveal=s.reveal,
+            seed=s.seed,
+            commitment=s.commitment,
+            position=permute(bytes.fromhex(s.seed), s.pre_count, place_of.index),
+        )
+        return Response(body)
+
+    @get(
+        "/queue/joins",
+        operation_id="getQueueJoins",
+        operation_class=p.DocumentedOperation,
+        summary="The join log a draw was made from",
+        description=(
+            "Raw bytes: 16 per join index from `start` (at most 65,536 entries), the buyer digests of a random "
+            "open's pre-queue, once its draw is sealed. With `join_root`, `reveal` and `seed` of GET .../queue "
+            "anyone can recompute the root and every place (docs/queue.md)."
+        ),
+        media_type="application/octet-stream",
+        cache_control=CacheControlHeader(public=True, max_age=3600),
+        responses=p.responses(
+            p.DOC_BAD_REQUEST, (404, p.describe(p.NO_QUEUE)), (409, p.describe(p.NO_DRAW)), p.DOC_UNAVAILABLE
+        ),
+    )
+    async def joins(
+        self,
+        sale_id: SaleIdParam,
+        request: Request[Any, Any, Any],
+        start: Annotated[int, Parameter(ge=0, le=10_000_000)] = 0,
+        count: Annotated[int, Parameter(ge=1, le=MAX_LOG_ENTRIES)] = MAX_LOG_ENTRIES,
+    ) -> Response[bytes]:
+        instance = f"/sales/{sale_id}/queue/joins"
+        room = await _room(request, sale_id)
+        if isinstance(room, Response):
+            return room
+        s = room.snapshot
+        if s.mode != "random_at_open" or not s.seed:
+            return _problem(p.NO_DRAW, "no sealed draw in this room", instance)
+        inventory: Inventory = request.app.state.inventory
+        try:
+            data = await inventory.join_log(sale_id, min(count, max(0, s.pre_count - start)), start)
+        except Unavailable as exc:
+            return _problem(
+                p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", instance, headers=p.unavailable_headers()
+            )
+        return Response(data, media_type="application/octet-stream")
 
     @get("/wait", summary="The buyer's waiting page", media_type="text/html", include_in_schema=False)
     async def page(self, sale_id: SaleIdParam) -> Response[str]:

@@ -41,6 +41,7 @@ from flashsale.inventory.engine import QueueConfig
 from flashsale.orders import reconcile as rc
 from flashsale.orders.db import OrderStore
 from flashsale.orders.stream import backlog, ensure_group
+from flashsale.queue.fair import new_room
 from flashsale.telemetry import holds as hold_metrics
 from flashsale.timefmt import format_ms
 
@@ -199,14 +200,9 @@ class AdminController(Controller):
         opens_ms, closes_ms = to_ms(data.opens_at), to_ms(data.closes_at)
         q = data.queue
         queue = (
-            QueueConfig(
-                q.mode,
-                q.admit_rate,
-                q.max_active,
-                q.token_ttl_s,
-                data.admission_units,
-                request.app.state.signer.kid,
-                q.max_places,
+            new_room(
+                request.app.state.signer,
+                QueueConfig(q.mode, q.admit_rate, q.max_active, q.token_ttl_s, data.admission_units, "", q.max_places),
             )
             if q is not None and q.mode != "off"
             else None

@@ -57,7 +57,6 @@ from flashsale.inventory.replies import (
     decode_sale,
 )
 from flashsale.inventory.scripts import LuaScript, Scripts
-from flashsale.queue.fair import commitment
 from flashsale.settings import Durability, Settings
 
 UNSAFE_WORK_S = 0.02
@@ -97,6 +96,10 @@ class QueueConfig:
     key rotation after its creation still finds them."""
     max_places: int | None = None
     """Places the room gives at most (409 queue-full past it); None: ``default_max_places`` of the stock."""
+    room: str = ""
+    """The room's random id (made here when empty)."""
+    commitment: str = ""
+    """SHA-256 of the room's secret (queue/fair.py), published from creation; the secret is not given here."""
 
 
 MAX_PLACES_FLOOR = 1_000
@@ -389,7 +392,6 @@ class Inventory:
             closes_ms = (opens_ms if opens_ms is not None else int(time.time() * 1000)) + QUEUED_SALE_OPEN_S * 1000
         expires_ms = 0 if closes_ms is None else closes_ms + self.settings.queue_retention_s * 1000
         if queue is not None and not await self._call(self.client.exists(k.sale)):
-            seed = secrets.token_bytes(32)
             q = queue_keys(sale_id)
             room = str(
                 await self._call(
@@ -402,9 +404,9 @@ class Inventory:
                             queue.max_active,
                             queue.token_ttl_s * 1000,
                             "" if opens_ms is None else opens_ms,
-                            seed.hex(),
-                            commitment(seed),
-                            secrets.token_urlsafe(9),
+                            "",
+                            queue.commitment,
+                            queue.room or secrets.token_urlsafe(9),
                             queue.kid,
                             closes_ms,
                             expires_ms,
@@ -510,6 +512,21 @@ class Inventory:
         """Pause or resume admission; False when the sale has no waiting room."""
         q = queue_keys(sale_id)
         return bool(await self._call(self.scripts.queue_pause.run(self.client, (q.conf,), ("1" if paused else "0",))))
+
+    async def join_log(self, sale_id: str, count: int, start: int = 0) -> bytes:
+        """``count`` entries of the room's join log from join index ``start`` (16 bytes each; fewer at its end)."""
+        if count <= 0:
+            return b""
+        q = queue_keys(sale_id)
+        end = (start + count) * 16 - 1
+        raw = await self._call(self.client.execute_command("GETRANGE", q.join_log, start * 16, end, NEVER_DECODE=True))
+        return bytes(raw or b"")
+
+    async def seal_room(self, sale_id: str, pre_count: int, root: str, reveal: str, seed: str) -> bool:
+        """Publish a random open's draw once (lua/queue_seal.lua); False when it was sealed already."""
+        q = queue_keys(sale_id)
+        args = (pre_count, root, reveal, seed)
+        return bool(await self._call(self.scripts.queue_seal.run(self.client, (q.conf,), args)))
 
     async def queue_sale_ids(self) -> list[str]:
         """The sales with a live waiting room; rooms whose keys expired leave the index here (a re-created sale

@@ -349,7 +349,7 @@ class QueueSnapshot:
     opens_ms: int
     commitment: str
     seed: str
-    """Hex; empty before the open."""
+    """The permutation's key (hex): empty until a random open's draw is sealed, and in FIFO rooms."""
     active: int
     no_shows: int
     admitted_now: int
@@ -365,6 +365,10 @@ class QueueSnapshot:
     max_places: int = 0
     salt: str = ""
     """Hex key of the room's buyer digests (queue/joinlog.py); never published."""
+    root: str = ""
+    """The join log's Merkle root (hex), sealed with the seed."""
+    reveal: str = ""
+    """The secret behind ``commitment`` (hex), published with the seed."""
     waitlist_from: int | None = None
     """The serving counter when the room first sold out: places from there on are admitted from the waitlist."""
     reoffered: int = 0
@@ -409,6 +413,8 @@ def decode_queue_advance(reply: list[Any]) -> QueueSnapshot | None:
         expires_ms=n("expires_ms"),
         max_places=n("max_places"),
         salt=str(f.get("salt", "")),
+        root=str(f.get("root", "")),
+        reveal=str(f.get("reveal", "")),
         waitlist_from=int(f["waitlist_from"]) if "waitlist_from" in f else None,
         reoffered=n("reoffered"),
         waitlist_bought=n("waitlist_bought"),

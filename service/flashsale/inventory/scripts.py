@@ -82,6 +82,7 @@ class Scripts:
     queue_join: LuaScript
     queue_advance: LuaScript
     queue_pause: LuaScript
+    queue_seal: LuaScript
 
     @classmethod
     def load(cls) -> Scripts:

@@ -122,6 +122,15 @@ class Signer:
         """The key named ``kid`` (current or previous), for what a room derives from its creation key."""
         return self._keys.get(kid.encode())
 
+    def room_seed(self, kid: str, room: str) -> bytes | None:
+        """The secret a room's draw starts from: HMAC-SHA256(the key named ``kid``, "flashsale seed" 0x00 room).
+        Derived, never stored, so before the open it exists nowhere a Redis reader or an admin route can see;
+        None when that key is not configured any more (keep a rotated key until its rooms have opened)."""
+        key = self.key_for(kid)
+        if key is None:
+            return None
+        return hmac.new(key, b"flashsale seed\x00" + room.encode(), hashlib.sha256).digest()
+
     @staticmethod
     def _mac(key: bytes, signed: bytes) -> bytes:
         return hmac.new(key, signed, hashlib.sha256).digest()[:MAC_BYTES]

@@ -93,6 +93,10 @@ class QueueBoard:
         self.rooms: dict[str, Room] = {}
         self.stepping: dict[str, asyncio.Future[Any]] = {}
         """A first step of a sale in flight (api/queue.py), shared by the requests that wait for it."""
+        self.sealing: set[str] = set()
+        """Sales whose draw this worker is sealing (queue/controller.py)."""
+        self.trees: dict[tuple[str, str], list[list[bytes]]] = {}
+        """Merkle trees of sealed pre-queues by (sale, room), kept to answer inclusion proofs."""
 
     def since_ms(self, sale_id: str) -> int:
         room = self.rooms.get(sale_id)
@@ -116,6 +120,8 @@ class QueueBoard:
 
     def forget(self, sale_id: str) -> None:
         self.rooms.pop(sale_id, None)
+        for key in [k for k in self.trees if k[0] == sale_id]:
+            del self.trees[key]
 
     def room(self, sale_id: str) -> Room | None:
         """The sale's room if this worker has a fresh snapshot; None if the sale has no waiting room."""
@@ -135,6 +141,8 @@ class QueueBoard:
         if not s.opened:
             wait_s = max(0.0, (s.opens_ms - now) / 1000)
             return Place(QueueState.WAITING, None, None, wait_s, _retry_after(wait_s))
+        if s.mode == "random_at_open" and not s.seed:  # opened, the draw not sealed yet: a moment
+            return Place(QueueState.WAITING, None, None, None, 1)
         position = position_of(index, s.pre_count, bytes.fromhex(s.seed))
         assert position is not None  # opened: pre_count is fixed
         if position >= s.serving:

@@ -29,8 +29,7 @@
 -- Returns {} without a waiting room, else (decoded by replies.decode_queue_advance):
 --   {now_ms, state, active, no_shows, admitted_now, {ms1, serving1, ms2, serving2, ...}, {field1, value1, ...}}
 --   state: the room's state after this step; no_shows: admissions older than token_ttl that were not spent (a
---   lower bound); then the admission steps later than ARGV[4], and the queue hash's fields (queuelib.lua) but
---   the seed before the open.
+--   lower bound); then the admission steps later than ARGV[4], and the queue hash's fields (queuelib.lua).
 local conf, times = KEYS[1], KEYS[2]
 if redis.call('EXISTS', conf) == 0 then
   return {}
@@ -76,7 +75,9 @@ end
 local cutoff, cutoff_spent = counters_at(now_ms - ttl)
 local active = math.max(0, math.min(serving - spent, (serving - cutoff) - (spent - cutoff_spent)))
 local admitted = 0
-if state ~= 'closed' and opened and not paused then
+-- A random open admits once its draw is sealed (queue_seal.lua): before that no place is known.
+local drawn = q[2] ~= 'random_at_open' or (q[13] and q[13] ~= '')
+if state ~= 'closed' and opened and drawn and not paused then
   local elapsed = math.min(now_ms - tonumber(q[14]), 1000)
   if elapsed >= tonumber(ARGV[5]) then
     local budget = rate * elapsed / 1000 + tonumber(q[15])
@@ -119,11 +120,4 @@ for i = 1, #raw, 2 do
   steps[#steps + 1] = string.match(raw[i], '^(%d+):')
 end
 local fields = redis.call('HGETALL', conf)
-if not opened then
-  for i = 1, #fields, 2 do
-    if fields[i] == 'seed' then
-      fields[i + 1] = ''
-    end
-  end
-end
 return {now_ms, state, active, math.max(0, cutoff - spent), admitted, steps, fields}

@@ -5,7 +5,10 @@
 --   mode         fifo | random_at_open
 --   rate         admissions per second at most          max_active   admitted buyers not yet done, at most
 --   token_ttl_ms how long an admission lasts            opens_ms     the sale's opening time, if scheduled
---   seed         32 random bytes, hex (never returned before the open)   commitment  sha256(seed), hex
+--   commitment   SHA-256 of the room's secret (hex), published from creation; the secret is derived from the
+--                admission key and the room id by the API and is not stored before the open
+--   root, reveal, seed  a random_at_open room's draw, written once right after the open (queue_seal.lua): the
+--                join log's Merkle root, the secret, and the permutation's key HMAC-SHA256(reveal, root)
 --   joined       places given (the next join index)     serving      places admitted (positions < serving)
 --   state        open | sold_out (a waitlist) | closed  paused       "1" while an operator paused admission
 --   opened       "1" once the open happened             opened_ms    Redis time of the open
