@@ -32,6 +32,8 @@ TICKET_PREFIX = b"t2."
 """Queue tickets are signed the same way under their own prefix, so a ticket is never taken for a token."""
 MAC_BYTES = 16
 MIN_KEY_BYTES = 32
+TICKETS_KEPT = 100_000
+"""Verified tickets a signer remembers at most (it starts afresh past it): a few MB whatever the pollers do."""
 # Clocks of API workers differ a little from each other; the nbf/exp checks allow this much either way.
 CLOCK_SKEW_MS = 2000
 
@@ -112,6 +114,8 @@ class Signer:
             self._keys.setdefault(key_id(k).encode(), k)
         self._head = PREFIX + self.kid.encode() + b"."
         self._ticket_head = TICKET_PREFIX + self.kid.encode() + b"."
+        self._read: dict[str, Ticket] = {}
+        """Tickets verified before: a buyer polls the same ticket every few seconds (bounded, TICKETS_KEPT)."""
 
     @property
     def kids(self) -> frozenset[str]:
@@ -180,13 +184,18 @@ class Signer:
         return ticket.encode("ascii", "replace").startswith(self._ticket_head)
 
     def read_ticket(self, ticket: str, sale_id: str, now_ms: int) -> Ticket:
-        opened = self._open(ticket, TICKET_PREFIX)
-        if opened is None:
-            raise TicketError
-        try:
-            claims = _ticket_decoder.decode(opened[1])
-        except msgspec.DecodeError:
-            raise TicketError from None
+        claims = self._read.get(ticket)
+        if claims is None:
+            opened = self._open(ticket, TICKET_PREFIX)
+            if opened is None:
+                raise TicketError
+            try:
+                claims = _ticket_decoder.decode(opened[1])
+            except msgspec.DecodeError:
+                raise TicketError from None
+            if len(self._read) >= TICKETS_KEPT:
+                self._read.clear()
+            self._read[ticket] = claims
         if claims.sale_id != sale_id or now_ms >= claims.exp_ms:
             raise TicketError
         return claims

@@ -20,6 +20,8 @@ from flashsale.inventory.replies import QueueSnapshot
 from flashsale.queue.fair import position_of
 from flashsale.queue.joinlog import buyer_digest
 
+ISSUED_KEPT = 65_536
+"""Tokens a room keeps issued at most (the cache starts afresh past it): bounded whatever the pollers do."""
 STALE_AFTER_S = 2.0
 """A snapshot older than this (Redis unreachable for that long) is not answered from: the poll is a 503."""
 RATE_WINDOW_MS = 10_000
@@ -55,6 +57,9 @@ class Room:
     """time.monotonic() when the snapshot arrived."""
     steps_ms: list[int] = field(default_factory=list)
     steps_serving: list[int] = field(default_factory=list)
+    issued: dict[tuple[int, int, str], tuple[str, str]] = field(default_factory=dict)
+    """Admission tokens this worker issued, by (place, admission time, buyer): an admitted buyer polling every
+    second gets the same token without another HMAC and date format (api/queue.py)."""
 
     def buyer_digest(self, buyer_id: str) -> bytes:
         """The 16 bytes this room stores the buyer's place under (queue/joinlog.py)."""
