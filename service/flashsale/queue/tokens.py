@@ -137,7 +137,7 @@ class Signer:
 
     @staticmethod
     def _mac(key: bytes, signed: bytes) -> bytes:
-        return hmac.new(key, signed, hashlib.sha256).digest()[:MAC_BYTES]
+        return hmac.digest(key, signed, "sha256")[:MAC_BYTES]
 
     def _seal(self, head: bytes, claims: msgspec.Struct) -> str:
         signed = head + _b64(_encoder.encode(claims))
