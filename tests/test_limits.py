@@ -9,12 +9,13 @@ from litestar.testing import TestClient
 
 from flashsale.app import create_app
 from flashsale.settings import Settings
+from tests.conftest import ADMISSION_KEY
 from tests.servers import RedisProcess
 
 
 def _app(redis_server: RedisProcess, **settings: int) -> tuple[TestClient, str, str]:
     token = secrets.token_urlsafe(32)
-    app = create_app(Settings(redis_url=redis_server.url, admin_token=token, **settings))
+    app = create_app(Settings(redis_url=redis_server.url, admin_token=token, admission_key=ADMISSION_KEY, **settings))
     return TestClient(app), token, f"rl-{uuid.uuid4().hex[:8]}"
 
 
