@@ -7,7 +7,7 @@ in with its token: a place belongs to the token's buyer; one Idempotency-Key per
 Location with the same token, waiting what Retry-After says (at most
 MAX_WAIT_S: right after the open the room answers up to 30 s while its admission rate is still unmeasured, and
 a run lasts 25 s). Admitted, it buys with the Admission-Token header; a 503 is retried with the same
-Idempotency-Key on the next round. ``sold_out``/``closed``/``expired`` polls end the user's part.
+Idempotency-Key on the next round. ``waitlisted``/``closed``/``expired`` polls end the user's part.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ MAX_WAIT_S = 5.0
 JOIN = "POST /sales/[sale]/queue"
 POLL = "GET /sales/[sale]/queue/[ticket]"
 ADMITTED_PURCHASE = "POST /sales/[sale]/purchases (admitted)"
-ENDED = frozenset({"sold_out", "closed", "expired"})
+ENDED = frozenset({"sold_out", "waitlisted", "closed", "expired"})
+"""Poll states that end a user's part: the campaign never puts units back, so a waitlisted place stays so."""
 SETTLED = frozenset({"sold", "replayed", "sold-out", "limit-reached", "sale-closed"})
 
 server_errors: list[str] = []

@@ -211,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     with EmbeddedRedis() as redis:
         server = LocalServer(
             redis.url,
-            env={"FLASHSALE_DEMO": "true", "FLASHSALE_LOG_LEVEL": "WARNING"},
+            # Every locust user comes from this host: no per-address join limit (it would refuse the load itself).
+            env={"FLASHSALE_DEMO": "true", "FLASHSALE_LOG_LEVEL": "WARNING", "FLASHSALE_JOIN_RATE_PER_ADDRESS": "0"},
             workers=args.workers,
             server=args.server,
         )

@@ -79,6 +79,7 @@ compose="$(find_tool docker-compose)"
 if [[ -n "$compose" ]]; then
     # Throwaway values only so interpolation of the required secrets succeeds.
     secrets=(FLASHSALE_ADMIN_TOKEN=check-only-not-a-real-token-0123456789
+             FLASHSALE_ADMISSION_KEY=check-only-not-a-real-admission-key-0123456789
              GRAFANA_ADMIN_PASSWORD=check-only-not-a-real-password
              POSTGRES_PASSWORD=check-only-not-a-real-password)
     run "docker-compose config -q" env "${secrets[@]}" "$compose" -f docker-compose.yml config -q

@@ -24,7 +24,7 @@ import httpx
 import redis
 
 from flashsale.local import LocalServer
-from tests.conftest import DEADLINE_MS, LOG_DIR
+from tests.conftest import ADMISSION_KEY, DEADLINE_MS, LOG_DIR
 from tests.servers import RedisClusterProcesses, RedisProcess
 
 SLACK_S = 1.0
@@ -44,6 +44,8 @@ def start_api_workers(redis_url: str, workers: int, **env: str) -> LocalServer:
             "FLASHSALE_DEMO": "true",
             "FLASHSALE_REDIS_TIMEOUT_MS": str(DEADLINE_MS),
             "FLASHSALE_LOG_LEVEL": "WARNING",
+            "FLASHSALE_ADMISSION_KEY": ADMISSION_KEY,
+            "FLASHSALE_JOIN_RATE_PER_ADDRESS": "0",
             **env,
         },
         workers=workers,

@@ -21,6 +21,9 @@ from tests.postgres import PostgresProcess
 from tests.servers import RedisClusterProcesses, RedisProcess
 
 DEADLINE_MS = 300
+ADMISSION_KEY = secrets.token_urlsafe(32)
+"""One admission key for every server of the session, as one fleet has: production-mode servers on a shared Redis
+refuse to start with another key than the one recorded there (queue/keyring.py)."""
 LOG_DIR = Path(tempfile.gettempdir()) / "flashsale-test-logs"
 
 
@@ -46,6 +49,9 @@ def start_api(redis_url: str, **env: str) -> LocalServer:
             "FLASHSALE_DEMO": "true",
             "FLASHSALE_REDIS_TIMEOUT_MS": str(DEADLINE_MS),
             "FLASHSALE_LOG_LEVEL": "WARNING",
+            "FLASHSALE_ADMISSION_KEY": ADMISSION_KEY,
+            # Every test buyer comes from 127.0.0.1: the per-address join limit is tested on its own servers.
+            "FLASHSALE_JOIN_RATE_PER_ADDRESS": "0",
             **env,
         },
         admin_token=secrets.token_urlsafe(32),

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from flashsale.local import LocalServer
-from flashsale.security import admin_token_is_weak, check_admin_token
+from flashsale.security import admin_token_is_weak, check_admin_token, check_admission_key
 from flashsale.settings import Settings, SettingsError
 from tests.conftest import Api, start_api
 from tests.servers import RedisProcess
@@ -75,3 +75,27 @@ def test_server_refuses_to_start_with_weak_token_outside_demo() -> None:
     check_admin_token(Settings(redis_url="redis://x", admin_token=strong))
     check_admin_token(Settings(redis_url="redis://x", admin_token=None, admin_enabled=False))
     check_admin_token(Settings(redis_url="redis://x", admin_token="weak", demo=True))
+
+
+def test_the_admission_key_is_required_outside_demo_and_independent_of_the_admin_token() -> None:
+    admin = secrets.token_urlsafe(32)
+    key = secrets.token_urlsafe(32)
+    refusals = {
+        None: "is unset",
+        admin: "must differ from FLASHSALE_ADMIN_TOKEN",
+        "a" * 16 + "b" * 16: "is weak",
+    }
+    for given, why in refusals.items():
+        with pytest.raises(SettingsError, match=why):
+            check_admission_key(Settings(redis_url="redis://x", admin_token=admin, admission_key=given))
+    with pytest.raises(SettingsError, match="must differ"):  # nor an old admin token kept as a previous key
+        check_admission_key(
+            Settings(redis_url="redis://x", admin_token=admin, admission_key=key, admission_keys_previous=admin)
+        )
+    with pytest.raises(SettingsError, match="FLASHSALE_ADMISSION_KEY=\\*\\*\\*"):  # too short: the value masked
+        Settings.from_env({"FLASHSALE_ADMISSION_KEY": "short"})
+    good = Settings(redis_url="redis://x", admin_token=admin, admission_key=key, admission_keys_previous=key[::-1])
+    check_admission_key(good)
+    check_admission_key(Settings(redis_url="redis://x", admin_token=admin, demo=True))
+    shown = repr(good) + str(good) + str(good.describe())
+    assert key not in shown and key[::-1] not in shown and admin not in shown, shown

@@ -9,13 +9,21 @@ from litestar.testing import TestClient
 
 from flashsale.app import create_app
 from flashsale.settings import Settings
-from tests.conftest import DemoBuyers
+from tests.conftest import ADMISSION_KEY, DemoBuyers
 from tests.servers import RedisProcess
 
 
 def _app(redis_server: RedisProcess, buyers: DemoBuyers, **settings: int) -> tuple[TestClient, str, str]:
     token = secrets.token_urlsafe(32)
-    app = create_app(Settings(redis_url=redis_server.url, admin_token=token, **buyers.settings, **settings))
+    app = create_app(
+        Settings(
+            redis_url=redis_server.url,
+            admin_token=token,
+            admission_key=ADMISSION_KEY,
+            **buyers.settings,
+            **settings,
+        )
+    )
     return TestClient(app), token, f"rl-{uuid.uuid4().hex[:8]}"
 
 

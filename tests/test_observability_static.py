@@ -45,6 +45,7 @@ TOKEN = "test-only-admin-token-0123456789abcdef"
 # Every secret compose requires (`${VAR:?...}`), with throwaway values.
 SECRETS = {
     "FLASHSALE_ADMIN_TOKEN": TOKEN,
+    "FLASHSALE_ADMISSION_KEY": "test-only-admission-key-0123456789abcdef",
     "GRAFANA_ADMIN_PASSWORD": "test-only-grafana-password",
     "POSTGRES_PASSWORD": "test-only-postgres-password",
 }

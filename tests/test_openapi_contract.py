@@ -57,6 +57,8 @@ OPERATION_IDS = {
     ("POST", "/sales/{sale_id}/queue"): "joinQueue",
     ("GET", "/sales/{sale_id}/queue"): "getQueue",
     ("GET", "/sales/{sale_id}/queue/{ticket}"): "getQueuePlace",
+    ("GET", "/sales/{sale_id}/queue/{ticket}/proof"): "getQueueProof",
+    ("GET", "/sales/{sale_id}/queue/joins"): "getQueueJoins",
     ("GET", "/admin/sales/{sale_id}/queue"): "getQueueFigures",
     ("POST", "/admin/sales/{sale_id}/queue/pause"): "pauseQueue",
     ("POST", "/admin/sales/{sale_id}/queue/resume"): "resumeQueue",

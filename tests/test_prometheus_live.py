@@ -309,6 +309,7 @@ class Stack:
                     "sale_id": sale,
                     "name": "queue",
                     "stock": 10,
+                    "per_buyer_limit": 1,
                     "queue": {"mode": "fifo", "admit_rate": 5, "max_active": 3, "token_ttl_s": 5},
                 },
             )

@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+from flashsale.telemetry.logs import key_digest
 from tests.conftest import LOG_DIR, Api, start_api
 from tests.servers import RedisProcess
 
@@ -51,3 +52,42 @@ def test_every_line_of_serve_is_json(redis_server: RedisProcess) -> None:
     }
     assert "secret-query-token" not in log.read_text()
     assert server.admin_token not in log.read_text()
+
+
+def test_hold_ids_tickets_and_keys_reach_the_logs_as_digests_only(redis_server: RedisProcess) -> None:
+    """Issue 23: a hold id and a queue ticket are bearer handles (whoever has one confirms the hold or polls the
+    place), the admission key a secret: the access and attempt lines carry digests, the settings line masks."""
+    server = start_api(
+        redis_server.url, FLASHSALE_LOG_LEVEL="INFO", FLASHSALE_ACCESS_LOG="true", FLASHSALE_DEMO="false"
+    )
+    log = Path(LOG_DIR / f"api-{server.port}.log")
+    api = Api(server)
+    try:
+        sale = api.new_sale(stock=5)
+        hold = api.http.post(f"/sales/{sale}/holds", json={"buyer_id": "h1"}, headers={"Idempotency-Key": "key-hold-1"})
+        assert hold.status_code == 201, hold.text
+        hold_id = hold.json()["hold_id"]
+        assert api.http.post(f"/sales/{sale}/holds/{hold_id}/confirm").status_code == 201
+        other = api.http.post(
+            f"/sales/{sale}/holds", json={"buyer_id": "h2"}, headers={"Idempotency-Key": "key-hold-2"}
+        )
+        released = other.json()["hold_id"]
+        assert api.http.delete(f"/sales/{sale}/holds/{released}").status_code == 204
+        queued = api.new_sale(stock=5, limit=1, queue={"mode": "fifo"})
+        joined = api.http.post(
+            f"/sales/{queued}/queue", json={"buyer_id": "q1"}, headers={"Idempotency-Key": "key-join-1"}
+        )
+        ticket = joined.json()["ticket"]
+        assert api.http.get(joined.headers["Location"]).status_code == 200
+    finally:
+        api.http.close()
+        server.stop()
+    text = log.read_text()
+    for handle in (hold_id, released, ticket, server.admission_key):
+        assert handle not in text, handle
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    paths = {line["path"] for line in lines if line.get("event") == "http_access"}
+    assert f"/sales/{sale}/holds/~{key_digest(hold_id)}/confirm" in paths, paths
+    assert f"/sales/{queued}/queue/~{key_digest(ticket)}" in paths, paths
+    steps = {line.get("hold_digest") for line in lines if line.get("step") in ("confirm", "release")}
+    assert steps == {key_digest(hold_id), key_digest(released)}, steps

@@ -22,7 +22,7 @@ from flashsale.settings import Settings
 from flashsale.telemetry import SPANS_DROPPED, SPANS_EXPORTED, SpanPipe, parse_traceparent
 from flashsale.telemetry import spans as spans_module
 from flashsale.telemetry.config import exporter_from_env
-from tests.conftest import LOG_DIR, Api, DemoBuyers, start_api
+from tests.conftest import ADMISSION_KEY, LOG_DIR, Api, DemoBuyers, start_api
 from tests.servers import RedisProcess
 
 
@@ -243,7 +243,9 @@ def test_metrics_count_every_attempt_across_two_workers(redis_server: RedisProce
 
 def test_refused_attempts_are_counted_as_invalid(redis_server: RedisProcess, demo_buyers: DemoBuyers) -> None:
     token = secrets.token_urlsafe(32)
-    app = create_app(Settings(redis_url=redis_server.url, admin_token=token, **demo_buyers.settings))
+    app = create_app(
+        Settings(redis_url=redis_server.url, admin_token=token, admission_key=ADMISSION_KEY, **demo_buyers.settings)
+    )
     buyer = demo_buyers.header("a")  # signed in: each request is refused for its input, not its identity
 
     def invalid_count(text: str) -> float:

@@ -113,7 +113,8 @@ for _inst in ("a:8000", "b:8000"):
         # The waiting-room gauges every replica's admission controller sets (telemetry/metrics.py).
         for _gauge, _values in (("joined", "0+5x40"), ("waiting", "0+3x40"), ("admitted", "0+2x40"),
                                 ("active", "4x40"), ("max_active", "10x40"), ("no_shows", "0+1x40"),
-                                ("paused", "0x40"), ("open", "1x40"), ("wait_seconds", "30x40")):
+                                ("paused", "0x40"), ("open", "1x40"), ("wait_seconds", "30x40"),
+                                ("waitlist_reoffered_units", "0+1x40"), ("waitlist_bought_units", "0+1x40")):
             _add(f"flashsale_queue_{_gauge}", f'{_base},sale="{_sale}"', _values)
         _add("flashsale_oversold_units", f'{_base},sale="{_sale}"', "0x40" if _path == "safe" else "3x40")
         _cumulative = 0

@@ -137,7 +137,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         reaper = loop.create_task(inventory.reap_forever())
         keys_keeper = loop.create_task(verifier.keys.keep_fresh())
         admitter = loop.create_task(
-            admit_forever(inventory, app.state.queue_board, observe_queue if settings.telemetry else None)
+            admit_forever(
+                inventory,
+                app.state.queue_board,
+                observe_queue if settings.telemetry else None,
+                signer=app.state.signer,
+            )
         )
         address_store = stores.get(RATE_LIMIT_STORE)
         purger = loop.create_task(purge_expired(address_store)) if isinstance(address_store, MemoryStore) else None
@@ -204,6 +209,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "verifier": verifier,
                 "wait_page": wait_page(settings),
                 "demo_issuer": demo_issuer,
+                "join_limiter": BuyerRateLimiter(settings.join_rate_per_address, settings.rate_limit_buyers_tracked)
+                if settings.join_rate_per_address
+                else None,
             }
         ),
         dependencies={

@@ -223,7 +223,8 @@ async def _run_mode(
                     if await _buy(client, sale, buyer, tally, attempts, pause, signed[buyer], place["admission_token"]):
                         done.add(buyer)
                     return
-                if status == 200 and state in ("sold_out", "closed", "expired"):
+                # Waitlisted: sold out, and nothing this run does puts units back (no holds): the buyer is done.
+                if status == 200 and state in ("sold_out", "waitlisted", "closed", "expired"):
                     return
                 await asyncio.sleep(BOT_POLL_S if bot else min(retry, HUMAN_MAX_WAIT_S))
 

@@ -221,6 +221,30 @@ def _clear_metric_files(folder: str | None) -> None:
         stale.unlink(missing_ok=True)
 
 
+def _register_admission_key(settings: Settings) -> None:
+    """Refuse to start when the other servers on this Redis sign with another admission key (queue/keyring.py).
+    Redis not answering does not stop the start: the server answers 503 until it does, as it would anyway."""
+    from flashsale.api.queue import make_signer
+    from flashsale.inventory.connection import connect
+    from flashsale.queue import keyring
+    from flashsale.telemetry.logs import say
+
+    async def check() -> None:
+        client = connect(settings)
+        try:
+            async with asyncio.timeout(max(2.0, settings.redis_timeout_s)):
+                await keyring.register(client, make_signer(settings))
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(check())
+    except SettingsError:
+        raise
+    except Exception as exc:  # any Redis failure: start anyway, and say so
+        say("admission_key_unchecked", message=f"admission key not checked against Redis: {type(exc).__name__}")
+
+
 @cli.command()
 @option("--host", envvar=f"{PREFIX}HOST", default=DEFAULTS.host, help="Address to bind to.")
 @option("--port", envvar=f"{PREFIX}PORT", type=setting_range("port"), default=DEFAULTS.port, help="Port to bind to.")
@@ -269,6 +293,11 @@ def serve(host: str, port: int, workers: int, server: str, embedded: bool) -> in
     if token_made:
         env[f"{PREFIX}ADMIN_TOKEN"] = secrets.token_urlsafe(32)
         settings = Settings.from_env()
+    if not settings.admission_key and (private or settings.demo):
+        # One key for every worker of this server (independent of the admin token); outside demo mode only the
+        # private Redis of `make run`, which lives and dies with this process, gets one made up here.
+        env[f"{PREFIX}ADMISSION_KEY"] = secrets.token_urlsafe(32)
+        settings = Settings.from_env()
     # Every fail-closed rule, before a Redis starts or a port is bound (security.py).
     check_production(settings)
     redis: EmbeddedRedis | None = None
@@ -289,6 +318,8 @@ def serve(host: str, port: int, workers: int, server: str, embedded: bool) -> in
             settings = Settings.from_env()
             _create_sale(settings, DEMO_SALE)
             say("demo_sale_ready", message=f"demo sale 'demo' (stock {DEMO_SALE['stock']}) ready", sale="demo")
+        if not settings.demo:
+            _register_admission_key(settings)
         if not settings.database_url:
             # make run: no embedded PostgreSQL (docs/decisions.md, issue 13); orders stay in Redis only.
             say(
@@ -343,6 +374,8 @@ def serve(host: str, port: int, workers: int, server: str, embedded: bool) -> in
                 timeout_graceful_shutdown=5,
                 timeout_keep_alive=settings.keepalive_s,
                 limit_concurrency=settings.limit_concurrency or None,
+                proxy_headers=True,
+                forwarded_allow_ips=settings.forwarded_allow_ips,
             )
     except EmbeddedRedisError as exc:
         raise RunFailed(f"the embedded Redis did not start: {exc}") from exc
@@ -515,11 +548,12 @@ def _bot_attack(
     from flashsale.bots import run, table
 
     _room_for(bots * connections + humans, ctx)
+    # Every simulated account joins from this one host: the per-address join limit would refuse the run itself.
     results = _against(
         ctx,
         url,
         admin_token,
-        {"FLASHSALE_DEMO": "true"},
+        {"FLASHSALE_DEMO": "true", "FLASHSALE_JOIN_RATE_PER_ADDRESS": "0"},
         lambda at, token, mint: run(at, token, mint, bots, connections, humans, stock),
     )
     click.echo(table(results))

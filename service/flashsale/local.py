@@ -62,12 +62,17 @@ class LocalServer:
     ) -> None:
         self.port = port or free_port()
         self.admin_token = admin_token or secrets.token_urlsafe(32)
+        given = (env or {}).get("FLASHSALE_ADMISSION_KEY")
+        self.admission_key = secrets.token_urlsafe(32) if given is None else given
+        """The key its tickets and admission tokens are signed with (the ``env`` one if given, even empty to
+        start without one, else random)."""
         self.workers = workers
         self.server = server
         self.env = {
             **os.environ,
             "FLASHSALE_REDIS_URL": redis_url,
             "FLASHSALE_ADMIN_TOKEN": self.admin_token,
+            "FLASHSALE_ADMISSION_KEY": self.admission_key,
             "FLASHSALE_HOST": "127.0.0.1",
             "FLASHSALE_PORT": str(self.port),
             "FLASHSALE_WORKERS": str(workers),

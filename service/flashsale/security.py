@@ -68,6 +68,7 @@ def check_production(settings: Settings) -> None:
     check_identity(settings)
     if settings.demo:
         return
+    check_admission_key(settings)
     for rule in PRODUCTION_RULES:
         if settings.embedded and rule.laptop_ok:
             continue
@@ -109,3 +110,26 @@ def check_identity(settings: Settings) -> None:
             raise SettingsError(
                 "FLASHSALE_OIDC_ISSUER must be an https:// URL (http:// only with FLASHSALE_OIDC_ALLOW_HTTP=true)"
             )
+
+
+# -- the admission key (issue 23): a function of its own, so the one production check can call it ---------------
+
+ADMISSION_KEY_VARIABLE = "FLASHSALE_ADMISSION_KEY"
+
+
+def check_admission_key(settings: Settings) -> None:
+    """Outside demo mode tickets and admission tokens need a key of their own: every replica signs with it, so
+    it must be set (a per-process key would make replicas refuse each other's tickets) and must not be the admin
+    token (whoever reads one must not learn the other). Its length (32+) is checked by the settings type."""
+    if settings.demo:
+        return
+    key = settings.admission_key
+    if not key:
+        raise SettingsError(
+            f"{ADMISSION_KEY_VARIABLE} is unset: set the same random key of 32+ characters on every replica, "
+            "e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'` (independent of the admin token)"
+        )
+    if key == settings.admin_token or settings.admin_token in settings.previous_admission_keys:
+        raise SettingsError(f"{ADMISSION_KEY_VARIABLE} must differ from FLASHSALE_ADMIN_TOKEN")
+    if len(set(key)) < 8:
+        raise SettingsError(f"{ADMISSION_KEY_VARIABLE} is weak (fewer than 8 distinct characters)")

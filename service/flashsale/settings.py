@@ -42,7 +42,7 @@ Positive = Annotated[int, msgspec.Meta(ge=1)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
-_SECRETS = frozenset({"admin_token", "redis_url", "database_url", "admission_key"})
+_SECRETS = frozenset({"admin_token", "redis_url", "database_url", "admission_key", "admission_keys_previous"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
@@ -66,8 +66,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Bearer token for ``/admin``. Unset: every admin call is refused."""
     admission_key: Annotated[str, msgspec.Meta(min_length=32)] | None = None
     """HMAC key (32+ characters) that signs waiting-room tickets and admission tokens; every worker and replica
-    needs the same one (on AWS it comes from Secrets Manager). Unset: derived from the admin token, or a random
-    per-process key when there is none (one worker only)."""
+    needs the same one (on AWS it comes from Secrets Manager), and it is independent of the admin token.
+    Required outside demo mode (``flashsale serve`` refuses to start without it); in demo mode ``flashsale
+    serve`` makes a random one for its workers."""
+    admission_keys_previous: Annotated[str, msgspec.Meta(pattern=r"^[^,]{32,}(,[^,]{32,})*$")] | None = None
+    """Keys that signed before a rotation, comma-separated (32+ characters each): tickets and tokens they signed
+    still verify, and polls re-sign tickets with the current key. Drop a key once the grace period is over
+    (docs/queue.md, "Rotating the admission key")."""
+    queue_retention_s: Annotated[int, _range(60, 90 * 86_400)] = 86_400
+    """How long a waiting room's keys and tickets outlive the sale's close (seconds): buyers still read
+    "closed" meanwhile; then the room is gone from Redis (its orders are in the sale's ledger)."""
     admin_enabled: bool = True
     """Mount the admin routes at all."""
     demo: bool = False
@@ -90,6 +98,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Requests per second per client address on the purchase route (0: off)."""
     rate_limit_per_buyer: NonNegative = 0
     """Purchase requests per second per buyer (0: off)."""
+    join_rate_per_address: NonNegative = 10
+    """Waiting-room joins per second per client address, per worker (0: off). On by default: one address filling
+    a room with made-up buyers is refused (429) long before the room's cap. Behind a proxy the client address is
+    read from X-Forwarded-For as FLASHSALE_FORWARDED_ALLOW_IPS says; set that, or every buyer shares the proxy's
+    address."""
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+    """Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed: the client address
+    is the last entry not added by one of them (uvicorn's proxy headers). Compose sets the Docker networks, the
+    Terraform module the private ranges the ALB lives in."""
     rate_limit_buyers_tracked: Annotated[int, _range(1, 10_000_000)] = 100_000
     """Most buyers the per-buyer limiter tracks in one one-second window (its memory bound, per worker)."""
     max_body_bytes: Annotated[int, _range(256, 1 << 24)] = 4096
@@ -189,6 +206,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return cls(**values)
 
     @property
+    def previous_admission_keys(self) -> list[str]:
+        return self.admission_keys_previous.split(",") if self.admission_keys_previous else []
+
+    @property
     def redis_timeout_s(self) -> float:
         return self.redis_timeout_ms / 1000
 
@@ -196,6 +217,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         """The settings as a dict with secrets masked, for start-up logs."""
         out = {f.name: getattr(self, f.name) for f in msgspec.structs.fields(self)}
         out["admin_token"] = "***" if self.admin_token else None
+        out["admission_key"] = "***" if self.admission_key else None
+        out["admission_keys_previous"] = "***" if self.admission_keys_previous else None
         if self.database_url and "@" in self.database_url:
             scheme, _, rest = self.database_url.partition("://")
             out["database_url"] = f"{scheme}://***@{rest.rpartition('@')[2]}"
@@ -211,6 +234,8 @@ def _base(kind: Any) -> Any:
         kind = typing.get_args(kind)[0]
     if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
         kind = next(k for k in typing.get_args(kind) if k is not type(None))
+    if typing.get_origin(kind) is Annotated:  # Annotated[str, ...] | None: an empty value means unset too
+        kind = typing.get_args(kind)[0]
     return kind
 
 

@@ -46,9 +46,13 @@ _RECONCILED = {
 _HOLD = {"hold_id": HOLD_ID, "sale_id": SALE, "buyer_id": BUYER, "quantity": 2, "expires_at": "2026-12-07T08:10:00Z"}
 
 
-TICKET = "t1.WyJzcHJpbmctZHJvcCIsImJ1eWVyLTQyIiw0MV0.9Qe0m3v1oZ2gk7YxUu1TaA"
+ROOM = "Vq3xT0aZpL9k"
+TICKET = (
+    "t2.4OBYy2Qr.WyJzcHJpbmctZHJvcCIsIlZxM3hUMGFacEw5ayIsImJ1eWVyLTQyIiw0MSwxNzY1MTUyMDAwMDAwXQ.TB5k1dxFq49G-IU2BDa5sQ"
+)
 _QUEUE = {
     "sale_id": SALE,
+    "room": ROOM,
     "mode": "random_at_open",
     "state": "open",
     "opens_at": "2026-12-07T08:00:00.000Z",
@@ -58,8 +62,10 @@ _QUEUE = {
     "admission_rate": 49.8,
     "paused": False,
     "commitment": "5d41402abc4b2a76b9719d911017c592" * 2,
-    "seed": "7c4a8d09ca3762af61e59520943dc26494f8941b" + "0" * 24,
+    "seed": "c3ab8ff13720e8ad9047dd39466b3c8974e592c2fa383d4a3960714caef0c4f2",
     "pre_count": 1500,
+    "reveal": "7c4a8d09ca3762af61e59520943dc26494f8941b" + "0" * 24,
+    "join_root": "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
 }
 
 
@@ -113,7 +119,14 @@ RESPONSES: dict[str, dict[str, Example]] = {
     "listSales": _one("Two sales", [SALE, "autumn-drop"]),
     "joinQueue": _one(
         "A place: poll its Location",
-        {"ticket": TICKET, "sale_id": SALE, "buyer_id": BUYER, "joined_index": 41},
+        {
+            "ticket": TICKET,
+            "sale_id": SALE,
+            "buyer_id": BUYER,
+            "joined_index": 41,
+            "room": ROOM,
+            "expires_at": "2026-12-08T00:00:00.000Z",
+        },
     ),
     "getQueuePlace": {
         "waiting": Example(
@@ -128,12 +141,37 @@ RESPONSES: dict[str, dict[str, Example]] = {
                 "ahead": 0,
                 "eta_s": 0.0,
                 "retry_after_s": 1,
-                "admission_token": "a1.WyJzcHJpbmctZHJvcCIsImJ1eWVyLTQyIiw0MV0.3lkkd-DLdAGj5vsUDM6DaA",
+                "admission_token": "a2.4OBYy2Qr.WyJzcHJpbmctZHJvcCIsIlZxM3hUMGFacEw5ayIsImJ1eWVyLTQyIiw0MSwxNzY1"
+                "MDk0NDAwMDAwLDE3NjUwOTQ1MjAwMDAsZmFsc2Vd.FdrNQB67LJfRPX_MPoh5Jg",
                 "admission_expires_at": "2026-12-07T08:02:00.000Z",
             },
         ),
     },
     "getQueue": _one("The room after the open", _QUEUE),
+    "getQueueJoins": _one(
+        "Two join log entries (16 bytes each), shown base64-encoded", "bGVhZi1kaWdlc3QtMDAwMGxlYWYtZGlnZXN0LTAwMDE="
+    ),
+    "getQueueProof": _one(
+        "The proof of join index 5 in a pre-queue of 8",
+        {
+            "sale_id": SALE,
+            "room": ROOM,
+            "join_index": 5,
+            "tree_size": 8,
+            "buyer_salt": "9f86d081884c7d659a2feaa0c55ad015",
+            "buyer_digest": "a3f2c1d4e5f60718293a4b5c6d7e8f90",
+            "path": [
+                "1b4f0e9851971998e732078544c96b36c3d01cedf7caa332359d6f1d83567014",
+                "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752",
+                "fd61a03af4f77d870fc21e05e7e80678095c92d808cfb3b5c279ee04c74aca13",
+            ],
+            "join_root": "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+            "reveal": "7c4a8d09ca3762af61e59520943dc26494f8941b" + "0" * 24,
+            "seed": "c3ab8ff13720e8ad9047dd39466b3c8974e592c2fa383d4a3960714caef0c4f2",
+            "commitment": "5d41402abc4b2a76b9719d911017c592" * 2,
+            "position": 2,
+        },
+    ),
     "getQueueFigures": _one(
         "The operator's figures",
         {
@@ -144,6 +182,9 @@ RESPONSES: dict[str, dict[str, Example]] = {
             "max_active": 500,
             "admit_rate": 50.0,
             "token_ttl_s": 120,
+            "max_places": 5000,
+            "reoffered_units": 0,
+            "waitlist_bought_units": 0,
         },
     ),
     "pauseQueue": _one("Admission paused", {"sale_id": SALE, "paused": True}),

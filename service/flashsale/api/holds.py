@@ -173,6 +173,9 @@ def _problem(result: HoldResult, sale_id: str, instance: str) -> Response[Any]:
     if outcome is Outcome.LIMIT_REACHED:
         detail = f"this buyer holds or has bought {result.bought} of at most {result.limit}"
         return p.problem_response(problem, detail, instance, bought=result.bought, limit=result.limit)
+    if outcome is Outcome.ADMISSION_UNITS_EXCEEDED:
+        detail = f"one admission holds at most {result.limit} unit(s)"
+        return p.problem_response(problem, detail, instance, limit=result.limit)
     if outcome is Outcome.NOT_OPEN:
         opens_at = from_ms(result.opens_ms)
         return p.problem_response(problem, f"opens at {opens_at}", instance, opens_at=opens_at)
@@ -355,7 +358,7 @@ class HoldController(Controller):
             _confirm_answer(sale_id, instance),
             instance,
             request.scope,
-            hold_id=hold_id,
+            hold_digest=key_digest(hold_id),
         )
 
     @delete(
@@ -393,7 +396,7 @@ class HoldController(Controller):
             _release_answer(sale_id, instance),
             instance,
             request.scope,
-            hold_id=hold_id,
+            hold_digest=key_digest(hold_id),
         )
 
     @get(

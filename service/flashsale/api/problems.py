@@ -91,6 +91,9 @@ ADMISSION_INVALID = ProblemType("admission-invalid", 403, "The admission token i
 ADMISSION_EXPIRED = ProblemType("admission-expired", 403, "The admission token expired")
 ADMISSION_NOT_YET_VALID = ProblemType("admission-not-yet-valid", 403, "The admission token is not valid yet")
 ADMISSION_USED = ProblemType("admission-used", 409, "The admission token was used already")
+ADMISSION_UNITS_EXCEEDED = ProblemType(
+    "admission-units-exceeded", 409, "One admission admits fewer units than this request asks for"
+)
 UNKNOWN_TICKET = ProblemType("unknown-ticket", 404, "No such place in this sale's waiting room")
 NO_QUEUE = ProblemType("no-queue", 404, "This sale has no waiting room")
 QUEUE_ENDED = ProblemType("queue-ended", 409, "The waiting room no longer gives places: sold out or closed")
@@ -101,6 +104,8 @@ BUYER_NOT_ELIGIBLE = ProblemType("buyer-not-eligible", 403, "This buyer does not
 IDENTITY_UNAVAILABLE = ProblemType(
     "identity-unavailable", 503, "The identity provider's signing keys could not be fetched"
 )
+QUEUE_FULL = ProblemType("queue-full", 409, "The waiting room gave every place it may")
+NO_DRAW = ProblemType("no-draw", 409, "No sealed draw covers this place: not a random open's pre-queue, or not yet")
 
 PROBLEM_TYPES: tuple[ProblemType, ...] = tuple(v for v in list(globals().values()) if isinstance(v, ProblemType))
 """Every problem type above, collected rather than listed again: the OpenAPI ``type`` enum is made from it."""
@@ -127,7 +132,16 @@ class ProblemBody(msgspec.Struct):
     bought: Annotated[int, msgspec.Meta(description="limit-reached: units this buyer holds or bought")] | Unset = (
         msgspec.UNSET
     )
-    limit: Annotated[int, msgspec.Meta(description="limit-reached: the sale's per-buyer limit")] | Unset = msgspec.UNSET
+    limit: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                description="limit-reached: the sale's per-buyer limit; admission-units-exceeded: the units one "
+                "admission admits"
+            ),
+        ]
+        | Unset
+    ) = msgspec.UNSET
     opens_at: Annotated[str, msgspec.Meta(description="sale-not-open: when the sale opens (RFC 3339)")] | Unset = (
         msgspec.UNSET
     )
@@ -154,6 +168,9 @@ class ProblemBody(msgspec.Struct):
         ]
         | Unset
     ) = msgspec.UNSET
+    max_places: Annotated[int, msgspec.Meta(description="queue-full: places the room gives at most")] | Unset = (
+        msgspec.UNSET
+    )
     errors: (
         Annotated[list[dict[str, Any]], msgspec.Meta(description="invalid-request: what failed validation, where")]
         | Unset
@@ -192,6 +209,7 @@ BY_OUTCOME: dict[Outcome, ProblemType] = {
     Outcome.BUYER_UNAUTHENTICATED: BUYER_UNAUTHENTICATED,
     Outcome.BUYER_NOT_ELIGIBLE: BUYER_NOT_ELIGIBLE,
     Outcome.IDENTITY_UNAVAILABLE: IDENTITY_UNAVAILABLE,
+    Outcome.ADMISSION_UNITS_EXCEEDED: ADMISSION_UNITS_EXCEEDED,
 }
 
 UNAVAILABLE_DETAIL = (

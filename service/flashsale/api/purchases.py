@@ -152,6 +152,9 @@ def answer(sale_id: str, path: str, result: PurchaseResult) -> Response[Any]:
     if outcome is Outcome.LIMIT_REACHED:
         detail = f"this buyer has bought {result.bought} of at most {result.limit}"
         return p.problem_response(problem, detail, instance, bought=result.bought, limit=result.limit)
+    if outcome is Outcome.ADMISSION_UNITS_EXCEEDED:
+        detail = f"one admission buys at most {result.limit} unit(s)"
+        return p.problem_response(problem, detail, instance, limit=result.limit)
     if outcome is Outcome.NOT_OPEN:
         opens_at = from_ms(result.opens_ms)
         return p.problem_response(problem, f"opens at {opens_at}", instance, opens_at=opens_at)
@@ -218,7 +221,10 @@ def attempt_responses() -> dict[int, Any]:
                 p.ADMISSION_NOT_YET_VALID,
             ),
         ),
-        (409, p.describe(p.SOLD_OUT, p.LIMIT_REACHED, p.NOT_OPEN, p.CLOSED, p.ADMISSION_USED)),
+        (
+            409,
+            p.describe(p.SOLD_OUT, p.LIMIT_REACHED, p.NOT_OPEN, p.CLOSED, p.ADMISSION_USED, p.ADMISSION_UNITS_EXCEEDED),
+        ),
         p.DOC_TOO_LARGE,
         (422, p.describe(p.IDEMPOTENCY_CONFLICT)),
         p.DOC_RATE_LIMITED,

@@ -8,8 +8,7 @@ from the published permutation, and whether it was admitted comes from the worke
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import asyncio
 import secrets
 import time
 from importlib import resources
@@ -23,13 +22,17 @@ from litestar.params import JSONBody, Parameter
 
 from flashsale.api import problems as p
 from flashsale.api.auth import buyer_of, refusal
+from flashsale.api.limits import PER_ADDRESS, BuyerRateLimiter
 from flashsale.api.schemas import IdempotencyKey, SaleIdParam
 from flashsale.identity import Buyer
 from flashsale.inventory import Inventory, Outcome, Unavailable
 from flashsale.inventory.outcomes import QueueState
-from flashsale.queue.controller import step
+from flashsale.queue import joinlog
+from flashsale.queue.controller import join_tree, step
+from flashsale.queue.fair import permute
 from flashsale.queue.tokens import AdmissionError, Signer, TicketError
-from flashsale.queue.view import QueueBoard, QueueStale, Room
+from flashsale.queue.tokens import Ticket as TicketClaims
+from flashsale.queue.view import ISSUED_KEPT, Place, QueueBoard, QueueStale, Room
 from flashsale.settings import Settings
 from flashsale.timefmt import format_ms
 
@@ -53,12 +56,11 @@ def _problem(
 
 
 def make_signer(settings: Settings) -> Signer:
-    """The admission key: FLASHSALE_ADMISSION_KEY; else derived from the admin token (every worker and replica
-    shares that one already, and the HMAC does not reveal it); else random to this process (one worker only)."""
+    """The admission keys: FLASHSALE_ADMISSION_KEY signs, FLASHSALE_ADMISSION_KEYS_PREVIOUS still verify. Outside
+    demo mode the server does not start without the key (security.check_admission_key); a demo app made without
+    one (``flashsale serve`` gives its workers one) gets a random key of its own, valid in this process only."""
     if settings.admission_key:
-        return Signer(settings.admission_key.encode())
-    if settings.admin_token:
-        return Signer(hmac.new(settings.admin_token.encode(), b"flashsale admission key", hashlib.sha256).digest())
+        return Signer(settings.admission_key.encode(), [k.encode() for k in settings.previous_admission_keys])
     if settings.workers > 1:
         log.warning("admission_key_per_process", workers=settings.workers)
     return Signer(secrets.token_bytes(32))
@@ -81,6 +83,10 @@ class Ticket(msgspec.Struct):
     buyer_id: str
     joined_index: int
     """Arrival order (0-based). The place follows from it and the seed revealed at the open."""
+    room: str
+    """The waiting room's id: a deleted and re-created sale has another, and refuses this ticket."""
+    expires_at: str
+    """When the ticket stops being known: the sale's close plus the room's retention."""
 
 
 class PlaceView(msgspec.Struct, omit_defaults=True):
@@ -94,12 +100,17 @@ class PlaceView(msgspec.Struct, omit_defaults=True):
     admission_token: str | None = None
     """While ``admitted``: send it as the ``Admission-Token`` header of the purchase or hold."""
     admission_expires_at: str | None = None
+    ticket: str | None = None
+    """The same place re-signed with the current key, when the ticket polled was signed with a previous one (a
+    key rotation): poll this one from now on."""
 
 
 class QueueView(msgspec.Struct):
     """The sale's waiting room, the same for everyone (cacheable for a second)."""
 
     sale_id: str
+    room: str
+    """The room's random id, made at its creation."""
     mode: str
     state: QueueState
     opens_at: str
@@ -111,10 +122,37 @@ class QueueView(msgspec.Struct):
     """Admissions per second measured over the last 10 s."""
     paused: bool
     commitment: str
-    """sha256(seed), published from creation."""
+    """SHA-256 of the room's secret (``reveal``), published from creation."""
     seed: str | None
-    """Revealed at the open: recompute every place with docs/queue.md."""
+    """A random open's permutation key, HMAC-SHA256(key=reveal, message=join_root), published right after the
+    open: recompute every place with docs/queue.md."""
     pre_count: int | None
+    reveal: str | None = None
+    """The secret committed at creation, published with the seed."""
+    join_root: str | None = None
+    """Merkle root of the pre-queue's join log as the open fixed it (GET .../queue/joins gives the log)."""
+
+
+class InclusionProof(msgspec.Struct):
+    """Proof that this place's join is in the join log the draw was made from (docs/queue.md shows the checks)."""
+
+    sale_id: str
+    room: str
+    join_index: int
+    tree_size: int
+    """Joins before the open: the leaves of the tree (``pre_count``)."""
+    buyer_salt: str
+    """Hex; given to this ticket's holder only: SHA-256(buyer_salt || buyer id)[:16] is ``buyer_digest``."""
+    buyer_digest: str
+    """Hex, 16 bytes: what the join log holds at ``join_index``."""
+    path: list[str]
+    """Sibling hashes (hex) from the leaf up (RFC 9162 section 2.1.3)."""
+    join_root: str
+    reveal: str
+    seed: str
+    commitment: str
+    position: int
+    """The place the draw gave this join index: permute(seed, tree_size, join_index)."""
 
 
 class AdmissionPause(msgspec.Struct):
@@ -136,16 +174,32 @@ class QueueFigures(msgspec.Struct):
     max_active: int
     admit_rate: float
     token_ttl_s: int
+    max_places: int
+    """Places the room gives at most (409 queue-full past it)."""
+    reoffered_units: int
+    """Units offered to waiters admitted from the waitlist (units that came back after the sell-out)."""
+    waitlist_bought_units: int
+    """Units bought or held by buyers admitted from the waitlist."""
+    waitlist_from: int | None = None
+    """The serving counter when the room first sold out: places from there on were admitted from the waitlist
+    (absent while it never sold out)."""
 
 
 async def _room(request: Request[Any, Any, Any], sale_id: str) -> Room | Response[Any]:
     """The worker's fresh snapshot of the sale's room. A sale this worker has not stepped yet (created since
-    its controller last listed the rooms) is stepped once here: two Redis calls, once per sale and worker."""
+    its controller last listed the rooms) is stepped here: two Redis calls, shared by every request that asks
+    meanwhile (a burst of joins on a new room makes one step, not one each)."""
     board: QueueBoard = request.app.state.queue_board
     try:
         room = board.room(sale_id)
         if room is None and sale_id not in board.rooms:
-            await step(request.app.state.inventory, board, sale_id)
+            pending = board.stepping.get(sale_id)
+            if pending is None:
+                pending = board.stepping[sale_id] = asyncio.ensure_future(
+                    step(request.app.state.inventory, board, sale_id, request.app.state.signer)
+                )
+                pending.add_done_callback(lambda _: board.stepping.pop(sale_id, None))
+            await asyncio.shield(pending)
             room = board.room(sale_id)
     except (QueueStale, Unavailable):
         return _problem(
@@ -159,10 +213,55 @@ async def _room(request: Request[Any, Any, Any], sale_id: str) -> Room | Respons
     return room
 
 
+def _admission_of(signer: Signer, room: Room, ticket: TicketClaims, place: Place) -> tuple[str, str]:
+    """The admitted place's token and its expiry, issued once per worker (polls repeat every second while
+    admitted: 7 % of a poll's CPU went to the token's HMACs, 3 % to the date, in the last round's profile)."""
+    assert place.position is not None
+    key = (place.position, place.admitted_ms, ticket.buyer_id)
+    kept = room.issued.get(key)
+    if kept is None:
+        token, _ = signer.issue(
+            ticket.sale_id,
+            ticket.room,
+            ticket.buyer_id,
+            place.position,
+            place.admitted_ms,
+            place.expires_ms,
+            place.waitlist,
+        )
+        if len(room.issued) >= ISSUED_KEPT:
+            room.issued.clear()
+        kept = room.issued[key] = (token, _iso(place.expires_ms))
+    return kept
+
+
+MAX_LOG_ENTRIES = 65_536
+"""Join log entries one GET .../queue/joins returns at most (1 MiB)."""
+
+
+async def _tree(request: Request[Any, Any, Any], sale_id: str, room: str, pre_count: int) -> list[list[bytes]]:
+    """The sealed pre-queue's Merkle tree: kept by the worker that sealed it, built once (and shared by the
+    requests that wait for it) by any other."""
+    board: QueueBoard = request.app.state.queue_board
+    key = (sale_id, room)
+    kept = board.trees.get(key)
+    if kept is not None:
+        return kept
+    pending = board.stepping.get(f"tree:{sale_id}:{room}")
+    if pending is None:
+        pending = asyncio.ensure_future(join_tree(request.app.state.inventory, sale_id, pre_count))
+        board.stepping[f"tree:{sale_id}:{room}"] = pending
+        pending.add_done_callback(lambda _: board.stepping.pop(f"tree:{sale_id}:{room}", None))
+    levels: list[list[bytes]] = await asyncio.shield(pending)
+    board.trees[key] = levels
+    return levels
+
+
 def queue_view(sale_id: str, room: Room) -> QueueView:
     s = room.snapshot
     return QueueView(
         sale_id=sale_id,
+        room=s.room,
         mode=s.mode,
         state=QueueState(s.state),
         opens_at=_iso(s.opens_ms),
@@ -174,12 +273,15 @@ def queue_view(sale_id: str, room: Room) -> QueueView:
         commitment=s.commitment,
         seed=s.seed or None,
         pre_count=s.pre_count if s.opened else None,
+        reveal=s.reveal or None,
+        join_root=s.root or None,
     )
 
 
 def admission(request: Request[Any, Any, Any], sale_id: str, buyer_id: str) -> tuple[str, Outcome | None]:
-    """The jti of the request's admission token, checked without Redis: ("", None) when none came (the Lua
-    step refuses it if the sale has a waiting room), ("", reason) when it is refused here."""
+    """The request's admission token as the purchase or hold step spends it (``<room>:<place>[:w]``), checked
+    without Redis: ("", None) when none came (the Lua step refuses it if the sale has a waiting room), ("", reason)
+    when it is refused here. Its room is checked by the Lua step (lua/admitlib.lua)."""
     token = request.headers.get(ADMISSION_HEADER)
     if token is None:
         return "", None
@@ -188,7 +290,7 @@ def admission(request: Request[Any, Any, Any], sale_id: str, buyer_id: str) -> t
         claims = signer.verify(token, sale_id, buyer_id, int(time.time() * 1000))
     except AdmissionError as exc:
         return "", Outcome(exc.reason)
-    return claims.jti, None
+    return claims.spent_as, None
 
 
 class QueueController(Controller):
@@ -208,16 +310,17 @@ class QueueController(Controller):
         summary="Join the sale's waiting room",
         description=(
             "The buyer is the bearer token's; no body (or `{}`). "
-            "One place per (sale, buyer): joining again, on any connection or with any key, returns the same "
-            "ticket (200). Before the open, places are drawn at random at the open (commit-reveal)."
+            "One place per (room, buyer): joining again, on any connection or with any key, returns the same "
+            "ticket (200); the Idempotency-Key is not stored, the buyer is. Before the open, places are drawn at "
+            "random at the open (commit-reveal). Joins are rate limited per client address (429)."
         ),
         cache_control=NO_STORE,
         responses=p.responses(
             p.DOC_BAD_REQUEST,
             *p.DOC_BUYER_AUTH,
             (404, p.describe(p.NO_QUEUE)),
-            (409, p.describe(p.QUEUE_ENDED)),
-            (422, p.describe(p.IDEMPOTENCY_CONFLICT)),
+            (409, p.describe(p.QUEUE_ENDED, p.QUEUE_FULL)),
+            p.DOC_RATE_LIMITED,
             p.DOC_UNAVAILABLE,
         ),
     )
@@ -234,24 +337,38 @@ class QueueController(Controller):
         if raw.strip() and raw.strip() != b"{}":
             # The buyer is the token's: a body naming one (as joins did before tokens) is refused, not ignored.
             return _problem(p.INVALID, "a join takes no body: the buyer is the bearer token's", instance)
+        buyer_id = buyer.id
+        limiter: BuyerRateLimiter | None = request.app.state.join_limiter
+        if limiter is not None and not limiter.allow(request.client.host if request.client else ""):
+            detail = "too many joins from this address; retry after Retry-After"
+            return _problem(p.RATE_LIMITED, detail, instance, limiter.refusal_headers(), rate_limit=PER_ADDRESS)
+        room = await _room(request, sale_id)
+        if isinstance(room, Response):
+            return room
+        s = room.snapshot
         try:
-            result = await inventory.join(sale_id, buyer.id, idempotency_key)
+            result = await inventory.join(sale_id, room.buyer_digest(buyer_id), s.room)
         except Unavailable as exc:
             return _problem(
                 p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", instance, headers=p.unavailable_headers()
             )
         outcome = result.outcome
         if outcome is Outcome.JOINED or outcome is Outcome.REPLAYED:
-            ticket = signer.ticket(sale_id, buyer.id, result.index)
+            ticket = signer.ticket(sale_id, s.room, buyer_id, result.index, s.expires_ms)
             headers = {"Location": f"{instance}/{ticket}"}
             if outcome is Outcome.REPLAYED:
                 headers["Idempotent-Replayed"] = "true"
-            body = Ticket(ticket, sale_id, buyer.id, result.index)
+            body = Ticket(ticket, sale_id, buyer_id, result.index, s.room, _iso(s.expires_ms))
             return Response(body, status_code=200 if outcome is Outcome.REPLAYED else 201, headers=headers)
-        if outcome is Outcome.IDEMPOTENCY_CONFLICT:
-            return _problem(p.IDEMPOTENCY_CONFLICT, "this Idempotency-Key joined for another buyer", instance)
         if outcome is Outcome.UNKNOWN_SALE:
             return _problem(p.NO_QUEUE, f"sale {sale_id!r} has no waiting room", instance)
+        if outcome is Outcome.ROOM_CHANGED:  # re-created since this worker's last step: its next step sees it
+            return _problem(
+                p.UNAVAILABLE, "the waiting room was just re-created; retry", instance, headers=p.unavailable_headers()
+            )
+        if outcome is Outcome.QUEUE_FULL:
+            detail = f"the waiting room gave its {result.max_places} places"
+            return _problem(p.QUEUE_FULL, detail, instance, max_places=result.max_places)
         return _problem(p.QUEUE_ENDED, f"admission ended: {outcome.value}", instance, state=outcome.value)
 
     @get(
@@ -261,7 +378,7 @@ class QueueController(Controller):
         operation_class=p.DocumentedOperation,
         summary="Where a place stands",
         description=(
-            "State (waiting, admitted, expired, sold_out, closed), place, buyers ahead, an ETA from the measured "
+            "State (waiting, waitlisted, admitted, expired, closed), place, buyers ahead, an ETA from the measured "
             "admission rate, and Retry-After growing with the distance to the front. Admitted: the admission "
             "token to send with the purchase or hold. Answered from the worker's snapshot: no Redis call."
         ),
@@ -274,25 +391,28 @@ class QueueController(Controller):
         self, sale_id: SaleIdParam, ticket: TicketParam, request: Request[Any, Any, Any]
     ) -> Response[PlaceView]:
         signer: Signer = request.app.state.signer
+        unknown = f"/sales/{sale_id}/queue"
         buyer = await buyer_of(request)
         if not isinstance(buyer, Buyer):
-            return refusal(buyer[0], buyer[1], f"/sales/{sale_id}/queue")
+            return refusal(buyer[0], buyer[1], unknown)
         try:
-            place_of = signer.read_ticket(ticket, sale_id)
+            place_of = signer.read_ticket(ticket, sale_id, int(time.time() * 1000))
         except TicketError:
-            return _problem(p.UNKNOWN_TICKET, "not a ticket of this sale", f"/sales/{sale_id}/queue")
+            return _problem(p.UNKNOWN_TICKET, "not a live ticket of this sale", unknown)
         if place_of.buyer_id != buyer.id:  # another buyer's place: as unknown as a forged one
-            return _problem(p.UNKNOWN_TICKET, "not a ticket of this sale", f"/sales/{sale_id}/queue")
+            return _problem(p.UNKNOWN_TICKET, "not a live ticket of this sale", unknown)
         room = await _room(request, sale_id)
         if isinstance(room, Response):
             return room
+        if place_of.room != room.snapshot.room:
+            return _problem(p.UNKNOWN_TICKET, "a ticket of an earlier waiting room of this sale", unknown)
         board: QueueBoard = request.app.state.queue_board
         place = board.place(room, place_of.index)
         view = PlaceView(place.state, place.position, place.ahead, place.eta_s, place.retry_after_s)
         if place.state is QueueState.ADMITTED and place.position is not None:
-            token, _ = signer.issue(sale_id, place_of.buyer_id, place.position, place.admitted_ms, place.expires_ms)
-            view.admission_token = token
-            view.admission_expires_at = _iso(place.expires_ms)
+            view.admission_token, view.admission_expires_at = _admission_of(signer, room, place_of, place)
+        if not signer.is_current(ticket):
+            view.ticket = signer.ticket(sale_id, place_of.room, place_of.buyer_id, place_of.index, place_of.exp_ms)
         return Response(view, headers={"Retry-After": str(place.retry_after_s)})
 
     @get(
@@ -310,6 +430,111 @@ class QueueController(Controller):
         if isinstance(room, Response):
             return room
         return Response(queue_view(sale_id, room))
+
+    @get(
+        "/queue/{ticket:str}/proof",
+        operation_id="getQueueProof",
+        security=[{"buyer": []}],
+        operation_class=p.DocumentedOperation,
+        summary="Inclusion proof of a place in the draw",
+        description=(
+            "For a place in a random open's pre-queue, once the draw is sealed: the join's leaf, its audit path to "
+            "the published join_root, and the salt that lets this buyer recompute their digest (docs/queue.md)."
+        ),
+        cache_control=NO_STORE,
+        responses=p.responses(
+            p.DOC_BAD_REQUEST,
+            *p.DOC_BUYER_AUTH,
+            (404, p.describe(p.UNKNOWN_TICKET, p.NO_QUEUE)),
+            (409, p.describe(p.NO_DRAW)),
+            p.DOC_UNAVAILABLE,
+        ),
+    )
+    async def proof(
+        self, sale_id: SaleIdParam, ticket: TicketParam, request: Request[Any, Any, Any]
+    ) -> Response[InclusionProof]:
+        signer: Signer = request.app.state.signer
+        instance = f"/sales/{sale_id}/queue"
+        buyer = await buyer_of(request)
+        if not isinstance(buyer, Buyer):
+            return refusal(buyer[0], buyer[1], instance)
+        try:
+            place_of = signer.read_ticket(ticket, sale_id, int(time.time() * 1000))
+        except TicketError:
+            return _problem(p.UNKNOWN_TICKET, "not a live ticket of this sale", instance)
+        if place_of.buyer_id != buyer.id:  # the salt that recomputes a buyer's digest is that buyer's alone
+            return _problem(p.UNKNOWN_TICKET, "not a live ticket of this sale", instance)
+        room = await _room(request, sale_id)
+        if isinstance(room, Response):
+            return room
+        s = room.snapshot
+        if place_of.room != s.room:
+            return _problem(p.UNKNOWN_TICKET, "a ticket of an earlier waiting room of this sale", instance)
+        if s.mode != "random_at_open" or not s.seed or place_of.index >= s.pre_count:
+            return _problem(
+                p.NO_DRAW, "this place was not drawn (FIFO, joined after the open, or not sealed)", instance
+            )
+        try:
+            levels = await _tree(request, sale_id, s.room, s.pre_count)
+        except (Unavailable, ValueError):
+            return _problem(p.UNAVAILABLE, p.UNAVAILABLE_DETAIL, instance, headers=p.unavailable_headers())
+        digest = room.buyer_digest(place_of.buyer_id)
+        if joinlog.leaf_hash(place_of.index, digest) != levels[0][place_of.index]:
+            return _problem(p.NO_DRAW, "the join log holds another buyer at this index", instance)
+        body = InclusionProof(
+            sale_id=sale_id,
+            room=s.room,
+            join_index=place_of.index,
+            tree_size=s.pre_count,
+            buyer_salt=joinlog.buyer_salt(bytes.fromhex(s.salt), place_of.buyer_id).hex(),
+            buyer_digest=digest.hex(),
+            path=[h.hex() for h in joinlog.proof(levels, place_of.index)],
+            join_root=s.root,
+            reveal=s.reveal,
+            seed=s.seed,
+            commitment=s.commitment,
+            position=permute(bytes.fromhex(s.seed), s.pre_count, place_of.index),
+        )
+        return Response(body)
+
+    @get(
+        "/queue/joins",
+        operation_id="getQueueJoins",
+        operation_class=p.DocumentedOperation,
+        summary="The join log a draw was made from",
+        description=(
+            "Raw bytes: 16 per join index from `start` (at most 65,536 entries), the buyer digests of a random "
+            "open's pre-queue, once its draw is sealed. With `join_root`, `reveal` and `seed` of GET .../queue "
+            "anyone can recompute the root and every place (docs/queue.md)."
+        ),
+        media_type="application/octet-stream",
+        cache_control=CacheControlHeader(public=True, max_age=3600),
+        responses=p.responses(
+            p.DOC_BAD_REQUEST, (404, p.describe(p.NO_QUEUE)), (409, p.describe(p.NO_DRAW)), p.DOC_UNAVAILABLE
+        ),
+    )
+    async def joins(
+        self,
+        sale_id: SaleIdParam,
+        request: Request[Any, Any, Any],
+        start: Annotated[int, Parameter(ge=0, le=10_000_000)] = 0,
+        count: Annotated[int, Parameter(ge=1, le=MAX_LOG_ENTRIES)] = MAX_LOG_ENTRIES,
+    ) -> Response[bytes]:
+        instance = f"/sales/{sale_id}/queue/joins"
+        room = await _room(request, sale_id)
+        if isinstance(room, Response):
+            return room
+        s = room.snapshot
+        if s.mode != "random_at_open" or not s.seed:
+            return _problem(p.NO_DRAW, "no sealed draw in this room", instance)
+        inventory: Inventory = request.app.state.inventory
+        try:
+            data = await inventory.join_log(sale_id, min(count, max(0, s.pre_count - start)), start)
+        except Unavailable as exc:
+            return _problem(
+                p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", instance, headers=p.unavailable_headers()
+            )
+        return Response(data, media_type="application/octet-stream")
 
     @get("/wait", summary="The buyer's waiting page", media_type="text/html", include_in_schema=False)
     async def page(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[str]:
@@ -394,6 +619,10 @@ class AdminQueueController(Controller):
             max_active=s.max_active,
             admit_rate=s.rate,
             token_ttl_s=s.token_ttl_ms // 1000,
+            max_places=s.max_places,
+            reoffered_units=s.reoffered,
+            waitlist_bought_units=s.waitlist_bought,
+            waitlist_from=s.waitlist_from,
         )
         return Response(figures, headers={"Cache-Control": "no-store"})
 

@@ -44,6 +44,7 @@ from flashsale.inventory.engine import QueueConfig
 from flashsale.orders import reconcile as rc
 from flashsale.orders.db import OrderStore
 from flashsale.orders.stream import backlog, ensure_group
+from flashsale.queue.fair import new_room
 from flashsale.telemetry import holds as hold_metrics
 from flashsale.timefmt import format_ms
 
@@ -209,12 +210,20 @@ class AdminController(Controller):
         responses=admin_responses(p.DOC_BAD_REQUEST, (409, p.describe(p.SALE_EXISTS)), p.DOC_UNAVAILABLE),
     )
     async def create_sale(
-        self, data: JSONBody[CreateSale], inventory: InventoryDep, recorder: RecorderDep, orders: OrderStoreDep
+        self,
+        data: JSONBody[CreateSale],
+        inventory: InventoryDep,
+        recorder: RecorderDep,
+        orders: OrderStoreDep,
+        request: Request[Any, Any, Any],
     ) -> Response[SaleView]:
         opens_ms, closes_ms = to_ms(data.opens_at), to_ms(data.closes_at)
         q = data.queue
         queue = (
-            QueueConfig(q.mode, q.admit_rate, q.max_active, q.token_ttl_s)
+            new_room(
+                request.app.state.signer,
+                QueueConfig(q.mode, q.admit_rate, q.max_active, q.token_ttl_s, data.admission_units, "", q.max_places),
+            )
             if q is not None and q.mode != "off"
             else None
         )

@@ -108,6 +108,30 @@ class QueueSettings(msgspec.Struct):
         int, msgspec.Meta(ge=1, le=1_000_000, description="Admitted buyers not yet done (bought or expired)")
     ] = 500
     token_ttl_s: Annotated[int, msgspec.Meta(ge=5, le=3600, description="How long an admission lasts")] = 120
+    units_per_admission: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                ge=1,
+                le=MAX_QUANTITY,
+                description="Units one admission may buy or hold, at most. Unset: the sale's per_buyer_limit, "
+                "which must then be at least 1",
+            ),
+        ]
+        | None
+    ) = None
+    max_places: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                ge=1,
+                le=10_000_000,
+                description="Places the room gives at most (409 queue-full past it). Unset: 10 per admission the "
+                "stock can serve, at least 1,000, at most 1,000,000",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class Eligibility(msgspec.Struct, omit_defaults=True):
@@ -144,6 +168,17 @@ class CreateSale(msgspec.Struct):
             ms = to_ms(getattr(self, name))
             if ms is not None and not MIN_MS <= ms <= MAX_MS:
                 raise ValueError(f"{name} must fall within years 1-9999 in UTC")
+        if self.queue is not None and self.queue.mode != "off" and self.admission_units < 1:
+            # Admission lets a buyer past the room once: without a bound, one admitted buyer could take every unit
+            # while the rest of the line waits for nothing.
+            raise ValueError("a sale with a waiting room needs per_buyer_limit >= 1 or queue.units_per_admission")
+
+    @property
+    def admission_units(self) -> int:
+        """Units one admission may buy or hold: the queue's explicit figure, else the per-buyer limit."""
+        if self.queue is not None and self.queue.units_per_admission is not None:
+            return self.queue.units_per_admission
+        return self.per_buyer_limit
 
 
 class Restock(msgspec.Struct):

@@ -67,7 +67,6 @@ from flashsale.inventory.replies import (
     decode_sale,
 )
 from flashsale.inventory.scripts import LuaScript, Scripts
-from flashsale.queue.fair import commitment
 from flashsale.settings import Durability, Settings
 
 UNSAFE_WORK_S = 0.02
@@ -82,6 +81,9 @@ REAP_INTERVAL_S = 1.0
 HOLD_TTL_S_DEFAULT = 600
 ADMISSION_STEP_MS = 50
 """Shortest admission step: a worker's tick that comes sooner after another worker's step admits nothing."""
+QUEUED_SALE_OPEN_S = 7 * 86_400
+"""How long a sale with a waiting room and no ``closes_at`` stays open (from its open): a room has an end, so its
+tickets and keys have one too (docs/decisions.md, issue 23)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,31 @@ class QueueConfig:
     """Admitted buyers that have neither bought nor let their admission expire, at most."""
     token_ttl_s: int
     """How long an admission (its token) lasts."""
+    units_per_admission: int = 1
+    """Units one admission may buy or hold (checked by the purchase and hold step, lua/admitlib.lua); the
+    admission step counts units with it: it admits no more buyers than the units left can serve."""
+    kid: str = ""
+    """Id of the admission key the room's secrets derive from (queue/tokens.py), kept with the room so that a
+    key rotation after its creation still finds them."""
+    max_places: int | None = None
+    """Places the room gives at most (409 queue-full past it); None: ``default_max_places`` of the stock."""
+    room: str = ""
+    """The room's random id (made here when empty)."""
+    commitment: str = ""
+    """SHA-256 of the room's secret (queue/fair.py), published from creation; the secret is not given here."""
+
+
+MAX_PLACES_FLOOR = 1_000
+MAX_PLACES_PER_ADMISSION = 10
+MAX_PLACES_CEILING = 1_000_000
+
+
+def default_max_places(stock: int, units_per_admission: int) -> int:
+    """Ten places per admission the stock can serve, at least 1,000 and at most 1,000,000: room for the line, the
+    no-shows and a waitlist ten times the stock, while a room's Redis memory stays bounded (about 90 bytes a
+    place: 90 MB at the ceiling; docs/decisions.md, issue 23)."""
+    admissions = -(-stock // max(1, units_per_admission))
+    return min(MAX_PLACES_CEILING, max(MAX_PLACES_FLOOR, MAX_PLACES_PER_ADMISSION * admissions))
 
 
 _HOLD_ID = re.compile(HOLD_ID_PATTERN)
@@ -373,25 +400,40 @@ class Inventory:
     ) -> bool:
         """Create a sale; False if one with this id exists already (it is left untouched).
 
-        With ``queue`` the waiting room is made first (on its own slot, with a fresh seed whose SHA-256 is
-        published at once), so no purchase can meet a sale flagged ``queued`` whose room does not exist yet."""
+        With ``queue`` the waiting room is made first (on its own slot, with a fresh random room id), so no
+        purchase can meet a sale flagged ``queued`` whose room does not exist yet. A queued sale without
+        ``closes_ms`` closes QUEUED_SALE_OPEN_S after its open; the room's keys expire the sale's retention
+        (FLASHSALE_QUEUE_RETENTION_S) after that."""
         k = sale_keys(sale_id)
+        room = ""
+        if queue is not None and queue.units_per_admission < 1:
+            raise ValueError("a waiting room admits at least one unit per admission")
+        if queue is not None and closes_ms is None:
+            closes_ms = (opens_ms if opens_ms is not None else int(time.time() * 1000)) + QUEUED_SALE_OPEN_S * 1000
+        expires_ms = 0 if closes_ms is None else closes_ms + self.settings.queue_retention_s * 1000
         if queue is not None and not await self._call(self.client.exists(k.sale)):
-            seed = secrets.token_bytes(32)
             q = queue_keys(sale_id)
-            await self._call(
-                self.scripts.queue_create.run(
-                    self.client,
-                    (q.conf,),
-                    (
-                        queue.mode,
-                        queue.admit_rate,
-                        queue.max_active,
-                        queue.token_ttl_s * 1000,
-                        "" if opens_ms is None else opens_ms,
-                        seed.hex(),
-                        commitment(seed),
-                    ),
+            room = str(
+                await self._call(
+                    self.scripts.queue_create.run(
+                        self.client,
+                        (q.conf,),
+                        (
+                            queue.mode,
+                            queue.admit_rate,
+                            queue.max_active,
+                            queue.token_ttl_s * 1000,
+                            "" if opens_ms is None else opens_ms,
+                            "",
+                            queue.commitment,
+                            queue.room or secrets.token_urlsafe(9),
+                            queue.kid,
+                            closes_ms,
+                            expires_ms,
+                            queue.max_places or default_max_places(stock, queue.units_per_admission),
+                            secrets.token_hex(16),
+                        ),
+                    )
                 )
             )
         args = (
@@ -402,13 +444,15 @@ class Inventory:
             "" if closes_ms is None else closes_ms,
             hold_ttl_s * 1000,
             "0" if queue is None else "1",
+            0 if queue is None else queue.units_per_admission,
+            room,
             eligibility,
         )
         created = bool(await self._call(self.scripts.create_sale.run(self.client, (k.sale,), args)))
         if created:
             await self._call(self.client.sadd(SALES_INDEX, sale_id))
             if queue is not None:
-                await self._call(self.client.sadd(QUEUES_INDEX, sale_id))
+                await self._call(self.client.zadd(QUEUES_INDEX, {sale_id: expires_ms}))
             self._forget(sale_id)
         return created
 
@@ -447,28 +491,41 @@ class Inventory:
             async for key in self.client.scan_iter(match=pattern, count=1000)
         ]
         q = queue_keys(sale_id)
-        idem_keys += [key async for key in self.client.scan_iter(match=q.join_idem_pattern, count=1000)]
         for key in (*k.fixed, *q.fixed, *idem_keys):
             await self._call(self.client.delete(key))
         await self._call(self.client.srem(SALES_INDEX, sale_id))
-        await self._call(self.client.srem(QUEUES_INDEX, sale_id))
+        await self._call(self.client.zrem(QUEUES_INDEX, sale_id))
         self._forget(sale_id)
         return existed
 
     # -- the waiting room ----------------------------------------------------------------------------------
 
-    async def join(self, sale_id: str, buyer_id: str, idempotency_key: str) -> JoinResult:
-        """One place per (sale, buyer): one script call on the queue's slot, with the purchase deadline."""
+    async def join(self, sale_id: str, buyer_digest: bytes, room: str = "") -> JoinResult:
+        """One place per (room, buyer) in the room ``room`` ("": whichever the sale has): one script call on the
+        queue's slot, with the purchase deadline. ``buyer_digest``: the buyer's 16 bytes in this room
+        (queue/joinlog.py); a join is idempotent by buyer, so it keeps no record of its Idempotency-Key."""
+        if len(buyer_digest) != 16:
+            raise ValueError("a buyer digest has 16 bytes")
         q = queue_keys(sale_id)
-        keys = (q.conf, q.buyers, q.join_idem(idempotency_key))
-        return decode_join(await self._run(self.scripts.queue_join, keys, (buyer_id, self._ttl)))
+        keys = (q.conf, q.buyers, q.join_log)
+        return decode_join(await self._run(self.scripts.queue_join, keys, (buyer_digest, room)))
 
     async def advance_queue(
-        self, sale_id: str, units: int, spent: int, sale_state: str, since_ms: int
+        self,
+        sale_id: str,
+        units: int,
+        spent: int,
+        sale_state: str,
+        since_ms: int,
+        per_admission: int = 1,
+        waitlist_units: int = 0,
     ) -> QueueSnapshot | None:
-        """One admission step (paced by Redis time, so every worker may call it) and the room's state."""
+        """One admission step (paced by Redis time, so every worker may call it) and the room's state.
+
+        ``units``: the units left to sell; ``per_admission``: the units one admission may take;
+        ``waitlist_units``: units bought or held with waitlist admissions (the sale's, for the room's figures)."""
         q = queue_keys(sale_id)
-        args = (units, spent, sale_state, since_ms, ADMISSION_STEP_MS)
+        args = (units, spent, sale_state, since_ms, ADMISSION_STEP_MS, per_admission, waitlist_units)
         reply = await self._call(self.scripts.queue_advance.run(self.client, (q.conf, q.admit_times), args))
         return decode_queue_advance(reply)
 
@@ -477,8 +534,27 @@ class Inventory:
         q = queue_keys(sale_id)
         return bool(await self._call(self.scripts.queue_pause.run(self.client, (q.conf,), ("1" if paused else "0",))))
 
+    async def join_log(self, sale_id: str, count: int, start: int = 0) -> bytes:
+        """``count`` entries of the room's join log from join index ``start`` (16 bytes each; fewer at its end)."""
+        if count <= 0:
+            return b""
+        q = queue_keys(sale_id)
+        end = (start + count) * 16 - 1
+        raw = await self._call(self.client.execute_command("GETRANGE", q.join_log, start * 16, end, NEVER_DECODE=True))
+        return bytes(raw or b"")
+
+    async def seal_room(self, sale_id: str, pre_count: int, root: str, reveal: str, seed: str) -> bool:
+        """Publish a random open's draw once (lua/queue_seal.lua); False when it was sealed already."""
+        q = queue_keys(sale_id)
+        args = (pre_count, root, reveal, seed)
+        return bool(await self._call(self.scripts.queue_seal.run(self.client, (q.conf,), args)))
+
     async def queue_sale_ids(self) -> list[str]:
-        return sorted(await self._call(self.client.smembers(QUEUES_INDEX)))
+        """The sales with a live waiting room; rooms whose keys expired leave the index here (a re-created sale
+        has a later score, so it stays)."""
+        now_ms = int(time.time() * 1000)
+        await self._call(self.client.zremrangebyscore(QUEUES_INDEX, "-inf", now_ms))
+        return sorted(await self._call(self.client.zrange(QUEUES_INDEX, 0, -1)))
 
     # -- holds and cancellations ---------------------------------------------------------------------------
 

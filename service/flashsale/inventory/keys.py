@@ -16,8 +16,12 @@ purchase path)."""
 
 _SALE_ID = re.compile(SALE_ID_PATTERN)
 
-QUEUES_INDEX = "fs:queues"
-"""Set of the sale ids that have a waiting room, read by each worker's admission controller (queue/controller.py)."""
+QUEUES_INDEX = "fs:rooms"
+"""Sorted set of the sale ids that have a waiting room, scored by when the room's keys expire (ms): read by each
+worker's admission controller (queue/controller.py), which drops the rooms past that score."""
+
+ADMISSION_KEY_ID = "fs:admission-kid"
+"""String: the id of the admission key the servers on this Redis sign with (queue/keyring.py; never the key)."""
 
 EXPORT_GROUP = "export"
 """Consumer group that ``flashsale export`` reads each sale's ledger with; its lag and pending entries are the
@@ -135,29 +139,22 @@ class QueueKeys:
     conf: str
     """Hash: settings, counters and the seed (lua/queue_create.lua lists the fields)."""
     buyers: str
-    """Hash: buyer id -> join index (one place per buyer)."""
-    join_idem_prefix: str
-    """Join idempotency records: Idempotency-Key -> buyer id."""
+    """Hash: 16-byte digest of the buyer (queue/joinlog.py) -> join index (one place per buyer)."""
     admit_times: str
     """Sorted set of the admission steps: member ``<serving after>:<admissions spent then>``, score Redis ms."""
-
-    def join_idem(self, idempotency_key: str) -> str:
-        return self.join_idem_prefix + idempotency_key
-
-    @property
-    def join_idem_pattern(self) -> str:
-        return _glob_escape(self.join_idem_prefix) + "*"
+    join_log: str
+    """String: the pre-queue's buyer digests, 16 bytes per join index, appended by joins before the open of a
+    ``random_at_open`` room (the leaves of the join log's Merkle tree, queue/joinlog.py)."""
 
     @property
     def fixed(self) -> tuple[str, ...]:
-        return (self.conf, self.buyers, self.admit_times)
+        """Every key of the room (all of them expire with it, lua/queuelib.lua)."""
+        return (self.conf, self.buyers, self.admit_times, self.join_log)
 
 
 def queue_keys(sale_id: str) -> QueueKeys:
     tag = _prefix(sale_id, f"{sale_id}:q")
-    return QueueKeys(
-        conf=tag + "conf", buyers=tag + "buyers", join_idem_prefix=tag + "join-idem:", admit_times=tag + "admit-times"
-    )
+    return QueueKeys(conf=tag + "conf", buyers=tag + "buyers", admit_times=tag + "admit-times", join_log=tag + "log")
 
 
 HOLD_ID_PATTERN = r"^[0-9a-f]{32}$"

@@ -33,11 +33,17 @@ class Outcome(StrEnum):
     """A hold was read (GET): its state says the rest."""
     # the waiting room (lua/queue_join.lua; admission tokens, queue/tokens.py, purchase.lua and hold.lua)
     JOINED = "joined"
+    QUEUE_FULL = "queue_full"
+    """The waiting room gave every place it may (its ``max_places``)."""
+    ROOM_CHANGED = "room_changed"
+    """A join named another room than the sale's (deleted and re-created meanwhile)."""
     ADMISSION_REQUIRED = "admission_required"
     ADMISSION_INVALID = "admission_invalid"
     ADMISSION_EXPIRED = "admission_expired"
     ADMISSION_NOT_YET_VALID = "admission_not_yet_valid"
     ADMISSION_USED = "admission_used"
+    ADMISSION_UNITS_EXCEEDED = "admission_units_exceeded"
+    """More units than one admission admits (the queue's ``units_per_admission``)."""
     # the buyer's identity (identity/; eligibilitylib.lua)
     BUYER_UNAUTHENTICATED = "buyer_unauthenticated"
     """No bearer token, or one that does not prove a buyer (401)."""
@@ -62,6 +68,7 @@ ADMISSION_REFUSALS = (
     Outcome.ADMISSION_EXPIRED,
     Outcome.ADMISSION_NOT_YET_VALID,
     Outcome.ADMISSION_USED,
+    Outcome.ADMISSION_UNITS_EXCEEDED,
 )
 """Why a purchase or hold on a sale with a waiting room was refused for its admission token."""
 
@@ -124,10 +131,12 @@ class HoldState(StrEnum):
 
 
 class QueueState(StrEnum):
-    """Where a place in the waiting room stands (the ``state`` of a queue poll); ``open`` is the queue's own
-    state while it admits, ``sold_out`` and ``closed`` end it for everyone."""
+    """Where a place in the waiting room stands (the ``state`` of a queue poll), and the room's own state
+    (``open``, ``sold_out`` while nothing is left to sell: a waitlist, ``closed`` for everyone)."""
 
     WAITING = "waiting"
+    WAITLISTED = "waitlisted"
+    """Not admitted while the sale is sold out: the place waits for units to come back, in order."""
     ADMITTED = "admitted"
     EXPIRED = "expired"
     SOLD_OUT = "sold_out"

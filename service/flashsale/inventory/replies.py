@@ -94,6 +94,10 @@ class SaleSnapshot:
     """The sale has a waiting room: purchases and holds need an admission token."""
     admissions_spent: int = 0
     """Admission tokens spent by a purchase or a hold (sales with a waiting room)."""
+    admission_units: int = 0
+    """Units one admission may buy or hold (sales with a waiting room; 0 without)."""
+    waitlist_units: int = 0
+    """Units bought or held with admissions given from the waitlist (after the sale first sold out)."""
     eligibility: str = ""
     """The sale's eligibility rules as stored (identity/claims.py reads them back)."""
 
@@ -184,6 +188,8 @@ def decode_purchase(reply: list[Any], buyer_id: str, quantity: int) -> PurchaseR
         return PurchaseResult(outcome, remaining=int(reply[1]), ledger_length=int(reply[2]), held=int(reply[3]))
     if outcome is Outcome.LIMIT_REACHED:
         return PurchaseResult(outcome, bought=int(reply[1]), limit=int(reply[2]))
+    if outcome is Outcome.ADMISSION_UNITS_EXCEEDED:
+        return PurchaseResult(outcome, limit=int(reply[1]))
     if outcome is Outcome.NOT_OPEN:
         return PurchaseResult(outcome, opens_ms=int(reply[1]))
     if outcome is Outcome.IDEMPOTENCY_CONFLICT:
@@ -204,6 +210,8 @@ def decode_hold(reply: list[Any], buyer_id: str, quantity: int) -> HoldResult:
         return HoldResult(outcome, remaining=int(reply[1]), held=int(reply[2]))
     if outcome is Outcome.LIMIT_REACHED:
         return HoldResult(outcome, bought=int(reply[1]), limit=int(reply[2]))
+    if outcome is Outcome.ADMISSION_UNITS_EXCEEDED:
+        return HoldResult(outcome, limit=int(reply[1]))
     if outcome is Outcome.NOT_OPEN:
         return HoldResult(outcome, opens_ms=int(reply[1]))
     if outcome is Outcome.IDEMPOTENCY_CONFLICT:
@@ -306,6 +314,8 @@ def decode_sale(sale_id: str, reply: list[Any]) -> SaleSnapshot | None:
         withdrawn=n("withdrawn"),
         queued=f.get("queued") == "1",
         admissions_spent=n("admissions_spent"),
+        admission_units=n("admission_units"),
+        waitlist_units=n("waitlist_units"),
         eligibility=f.get("eligibility", ""),
     )
 
@@ -316,8 +326,8 @@ class JoinResult:
 
     outcome: Outcome
     index: int = -1
-    other_buyer: str = ""
-    """The buyer an Idempotency-Key was first used by (idempotency_conflict)."""
+    max_places: int = 0
+    """The room's cap on places (queue_full)."""
 
 
 def decode_join(reply: list[Any]) -> JoinResult:
@@ -325,14 +335,15 @@ def decode_join(reply: list[Any]) -> JoinResult:
     outcome = Outcome(reply[0])
     if outcome is Outcome.JOINED or outcome is Outcome.REPLAYED:
         return JoinResult(outcome, int(reply[1]))
-    if outcome is Outcome.IDEMPOTENCY_CONFLICT:
-        return JoinResult(outcome, other_buyer=reply[1])
+    if outcome is Outcome.QUEUE_FULL:
+        return JoinResult(outcome, max_places=int(reply[1]))
     return JoinResult(outcome)
 
 
 @dataclass(frozen=True, slots=True)
 class QueueSnapshot:
-    """A waiting room as one admission step left it (lua/queue_advance.lua)."""
+    """A waiting room as one admission step left it (lua/queue_advance.lua; the fields are listed in
+    lua/queuelib.lua)."""
 
     now_ms: int
     state: str
@@ -349,39 +360,75 @@ class QueueSnapshot:
     opens_ms: int
     commitment: str
     seed: str
-    """Hex; empty before the open."""
+    """The permutation's key (hex): empty until a random open's draw is sealed, and in FIFO rooms."""
     active: int
     no_shows: int
     admitted_now: int
     steps: tuple[tuple[int, int], ...]
     """(Redis ms, serving after) of the admission steps later than the ``since`` asked for, oldest first."""
+    room: str = ""
+    """The room's random id: a deleted and re-created sale has another."""
+    kid: str = ""
+    """Id of the key the room's secrets derive from."""
+    closes_ms: int = 0
+    expires_ms: int = 0
+    """When the room's keys (and its tickets) expire."""
+    max_places: int = 0
+    salt: str = ""
+    """Hex key of the room's buyer digests (queue/joinlog.py); never published."""
+    root: str = ""
+    """The join log's Merkle root (hex), sealed with the seed."""
+    reveal: str = ""
+    """The secret behind ``commitment`` (hex), published with the seed."""
+    waitlist_from: int | None = None
+    """The serving counter when the room first sold out: places from there on are admitted from the waitlist."""
+    reoffered: int = 0
+    """Units offered to waitlist admissions."""
+    waitlist_bought: int = 0
+    """Units bought or held with waitlist admissions."""
 
 
 def decode_queue_advance(reply: list[Any]) -> QueueSnapshot | None:
     """lua/queue_advance.lua's reply."""
     if not reply:
         return None
-    head, tail = reply[:17], reply[17:]
-    steps = tuple((int(tail[i]), int(tail[i + 1])) for i in range(0, len(tail), 2))
+    now_ms, state, active, no_shows, admitted_now, flat_steps, flat = reply
+    f = dict(zip(flat[::2], flat[1::2], strict=True))
+    steps = tuple((int(flat_steps[i]), int(flat_steps[i + 1])) for i in range(0, len(flat_steps), 2))
+
+    def n(name: str) -> int:
+        return int(f.get(name, 0))
+
     return QueueSnapshot(
-        now_ms=int(head[0]),
-        state=str(head[1]),
-        mode=str(head[2]),
-        opened=int(head[3]) == 1,
-        pre_count=int(head[4]),
-        joined=int(head[5]),
-        serving=int(head[6]),
-        paused=int(head[7]) == 1,
-        rate=float(head[8]),
-        max_active=int(head[9]),
-        token_ttl_ms=int(head[10]),
-        opens_ms=int(head[11]),
-        commitment=str(head[12]),
-        seed=str(head[13]),
-        active=int(head[14]),
-        no_shows=int(head[15]),
-        admitted_now=int(head[16]),
+        now_ms=int(now_ms),
+        state=str(state),
+        mode=str(f.get("mode", "")),
+        opened=f.get("opened") == "1",
+        pre_count=n("pre_count"),
+        joined=n("joined"),
+        serving=n("serving"),
+        paused=f.get("paused") == "1",
+        rate=float(f.get("rate", 0)),
+        max_active=n("max_active"),
+        token_ttl_ms=n("token_ttl_ms"),
+        opens_ms=n("opens_ms"),
+        commitment=str(f.get("commitment", "")),
+        seed=str(f.get("seed", "")),
+        active=int(active),
+        no_shows=int(no_shows),
+        admitted_now=int(admitted_now),
         steps=steps,
+        room=str(f.get("room", "")),
+        kid=str(f.get("kid", "")),
+        closes_ms=n("closes_ms"),
+        expires_ms=n("expires_ms"),
+        max_places=n("max_places"),
+        salt=str(f.get("salt", "")),
+        root=str(f.get("root", "")),
+        reveal=str(f.get("reveal", "")),
+        waitlist_from=int(f["waitlist_from"]) if "waitlist_from" in f else None,
+        reoffered=n("reoffered"),
+        waitlist_bought=n("waitlist_bought"),
     )
 
 

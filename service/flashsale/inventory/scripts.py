@@ -8,7 +8,8 @@ that second call can never apply a purchase twice.
 
 Scripts start with the Lua libraries they use (``USES``: ``lua/idemlib.lua`` for the idempotency record,
 ``lua/holdlib.lua`` for the hold record and the expiry step, ``lua/clocklib.lua`` for Redis time,
-``lua/queuelib.lua`` for the waiting room's open step), joined to their source here, so each record format
+``lua/queuelib.lua`` for the waiting room's open step, ``lua/admitlib.lua`` for the admission check of a
+purchase or hold), joined to their source here, so each record format
 is written once on the Lua side. Redis runs one self-contained source per
 script either way; the SHA is the SHA of the joined source.
 """
@@ -23,13 +24,13 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-LIBRARIES = ("clocklib", "idemlib", "holdlib", "queuelib", "eligibilitylib")
+LIBRARIES = ("clocklib", "idemlib", "holdlib", "queuelib", "admitlib", "eligibilitylib")
 """Lua files that are never run alone: prepended to the scripts that use them."""
 _HOLD = ("clocklib", "holdlib")
 _QUEUE = ("clocklib", "queuelib")
 USES: dict[str, tuple[str, ...]] = {
-    "purchase": ("clocklib", "idemlib", "holdlib", "eligibilitylib"),
-    "hold": ("clocklib", "holdlib", "eligibilitylib"),
+    "purchase": ("clocklib", "idemlib", "holdlib", "admitlib", "eligibilitylib"),
+    "hold": (*_HOLD, "admitlib", "eligibilitylib"),
     "repair": ("idemlib",),
     **{name: _HOLD for name in ("confirm", "release", "read_hold", "read_sale", "reap")},
     **{name: _QUEUE for name in ("queue_create", "queue_join", "queue_advance")},
@@ -37,7 +38,7 @@ USES: dict[str, tuple[str, ...]] = {
 """Which libraries each script starts with, in this order: lua/clocklib.lua (Redis time) for the scripts that
 read the clock, lua/idemlib.lua (the idempotency record) for those that read or write that record,
 lua/holdlib.lua (the hold record and the expiry step) for those that touch holds, lua/queuelib.lua (the waiting
-room's open step) for the queue scripts."""
+room's open step) for the queue scripts, lua/admitlib.lua (the admission check) for purchase and hold."""
 
 
 def _read(name: str) -> str:
@@ -82,6 +83,7 @@ class Scripts:
     queue_advance: LuaScript
     queue_pause: LuaScript
     read_orders: LuaScript
+    queue_seal: LuaScript
 
     @classmethod
     def load(cls) -> Scripts:

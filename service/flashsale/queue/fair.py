@@ -1,9 +1,14 @@
-"""The fair open: a seed committed before the open, revealed after, and a keyed permutation of join indexes.
+"""The fair open: a secret committed before the open, the join log fixed at the open, and a keyed permutation.
 
-Buyers who join before ``opens_at`` get a join index 0..n-1 in arrival order. At the open one atomic step fixes
-``n`` (the pre-queue size) and the seed; a buyer's place is ``permute(seed, n, join_index)``, computed on read,
-so the open costs O(1) whatever the pre-queue size (no shuffled list of 100,000 members is written). Later
-joiners keep FIFO order behind the pre-queue: their place is their join index.
+Buyers who join before ``opens_at`` get a join index 0..n-1 in arrival order, each logged as a digest of the
+buyer (queue/joinlog.py). At creation the room publishes ``commitment = SHA-256(reveal)``, where ``reveal`` is
+derived from the admission key and the room id (tokens.Signer.room_seed) and stored nowhere. At the open one
+atomic step fixes ``n`` (the pre-queue size), hence the join log; right after it the controller computes the
+log's Merkle root and the seed ``HMAC-SHA256(key=reveal, message=root)``, and publishes reveal, root and seed
+together. Nobody could aim at a place: the seed depends on every join up to the open and on a secret that no
+Redis reader or admin route sees before it. A buyer's place is ``permute(seed, n, join_index)``, computed on
+read, so the open costs O(n) hashes once (the root) whatever the pre-queue size, and no shuffled list is
+written. Later joiners keep FIFO order behind the pre-queue: their place is their join index.
 
 The permutation is a 4-round Feistel network keyed with HMAC-SHA256(seed, round:half) over the smallest
 power-of-four domain holding ``n`` (equal halves), with cycle-walking back into ``0..n-1``. It is a bijection by
@@ -13,15 +18,33 @@ the docs (docs/queue.md) give the same steps so an auditor can recompute every p
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
+import secrets
+
+from flashsale.inventory.engine import QueueConfig
+from flashsale.queue.tokens import Signer
 
 ROUNDS = 4
 
 
-def commitment(seed: bytes) -> str:
-    """The published SHA-256 of the seed: it binds the operator before the open without revealing the order."""
-    return hashlib.sha256(seed).hexdigest()
+def commitment(reveal: bytes) -> str:
+    """The published SHA-256 of the room's secret: it binds the operator before the open without revealing it."""
+    return hashlib.sha256(reveal).hexdigest()
+
+
+def new_room(signer: Signer, queue: QueueConfig) -> QueueConfig:
+    """``queue`` with a fresh room id and its commitment, under the signer's current key."""
+    room = secrets.token_urlsafe(9)
+    reveal = signer.room_seed(signer.kid, room)
+    assert reveal is not None  # the current key is always known
+    return dataclasses.replace(queue, room=room, kid=signer.kid, commitment=commitment(reveal))
+
+
+def final_seed(reveal: bytes, root: bytes) -> bytes:
+    """The permutation's key: the committed secret mixed with the join log's Merkle root."""
+    return hmac.new(reveal, root, hashlib.sha256).digest()
 
 
 def _half_bits(n: int) -> int:

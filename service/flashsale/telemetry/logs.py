@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
 import sys
 from collections.abc import Callable, MutableMapping
 from typing import Any
@@ -28,8 +29,19 @@ _encoder = msgspec.json.Encoder()
 
 
 def key_digest(idempotency_key: str) -> str:
-    """A short, stable digest that lets operators correlate retries without logging the key itself."""
+    """A short, stable digest that lets operators correlate retries without logging the key itself. Hold ids
+    and queue tickets are bearer handles too (whoever has one may confirm the hold or poll the place): they are
+    logged the same way."""
     return hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
+
+
+_HANDLE_IN_PATH = re.compile(r"^(/sales/[^/]+/(?:holds|queue)/)([^/?]+)")
+
+
+def path_digest(path: str) -> str:
+    """A request path with its hold id or queue ticket replaced by ``~`` and its digest (key_digest): the access
+    log keeps which handle was used without carrying the handle."""
+    return _HANDLE_IN_PATH.sub(lambda m: m.group(1) + "~" + key_digest(m.group(2)), path, count=1)
 
 
 def add_timestamp(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -157,7 +169,7 @@ def _uvicorn_fields(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutable
         _, method, full_path, http_version, status = args
         event["event"] = "http_access"
         event["method"] = str(method)
-        event["path"] = str(full_path).split("?", 1)[0]
+        event["path"] = path_digest(str(full_path).split("?", 1)[0])
         event["status"] = int(status)
         event["http_version"] = str(http_version)
     return event

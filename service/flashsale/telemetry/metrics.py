@@ -105,6 +105,14 @@ QUEUE_PAUSED = _queue_gauge("flashsale_queue_paused", "1 while an operator pause
 QUEUE_OPEN = _queue_gauge(
     "flashsale_queue_open", "1 while the waiting room admits (0: before its open time, sold out or closed)."
 )
+QUEUE_REOFFERED = _queue_gauge(
+    "flashsale_queue_waitlist_reoffered_units",
+    "Units that came back after the sale sold out and were offered to the waitlist's next places.",
+)
+QUEUE_WAITLIST_BOUGHT = _queue_gauge(
+    "flashsale_queue_waitlist_bought_units",
+    "Units bought (or held for checkout) by buyers admitted from the waitlist.",
+)
 QUEUE_WAIT = _queue_gauge(
     "flashsale_queue_wait_seconds", "Expected wait of a buyer joining now: places waiting over the measured rate."
 )
@@ -123,3 +131,5 @@ def observe_queue(sale_id: str, snapshot: QueueSnapshot, rate: float) -> None:
     # Not yet opened counts as not open: a lobby admits nobody by design, and FlashSaleQueueStalled relies on it.
     QUEUE_OPEN.labels(sale_id).set(1 if snapshot.state == "open" and snapshot.opened else 0)
     QUEUE_WAIT.labels(sale_id).set(waiting / rate if rate > 0 else 0)
+    QUEUE_REOFFERED.labels(sale_id).set(snapshot.reoffered)
+    QUEUE_WAITLIST_BOUGHT.labels(sale_id).set(snapshot.waitlist_bought)

@@ -31,7 +31,7 @@ resource "aws_iam_role_policy_attachment" "ssm" {
 
 locals {
   # Redis AUTH token, admin token and (with a database) its RDS-managed secret.
-  secret_arns         = concat([var.redis_auth_token_secret_arn, aws_secretsmanager_secret.admin_token.arn], local.database_enabled ? [var.database.master_user_secret_arn] : [])
+  secret_arns         = concat([var.redis_auth_token_secret_arn, aws_secretsmanager_secret.admin_token.arn, aws_secretsmanager_secret.admission_key.arn], local.database_enabled ? [var.database.master_user_secret_arn] : [])
   secret_kms_key_arns = distinct(concat([var.redis_auth_token_kms_key_arn, aws_kms_key.this.arn], local.database_enabled ? [var.database.secret_kms_key_arn] : []))
   # Known before the group exists (its ARN carries a generated ID).
   asg_arn_pattern = "arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${var.name}-api"

@@ -36,6 +36,7 @@ locals {
     redis_port                  = var.redis_port
     redis_auth_token_secret_arn = var.redis_auth_token_secret_arn
     admin_token_secret_arn      = aws_secretsmanager_secret.admin_token.arn
+    admission_key_secret_arn    = aws_secretsmanager_secret.admission_key.arn
     settings                    = local.settings
     database                    = var.database
     exporter_enabled            = local.exporter_enabled
@@ -63,6 +64,10 @@ locals {
       # so they travel in the settings file, not through Secrets Manager.
       FLASHSALE_OIDC_ISSUER   = var.oidc_issuer
       FLASHSALE_OIDC_AUDIENCE = var.oidc_audience
+      # Only the ALB reaches the container port (security group); it appends
+      # the client's address to X-Forwarded-For from a private address of the
+      # VPC. Believed from there, the per-address join limit counts clients.
+      FLASHSALE_FORWARDED_ALLOW_IPS = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
     },
     var.oidc_page_client_id != null ? {
       FLASHSALE_OIDC_PAGE_CLIENT_ID = var.oidc_page_client_id
@@ -154,6 +159,34 @@ resource "aws_secretsmanager_secret_version" "admin_token" {
 
   # The data source draws a new value on every plan; keep the first one.
   # Rotate with `terraform apply -replace=<this address>` plus an instance refresh.
+  lifecycle {
+    ignore_changes = [secret_string]
+  }
+}
+
+# Admission key of the waiting room (FLASHSALE_ADMISSION_KEY): signs tickets and
+# admission tokens, the same on every instance, independent of the admin token.
+# Required outside demo mode: the API does not start without it.
+data "aws_secretsmanager_random_password" "admission_key" {
+  password_length     = 48
+  exclude_punctuation = true
+  include_space       = false
+}
+
+resource "aws_secretsmanager_secret" "admission_key" {
+  #checkov:skip=CKV2_AWS_57:Rotation needs a Lambda and a coordinated instance refresh; the key is rotated deliberately (docs/queue.md: the old key goes to FLASHSALE_ADMISSION_KEYS_PREVIOUS for the grace period).
+  name_prefix             = "${var.name}/admission-key-"
+  description             = "${var.name}: FLASHSALE_ADMISSION_KEY of the API"
+  kms_key_id              = aws_kms_key.this.arn
+  recovery_window_in_days = var.secret_recovery_window_days
+
+  tags = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "admission_key" {
+  secret_id     = aws_secretsmanager_secret.admission_key.id
+  secret_string = data.aws_secretsmanager_random_password.admission_key.random_password
+
   lifecycle {
     ignore_changes = [secret_string]
   }

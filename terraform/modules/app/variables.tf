@@ -454,7 +454,7 @@ variable "extra_environment" {
   validation {
     condition = alltrue([
       for k, v in var.extra_environment :
-      can(regex("^FLASHSALE_[A-Z0-9_]+$", k)) && !contains(["FLASHSALE_REDIS_URL", "FLASHSALE_REDIS_CLUSTER", "FLASHSALE_ADMIN_TOKEN", "FLASHSALE_REDIS_TIMEOUT_MS", "FLASHSALE_DURABILITY", "FLASHSALE_LOG_LEVEL", "FLASHSALE_KEEPALIVE_S", "FLASHSALE_DATABASE_URL", "FLASHSALE_EXPORT_METRICS_PORT", "FLASHSALE_OIDC_ISSUER", "FLASHSALE_OIDC_AUDIENCE"], k) && can(regex("^[^\\r\\n'\"$`\\\\]*$", v))
+      can(regex("^FLASHSALE_[A-Z0-9_]+$", k)) && !contains(["FLASHSALE_REDIS_URL", "FLASHSALE_REDIS_CLUSTER", "FLASHSALE_ADMIN_TOKEN", "FLASHSALE_ADMISSION_KEY", "FLASHSALE_ADMISSION_KEYS_PREVIOUS", "FLASHSALE_REDIS_TIMEOUT_MS", "FLASHSALE_DURABILITY", "FLASHSALE_LOG_LEVEL", "FLASHSALE_KEEPALIVE_S", "FLASHSALE_FORWARDED_ALLOW_IPS", "FLASHSALE_DATABASE_URL", "FLASHSALE_EXPORT_METRICS_PORT", "FLASHSALE_OIDC_ISSUER", "FLASHSALE_OIDC_AUDIENCE", "FLASHSALE_OIDC_PAGE_CLIENT_ID"], k) && can(regex("^[^\\r\\n'\"$`\\\\]*$", v))
     ])
     error_message = "extra_environment keys must be FLASHSALE_* names not managed by the module, and values single-line without quotes, $, backquotes or backslashes."
   }

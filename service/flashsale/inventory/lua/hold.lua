@@ -1,12 +1,13 @@
--- hold.lua: reserve units for one buyer until the sale's hold TTL runs out (holdlib.lua is prepended).
+-- hold.lua: reserve units for one buyer until the sale's hold TTL runs out (holdlib.lua and admitlib.lua are
+-- prepended).
 --
 -- KEYS[1] sale hash  fs:{<sale>}:sale         KEYS[2] buyers  fs:{<sale>}:buyers
 -- KEYS[3] holds      fs:{<sale>}:holds        KEYS[4] expiry  fs:{<sale>}:hold-expiry
 -- KEYS[5] hold idempotency record  fs:{<sale>}:hold-idem:<Idempotency-Key>  -> hold id
 -- ARGV[1] buyer_id  ARGV[2] quantity (> 0)  ARGV[3] idempotency TTL (s)  ARGV[4] a fresh random hold id
 -- ARGV[5] how many expired holds to reclaim first, at most
--- KEYS[6] admissions fs:{<sale>}:admissions (jti -> hold id)  ARGV[6] the admission token's jti, or ""
---         (as in purchase.lua: a sale with a waiting room needs an unspent jti, spent by the hold)
+-- KEYS[6] admissions fs:{<sale>}:admissions  ARGV[6] the admission, or "" (admitlib.lua: as in purchase.lua, a
+--         sale with a waiting room needs an unspent admission, spent by the hold)
 -- ARGV[7] the buyer's verified facts, judged against the sale's `eligibility` rules (eligibilitylib.lua)
 --
 -- Returns {code, ...} (Outcome values, inventory/outcomes.py), decoded by replies.decode_hold:
@@ -14,14 +15,14 @@
 --   {"replayed", hold_id, expires_ms, buyer, quantity, state}   key used before by this very request
 --   {"idempotency_conflict", buyer, quantity}                   key used before for another buyer or quantity
 --   {"unknown_sale"}  {"not_open", opens_ms}  {"closed"}  {"limit_reached", committed, limit}
---   {"sold_out", remaining, held}   {"admission_required"}   {"admission_used"}   {"buyer_not_eligible", rule}
+--   {"sold_out", remaining, held}   {"admission_required"}  {"admission_used"}  {"admission_units_exceeded", units}
+--   {"buyer_not_eligible", rule}
 --
 -- The expiry is fixed here, from Redis TIME, and nothing ever moves it: a replay returns the same expiry.
 -- The per-buyer limit counts the buyer's held and bought units. Expired holds are reclaimed before the stock
 -- check, so units of abandoned holds are back on sale without waiting for the reaper.
 local sale, buyers, holds, expiry = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local s = redis.call('HMGET', sale, 'remaining', 'limit', 'opens_ms', 'closes_ms', 'closed', 'hold_ttl_ms', 'queued',
-  'eligibility')
+local s = redis.call('HMGET', sale, 'remaining', 'limit', 'opens_ms', 'closes_ms', 'closed', 'hold_ttl_ms', 'eligibility')
 if not s[1] or not s[2] then  -- no limit field: debris of the unsafe demo path (see purchase.lua), no sale
   return {'unknown_sale'}
 end
@@ -48,21 +49,16 @@ if s[3] and now_ms < tonumber(s[3]) then
   return {'not_open', s[3]}
 end
 
-if s[8] then
-  local rule = ineligible(s[8], ARGV[7], now_ms)
+if s[7] then
+  local rule = ineligible(s[7], ARGV[7], now_ms)
   if rule then
     return {'buyer_not_eligible', rule}
   end
 end
 
-local queued = s[7] == '1'
-if queued then
-  if ARGV[6] == '' then
-    return {'admission_required'}
-  end
-  if redis.call('HEXISTS', KEYS[6], ARGV[6]) == 1 then
-    return {'admission_used'}
-  end
+local refusal, admission = admission_check(KEYS[1], KEYS[6], ARGV[6], quantity)
+if refusal then
+  return refusal
 end
 
 reclaim(sale, buyers, holds, expiry, now_ms, tonumber(ARGV[5]))
@@ -87,8 +83,5 @@ redis.call('HSET', holds, id, hold_encode({state = 'held', buyer = buyer, quanti
   expires_ms = expires_ms, order_id = '', done_ms = ''}))
 redis.call('ZADD', expiry, expires_ms, id)
 redis.call('SET', KEYS[5], id, 'EX', ARGV[3])
-if queued then
-  redis.call('HSET', KEYS[6], ARGV[6], id)
-  redis.call('HINCRBY', sale, 'admissions_spent', 1)
-end
+admission_spend(sale, KEYS[6], admission, quantity, id)
 return {'held', id, expires_ms, remaining - quantity}

@@ -1,4 +1,5 @@
--- purchase.lua: decide and record one purchase attempt atomically (idemlib, holdlib and eligibilitylib are
+-- purchase.lua: decide and record one purchase attempt atomically (idemlib, holdlib, admitlib and eligibilitylib
+-- are prepended).
 -- prepended).
 --
 -- KEYS[1] sale hash    fs:{<sale>}:sale    fields total, remaining, held, sold, orders, cancels, limit, opens_ms,
@@ -11,9 +12,8 @@
 -- KEYS[5] holds        fs:{<sale>}:holds         KEYS[6] hold expiry  fs:{<sale>}:hold-expiry
 -- ARGV[1] buyer_id   ARGV[2] quantity (> 0)   ARGV[3] Idempotency-Key   ARGV[4] idempotency TTL in seconds
 -- ARGV[5] how many expired holds to reclaim first, at most
--- KEYS[7] admissions  fs:{<sale>}:admissions  jti -> order id   ARGV[6] the admission token's jti, or ""
---                     (sales with a waiting room, field queued = 1: the API verified the token's signature,
---                     sale, buyer and time before this call; this step makes its jti single-use)
+-- KEYS[7] admissions  fs:{<sale>}:admissions   ARGV[6] the admission, or "" (admitlib.lua: sales with a waiting
+--                     room need one, spent by this very step)
 -- ARGV[7] the buyer's verified facts (eligibilitylib.lua), judged against the sale's `eligibility` rules
 -- KEYS[8] the buyer's orders  fs:{<sale>}:buyer-orders:<buyer digest>  list of order ids (GET /sales/{id}/orders)
 --
@@ -23,7 +23,7 @@
 --   {"idempotency_conflict", buyer, quantity}            key used before with another buyer or quantity
 --   {"unknown_sale"}   {"not_open", opens_ms}   {"closed"}
 --   {"limit_reached", committed, limit}   {"sold_out", remaining, ledger_length, held}
---   {"admission_required"}  the sale has a waiting room and no token came   {"admission_used"}  jti spent before
+--   {"admission_required"}  {"admission_used"}  {"admission_units_exceeded", units}   (admitlib.lua)
 --   {"buyer_not_eligible", rule}  the buyer's facts fail the sale's rule named (eligibilitylib.lua)
 --
 -- Ledger entry written (XADD; the stream id is the order id), fields in this order:
@@ -33,8 +33,7 @@
 -- comes from the server (TIME), so all API replicas agree on when a sale opens and when a hold expires. Only
 -- orders are remembered under the key: a rejection changed nothing, so evaluating a retried rejection again is
 -- safe and lets a buyer retry once the sale opens. Sales without live holds (held == 0) skip the reclaim step.
-local sale = redis.call('HMGET', KEYS[1], 'remaining', 'limit', 'opens_ms', 'closes_ms', 'closed', 'held', 'queued',
-  'eligibility')
+local sale = redis.call('HMGET', KEYS[1], 'remaining', 'limit', 'opens_ms', 'closes_ms', 'closed', 'held', 'eligibility')
 if not sale[1] or not sale[2] then
   -- No limit field: not a hash create_sale wrote, but what the unsafe demo path leaves when it writes to a
   -- sale deleted under it (remaining, sold, orders only). That debris is no sale (it would fail below).
@@ -61,21 +60,16 @@ if sale[3] and now_ms < tonumber(sale[3]) then
   return {'not_open', sale[3]}
 end
 
-if sale[8] then
-  local rule = ineligible(sale[8], ARGV[7], now_ms)
+if sale[7] then
+  local rule = ineligible(sale[7], ARGV[7], now_ms)
   if rule then
     return {'buyer_not_eligible', rule}
   end
 end
 
-local queued = sale[7] == '1'
-if queued then
-  if ARGV[6] == '' then
-    return {'admission_required'}
-  end
-  if redis.call('HEXISTS', KEYS[7], ARGV[6]) == 1 then
-    return {'admission_used'}
-  end
+local refusal, admission = admission_check(KEYS[1], KEYS[7], ARGV[6], quantity)
+if refusal then
+  return refusal
 end
 
 local remaining = tonumber(sale[1])
@@ -104,8 +98,5 @@ local order_id = redis.call('XADD', KEYS[3], '*', 'kind', 'order', 'buyer', buye
   'created_ms', now_ms, 'key', ARGV[3])
 redis.call('SET', KEYS[4], idem_encode(order_id, buyer, quantity, now_ms), 'EX', ARGV[4])
 redis.call('RPUSH', KEYS[8], order_id)
-if queued then
-  redis.call('HSET', KEYS[7], ARGV[6], order_id)
-  redis.call('HINCRBY', KEYS[1], 'admissions_spent', 1)
-end
+admission_spend(KEYS[1], KEYS[7], admission, quantity, order_id)
 return {'sold', order_id, now_ms, remaining - quantity}

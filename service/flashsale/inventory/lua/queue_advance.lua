@@ -5,20 +5,31 @@
 -- KEYS[1] queue hash fs:{<sale>:q}:conf
 -- KEYS[2] admission steps fs:{<sale>:q}:admit-times (member "<serving after the step>:<admissions spent then>",
 --         score: the step's Redis time, ms)
--- ARGV[1] units the sale can still sell: remaining plus units in live holds (read from the sale's slot)
+-- ARGV[1] units left to sell: the sale's remaining (read from the sale's slot just before; units in live holds
+--         count once they come back)
 -- ARGV[2] admissions spent by purchases and holds (the sale hash's admissions_spent)
--- ARGV[3] the sale's state: open | sold_out | closed
+-- ARGV[3] the sale's state: open | sold_out (no unit left to sell now) | closed
 -- ARGV[4] return admission steps later than this Redis time (ms)   ARGV[5] shortest step (ms)
+-- ARGV[6] units one admission may buy or hold (the sale's admission_units, >= 1)
+-- ARGV[7] units bought or held with waitlist admissions (the sale's waitlist_units), kept for the figures
 --
--- Admits n = min(rate x elapsed + carry, max_active - active, units - active, joined - serving), n >= 0, where
+-- The room's state: closed is final (the sale closed); otherwise it follows the sale, so a sold-out room stays
+-- open as a waitlist: units coming back (expired or released holds, restocks, cancellations with restock) are
+-- admitted to the next places in order, by the same step. Before its open a room is open whatever its stock.
+-- waitlist_from: the serving counter when the room first sold out after admitting someone: admissions of places
+-- from there on are waitlist admissions; reoffered: the units those admissions were offered.
+--
+-- Admits n = min(rate x elapsed + carry, max_active - active, ceil(units / per admission) - active,
+-- joined - serving), n >= 0: the stock-aware cap counts units, so no more buyers hold admissions than the units
+-- left can serve.
 -- active = min(serving - spent, admitted within the last token_ttl - spent within it): admitted buyers that
 -- neither spent their admission nor let it expire. Admissions older than token_ttl count as no-shows unless
 -- spent, so abandoning buyers stop holding admission capacity once their token expired.
 --
--- Returns {} without a waiting room, else (decoded by replies.decode_queue_view):
---   {now_ms, state, mode, opened, pre_count, joined, serving, paused, rate, max_active, token_ttl_ms, opens_ms,
---    commitment, seed ("" before the open), active, no_shows, admitted_now, ms1, serving1, ms2, serving2, ...}
---   (no_shows: admissions older than token_ttl that were not spent, a lower bound)
+-- Returns {} without a waiting room, else (decoded by replies.decode_queue_advance):
+--   {now_ms, state, active, no_shows, admitted_now, {ms1, serving1, ms2, serving2, ...}, {field1, value1, ...}}
+--   state: the room's state after this step; no_shows: admissions older than token_ttl that were not spent (a
+--   lower bound); then the admission steps later than ARGV[4], and the queue hash's fields (queuelib.lua).
 local conf, times = KEYS[1], KEYS[2]
 if redis.call('EXISTS', conf) == 0 then
   return {}
@@ -26,15 +37,30 @@ end
 local now_ms = redis_now_ms()
 queue_open_if_due(conf, now_ms)
 local q = redis.call('HMGET', conf, 'state', 'mode', 'opened', 'pre_count', 'joined', 'serving', 'paused', 'rate',
-  'max_active', 'token_ttl_ms', 'opens_ms', 'commitment', 'seed', 'last_ms', 'carry')
+  'max_active', 'token_ttl_ms', 'opens_ms', 'commitment', 'seed', 'last_ms', 'carry', 'expires_ms',
+  'waitlist_from', 'reoffered', 'waitlist_bought')
 local state, opened, paused = q[1], q[3] == '1', q[7] == '1'
 local joined, serving = tonumber(q[5]), tonumber(q[6])
 local rate, max_active, ttl = tonumber(q[8]), tonumber(q[9]), tonumber(q[10])
 local units, spent = tonumber(ARGV[1]), tonumber(ARGV[2])
+local per_admission = math.max(1, tonumber(ARGV[6]) or 1)
 
-if state == 'open' and (ARGV[3] == 'sold_out' or ARGV[3] == 'closed') then
-  state = ARGV[3]
-  redis.call('HSET', conf, 'state', state)
+if state ~= 'closed' then
+  local wanted = ARGV[3]
+  if wanted == 'sold_out' and not opened then
+    wanted = 'open'
+  end
+  if wanted ~= state then
+    state = wanted
+    redis.call('HSET', conf, 'state', state)
+    if state == 'sold_out' and not q[17] and serving > 0 then
+      q[17] = tostring(serving)
+      redis.call('HSET', conf, 'waitlist_from', serving)
+    end
+  end
+end
+if ARGV[7] and ARGV[7] ~= '' and ARGV[7] ~= q[19] then
+  redis.call('HSET', conf, 'waitlist_bought', ARGV[7])
 end
 
 local function counters_at(ms)  -- serving and spent as the last step at or before ms left them
@@ -49,38 +75,49 @@ end
 local cutoff, cutoff_spent = counters_at(now_ms - ttl)
 local active = math.max(0, math.min(serving - spent, (serving - cutoff) - (spent - cutoff_spent)))
 local admitted = 0
-if state == 'open' and opened and not paused then
+-- A random open admits once its draw is sealed (queue_seal.lua): before that no place is known.
+local drawn = q[2] ~= 'random_at_open' or (q[13] and q[13] ~= '')
+if state ~= 'closed' and opened and drawn and not paused then
   local elapsed = math.min(now_ms - tonumber(q[14]), 1000)
   if elapsed >= tonumber(ARGV[5]) then
     local budget = rate * elapsed / 1000 + tonumber(q[15])
     local by_rate = math.floor(budget)
-    admitted = math.max(0, math.min(by_rate, max_active - active, units - active, joined - serving))
+    local by_units = math.ceil(math.max(0, units) / per_admission) - active
+    admitted = math.max(0, math.min(by_rate, max_active - active, by_units, joined - serving))
     local carry = 0
     if admitted == by_rate then
       carry = budget - by_rate
+    end
+    if admitted > 0 and q[17] then
+      local offered = math.min(admitted * per_admission, math.max(0, units - active * per_admission))
+      redis.call('HINCRBY', conf, 'reoffered', offered)
     end
     if admitted > 0 then
       serving = serving + admitted
       active = active + admitted
       redis.call('ZADD', times, now_ms, serving .. ':' .. spent)
-      -- Steps older than two token lifetimes only ever answer "expired" (queue/view.py): forget them.
-      redis.call('ZREMRANGEBYSCORE', times, '-inf', '(' .. (now_ms - 2 * ttl))
+      if q[16] then
+        redis.call('PEXPIREAT', times, q[16])
+      end
+      -- Steps older than two token lifetimes only ever answer "expired" (queue/view.py): forget them, but keep
+      -- the newest of them. It is what counters_at(now - ttl) reads when no step fell in the last two TTLs (a
+      -- pause, an empty line): without it every no-show since the open counted as active after such a gap.
+      local old = redis.call('ZCOUNT', times, '-inf', '(' .. (now_ms - 2 * ttl))
+      if old > 1 then
+        redis.call('ZREMRANGEBYRANK', times, 0, old - 2)
+      end
     end
     redis.call('HSET', conf, 'serving', serving, 'last_ms', now_ms, 'carry', carry)
   end
-elseif state == 'open' then
+elseif state ~= 'closed' then
   redis.call('HSET', conf, 'last_ms', now_ms, 'carry', 0)  -- a pause or the pre-open banks no admissions
 end
 
-local seed = ''
-if opened then
-  seed = q[13]
+local steps = {}
+local raw = redis.call('ZRANGEBYSCORE', times, '(' .. ARGV[4], '+inf', 'WITHSCORES')
+for i = 1, #raw, 2 do
+  steps[#steps + 1] = raw[i + 1]
+  steps[#steps + 1] = string.match(raw[i], '^(%d+):')
 end
-local out = {now_ms, state, q[2], opened and 1 or 0, q[4], joined, serving, paused and 1 or 0, q[8], q[9], q[10],
-  q[11], q[12], seed, active, math.max(0, cutoff - spent), admitted}
-local steps = redis.call('ZRANGEBYSCORE', times, '(' .. ARGV[4], '+inf', 'WITHSCORES')
-for i = 1, #steps, 2 do
-  out[#out + 1] = steps[i + 1]
-  out[#out + 1] = string.match(steps[i], '^(%d+):')
-end
-return out
+local fields = redis.call('HGETALL', conf)
+return {now_ms, state, active, math.max(0, cutoff - spent), admitted, steps, fields}

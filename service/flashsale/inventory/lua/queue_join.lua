@@ -1,36 +1,50 @@
--- queue_join.lua: one place in the waiting room per (sale, buyer) (clocklib and queuelib are prepended).
+-- queue_join.lua: one place per (room, buyer) (clocklib and queuelib are prepended).
 --
--- KEYS[1] queue hash fs:{<sale>:q}:conf   KEYS[2] places fs:{<sale>:q}:buyers (buyer -> join index)
--- KEYS[3] join idempotency record fs:{<sale>:q}:join-idem:<Idempotency-Key> -> buyer
--- ARGV[1] buyer_id  ARGV[2] idempotency TTL (s)
+-- KEYS[1] queue hash fs:{<sale>:q}:conf   KEYS[2] places fs:{<sale>:q}:buyers (buyer digest -> join index)
+-- KEYS[3] join log fs:{<sale>:q}:log (16 bytes per pre-queue join of a random_at_open room)
+-- ARGV[1] the buyer's 16-byte digest in this room (queue/joinlog.py: a fixed size whatever the buyer id, and no
+--         buyer id in the published join log)
+-- ARGV[2] the room id the caller's ticket will name ("": any)
 --
 -- Returns (Outcome values, inventory/outcomes.py; decoded by replies.decode_join):
 --   {"joined", index}     a new place: join index `index` (0-based, arrival order)
---   {"replayed", index}   this buyer has a place already (whatever the key): the same place
---   {"idempotency_conflict", buyer}   the key was used by another buyer
---   {"unknown_sale"}  no waiting room    {"sold_out"}  {"closed"}  admission ended: no new places
+--   {"replayed", index}   this buyer has a place already: the same place
+--   {"unknown_sale"}  no waiting room   {"room_changed"}  the sale's room is another one than ARGV[2]
+--   {"queue_full", max_places}   the room gave every place it may   {"closed"}  the room closed
+-- A sold-out room still gives places: they wait on its waitlist (queue_advance.lua).
 --
--- The place is keyed by the buyer, so one buyer on 50 connections gets one place; an existing place is
--- returned even after admission ended (its poll then says sold_out or closed).
-if redis.call('EXISTS', KEYS[1]) == 0 then
+-- The place is keyed by the buyer, so one buyer on 50 connections, with any Idempotency-Key, gets one place; an
+-- existing place is returned even after admission ended (its poll then says so). Stored per place: the digest
+-- and the index in the buyers hash, plus 16 bytes in the join log before a random open. Every key expires
+-- with the room (expires_ms).
+local q = redis.call('HMGET', KEYS[1], 'room', 'expires_ms')
+if not q[1] then
   return {'unknown_sale'}
 end
-local buyer = ARGV[1]
-local seen = redis.call('GET', KEYS[3])
-if seen and seen ~= buyer then
-  return {'idempotency_conflict', seen}
+if ARGV[2] ~= '' and q[1] ~= ARGV[2] then
+  return {'room_changed'}
 end
-local index = redis.call('HGET', KEYS[2], buyer)
+local digest = ARGV[1]
+local index = redis.call('HGET', KEYS[2], digest)
 if index then
   return {'replayed', index}
 end
 local now_ms = redis_now_ms()
 queue_open_if_due(KEYS[1], now_ms)
-local state = redis.call('HGET', KEYS[1], 'state')
-if state ~= 'open' then
-  return {state}
+local r = redis.call('HMGET', KEYS[1], 'state', 'joined', 'max_places', 'mode', 'opened')
+if r[1] == 'closed' then
+  return {'closed'}
+end
+if r[3] and tonumber(r[2]) >= tonumber(r[3]) then
+  return {'queue_full', r[3]}
 end
 index = redis.call('HINCRBY', KEYS[1], 'joined', 1) - 1
-redis.call('HSET', KEYS[2], buyer, index)
-redis.call('SET', KEYS[3], buyer, 'EX', ARGV[2])
+redis.call('HSET', KEYS[2], digest, index)
+if r[4] == 'random_at_open' and r[5] ~= '1' then
+  redis.call('APPEND', KEYS[3], digest)  -- at offset 16 x index: the join index is the position in the log
+end
+if index == 0 then
+  redis.call('PEXPIREAT', KEYS[2], q[2])
+  redis.call('PEXPIREAT', KEYS[3], q[2])
+end
 return {'joined', index}

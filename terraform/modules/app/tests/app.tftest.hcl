@@ -191,9 +191,9 @@ run "network_and_iam_least_privilege" {
   assert {
     condition = (
       toset(flatten([for s in jsondecode(aws_iam_role_policy.instance.policy).Statement : s.Resource if s.Action == "secretsmanager:GetSecretValue"])) ==
-      toset([var.redis_auth_token_secret_arn, aws_secretsmanager_secret.admin_token.arn])
+      toset([var.redis_auth_token_secret_arn, aws_secretsmanager_secret.admin_token.arn, aws_secretsmanager_secret.admission_key.arn])
     )
-    error_message = "Without a database the role may read exactly the two secrets."
+    error_message = "Without a database the role may read exactly the three secrets."
   }
 
   assert {
