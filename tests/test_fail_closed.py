@@ -40,6 +40,7 @@ def listening(port: int) -> bool:
 
 
 IDP = {"oidc_issuer": "https://idp.example", "oidc_audience": "urn:flashsale:api"}
+KEY = {"admission_key": "k3y-" + "a1b2c3d4e5f6g7h8" * 2}
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
@@ -79,8 +80,9 @@ def test_the_rules_name_real_variables_in_one_line() -> None:
         (Settings(redis_url="redis://127.0.0.1:1/0", admin_token="changeme"), "FLASHSALE_ADMIN_TOKEN"),
         (Settings(embedded=True), "FLASHSALE_ADMIN_TOKEN"),  # a laptop still needs a strong token
         (Settings(redis_url="redis://127.0.0.1:1/0", admin_token=STRONG), "FLASHSALE_OIDC_ISSUER"),
-        (Settings(redis_url="redis://127.0.0.1:1/0", admin_token=STRONG, **IDP), None),
-        (Settings(redis_url="redis://127.0.0.1:1/0", admin_enabled=False, **IDP), None),
+        (Settings(redis_url="redis://127.0.0.1:1/0", admin_token=STRONG, **IDP), "FLASHSALE_ADMISSION_KEY"),
+        (Settings(redis_url="redis://127.0.0.1:1/0", admin_token=STRONG, **IDP, **KEY), None),
+        (Settings(redis_url="redis://127.0.0.1:1/0", admin_enabled=False, **IDP, **KEY), None),
         (
             Settings(redis_url="redis://127.0.0.1:1/0", admin_token=STRONG, oidc_issuer="http://idp.example"),
             "FLASHSALE_OIDC_AUDIENCE",
@@ -92,7 +94,8 @@ def test_the_rules_name_real_variables_in_one_line() -> None:
             "FLASHSALE_OIDC_ISSUER",
         ),
         (Settings(demo=True, oidc_algorithms="RS256,HS256"), "FLASHSALE_OIDC_ALGORITHMS"),
-        (Settings(embedded=True, admin_token=STRONG), None),
+        (Settings(embedded=True, admin_token=STRONG), "FLASHSALE_ADMISSION_KEY"),
+        (Settings(embedded=True, admin_token=STRONG, **KEY), None),
         (Settings(demo=True), None),
     ],
 )

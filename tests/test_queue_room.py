@@ -85,7 +85,9 @@ def test_a_re_created_sale_refuses_the_old_rooms_tickets_and_tokens(client: Api)
     assert again.status_code == 201, again.text
     assert client.http.post(f"/admin/sales/{sale}/queue/pause", headers=client.auth).status_code == 200
     new_room = until(lambda: (r := room_of(client, sale)) != old_room and r, "the worker's view of the new room")
-    old_ticket = client.http.get(bob.headers["Location"])  # the very next poll after the view changed
+    old_ticket = client.http.get(
+        bob.headers["Location"], headers=client.as_buyer("bob")
+    )  # the very next poll after the view changed
     assert (old_ticket.status_code, old_ticket.json()["type"]) == (404, PROBLEM + "unknown-ticket"), old_ticket.text
     old_token = buy(client, sale, "bob", bob_place["admission_token"])  # nobody is admitted in the new room yet
     assert (old_token.status_code, old_token.json()["type"]) == (403, PROBLEM + "admission-invalid"), old_token.text
@@ -158,7 +160,9 @@ def test_a_restart_with_another_key_does_not_buy_a_place_twice(redis_node: Redis
         first.http.close()
     second = start("second")
     try:
-        stale = second.http.get(alice.headers["Location"])  # signed with the first start's key
+        stale = second.http.get(
+            alice.headers["Location"], headers=second.as_buyer("alice")
+        )  # signed with the first start's key
         assert (stale.status_code, stale.json()["type"]) == (404, PROBLEM + "unknown-ticket")
         again = join(second, sale, "alice")
         assert again.status_code == 200 and again.json()["joined_index"] == alice.json()["joined_index"]
@@ -358,7 +362,7 @@ def test_an_open_nobody_can_steer_and_everyone_can_check(client: Api, redis_serv
     assert reveal.hex() not in stored and "seed" not in stored and "reveal" not in stored, stored  # nowhere yet
     admin = client.http.get(f"/admin/sales/{sale}/queue", headers=client.auth).text
     assert reveal.hex() not in admin
-    early = client.http.get(f"/sales/{sale}/queue/{tickets[0]['ticket']}/proof")
+    early = client.http.get(f"/sales/{sale}/queue/{tickets[0]['ticket']}/proof", headers=client.as_buyer("s0"))
     assert (early.status_code, early.json()["type"]) == (409, PROBLEM + "no-draw")
 
     sealed = until(lambda: (v := client.http.get(f"/sales/{sale}/queue").json())["seed"] and v, "the sealed draw")
@@ -381,7 +385,7 @@ def test_an_open_nobody_can_steer_and_everyone_can_check(client: Api, redis_serv
     assert positions == [_audit_permute(seed, n, t["joined_index"]) for t in tickets]
     assert sorted(positions) == list(range(n)) and positions != list(range(n))
     for i, t in enumerate(tickets):
-        proof = client.http.get(f"/sales/{sale}/queue/{t['ticket']}/proof")
+        proof = client.http.get(f"/sales/{sale}/queue/{t['ticket']}/proof", headers=client.as_buyer(t["buyer_id"]))
         assert proof.status_code == 200, proof.text
         body = proof.json()
         index = body["join_index"]
@@ -394,7 +398,7 @@ def test_an_open_nobody_can_steer_and_everyone_can_check(client: Api, redis_serv
         assert not _audit_verify(index, n, leaves[(index + 1) % n], path, root)  # another join does not pass
     later = join(client, sale, "after-open").json()
     assert poll(client, f"/sales/{sale}/queue/{later['ticket']}")["position"] == n  # FIFO behind the pre-queue
-    late_proof = client.http.get(f"/sales/{sale}/queue/{later['ticket']}/proof")
+    late_proof = client.http.get(f"/sales/{sale}/queue/{later['ticket']}/proof", headers=client.as_buyer("after-open"))
     assert (late_proof.status_code, late_proof.json()["type"]) == (409, PROBLEM + "no-draw")
 
 
