@@ -17,11 +17,13 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.problem_details import ProblemDetailsPlugin
 from litestar.routes import HTTPRoute
 from litestar.stores.memory import MemoryStore
+from litestar.types import ASGIApp
 
 from flashsale import __version__
 from flashsale.api.holds import HOLD, HoldController, count_refused_step
 from flashsale.api.limits import RATE_LIMIT_STORE, BuyerRateLimiter, ip_rate_limit, purge_expired
 from flashsale.api.ops import BareController, HealthController, MetricsController
+from flashsale.api.overload import InFlightBudget
 from flashsale.api.problems import problem_details_config
 from flashsale.api.purchases import DemoController, PurchaseController, count_refused_attempt
 from flashsale.api.queue import AdminQueueController, QueueController, make_signer
@@ -36,7 +38,7 @@ from flashsale.settings import Settings
 from flashsale.telemetry import NO_SALE, Recorder, SpanPipe
 from flashsale.telemetry import holds as hold_metrics
 from flashsale.telemetry.config import exporter_from_env
-from flashsale.telemetry.http import HttpMetricsMiddleware
+from flashsale.telemetry.http import OVERLOADED, HttpMetricsMiddleware
 from flashsale.telemetry.logs import AttemptLog, flush_periodically, flush_stdout, structlog_plugin
 from flashsale.telemetry.metrics import observe_queue
 
@@ -200,3 +202,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
+
+
+def create_served_app() -> ASGIApp:
+    """What ``flashsale serve`` runs: the app inside the worker's in-flight budget (api/overload.py), which
+    sits outside Litestar so that a refusal costs no routing, no middleware and no body read."""
+    settings = Settings.from_env()
+    app = create_app(settings)
+    if not settings.max_in_flight:
+        return app
+    return InFlightBudget(app, settings.max_in_flight, OVERLOADED.inc if settings.telemetry else None)

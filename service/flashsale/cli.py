@@ -294,7 +294,7 @@ def serve(host: str, port: int, workers: int, server: str) -> int:
             from granian.http import HTTP1Settings
 
             Granian(
-                "flashsale.app:create_app",
+                "flashsale.app:create_served_app",
                 address=settings.host,
                 port=settings.port,
                 workers=settings.workers,
@@ -309,14 +309,15 @@ def serve(host: str, port: int, workers: int, server: str) -> int:
         else:
             import uvicorn
 
-            # The protocol adds header and body read deadlines (server.py); keep-alive outlasts an ALB's 60 s.
+            # The protocol adds header and body read deadlines, the loop accepts every waiting connection at
+            # once (server.py); keep-alive outlasts an ALB's 60 s.
             uvicorn.run(
-                "flashsale.app:create_app",
+                "flashsale.app:create_served_app",
                 factory=True,
                 host=settings.host,
                 port=settings.port,
                 workers=settings.workers,
-                loop="uvloop",
+                loop="flashsale.server:new_event_loop",
                 http="flashsale.server:DeadlineHttpToolsProtocol",
                 access_log=settings.access_log,
                 log_level=settings.log_level.lower(),

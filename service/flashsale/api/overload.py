@@ -1,0 +1,93 @@
+"""The worker's in-flight budget: past ``FLASHSALE_MAX_IN_FLIGHT`` requests at once, answer 503 at once.
+
+A worker serves one request at a time on one core; every request it accepts beyond what it can finish within
+the Redis deadline (250 ms) only waits, then gets its own 503 after costing a body decode, a buyer check and a
+Redis call it could not use. So the outermost ASGI layer (wrapped around Litestar, before its routing, the
+body, the buyer or Redis) counts the requests in flight and refuses the excess with a prebuilt
+``503 overloaded`` problem and ``Retry-After: 1``, counted in ``flashsale_overloaded_total``. The figures that
+set the default and the cost of a refusal against a purchase are in load/README.md ("Every buyer answered").
+
+Liveness, readiness, the metrics scrape and the admin routes are never refused: a load balancer must keep
+seeing the worker as healthy while it sheds load, and an operator must be able to pause a sale in a rush.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, ReceiveMessage, Scope, Send
+
+from flashsale.api.problems import MEDIA_TYPE, OVERLOADED, RETRY_AFTER_S
+
+EXEMPT_PREFIXES = ("/health", "/metrics", "/admin")
+
+
+def _refusal() -> tuple[list[tuple[bytes, bytes]], bytes]:
+    body = json.dumps(
+        {
+            "type": OVERLOADED.uri,
+            "title": OVERLOADED.title,
+            "status": OVERLOADED.status,
+            "detail": "this worker has as many requests in flight as it can finish in time; nothing was done, "
+            "retry after the Retry-After delay",
+        }
+    ).encode()
+    headers = [
+        (b"content-type", MEDIA_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(RETRY_AFTER_S).encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+    ]
+    return headers, body
+
+
+REFUSAL_HEADERS, REFUSAL_BODY = _refusal()
+REFUSAL_START: HTTPResponseStartEvent = {
+    "type": "http.response.start",
+    "status": OVERLOADED.status,
+    "headers": REFUSAL_HEADERS,
+}
+REFUSAL_BODY_EVENT: HTTPResponseBodyEvent = {"type": "http.response.body", "body": REFUSAL_BODY, "more_body": False}
+
+
+class InFlightBudget:
+    """ASGI layer: at most ``budget`` requests (exempt paths apart) inside ``app`` at once in this worker.
+
+    A request counts from its arrival to its answer, except while it waits for its client's bytes (the body).
+    """
+
+    def __init__(self, app: ASGIApp, budget: int, on_refusal: Callable[[], None] | None = None) -> None:
+        self.app = app
+        self.budget = budget
+        self.in_flight = 0
+        self._on_refusal = on_refusal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP or scope["path"].startswith(EXEMPT_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.budget:
+            if self._on_refusal is not None:
+                self._on_refusal()
+            await send(REFUSAL_START)
+            await send(REFUSAL_BODY_EVENT)
+            return
+        self.in_flight += 1
+
+        async def receive_uncounted() -> ReceiveMessage:
+            # Waiting for the client's bytes is not work: a flood of bodies never sent must not fill the budget
+            # and get real buyers refused (tests/test_slow_clients.py; the read deadlines close those).
+            self.in_flight -= 1
+            try:
+                return await receive()
+            finally:
+                self.in_flight += 1
+
+        try:
+            await self.app(scope, receive_uncounted, send)
+        finally:
+            self.in_flight -= 1
