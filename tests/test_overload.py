@@ -58,17 +58,21 @@ async def purchase(url: str, sale: str, body: bytes) -> httpx.Response:
         )
 
 
-async def held_bodies(port: int, sale: str, count: int) -> list[asyncio.StreamWriter]:
-    """``count`` purchases whose headers announce a body that is never sent."""
+async def held_bodies(api: Api, sale: str, count: int) -> list[asyncio.StreamWriter]:
+    """``count`` purchases whose headers announce a body that is never sent, one after the other, each once
+    the previous one reached the app and waits there for its body."""
     writers = []
-    for _ in range(count):
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    for i in range(count):
+        _, writer = await asyncio.open_connection("127.0.0.1", api.server.port)
         writer.write(
             f"POST /sales/{sale}/purchases HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
             f"Idempotency-Key: {uuid.uuid4()}\r\nContent-Length: 40\r\n\r\n{{".encode()
         )
         await writer.drain()
         writers.append(writer)
+        deadline = time.monotonic() + 10
+        while in_flight_purchases(api) < i + 1 and time.monotonic() < deadline:  # noqa: ASYNC110  (bounded poll)
+            await asyncio.sleep(0.02)
     return writers
 
 
@@ -127,12 +131,9 @@ def test_clients_that_never_send_their_body_do_not_use_the_budget(paused_stack: 
     sale = api.new_sale(stock=10)
 
     async def scenario() -> int:
-        writers = await held_bodies(api.server.port, sale, BUDGET * 3)
+        writers = await held_bodies(api, sale, BUDGET * 3)
         try:
-            deadline = time.monotonic() + 10
-            while in_flight_purchases(api) < BUDGET * 3 and time.monotonic() < deadline:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-            assert in_flight_purchases(api) == BUDGET * 3  # they reached the app and wait for their bodies
+            assert in_flight_purchases(api) == BUDGET * 3  # they all reached the app and wait for their bodies
             return (await purchase(api.url, sale, b'{"buyer_id":"real"}')).status_code
         finally:
             for writer in writers:

@@ -39,8 +39,21 @@ from pathlib import Path
 from typing import Any
 
 from flashsale import timefmt
-from load.bench.common import CORES, HOLD_TTL_S, HUGE_STOCK, REPORTS, SOLDOUT_STOCK, cpu_model
-from load.bench.measuring import ROUTE_PATHS, Bench, Config, api_stack, run_wrk
+from flashsale.settings import Settings
+from load.bench.common import (
+    CORES,
+    HOLD_TTL_S,
+    HUGE_STOCK,
+    REPORTS,
+    SOLDOUT_STOCK,
+    cpu_model,
+    machine_busy_s,
+    median,
+    own_cpu_s,
+    tree_cpu_s,
+)
+from load.bench.measuring import ROUTE_PATHS, Bench, Config, Stack, api_stack, request_factory, run_wrk
+from load.bench.openloop import run_open_loop
 from load.bench.profiling import profile
 from load.bench.redis_stats import monitor_sample, redis_ceiling
 from load.bench.reporting import diagnose, fmt, markdown, plot, ratio, target_rows, versions
@@ -56,6 +69,12 @@ CONFIGS = {
     "memo-off": Config(
         "memo-off", "uvicorn, 1 worker, sold-out memo off", traced=True, env=(("FLASHSALE_SOLDOUT_CACHE_MS", "0"),)
     ),
+    "refusal": Config(
+        "refusal",
+        "uvicorn, 1 worker, in-flight budget 1 (the rest refused early)",
+        traced=True,
+        env=(("FLASHSALE_MAX_IN_FLIGHT", "1"),),
+    ),
 }
 """Telemetry on means as compose runs it: metrics, the per-attempt log line and traces to a collector."""
 
@@ -67,7 +86,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=5.0, help="seconds per measured run (default 5)")
     p.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per figure (default 1)")
     p.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is reported (default 3)")
-    p.add_argument("--connections", default="50,200", help="comma-separated connection counts (default 50,200)")
+    p.add_argument(
+        "--connections", default="50,200,1000", help="comma-separated connection counts (default 50,200,1000)"
+    )
+    p.add_argument(
+        "--open-loop",
+        default="0.5,0.7,0.9",
+        help="open-loop arrival rates as fractions of the measured maximum (default 0.5,0.7,0.9; empty: none)",
+    )
     p.add_argument(
         "--profile",
         action=argparse.BooleanOptionalAction,
@@ -78,8 +104,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reports", type=Path, default=REPORTS)
     args = p.parse_args(argv)
     args.connections = sorted({int(c) for c in args.connections.split(",")})
-    if 50 not in args.connections:
-        p.error("--connections must include 50 (the headline)")
+    if 50 not in args.connections or not all(1 <= c <= 5000 for c in args.connections):
+        p.error("--connections must include 50 (the headline), each 1..5000")
+    args.open_loop = [float(f) for f in args.open_loop.split(",") if f.strip()]
+    if not all(0.05 <= f <= 1.0 for f in args.open_loop):
+        p.error("--open-loop fractions: 0.05..1.0")
     if not (1 <= args.repeats <= 9 and 1 <= args.duration <= 60 and 1 <= args.warmup <= 30):
         p.error("bounds: 1..9 repeats, 1..60 s per run, 1..30 s warm-up")
     for tool in ("wrk", "redis-benchmark", "redis-cli"):
@@ -103,6 +132,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             api_stack(redis, CONFIGS["uvicorn-1"], reports) as traced,
             api_stack(redis, CONFIGS["untraced"], reports, flush=False) as untraced,
             api_stack(redis, CONFIGS["telemetry-off"], reports, flush=False) as off,
+            api_stack(redis, CONFIGS["refusal"], reports, flush=False) as refusal,
         ):
             traced.create_sale("purchase", HUGE_STOCK)
             traced.create_sale("bare", HUGE_STOCK)
@@ -110,11 +140,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             traced.create_sale("hold", HUGE_STOCK, hold_ttl_s=HOLD_TTL_S)
             untraced.create_sale("purchase", HUGE_STOCK)
             off.create_sale("purchase", HUGE_STOCK)
+            refusal.create_sale("refused", HUGE_STOCK)
             bench.measure_interleaved(
-                [(traced, "purchase"), (traced, "bare"), (untraced, "purchase"), (off, "purchase"), (traced, "hold")],
+                [
+                    (traced, "purchase"),
+                    (traced, "bare"),
+                    (untraced, "purchase"),
+                    (off, "purchase"),
+                    (traced, "hold"),
+                    (refusal, "refused"),
+                ],
                 [50],
             )
             bench.measure_interleaved([(traced, "purchase"), (traced, "bare")], [c for c in conns if c != 50])
+            if args.open_loop:
+                closed = [f for c in conns if (f := bench.find("uvicorn-1", "purchase", c))]
+                bench.extra["open_loop"] = open_loop_runs(bench, traced, max(f["served_rps"] for f in closed))
             bench.measure_config(traced, ["soldout"], [50])
             sample: dict[str, Any] = monitor_sample(
                 traced.redis_port,
@@ -143,7 +184,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with api_stack(redis, CONFIGS["granian-1"], reports) as stack:
             stack.create_sale("purchase", HUGE_STOCK)
             stack.create_sale("bare", HUGE_STOCK)
-            bench.measure_config(stack, ["purchase", "bare"], [50])
+            bench.measure_config(stack, ["purchase", "bare"], conns)
         with api_stack(redis, CONFIGS["memo-off"], reports) as stack:
             stack.create_sale("soldout", SOLDOUT_STOCK)
             bench.measure_config(stack, ["soldout"], [50])
@@ -156,7 +197,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     soldout, soldout_nomemo = f("uvicorn-1", "soldout", 50), f("memo-off", "soldout", 50)
     no_traces, tel_off = f("untraced", "purchase", 50), f("telemetry-off", "purchase", 50)
     hold = f("uvicorn-1", "hold", 50)
-    assert purchase and bare and soldout and tel_off and no_traces and hold
+    refused = f("refusal", "refused", 50)
+    assert purchase and bare and soldout and tel_off and no_traces and hold and refused
     traced_figures = [x for x in bench.figures if x.get("traced") and x["route"] != "bare"]
     oversold = max(x["oversold"] for x in bench.figures)
     audits_ok = all(x["audit_ok"] for x in bench.figures)
@@ -198,6 +240,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 k: purchase[k]
                 for k in ("evalsha_per_purchase", "commands_per_purchase_all", "client_commands_per_purchase")
             },
+            "max_in_flight": Settings.from_env({}).max_in_flight,
             "p99_ms": purchase["p99_ms"],
             "p50_ms": purchase["p50_ms"],
             "p95_ms": purchase["p95_ms"],
@@ -239,6 +282,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "redis_commands_per_hold": hold_sample["request_commands_per_hold"],
             "redis_commands_per_hold_commandstats": hold["client_commands_per_purchase"],
             "hold_spans_per_attempt": hold.get("spans_per_attempt"),
+            **answered_figures(bench, conns, purchase, refused),
             "oversold": oversold,
             "audits_ok": audits_ok and soldout_sold_ok,
             "noisy_figures": [
@@ -264,6 +308,93 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     (reports / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     bench.say(f"wrote {reports / 'bench.json'}, bench.md, bench.png")
     return result
+
+
+def open_loop_runs(bench: Bench, stack: Stack, max_rps: float) -> dict[str, Any]:
+    """The purchase route at constant arrival rates (fractions of the closed-loop maximum), interleaved and
+    repeated like the closed-loop figures; each fraction's median p99 (openloop.py says why it is open)."""
+    a = bench.args
+    runs: dict[float, list[dict[str, Any]]] = {f: [] for f in a.open_loop}
+    sale = stack.sales["purchase"]
+    bench.wait_quiet_machine()
+    for round_ in range(a.repeats):
+        for fraction in a.open_loop:
+            rate = round(max_rps * fraction)
+            busy0, own0, t0 = machine_busy_s(), own_cpu_s(), time.monotonic()
+            server0 = tree_cpu_s(stack.server.process.pid)
+            run = run_open_loop(
+                stack.server.url, request_factory("purchase", sale, f"ol{round_}{fraction}"), rate, a.duration
+            )
+            elapsed = time.monotonic() - t0
+            server_cpu = tree_cpu_s(stack.server.process.pid) - server0
+            own = own_cpu_s() - own0
+            run["generator_cpu_cores"] = round(own / elapsed, 2)
+            run["background_cpu_cores"] = round(max(0.0, machine_busy_s() - busy0 - server_cpu - own) / elapsed, 2)
+            runs[fraction].append(run)
+            bench.say(
+                f"open loop {fraction:.0%} of {max_rps:,.0f} = {rate:,} req/s: p50 {run['p50_ms']:.2f}  p99 "
+                f"{run['p99_ms']:.2f}  p99.9 {run['p999_ms']:.2f} ms, {run['unanswered']} unanswered after 2 s, "
+                f"generator late p99 {run['send_lag_p99_ms']:.2f} ms, bg {run['background_cpu_cores']:.2f} cores"
+            )
+    summary = []
+    for fraction, done in runs.items():
+        summary.append(
+            {
+                "fraction": fraction,
+                "rate": round(max_rps * fraction),
+                **{k: median([r[k] for r in done]) for k in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms")},
+                "achieved_rps": median([r["achieved_rps"] for r in done]),
+                "unanswered": sum(r["unanswered"] for r in done),
+                "statuses": {
+                    c: sum(r["statuses"].get(c, 0) for r in done) for c in {c for r in done for c in r["statuses"]}
+                },
+                "send_lag_p99_ms": max(r["send_lag_p99_ms"] for r in done),
+                "generator_cpu_cores": median([r["generator_cpu_cores"] for r in done]),
+                "background_cpu_cores": median([r["background_cpu_cores"] for r in done]),
+                "p99_ms_runs": [r["p99_ms"] for r in done],
+            }
+        )
+    return {"max_rps": max_rps, "duration_s": a.duration, "runs": summary}
+
+
+def answered_figures(
+    bench: Bench, conns: list[int], purchase: dict[str, Any], refused: dict[str, Any]
+) -> dict[str, Any]:
+    """Issue 25's figures: answers after 2 s, p99/p50, served rate under many connections, refusal cost."""
+    f = bench.find
+    out: dict[str, Any] = {}
+    for c in conns:
+        rows = [x for x in (f("uvicorn-1", "purchase", c), f("uvicorn-1", "bare", c)) if x]
+        out[f"unanswered_2s_{c}"] = sum(x["unanswered_2s"] for x in rows) if rows else None
+    p200 = f("uvicorn-1", "purchase", 200)
+    p1000 = f("uvicorn-1", "purchase", 1000)
+    out["p99_vs_p50_50"] = ratio(purchase["p99_ms"], purchase["p50_ms"])
+    out["p99_vs_p50_200"] = ratio(p200["p99_ms"], p200["p50_ms"]) if p200 else None
+    out["served_1000_vs_50"] = ratio(p1000["served_rps"], purchase["served_rps"]) if p1000 else None
+    out["served_rps_1000"] = p1000["served_rps"] if p1000 else None
+    out["refused_share_1000"] = (
+        round(sum(r["answered_503"] for r in p1000["runs"]) / max(1, sum(r["requests"] for r in p1000["runs"])), 3)
+        if p1000
+        else None
+    )
+    # A refusal's CPU: the refusal server's API CPU minus what its few admitted purchases cost at the headline
+    # server's CPU per purchase (same interleaved runs), over the refusals.
+    per_purchase_s = purchase["api_cpu_us_per_request"] / 1e6
+    costs = [
+        (r["api_cpu_s"] - r["orders"] * per_purchase_s) / r["answered_503"] * 1e6
+        for r in refused["runs"]
+        if r["answered_503"]
+    ]
+    out["cpu_us_per_refusal"] = round(median(costs), 1) if costs else None
+    out["refusal_vs_purchase_cpu"] = ratio(out["cpu_us_per_refusal"], purchase["api_cpu_us_per_request"])
+    out["refused_share_refusal_server"] = round(
+        sum(r["answered_503"] for r in refused["runs"]) / max(1, sum(r["requests"] for r in refused["runs"])), 4
+    )
+    ol = bench.extra.get("open_loop")
+    if ol:
+        by = {r["fraction"]: r for r in ol["runs"]}
+        out["open_loop_p99_ms_70"] = by[0.7]["p99_ms"] if 0.7 in by else None
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

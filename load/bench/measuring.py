@@ -191,10 +191,12 @@ ROUTE_PATHS = {
     "bare": "/bench/bare/{sale}",
     "soldout": "/sales/{sale}/purchases",
     "hold": "/sales/{sale}/holds",
+    "refused": "/sales/{sale}/purchases",
 }
 """The hold route takes the purchase route's body ({buyer_id, quantity}) and Idempotency-Key, so
 load/wrk/purchase.lua drives both: the same requests, the same WRK_JSON line, compared in the same run."""
-EXPECTED_STATUS = {"purchase": "201", "bare": "200", "soldout": "409", "hold": "201"}
+EXPECTED_STATUS = {"purchase": "201", "bare": "200", "soldout": "409", "hold": "201", "refused": "503"}
+"""``refused``: purchases on a server whose in-flight budget is 1, so nearly every one is refused early (503)."""
 
 
 def request_factory(route: str, sale: str, tag: str) -> Callable[[int], bytes]:
@@ -267,9 +269,13 @@ def measure(stack: Stack, route: str, connections: int, duration_s: float) -> di
     # Answers that took 2 s or more (from wrk's own latency record), plus wrk's timeouts (answers past its
     # --timeout of 5 s, and requests its 2-s check found waiting longer than that): an upper bound.
     unanswered_2s = wrk.get("over_2s", 0) + errors["timeout"]
+    seconds = wrk["duration_us"] / 1e6 or 1.0
     return {
         "rps": round(wrk["rps"], 1),
+        "served_rps": round(statuses.get(EXPECTED_STATUS[route], 0) / seconds, 1),
+        "answered_503": statuses.get("503", 0),
         "requests": wrk["requests"],
+        "api_cpu_s": round(server_cpu, 4),
         "p50_ms": lat["p50"] / 1000,
         "p95_ms": lat["p95"] / 1000,
         "p99_ms": lat["p99"] / 1000,
@@ -317,6 +323,7 @@ def wait_spans_settled(receiver: OtlpReceiver, quiet_s: float = 0.6, timeout_s: 
 
 FIGURE_KEYS = (
     "rps",
+    "served_rps",
     "p50_ms",
     "p95_ms",
     "p99_ms",

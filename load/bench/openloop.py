@@ -9,9 +9,9 @@ How it stays open: request ``i`` is *due* at ``start + i / rate``, fixed before 
 the generator sends all requests that are due, each on an idle keep-alive connection of its pool; a request
 that finds no idle connection waits in a queue and its latency is counted from when it was due, not from
 when it left. So a server that stops for 300 ms costs every request due in those 300 ms the time it made
-them wait. The generator measures its own lateness (send time - due time) and reports it: a late generator
-is visible in ``send_lag_p99_ms``. On this machine one uvloop process sends ~4,000 requests/s with a p99
-lag below 1 ms while using about half a core (load/README.md, "Every buyer answered").
+them wait. The generator measures its own lateness (when it handed a request on - when it was due) and
+reports it: a late generator is visible in ``send_lag_p99_ms``, and the bench reports the CPU it used
+(load/README.md, "Every buyer answered").
 
 Requests unanswered ``timeout_s`` after they were due are counted (``unanswered``), whether their answer
 came later or never (the run waits ``timeout_s`` after the last send, then stops).
@@ -24,7 +24,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 RequestFactory = Callable[[int], bytes]
 """Builds request ``i`` (the whole HTTP/1.1 message) from its sequence number."""
@@ -42,6 +42,7 @@ class Tally:
     """Due time of every request not answered yet."""
     latencies: list[float] = field(default_factory=list)
     lags: list[float] = field(default_factory=list)
+    """How late the generator itself handed each request on (queueing for a busy connection not included)."""
     statuses: Counter[int] = field(default_factory=Counter)
     errors: int = 0
 
@@ -56,8 +57,7 @@ class _Connection(asyncio.Protocol):
         self.current: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
 
     def send(self, seq: int, data: bytes) -> None:
         assert self.transport is not None
@@ -108,7 +108,6 @@ class _Pool:
                 self.loop.create_task(self._reconnect())
 
     def _send(self, conn: _Connection, seq: int) -> None:
-        self.tally.lags.append(time.perf_counter() - self.tally.due[seq])
         conn.send(seq, self.make(seq))
 
     def answered(self, conn: _Connection, seq: int, status: int, close: bool) -> None:
@@ -176,7 +175,9 @@ async def open_loop(
         now = time.perf_counter()
         due_now = min(total, int((now - start) * rate) + 1)
         while seq < due_now:
-            tally.due[seq] = start + seq / rate
+            due = start + seq / rate
+            tally.due[seq] = due
+            tally.lags.append(now - due)
             pool.submit(seq)
             seq += 1
         await asyncio.sleep(0.001)

@@ -7,7 +7,7 @@ a larger backlog, with or without server.py's deadline protocol and accept-all l
 Per run it records req/s, p50/p99, answers that took 2 s or more (``unanswered_2s``), the deepest listen queue
 seen (``ss -lnt`` Recv-Q, sampled every 100 ms: connections the kernel completed and the server had not yet
 accepted) and the kernel's listen-queue overflow counter. Writes load/reports/starvation.json and prints a
-table; bounded: at most 12 variants, 9 repeats, 30 s per run.
+table; bounded: at most 16 variants, 9 repeats, 30 s per run.
 """
 
 from __future__ import annotations
@@ -86,6 +86,17 @@ VARIANTS = {
             "accept-all", "engine: accept-all loop + deadline protocol", ENGINE_SHIPPED, loop=ACCEPT_ALL, http=DEADLINE
         ),
         Variant("granian", "engine: granian", ENGINE_SHIPPED, server="granian", backlog=4096),
+        Variant(
+            "served",
+            "engine as served now: accept-all loop + deadline protocol + in-flight budget",
+            ENGINE,
+            loop=ACCEPT_ALL,
+            http=DEADLINE,
+            backlog=4096,
+        ),
+        Variant(
+            "granian-served", "engine on granian with the in-flight budget", ENGINE, server="granian", backlog=4096
+        ),
     )
 }
 
@@ -227,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     keys = [k for k in args.variants.split(",") if k]
     unknown = [k for k in keys if k not in VARIANTS]
-    if unknown or not (1 <= len(keys) <= 12 and 1 <= args.repeats <= 9 and 1 <= args.duration <= 30):
+    if unknown or not (1 <= len(keys) <= 16 and 1 <= args.repeats <= 9 and 1 <= args.duration <= 30):
         p.error(f"bounds: known variants ({', '.join(VARIANTS)}), 1..9 repeats, 1..30 s; unknown: {unknown}")
     conns = [int(c) for c in args.connections.split(",")]
     if any(not 1 <= c <= 5000 for c in conns):

@@ -20,6 +20,7 @@ from litestar.stores.memory import MemoryStore
 from litestar.types import ASGIApp
 
 from flashsale import __version__
+from flashsale.api import overload
 from flashsale.api.holds import HOLD, HoldController, count_refused_step
 from flashsale.api.limits import RATE_LIMIT_STORE, BuyerRateLimiter, ip_rate_limit, purge_expired
 from flashsale.api.ops import BareController, HealthController, MetricsController
@@ -211,4 +212,6 @@ def create_served_app() -> ASGIApp:
     app = create_app(settings)
     if not settings.max_in_flight:
         return app
-    return InFlightBudget(app, settings.max_in_flight, OVERLOADED.inc if settings.telemetry else None)
+    budget = InFlightBudget(app, settings.max_in_flight, OVERLOADED.inc if settings.telemetry else None)
+    overload.ACTIVE = budget
+    return budget

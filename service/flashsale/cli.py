@@ -319,6 +319,7 @@ def serve(host: str, port: int, workers: int, server: str) -> int:
                 workers=settings.workers,
                 loop="flashsale.server:new_event_loop",
                 http="flashsale.server:DeadlineHttpToolsProtocol",
+                ws="none",  # no WebSocket route: an Upgrade header gets a plain HTTP answer
                 access_log=settings.access_log,
                 log_level=settings.log_level.lower(),
                 log_config=uvicorn_log_config(settings.log_level),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, ReceiveMessage, Scope, Send
@@ -54,6 +55,26 @@ REFUSAL_START: HTTPResponseStartEvent = {
 REFUSAL_BODY_EVENT: HTTPResponseBodyEvent = {"type": "http.response.body", "body": REFUSAL_BODY, "more_body": False}
 
 
+def _raw_refusal(close: bool) -> bytes:
+    """The same refusal as raw HTTP/1.1, for the server protocol (server.py) to write without the app."""
+    head = b"HTTP/1.1 503 Service Unavailable\r\n" + b"".join(
+        name + b": " + value + b"\r\n" for name, value in REFUSAL_HEADERS
+    )
+    return head + (b"connection: close\r\n" if close else b"") + b"\r\n" + REFUSAL_BODY
+
+
+RAW_REFUSAL = _raw_refusal(close=False)
+RAW_REFUSAL_CLOSE = _raw_refusal(close=True)
+RAW_EXEMPT_PREFIXES = tuple(prefix.encode() for prefix in EXEMPT_PREFIXES)
+
+ADMITTED = "flashsale.admitted"
+"""Scope key the server protocol sets on a request it counted in already (``InFlightBudget.admit``)."""
+
+ACTIVE: InFlightBudget | None = None
+"""This worker's budget (``create_served_app`` sets it), which the server protocol reads to refuse without
+creating a request task at all."""
+
+
 class InFlightBudget:
     """ASGI layer: at most ``budget`` requests (exempt paths apart) inside ``app`` at once in this worker.
 
@@ -66,17 +87,31 @@ class InFlightBudget:
         self.in_flight = 0
         self._on_refusal = on_refusal
 
+    def full(self) -> bool:
+        return self.in_flight >= self.budget
+
+    def admit(self, scope: dict[str, Any]) -> None:
+        """Count a request in from the server protocol, as soon as its headers are in: requests that arrive
+        together (a burst read in one go) are all checked before any of their tasks runs, so the count must
+        not wait for the app to be called."""
+        self.in_flight += 1
+        scope[ADMITTED] = True
+
+    def refused(self) -> None:
+        if self._on_refusal is not None:
+            self._on_refusal()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP or scope["path"].startswith(EXEMPT_PREFIXES):
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.budget:
-            if self._on_refusal is not None:
-                self._on_refusal()
-            await send(REFUSAL_START)
-            await send(REFUSAL_BODY_EVENT)
-            return
-        self.in_flight += 1
+        if not scope.get(ADMITTED):
+            if self.in_flight >= self.budget:
+                self.refused()
+                await send(REFUSAL_START)
+                await send(REFUSAL_BODY_EVENT)
+                return
+            self.in_flight += 1
 
         async def receive_uncounted() -> ReceiveMessage:
             # Waiting for the client's bytes is not work: a flood of bodies never sent must not fill the budget
