@@ -13,8 +13,13 @@ Measured, side by side:
   every export and counts the spans; against the same server without traces and with all telemetry off;
 * the hold route (``POST /sales/{id}/holds``, a new buyer and Idempotency-Key per request, on a sale whose holds
   outlive the run) interleaved with the purchase route on the headline server, and Redis commands per hold;
-* the purchase route and the bare reference route (the framework ceiling) at each connection count, with
-  uvicorn 1 worker (the headline configuration), uvicorn 2 workers and granian 1 worker;
+* the purchase route and the bare reference route (the framework ceiling) at each connection count (50, 200
+  and 1,000 by default), with uvicorn 1 worker (the headline configuration), uvicorn 2 workers and granian
+  1 worker, with the answers that took 2 s or more counted and the purchases served per second apart from
+  the early refusals (issue 25);
+* an open-loop run of the purchase route (openloop.py) at 50, 70 and 90 % of the closed-loop maximum: the
+  p99 at 70 % is the latency headline; the closed-loop p99 at 50 connections is only a ratio to its p50;
+* the cost of a refusal by the in-flight budget: a server whose budget is 1, interleaved with the headline;
 * the Redis ceiling: redis-benchmark running the purchase script by EVALSHA;
 * the sold-out phase (the purchase route once the stock is gone), with and without the sold-out memo;
 * Redis commands per purchase from INFO commandstats deltas, and a MONITOR sample that tells the commands

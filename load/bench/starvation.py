@@ -7,7 +7,7 @@ a larger backlog, with or without server.py's deadline protocol and accept-all l
 Per run it records req/s, p50/p99, answers that took 2 s or more (``unanswered_2s``), the deepest listen queue
 seen (``ss -lnt`` Recv-Q, sampled every 100 ms: connections the kernel completed and the server had not yet
 accepted) and the kernel's listen-queue overflow counter. Writes load/reports/starvation.json and prints a
-table; bounded: at most 16 variants, 9 repeats, 30 s per run.
+table; bounded: at most 20 variants, 9 repeats, 30 s per run.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from load.bench.common import REPORTS, median
+from load.bench.common import REPORTS, median, tree_cpu_s
 from load.bench.measuring import ROUTE_PATHS, run_wrk
 
 HELLO = "load.bench.hello:app"
@@ -96,6 +96,18 @@ VARIANTS = {
         ),
         Variant(
             "granian-served", "engine on granian with the in-flight budget", ENGINE, server="granian", backlog=4096
+        ),
+        *(
+            Variant(
+                f"budget-{n}",
+                f"engine as served now, in-flight budget {n}",
+                ENGINE,
+                loop=ACCEPT_ALL,
+                http=DEADLINE,
+                backlog=4096,
+                env=(("FLASHSALE_MAX_IN_FLIGHT", str(n)),),
+            )
+            for n in (32, 64, 128, 256, 512)
         ),
     )
 }
@@ -211,11 +223,16 @@ class Running:
 def measure(running: Running, connections: int, duration_s: float) -> dict[str, Any]:
     overflows = listen_overflows()
     mode = None if running.variant.engine else "get"
+    cpu0 = tree_cpu_s(running.process.pid)
     with QueueWatch(running.port) as watch:
         wrk = run_wrk(running.url, running.path, connections, duration_s, mode=mode)
+    cpu = tree_cpu_s(running.process.pid) - cpu0
     lat = wrk["latency_us"]
+    served = wrk["statuses"].get("201" if running.variant.engine else "200", 0)
     return {
         "rps": round(wrk["rps"], 1),
+        "served_rps": round(served / (wrk["duration_us"] / 1e6), 1),
+        "api_cpu_us_per_request": round(cpu / max(1, wrk["requests"]) * 1e6, 1),
         "p50_ms": lat["p50"] / 1000,
         "p99_ms": lat["p99"] / 1000,
         "max_ms": lat["max"] / 1000,
@@ -238,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     keys = [k for k in args.variants.split(",") if k]
     unknown = [k for k in keys if k not in VARIANTS]
-    if unknown or not (1 <= len(keys) <= 16 and 1 <= args.repeats <= 9 and 1 <= args.duration <= 30):
+    if unknown or not (1 <= len(keys) <= 20 and 1 <= args.repeats <= 9 and 1 <= args.duration <= 30):
         p.error(f"bounds: known variants ({', '.join(VARIANTS)}), 1..9 repeats, 1..30 s; unknown: {unknown}")
     conns = [int(c) for c in args.connections.split(",")]
     if any(not 1 <= c <= 5000 for c in conns):
@@ -258,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
                         run = measure(server, c, args.duration)
                         results[server.variant.key][c].append(run)
                         print(
-                            f"[{round_ + 1}] {server.variant.key:18} c={c:<5} {run['rps']:8.0f} req/s  p50 "
+                            f"[{round_ + 1}] {server.variant.key:18} c={c:<5} {run['rps']:8.0f} req/s "
+                            f"({run['served_rps']:.0f} served, {run['api_cpu_us_per_request']:.0f} µs/req)  p50 "
                             f"{run['p50_ms']:7.1f}  p99 {run['p99_ms']:7.1f} ms  >=2s {run['unanswered_2s']:4}  "
                             f"accept queue {run['deepest_accept_queue']:4} for {run['accept_queue_seconds']:.1f} s  "
                             f"load {run['loadavg']}",
@@ -284,16 +302,18 @@ def main(argv: list[str] | None = None) -> int:
                     "accept_queue_seconds": [r["accept_queue_seconds"] for r in runs],
                     "listen_overflows": sum(r["listen_overflows"] for r in runs),
                     "rps_median": median([r["rps"] for r in runs]),
+                    "served_rps": [r["served_rps"] for r in runs],
+                    "api_cpu_us_per_request": [r["api_cpu_us_per_request"] for r in runs],
                     "runs": runs,
                 }
             )
     out = args.reports / "starvation.json"
     out.write_text(json.dumps({"duration_s": args.duration, "repeats": args.repeats, "table": table}, indent=2))
     print(
-        "\n| variant | conns | req/s | p50 ms | p99 ms | answered after >= 2 s | deepest accept queue | "
-        "s with a queue |"
+        "\n| variant | conns | req/s | served/s | API µs/req | p50 ms | p99 ms | answered after >= 2 s | "
+        "deepest accept queue | s with a queue |"
     )
-    print("|---|---:|---|---|---|---|---|---|")
+    print("|---|---:|---|---|---|---|---|---|---|---|")
     for row in table:
 
         def span(values: list[float], digits: int = 0) -> str:
@@ -301,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
             return f"{lo:,.{digits}f}" if lo == hi else f"{lo:,.{digits}f}-{hi:,.{digits}f}"
 
         print(
-            f"| {row['label']} | {row['connections']} | {span(row['rps'])} | {span(row['p50_ms'], 1)} | "
+            f"| {row['label']} | {row['connections']} | {span(row['rps'])} | {span(row['served_rps'])} | "
+            f"{span(row['api_cpu_us_per_request'])} | {span(row['p50_ms'], 1)} | "
             f"{span(row['p99_ms'], 1)} | {span(row['unanswered_2s'])} | {span(row['deepest_accept_queue'])} | "
             f"{span(row['accept_queue_seconds'], 1)} |"
         )

@@ -235,7 +235,9 @@ def _clear_metric_files(folder: str | None) -> None:
     "--server",
     type=click.Choice(["uvicorn", "granian"]),
     default="uvicorn",
-    help="HTTP server: uvicorn (uvloop, httptools, header and body deadlines) or granian.",
+    help="HTTP server: uvicorn (uvloop accepting every waiting connection, httptools, header and body deadlines, "
+    "the in-flight budget refusing without a task) or granian (its header timeout also closes idle keep-alive "
+    "connections: not behind a load balancer; docs/decisions.md, issue 25).",
 )
 def serve(host: str, port: int, workers: int, server: str) -> int:
     """Serve the API.

@@ -18,6 +18,9 @@ request-timeout``) with ``Connection: close`` (a connection that never sent a by
 connection is closed; a handler awaiting the body sees a disconnect (logged as one INFO line, errors.py).
 Timeouts come from ``FLASHSALE_HEADER_TIMEOUT_S`` and ``FLASHSALE_BODY_TIMEOUT_S``, read once per worker.
 
+The same protocol applies the worker's in-flight budget (api/overload.py) as soon as a request's headers are
+in: it counts the request in, or answers ``503 overloaded`` itself without starting the app (``_refuse``).
+
 It also holds the event loop ``flashsale serve`` gives uvicorn (``new_event_loop``): uvloop, except that a
 listening socket accepts every connection waiting in its queue each time it is readable (``AcceptAllServer``).
 See that class for why.
