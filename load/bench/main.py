@@ -60,7 +60,7 @@ from load.bench.common import (
 from load.bench.measuring import ROUTE_PATHS, Bench, Config, Stack, api_stack, request_factory, run_wrk
 from load.bench.openloop import run_open_loop
 from load.bench.profiling import profile
-from load.bench.redis_stats import monitor_sample, redis_ceiling
+from load.bench.redis_stats import client, monitor_sample, redis_ceiling, redis_command
 from load.bench.reporting import diagnose, fmt, markdown, plot, ratio, target_rows, versions
 
 CONFIGS = {
@@ -76,11 +76,14 @@ CONFIGS = {
     ),
     "refusal": Config(
         "refusal",
-        "uvicorn, 1 worker, in-flight budget 1 (the rest refused early)",
+        "uvicorn, 1 worker (telemetry on), in-flight budget 1 held by a purchase Redis keeps waiting",
         traced=True,
-        env=(("FLASHSALE_MAX_IN_FLIGHT", "1"),),
+        env=(("FLASHSALE_MAX_IN_FLIGHT", "1"), ("FLASHSALE_REDIS_TIMEOUT_MS", "60000")),
     ),
 }
+REFUSAL_CONNECTIONS = 2000
+"""Connections of the refusal-cost run: each is refused, then not read for Retry-After (1 s), so about this many
+refusals a second."""
 """Telemetry on means as compose runs it: metrics, the per-attempt log line and traces to a collector."""
 
 
@@ -137,7 +140,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             api_stack(redis, CONFIGS["uvicorn-1"], reports) as traced,
             api_stack(redis, CONFIGS["untraced"], reports, flush=False) as untraced,
             api_stack(redis, CONFIGS["telemetry-off"], reports, flush=False) as off,
-            api_stack(redis, CONFIGS["refusal"], reports, flush=False) as refusal,
         ):
             traced.create_sale("purchase", HUGE_STOCK)
             traced.create_sale("bare", HUGE_STOCK)
@@ -145,7 +147,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             traced.create_sale("hold", HUGE_STOCK, hold_ttl_s=HOLD_TTL_S)
             untraced.create_sale("purchase", HUGE_STOCK)
             off.create_sale("purchase", HUGE_STOCK)
-            refusal.create_sale("refused", HUGE_STOCK)
             bench.measure_interleaved(
                 [
                     (traced, "purchase"),
@@ -153,7 +154,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     (untraced, "purchase"),
                     (off, "purchase"),
                     (traced, "hold"),
-                    (refusal, "refused"),
                 ],
                 [50],
             )
@@ -193,6 +193,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with api_stack(redis, CONFIGS["memo-off"], reports) as stack:
             stack.create_sale("soldout", SOLDOUT_STOCK)
             bench.measure_config(stack, ["soldout"], [50])
+        with EmbeddedRedis() as own, api_stack(own, CONFIGS["refusal"], reports) as stack:
+            bench.extra["refusal"] = refusal_cost(bench, stack)
         rb = redis_ceiling(redis, args.repeats, args.duration)
         bench.say(f"redis-benchmark EVALSHA purchase.lua: {rb['rps']:,.0f} req/s")
 
@@ -202,8 +204,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     soldout, soldout_nomemo = f("uvicorn-1", "soldout", 50), f("memo-off", "soldout", 50)
     no_traces, tel_off = f("untraced", "purchase", 50), f("telemetry-off", "purchase", 50)
     hold = f("uvicorn-1", "hold", 50)
-    refused = f("refusal", "refused", 50)
-    assert purchase and bare and soldout and tel_off and no_traces and hold and refused
+    assert purchase and bare and soldout and tel_off and no_traces and hold
     traced_figures = [x for x in bench.figures if x.get("traced") and x["route"] != "bare"]
     oversold = max(x["oversold"] for x in bench.figures)
     audits_ok = all(x["audit_ok"] for x in bench.figures)
@@ -287,7 +288,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "redis_commands_per_hold": hold_sample["request_commands_per_hold"],
             "redis_commands_per_hold_commandstats": hold["client_commands_per_purchase"],
             "hold_spans_per_attempt": hold.get("spans_per_attempt"),
-            **answered_figures(bench, conns, purchase, refused),
+            **answered_figures(bench, conns, purchase),
             "oversold": oversold,
             "audits_ok": audits_ok and soldout_sold_ok,
             "noisy_figures": [
@@ -362,9 +363,80 @@ def open_loop_runs(bench: Bench, stack: Stack, max_rps: float) -> dict[str, Any]
     return {"max_rps": max_rps, "duration_s": a.duration, "runs": summary}
 
 
-def answered_figures(
-    bench: Bench, conns: list[int], purchase: dict[str, Any], refused: dict[str, Any]
-) -> dict[str, Any]:
+def blocked_clients(port: int) -> int:
+    with client(port) as r:
+        return int(r.info("clients")["blocked_clients"])
+
+
+def refusal_cost(bench: Bench, stack: Stack) -> dict[str, Any]:
+    """API CPU per request refused by the in-flight budget.
+
+    The server's budget is 1 and one purchase holds it: its Redis (the server's own) pauses writes, and the
+    server's Redis deadline is 60 s. Every other request is then refused, and a refused connection is read again
+    only after Retry-After (1 s), so wrk with C connections makes about C refusals a second. Each repeat runs
+    wrk with REFUSAL_CONNECTIONS and with a quarter of them: the cost of a refusal is the difference in server
+    CPU over the difference in refusals, so what the server spends anyway (its background tasks, the span
+    exporter process, open connections) cancels out."""
+    import threading
+
+    import httpx
+
+    a = bench.args
+    sale = stack.create_sale("refused", HUGE_STOCK)
+    path = ROUTE_PATHS["purchase"].format(sale=sale)
+    pause_ms = int((a.duration * 2 + 2) * (a.repeats + 1) * 1000) + 10_000
+    redis_command(stack.redis_port, "CLIENT", "PAUSE", str(pause_ms), "WRITE")
+    holder = threading.Thread(
+        target=lambda: httpx.post(
+            stack.server.url + path,
+            json={"buyer_id": "holder", "quantity": 1},
+            headers={"Idempotency-Key": "refusal-holder-0001"},
+            timeout=pause_ms / 1000 + 30,
+        ),
+        daemon=True,
+    )
+    holder.start()
+    deadline = time.monotonic() + 10
+    while blocked_clients(stack.redis_port) < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = stack.server.process.pid
+
+    def load(connections: int) -> tuple[float, int]:
+        cpu0 = tree_cpu_s(pid)
+        wrk = run_wrk(stack.server.url, path, connections, a.duration)
+        return tree_cpu_s(pid) - cpu0, int(wrk["statuses"].get("503", 0))
+
+    runs = []
+    try:
+        load(REFUSAL_CONNECTIONS)  # warm-up
+        for _ in range(a.repeats):
+            low_cpu, low = load(REFUSAL_CONNECTIONS // 4)
+            high_cpu, high = load(REFUSAL_CONNECTIONS)
+            cost = (high_cpu - low_cpu) / max(1, high - low) * 1e6
+            runs.append(
+                {
+                    "refusals_low": low,
+                    "refusals_high": high,
+                    "cpu_s_low": round(low_cpu, 4),
+                    "cpu_s_high": round(high_cpu, 4),
+                    "cpu_us_per_refusal": round(cost, 1),
+                }
+            )
+            bench.say(
+                f"refusal cost: {high} refusals with {REFUSAL_CONNECTIONS} connections ({high_cpu:.2f} s of API "
+                f"CPU), {low} with {REFUSAL_CONNECTIONS // 4} ({low_cpu:.2f} s): {cost:.1f} µs per refusal"
+            )
+    finally:
+        redis_command(stack.redis_port, "CLIENT", "UNPAUSE")
+        holder.join(timeout=30)
+    return {
+        "connections": REFUSAL_CONNECTIONS,
+        "cpu_us_per_refusal": median([r["cpu_us_per_refusal"] for r in runs]),
+        "runs": runs,
+    }
+
+
+def answered_figures(bench: Bench, conns: list[int], purchase: dict[str, Any]) -> dict[str, Any]:
     """Issue 25's figures: answers after 2 s, p99/p50, served rate under many connections, refusal cost."""
     f = bench.find
     out: dict[str, Any] = {}
@@ -382,19 +454,9 @@ def answered_figures(
         if p1000
         else None
     )
-    # A refusal's CPU: the refusal server's API CPU minus what its few admitted purchases cost at the headline
-    # server's CPU per purchase (same interleaved runs), over the refusals.
-    per_purchase_s = purchase["api_cpu_us_per_request"] / 1e6
-    costs = [
-        (r["api_cpu_s"] - r["orders"] * per_purchase_s) / r["answered_503"] * 1e6
-        for r in refused["runs"]
-        if r["answered_503"]
-    ]
-    out["cpu_us_per_refusal"] = round(median(costs), 1) if costs else None
+    refusal = bench.extra.get("refusal") or {}
+    out["cpu_us_per_refusal"] = refusal.get("cpu_us_per_refusal")
     out["refusal_vs_purchase_cpu"] = ratio(out["cpu_us_per_refusal"], purchase["api_cpu_us_per_request"])
-    out["refused_share_refusal_server"] = round(
-        sum(r["answered_503"] for r in refused["runs"]) / max(1, sum(r["requests"] for r in refused["runs"])), 4
-    )
     ol = bench.extra.get("open_loop")
     if ol:
         by = {r["fraction"]: r for r in ol["runs"]}

@@ -590,12 +590,15 @@ def answered_section(result: dict[str, Any]) -> list[str]:
             )
     lines += [
         "",
-        f"Refusing early: a server whose in-flight budget is 1 (nearly every purchase refused with `503 overloaded`, "
-        f"{fmt(result.get('refused_share_refusal_server'), 4)} of its answers), 50 connections, interleaved with "
-        f"the headline runs: **{fmt(result.get('cpu_us_per_refusal'), 1)} µs** of API CPU per refusal against "
-        f"{fmt(result.get('cpu_us_per_purchase'), 0)} µs per purchase = "
-        f"**{fmt(result.get('refusal_vs_purchase_cpu'), 3)}** (its admitted purchases counted at the headline's "
-        "CPU per purchase and taken out).",
+        f"Refusing early: a server (telemetry on) whose in-flight budget of 1 is held by a purchase its Redis "
+        "keeps waiting refuses every other request with `503 overloaded`, and reads a refused connection again "
+        "after Retry-After; wrk with "
+        f"{(result.get('refusal') or {}).get('connections', 'n/a')} connections and with a quarter of them, "
+        "alternately: the difference in API CPU over the difference in refusals is "
+        f"**{fmt(result.get('cpu_us_per_refusal'), 1)} µs** per refusal (runs: "
+        f"{[r['cpu_us_per_refusal'] for r in (result.get('refusal') or {}).get('runs', [])]}) against "
+        f"{fmt(result.get('cpu_us_per_purchase'), 0)} µs per purchase on the headline server = "
+        f"**{fmt(result.get('refusal_vs_purchase_cpu'), 3)}**.",
         "",
     ]
     return lines
