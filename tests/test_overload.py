@@ -1,7 +1,7 @@
-"""Issue 25: past FLASHSALE_MAX_IN_FLIGHT requests in flight, a worker answers 503 ``overloaded`` at once, before
-reading the body or touching Redis, and counts it; health, metrics and admin routes are never refused, and
-clients waiting to send a body do not use the budget. A real server and a real Redis whose writes are paused
-(``CLIENT PAUSE WRITE``) so that purchases stay in flight."""
+"""Issue 25: past FLASHSALE_MAX_IN_FLIGHT requests in flight (less while they are answered late), a worker answers
+503 ``overloaded`` at once, before reading the body or touching Redis, and counts it; health, metrics and admin
+routes are never refused, and clients waiting to send a body do not use the budget. A real server and a real
+Redis whose writes are paused (``CLIENT PAUSE WRITE``) so that purchases stay in flight."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import httpx
 import pytest
 import redis
 
+from flashsale.api.overload import InFlightLimit
 from tests.conftest import Api, start_api
 from tests.servers import RedisProcess
 
@@ -140,3 +141,26 @@ def test_clients_that_never_send_their_body_do_not_use_the_budget(paused_stack: 
                 writer.close()
 
     assert asyncio.run(scenario()) == 201
+
+
+def test_the_limit_follows_how_late_admitted_requests_are_answered() -> None:
+    limit = InFlightLimit(ceiling=256, target_s=0.15, floor=8)
+    limit.observe(0.10, now=0.0)  # between half the target and the target: left alone
+    assert limit.limit == 256
+    limit.observe(0.50, now=1.0)  # late: cut by a tenth
+    assert limit.limit == pytest.approx(230.4)
+    limit.observe(0.50, now=1.1)  # late again within one target: the same slow burst, no second cut
+    assert limit.limit == pytest.approx(230.4)
+    limit.observe(0.50, now=1.16)
+    assert limit.limit == pytest.approx(207.36)
+    for i in range(100):  # a worker that stays slow goes down to the floor, not below
+        limit.observe(0.50, now=2.0 + i)
+    assert limit.limit == 8
+    answers = 0
+    while limit.limit < 256:  # quick answers bring it back, one per limit's worth of answers
+        limit.observe(0.01, now=200.0)
+        answers += 1
+    assert limit.limit == 256
+    assert 0.9 * (256**2 - 8**2) / 2 <= answers <= (256**2 - 8**2) / 2  # l' = l + 1/l: l^2 grows by ~2
+    limit.observe(0.01, now=201.0)
+    assert limit.limit == 256  # never above the configured budget

@@ -6,6 +6,8 @@ stall from the app's.
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar.types import Receive, Scope, Send
 
 START = {
@@ -28,3 +30,14 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "http":
         await send(START)  # type: ignore[arg-type]
         await send(BODY)  # type: ignore[arg-type]
+
+
+def litestar_app() -> Any:
+    """The same answer from a one-route Litestar app (``--factory``): the framework's own cost."""
+    from litestar import Litestar, get
+
+    @get("/", media_type="text/plain", sync_to_thread=False)
+    def hello() -> str:
+        return "ok"
+
+    return Litestar([hello])

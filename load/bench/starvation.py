@@ -7,7 +7,7 @@ a larger backlog, with or without server.py's deadline protocol and accept-all l
 Per run it records req/s, p50/p99, answers that took 2 s or more (``unanswered_2s``), the deepest listen queue
 seen (``ss -lnt`` Recv-Q, sampled every 100 ms: connections the kernel completed and the server had not yet
 accepted) and the kernel's listen-queue overflow counter. Writes load/reports/starvation.json and prints a
-table; bounded: at most 20 variants, 9 repeats, 30 s per run.
+table; bounded: at most 24 variants, 9 repeats, 30 s per run.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from load.bench.common import REPORTS, median, tree_cpu_s
 from load.bench.measuring import ROUTE_PATHS, run_wrk
 
 HELLO = "load.bench.hello:app"
+LITESTAR_HELLO = "load.bench.hello:litestar_app"
 ENGINE_SHIPPED = "flashsale.app:create_app"
 """The engine as issue 25 found it: no in-flight budget."""
 ENGINE = "flashsale.app:create_served_app"
@@ -44,9 +45,15 @@ class Variant:
     http: str = "httptools"
     backlog: int = 2048
     env: tuple[tuple[str, str], ...] = ()
+    route: str = "purchase"
+    """The engine's route under load: ``purchase`` or ``health`` (``GET /health/live``, no Redis)."""
 
     @property
     def engine(self) -> bool:
+        return self.target not in (HELLO, LITESTAR_HELLO)
+
+    @property
+    def factory(self) -> bool:
         return self.target != HELLO
 
     def command(self, port: int) -> list[str]:
@@ -54,14 +61,14 @@ class Variant:
             return [
                 *(sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1"),
                 *("--port", str(port), "--loop", "uvloop", "--backlog", str(self.backlog), "--no-log"),
-                *(["--factory"] if self.engine else []),
+                *(["--factory"] if self.factory else []),
                 self.target,
             ]
         return [
             *(sys.executable, "-m", "uvicorn", self.target, "--host", "127.0.0.1", "--port", str(port)),
             *("--loop", self.loop, "--http", self.http, "--backlog", str(self.backlog)),
             *("--log-level", "warning", "--no-access-log", "--timeout-keep-alive", "75"),
-            *(["--factory"] if self.engine else []),
+            *(["--factory"] if self.factory else []),
         ]
 
 
@@ -97,6 +104,17 @@ VARIANTS = {
         Variant(
             "granian-served", "engine on granian with the in-flight budget", ENGINE, server="granian", backlog=4096
         ),
+        Variant(
+            "served-health",
+            "engine as served now, GET /health/live",
+            ENGINE,
+            loop=ACCEPT_ALL,
+            http=DEADLINE,
+            backlog=4096,
+            route="health",
+        ),
+        Variant("litestar-hello-granian", "Litestar hello world: granian", LITESTAR_HELLO, server="granian"),
+        Variant("litestar-hello", "Litestar hello world: uvicorn, uvloop, httptools", LITESTAR_HELLO),
         *(
             Variant(
                 f"budget-{n}",
@@ -189,7 +207,7 @@ class Running:
                 timeout=30,
             )
             r.raise_for_status()
-            self.path = ROUTE_PATHS["purchase"].format(sale=sale)
+            self.path = ROUTE_PATHS["purchase"].format(sale=sale) if variant.route == "purchase" else "/health/live"
 
     def _wait_ready(self) -> None:
         import httpx
@@ -222,13 +240,13 @@ class Running:
 
 def measure(running: Running, connections: int, duration_s: float) -> dict[str, Any]:
     overflows = listen_overflows()
-    mode = None if running.variant.engine else "get"
+    mode = None if running.variant.engine and running.variant.route == "purchase" else "get"
     cpu0 = tree_cpu_s(running.process.pid)
     with QueueWatch(running.port) as watch:
         wrk = run_wrk(running.url, running.path, connections, duration_s, mode=mode)
     cpu = tree_cpu_s(running.process.pid) - cpu0
     lat = wrk["latency_us"]
-    served = wrk["statuses"].get("201" if running.variant.engine else "200", 0)
+    served = wrk["statuses"].get("201" if mode is None else "200", 0)
     return {
         "rps": round(wrk["rps"], 1),
         "served_rps": round(served / (wrk["duration_us"] / 1e6), 1),
@@ -255,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     keys = [k for k in args.variants.split(",") if k]
     unknown = [k for k in keys if k not in VARIANTS]
-    if unknown or not (1 <= len(keys) <= 20 and 1 <= args.repeats <= 9 and 1 <= args.duration <= 30):
+    if unknown or not (1 <= len(keys) <= 24 and 1 <= args.repeats <= 9 and 1 <= args.duration <= 30):
         p.error(f"bounds: known variants ({', '.join(VARIANTS)}), 1..9 repeats, 1..30 s; unknown: {unknown}")
     conns = [int(c) for c in args.connections.split(",")]
     if any(not 1 <= c <= 5000 for c in conns):

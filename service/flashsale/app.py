@@ -24,7 +24,7 @@ from flashsale.api import overload
 from flashsale.api.holds import HOLD, HoldController, count_refused_step
 from flashsale.api.limits import RATE_LIMIT_STORE, BuyerRateLimiter, ip_rate_limit, purge_expired
 from flashsale.api.ops import BareController, HealthController, MetricsController
-from flashsale.api.overload import InFlightBudget
+from flashsale.api.overload import InFlightBudget, InFlightLimit
 from flashsale.api.problems import problem_details_config
 from flashsale.api.purchases import DemoController, PurchaseController, count_refused_attempt
 from flashsale.api.queue import AdminQueueController, QueueController, make_signer
@@ -205,6 +205,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
 
 
+IN_FLIGHT_TARGET_SHARE = 0.6
+"""Requests let in should be answered within this share of the Redis deadline (150 ms of 250 ms): the rest is
+headroom for a pause of the worker (a garbage collection, a log flush) before the deadline turns answers into
+``503 unavailable``."""
+
+
 def create_served_app() -> ASGIApp:
     """What ``flashsale serve`` runs: the app inside the worker's in-flight budget (api/overload.py), which
     sits outside Litestar so that a refusal costs no routing, no middleware and no body read."""
@@ -212,6 +218,7 @@ def create_served_app() -> ASGIApp:
     app = create_app(settings)
     if not settings.max_in_flight:
         return app
-    budget = InFlightBudget(app, settings.max_in_flight, OVERLOADED.inc if settings.telemetry else None)
+    limit = InFlightLimit(settings.max_in_flight, target_s=settings.redis_timeout_s * IN_FLIGHT_TARGET_SHARE)
+    budget = InFlightBudget(app, limit, OVERLOADED.inc if settings.telemetry else None)
     overload.ACTIVE = budget
     return budget

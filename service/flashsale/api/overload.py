@@ -14,8 +14,9 @@ seeing the worker as healthy while it sheds load, and an operator must be able t
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, ReceiveMessage, Scope, Send
@@ -68,34 +69,68 @@ RAW_REFUSAL_CLOSE = _raw_refusal(close=True)
 RAW_EXEMPT_PREFIXES = tuple(prefix.encode() for prefix in EXEMPT_PREFIXES)
 
 ADMITTED = "flashsale.admitted"
-"""Scope key the server protocol sets on a request it counted in already (``InFlightBudget.admit``)."""
+"""Scope key the server protocol sets on a request it counted in already (``InFlightBudget.admit``): when."""
 
 ACTIVE: InFlightBudget | None = None
 """This worker's budget (``create_served_app`` sets it), which the server protocol reads to refuse without
 creating a request task at all."""
 
 
+class InFlightLimit:
+    """How many requests a worker lets in at once: at most the configured budget, less while they finish late.
+
+    Why not only a fixed number: a worker finishes N requests in flight in about N / its throughput, and that
+    throughput moves with the CPU the worker gets. Measured here with other processes using 1.2-1.6 of the 2
+    cores, a worker served 300-500 purchases/s instead of 1,500+, and with 256 in flight the requests let in
+    waited 0.5-0.9 s: past the 250 ms Redis deadline, so they too ended in ``503 unavailable`` (outcome unknown),
+    the very queueing the budget exists to prevent (load/README.md, "Every buyer answered").
+
+    So the limit follows what the requests let in take (AIMD, as TCP does with its window): an answer later
+    than ``target_s`` cuts the limit by a tenth (at most once per ``target_s``, so one slow burst is one cut),
+    an answer within half of it raises the limit by 1 / limit (about one per limit's worth of answers), between
+    ``floor`` and ``ceiling`` (``FLASHSALE_MAX_IN_FLIGHT``). It settles where answers take between half the
+    target and the target: ``limit`` ~ throughput x target.
+    """
+
+    def __init__(self, ceiling: int, target_s: float, floor: int = 8) -> None:
+        self.ceiling = ceiling
+        self.floor = min(floor, ceiling)
+        self.target_s = target_s
+        self.limit = float(ceiling)
+        self._cut_at = float("-inf")
+
+    def observe(self, seconds: float, now: float) -> None:
+        """One admitted request took ``seconds`` (its waits for the client excluded); ``now`` is a monotonic
+        clock reading."""
+        if seconds > self.target_s:
+            if now - self._cut_at >= self.target_s:
+                self.limit = max(float(self.floor), self.limit * 0.9)
+                self._cut_at = now
+        elif seconds < self.target_s / 2 and self.limit < self.ceiling:
+            self.limit = min(float(self.ceiling), self.limit + 1 / self.limit)
+
+
 class InFlightBudget:
-    """ASGI layer: at most ``budget`` requests (exempt paths apart) inside ``app`` at once in this worker.
+    """ASGI layer: at most ``limit`` requests (exempt paths apart) inside ``app`` at once in this worker.
 
     A request counts from its arrival to its answer, except while it waits for its client's bytes (the body).
     """
 
-    def __init__(self, app: ASGIApp, budget: int, on_refusal: Callable[[], None] | None = None) -> None:
+    def __init__(self, app: ASGIApp, limit: InFlightLimit, on_refusal: Callable[[], None] | None = None) -> None:
         self.app = app
-        self.budget = budget
+        self.limit = limit
         self.in_flight = 0
         self._on_refusal = on_refusal
 
     def full(self) -> bool:
-        return self.in_flight >= self.budget
+        return self.in_flight >= self.limit.limit
 
     def admit(self, scope: dict[str, Any]) -> None:
         """Count a request in from the server protocol, as soon as its headers are in: requests that arrive
         together (a burst read in one go) are all checked before any of their tasks runs, so the count must
         not wait for the app to be called."""
         self.in_flight += 1
-        scope[ADMITTED] = True
+        scope[ADMITTED] = time.perf_counter()
 
     def refused(self) -> None:
         if self._on_refusal is not None:
@@ -105,24 +140,33 @@ class InFlightBudget:
         if scope["type"] != ScopeType.HTTP or scope["path"].startswith(EXEMPT_PREFIXES):
             await self.app(scope, receive, send)
             return
-        if not scope.get(ADMITTED):
-            if self.in_flight >= self.budget:
+        started = cast("float | None", scope.get(ADMITTED))
+        if started is None:
+            if self.full():
                 self.refused()
                 await send(REFUSAL_START)
                 await send(REFUSAL_BODY_EVENT)
                 return
             self.in_flight += 1
+            started = time.perf_counter()
+        waited = 0.0
 
         async def receive_uncounted() -> ReceiveMessage:
             # Waiting for the client's bytes is not work: a flood of bodies never sent must not fill the budget
-            # and get real buyers refused (tests/test_slow_clients.py; the read deadlines close those).
+            # and get real buyers refused (tests/test_slow_clients.py; the read deadlines close those), nor
+            # count as a late answer.
+            nonlocal waited
             self.in_flight -= 1
+            began = time.perf_counter()
             try:
                 return await receive()
             finally:
                 self.in_flight += 1
+                waited += time.perf_counter() - began
 
         try:
             await self.app(scope, receive_uncounted, send)
         finally:
             self.in_flight -= 1
+            now = time.perf_counter()
+            self.limit.observe(now - started - waited, now)
