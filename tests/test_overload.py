@@ -143,24 +143,29 @@ def test_clients_that_never_send_their_body_do_not_use_the_budget(paused_stack: 
     assert asyncio.run(scenario()) == 201
 
 
-def test_the_limit_follows_how_late_admitted_requests_are_answered() -> None:
-    limit = InFlightLimit(ceiling=256, target_s=0.15, floor=8)
-    limit.observe(0.10, now=0.0)  # between half the target and the target: left alone
+def test_the_limit_follows_how_long_admitted_requests_take() -> None:
+    limit = InFlightLimit(ceiling=256, target_s=0.25, floor=8)
+    for i in range(500):  # between half the target and the target: left alone
+        limit.observe(0.2, now=i)
     assert limit.limit == 256
-    limit.observe(0.50, now=1.0)  # late: cut by a tenth
-    assert limit.limit == pytest.approx(230.4)
-    limit.observe(0.50, now=1.1)  # late again within one target: the same slow burst, no second cut
-    assert limit.limit == pytest.approx(230.4)
-    limit.observe(0.50, now=1.16)
-    assert limit.limit == pytest.approx(207.36)
-    for i in range(100):  # a worker that stays slow goes down to the floor, not below
-        limit.observe(0.50, now=2.0 + i)
+    limit.observe(2.0, now=600.0)  # one late answer (a pause of the worker) does not move the average past it
+    assert limit.typical_s < 0.25 and limit.limit == 256
+    for i in range(40):  # answers that stay late: cut by a tenth, at most once per target
+        limit.observe(1.0, now=601.0 + i * 0.001)
+    assert limit.typical_s > 0.25
+    cuts = [limit.limit]
+    limit.observe(1.0, now=601.3)
+    cuts.append(limit.limit)
+    assert cuts[1] == pytest.approx(cuts[0] * 0.9)
+    for i in range(200):  # a worker that stays slow goes down to the floor, not below
+        limit.observe(1.0, now=602.0 + i)
     assert limit.limit == 8
     answers = 0
-    while limit.limit < 256:  # quick answers bring it back, one per limit's worth of answers
-        limit.observe(0.01, now=200.0)
+    while limit.limit < 256 and answers < 100_000:  # quick answers bring it back: one per limit's worth
+        limit.observe(0.01, now=900.0)
         answers += 1
     assert limit.limit == 256
-    assert 0.9 * (256**2 - 8**2) / 2 <= answers <= (256**2 - 8**2) / 2  # l' = l + 1/l: l^2 grows by ~2
-    limit.observe(0.01, now=201.0)
+    # l' = l + 1/l: l^2 grows by about 2 an answer, once the average fell below half the target (~100 answers)
+    assert 30_000 <= answers <= (256**2 - 8**2) / 2 + 500
+    limit.observe(0.01, now=901.0)
     assert limit.limit == 256  # never above the configured budget

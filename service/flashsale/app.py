@@ -205,10 +205,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
 
 
-IN_FLIGHT_TARGET_SHARE = 0.6
-"""Requests let in should be answered within this share of the Redis deadline (150 ms of 250 ms): the rest is
-headroom for a pause of the worker (a garbage collection, a log flush) before the deadline turns answers into
-``503 unavailable``."""
+IN_FLIGHT_TARGET_SHARE = 1.0
+"""Requests let in should take, on average, at most the Redis deadline (250 ms) from arrival to answer: their
+Redis call is only part of that (measured: 256 in flight at 400 purchases/s, 640 ms each, missed the deadline;
+200 at 900/s, 220 ms each, did not), so the deadline keeps a margin of about two."""
 
 
 def create_served_app() -> ASGIApp:

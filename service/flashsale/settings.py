@@ -117,7 +117,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_in_flight: Annotated[int, _range(0, 100_000)] = 256
     """Most requests a worker works on at once (health, metrics and admin routes apart); past it the worker
     answers ``503 overloaded`` with ``Retry-After`` at once, before reading the body or calling Redis, and it
-    lets in fewer while they are answered later than 60 % of the Redis deadline (api/overload.py). 0: no
+    lets in fewer while they take longer than the Redis deadline on average (api/overload.py). 0: no
     budget. The default is measured in load/README.md ("Every buyer answered")."""
 
     def __post_init__(self) -> None:

@@ -77,36 +77,42 @@ creating a request task at all."""
 
 
 class InFlightLimit:
-    """How many requests a worker lets in at once: at most the configured budget, less while they finish late.
+    """How many requests a worker lets in at once: at most the configured budget, fewer while they are late.
 
-    Why not only a fixed number: a worker finishes N requests in flight in about N / its throughput, and that
+    Why not only a fixed number: a worker answers N requests in flight in about N / its throughput, and that
     throughput moves with the CPU the worker gets. Measured here with other processes using 1.2-1.6 of the 2
-    cores, a worker served 300-500 purchases/s instead of 1,500+, and with 256 in flight the requests let in
-    waited 0.5-0.9 s: past the 250 ms Redis deadline, so they too ended in ``503 unavailable`` (outcome unknown),
-    the very queueing the budget exists to prevent (load/README.md, "Every buyer answered").
+    cores, a worker served 300-500 purchases/s instead of 900+, and with 256 in flight the requests let in
+    waited 0.5-0.9 s, so their Redis calls passed the 250 ms deadline and they too ended in ``503 unavailable``
+    (outcome unknown): the very queueing the budget exists to prevent (load/README.md, "Every buyer answered").
 
-    So the limit follows what the requests let in take (AIMD, as TCP does with its window): an answer later
-    than ``target_s`` cuts the limit by a tenth (at most once per ``target_s``, so one slow burst is one cut),
-    an answer within half of it raises the limit by 1 / limit (about one per limit's worth of answers), between
-    ``floor`` and ``ceiling`` (``FLASHSALE_MAX_IN_FLIGHT``). It settles where answers take between half the
-    target and the target: ``limit`` ~ throughput x target.
+    So the limit follows how long the requests let in take (AIMD, as TCP does with its window), smoothed over
+    the last fifty or so answers (``SMOOTHING``) so that one late answer (a garbage collection) moves nothing:
+    above ``target_s`` the limit is cut by a tenth (at most once per ``target_s``), below half of it the limit
+    grows by 1 / limit per answer (about one per limit's worth of answers), between ``floor`` and ``ceiling``
+    (``FLASHSALE_MAX_IN_FLIGHT``). It settles where answers take between half the target and the target:
+    ``limit`` ~ throughput x target.
     """
+
+    SMOOTHING = 0.02
+    """Weight of one answer in the moving average (an exponential average over ~50 answers)."""
 
     def __init__(self, ceiling: int, target_s: float, floor: int = 8) -> None:
         self.ceiling = ceiling
         self.floor = min(floor, ceiling)
         self.target_s = target_s
         self.limit = float(ceiling)
+        self.typical_s = 0.0
+        """Moving average of the time an admitted request takes (its waits for the client excluded)."""
         self._cut_at = float("-inf")
 
     def observe(self, seconds: float, now: float) -> None:
-        """One admitted request took ``seconds`` (its waits for the client excluded); ``now`` is a monotonic
-        clock reading."""
-        if seconds > self.target_s:
+        """One admitted request took ``seconds``; ``now`` is a monotonic clock reading."""
+        self.typical_s += self.SMOOTHING * (seconds - self.typical_s)
+        if self.typical_s > self.target_s:
             if now - self._cut_at >= self.target_s:
                 self.limit = max(float(self.floor), self.limit * 0.9)
                 self._cut_at = now
-        elif seconds < self.target_s / 2 and self.limit < self.ceiling:
+        elif self.typical_s < self.target_s / 2 and self.limit < self.ceiling:
             self.limit = min(float(self.ceiling), self.limit + 1 / self.limit)
 
 
