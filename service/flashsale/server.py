@@ -101,6 +101,9 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         if self._refusal_pause is not None:
             self._refusal_pause.cancel()
+            self._refusal_pause = None
+            if overload.ACTIVE is not None:
+                overload.ACTIVE.unpark(id(self))
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
@@ -129,10 +132,12 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         """The in-flight budget's refusal (api/overload.py) without a request task, a scope or the app: written
         here, it costs a fraction of the same refusal through the ASGI layer.
 
-        Then the connection is not read for the ``Retry-After`` it was told: a client that sends again at once
-        (wrk, a retry loop) waits its turn in its socket buffer instead of making the worker refuse it over and
+        Then the connection is not read until a slot is free or the ``Retry-After`` it was told has passed,
+        whichever comes first (``InFlightBudget.park``): a client that sends again at once (wrk, a retry loop)
+        waits its turn in its socket buffer, in arrival order, instead of making the worker refuse it over and
         over: with 1,000 connections in a closed loop and no pause, the refusals took every loop iteration and
-        the requests inside the budget missed the Redis deadline (load/README.md, "Every buyer answered").
+        the requests inside the budget missed the Redis deadline (load/README.md, "Every buyer answered"). A
+        balancer that sends other clients' requests on this connection sees them wait only for a free slot.
         """
         budget.refused()
         self._refusing = True
@@ -142,12 +147,22 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             return
         self.transport.write(overload.RAW_REFUSAL)
         self.flow.pause_reading()
-        self._refusal_pause = self.loop.call_later(RETRY_AFTER_S, self._end_refusal_pause)
+        if self._refusal_pause is None:
+            self._refusal_pause = self.loop.call_later(RETRY_AFTER_S, self._end_refusal_pause)
+            budget.park(id(self), self._end_refusal_pause)
 
-    def _end_refusal_pause(self) -> None:
+    def _end_refusal_pause(self) -> bool:
+        """Read the connection again (a slot was freed, or Retry-After passed); False if it is closed."""
+        if self._refusal_pause is None:
+            return False
+        self._refusal_pause.cancel()
         self._refusal_pause = None
-        if not self.transport.is_closing():
-            self.flow.resume_reading()
+        if overload.ACTIVE is not None:
+            overload.ACTIVE.unpark(id(self))
+        if self.transport.is_closing():
+            return False
+        self.flow.resume_reading()
+        return True
 
     def on_body(self, body: bytes) -> None:
         if not self._refusing:

@@ -127,6 +127,23 @@ class InFlightBudget:
         self.limit = limit
         self.in_flight = 0
         self._on_refusal = on_refusal
+        self._parked: dict[int, Callable[[], bool]] = {}
+        """Connections the server protocol stopped reading after refusing them, oldest first: each freed slot
+        wakes the oldest (``resume`` returns False for one that closed meanwhile)."""
+
+    def park(self, key: int, resume: Callable[[], bool]) -> None:
+        self._parked[key] = resume
+
+    def unpark(self, key: int) -> None:
+        self._parked.pop(key, None)
+
+    def _freed(self) -> None:
+        """A slot was given back: let the longest-waiting refused connection be read again."""
+        parked = self._parked
+        while parked and self.in_flight < self.limit.limit:
+            key = next(iter(parked))
+            if parked.pop(key)():
+                return
 
     def full(self) -> bool:
         return self.in_flight >= self.limit.limit
@@ -163,6 +180,7 @@ class InFlightBudget:
             # count as a late answer.
             nonlocal waited
             self.in_flight -= 1
+            self._freed()
             began = time.perf_counter()
             try:
                 return await receive()
@@ -176,3 +194,4 @@ class InFlightBudget:
             self.in_flight -= 1
             now = time.perf_counter()
             self.limit.observe(now - started - waited, now)
+            self._freed()
