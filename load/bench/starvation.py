@@ -125,7 +125,7 @@ VARIANTS = {
                 backlog=4096,
                 env=(("FLASHSALE_MAX_IN_FLIGHT", str(n)),),
             )
-            for n in (32, 64, 128, 256, 512)
+            for n in (32, 64, 128, 192, 256, 512)
         ),
     )
 }
