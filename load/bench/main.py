@@ -13,8 +13,13 @@ Measured, side by side:
   every export and counts the spans; against the same server without traces and with all telemetry off;
 * the hold route (``POST /sales/{id}/holds``, a new buyer and Idempotency-Key per request, on a sale whose holds
   outlive the run) interleaved with the purchase route on the headline server, and Redis commands per hold;
-* the purchase route and the bare reference route (the framework ceiling) at each connection count, with
-  uvicorn 1 worker (the headline configuration), uvicorn 2 workers and granian 1 worker;
+* the purchase route and the bare reference route (the framework ceiling) at each connection count (50, 200
+  and 1,000 by default), with uvicorn 1 worker (the headline configuration), uvicorn 2 workers and granian
+  1 worker, with the answers that took 2 s or more counted and the purchases served per second apart from
+  the early refusals (issue 25);
+* an open-loop run of the purchase route (openloop.py) at 50, 70 and 90 % of the closed-loop maximum: the
+  p99 at 70 % is the latency headline; the closed-loop p99 at 50 connections is only a ratio to its p50;
+* the cost of a refusal by the in-flight budget: a server whose budget is 1, interleaved with the headline;
 * the Redis ceiling: redis-benchmark running the purchase script by EVALSHA;
 * the sold-out phase (the purchase route once the stock is gone), with and without the sold-out memo;
 * Redis commands per purchase from INFO commandstats deltas, and a MONITOR sample that tells the commands
@@ -39,10 +44,23 @@ from pathlib import Path
 from typing import Any
 
 from flashsale import timefmt
-from load.bench.common import CORES, HOLD_TTL_S, HUGE_STOCK, REPORTS, SOLDOUT_STOCK, cpu_model
-from load.bench.measuring import ROUTE_PATHS, Bench, Config, api_stack, run_wrk
+from flashsale.settings import Settings
+from load.bench.common import (
+    CORES,
+    HOLD_TTL_S,
+    HUGE_STOCK,
+    REPORTS,
+    SOLDOUT_STOCK,
+    cpu_model,
+    machine_busy_s,
+    median,
+    own_cpu_s,
+    tree_cpu_s,
+)
+from load.bench.measuring import ROUTE_PATHS, Bench, Config, Stack, api_stack, request_factory, run_wrk
+from load.bench.openloop import run_open_loop
 from load.bench.profiling import profile
-from load.bench.redis_stats import monitor_sample, redis_ceiling
+from load.bench.redis_stats import client, monitor_sample, redis_ceiling, redis_command
 from load.bench.reporting import diagnose, fmt, markdown, plot, ratio, target_rows, versions
 
 CONFIGS = {
@@ -56,7 +74,16 @@ CONFIGS = {
     "memo-off": Config(
         "memo-off", "uvicorn, 1 worker, sold-out memo off", traced=True, env=(("FLASHSALE_SOLDOUT_CACHE_MS", "0"),)
     ),
+    "refusal": Config(
+        "refusal",
+        "uvicorn, 1 worker (telemetry on), in-flight budget 1 held by a purchase Redis keeps waiting",
+        traced=True,
+        env=(("FLASHSALE_MAX_IN_FLIGHT", "1"), ("FLASHSALE_REDIS_TIMEOUT_MS", "60000")),
+    ),
 }
+REFUSAL_CONNECTIONS = 2000
+"""Connections of the refusal-cost run: each is refused, then not read for Retry-After (1 s), so about this many
+refusals a second."""
 """Telemetry on means as compose runs it: metrics, the per-attempt log line and traces to a collector."""
 
 
@@ -67,7 +94,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=5.0, help="seconds per measured run (default 5)")
     p.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per figure (default 1)")
     p.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is reported (default 3)")
-    p.add_argument("--connections", default="50,200", help="comma-separated connection counts (default 50,200)")
+    p.add_argument(
+        "--connections", default="50,200,1000", help="comma-separated connection counts (default 50,200,1000)"
+    )
+    p.add_argument(
+        "--open-loop",
+        default="0.5,0.7,0.9",
+        help="open-loop arrival rates as fractions of the measured maximum (default 0.5,0.7,0.9; empty: none)",
+    )
     p.add_argument(
         "--profile",
         action=argparse.BooleanOptionalAction,
@@ -78,8 +112,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reports", type=Path, default=REPORTS)
     args = p.parse_args(argv)
     args.connections = sorted({int(c) for c in args.connections.split(",")})
-    if 50 not in args.connections:
-        p.error("--connections must include 50 (the headline)")
+    if 50 not in args.connections or not all(1 <= c <= 5000 for c in args.connections):
+        p.error("--connections must include 50 (the headline), each 1..5000")
+    args.open_loop = [float(f) for f in args.open_loop.split(",") if f.strip()]
+    if not all(0.05 <= f <= 1.0 for f in args.open_loop):
+        p.error("--open-loop fractions: 0.05..1.0")
     if not (1 <= args.repeats <= 9 and 1 <= args.duration <= 60 and 1 <= args.warmup <= 30):
         p.error("bounds: 1..9 repeats, 1..60 s per run, 1..30 s warm-up")
     for tool in ("wrk", "redis-benchmark", "redis-cli"):
@@ -111,10 +148,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             untraced.create_sale("purchase", HUGE_STOCK)
             off.create_sale("purchase", HUGE_STOCK)
             bench.measure_interleaved(
-                [(traced, "purchase"), (traced, "bare"), (untraced, "purchase"), (off, "purchase"), (traced, "hold")],
+                [
+                    (traced, "purchase"),
+                    (traced, "bare"),
+                    (untraced, "purchase"),
+                    (off, "purchase"),
+                    (traced, "hold"),
+                ],
                 [50],
             )
             bench.measure_interleaved([(traced, "purchase"), (traced, "bare")], [c for c in conns if c != 50])
+            if args.open_loop:
+                closed = [f for c in conns if (f := bench.find("uvicorn-1", "purchase", c))]
+                bench.extra["open_loop"] = open_loop_runs(bench, traced, max(f["served_rps"] for f in closed))
             bench.measure_config(traced, ["soldout"], [50])
             sample: dict[str, Any] = monitor_sample(
                 traced.redis_port,
@@ -143,10 +189,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with api_stack(redis, CONFIGS["granian-1"], reports) as stack:
             stack.create_sale("purchase", HUGE_STOCK)
             stack.create_sale("bare", HUGE_STOCK)
-            bench.measure_config(stack, ["purchase", "bare"], [50])
+            bench.measure_config(stack, ["purchase", "bare"], conns)
         with api_stack(redis, CONFIGS["memo-off"], reports) as stack:
             stack.create_sale("soldout", SOLDOUT_STOCK)
             bench.measure_config(stack, ["soldout"], [50])
+        with EmbeddedRedis() as own, api_stack(own, CONFIGS["refusal"], reports) as stack:
+            bench.extra["refusal"] = refusal_cost(bench, stack)
         rb = redis_ceiling(redis, args.repeats, args.duration)
         bench.say(f"redis-benchmark EVALSHA purchase.lua: {rb['rps']:,.0f} req/s")
 
@@ -198,6 +246,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 k: purchase[k]
                 for k in ("evalsha_per_purchase", "commands_per_purchase_all", "client_commands_per_purchase")
             },
+            "max_in_flight": Settings.from_env({}).max_in_flight,
             "p99_ms": purchase["p99_ms"],
             "p50_ms": purchase["p50_ms"],
             "p95_ms": purchase["p95_ms"],
@@ -239,6 +288,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "redis_commands_per_hold": hold_sample["request_commands_per_hold"],
             "redis_commands_per_hold_commandstats": hold["client_commands_per_purchase"],
             "hold_spans_per_attempt": hold.get("spans_per_attempt"),
+            **answered_figures(bench, conns, purchase),
             "oversold": oversold,
             "audits_ok": audits_ok and soldout_sold_ok,
             "noisy_figures": [
@@ -264,6 +314,154 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     (reports / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     bench.say(f"wrote {reports / 'bench.json'}, bench.md, bench.png")
     return result
+
+
+def open_loop_runs(bench: Bench, stack: Stack, max_rps: float) -> dict[str, Any]:
+    """The purchase route at constant arrival rates (fractions of the closed-loop maximum), interleaved and
+    repeated like the closed-loop figures; each fraction's median p99 (openloop.py says why it is open)."""
+    a = bench.args
+    runs: dict[float, list[dict[str, Any]]] = {f: [] for f in a.open_loop}
+    sale = stack.sales["purchase"]
+    bench.wait_quiet_machine()
+    for round_ in range(a.repeats):
+        for fraction in a.open_loop:
+            rate = round(max_rps * fraction)
+            busy0, own0, t0 = machine_busy_s(), own_cpu_s(), time.monotonic()
+            server0 = tree_cpu_s(stack.server.process.pid)
+            run = run_open_loop(
+                stack.server.url, request_factory("purchase", sale, f"ol{round_}{fraction}"), rate, a.duration
+            )
+            elapsed = time.monotonic() - t0
+            server_cpu = tree_cpu_s(stack.server.process.pid) - server0
+            own = own_cpu_s() - own0
+            run["generator_cpu_cores"] = round(own / elapsed, 2)
+            run["background_cpu_cores"] = round(max(0.0, machine_busy_s() - busy0 - server_cpu - own) / elapsed, 2)
+            runs[fraction].append(run)
+            bench.say(
+                f"open loop {fraction:.0%} of {max_rps:,.0f} = {rate:,} req/s: p50 {run['p50_ms']:.2f}  p99 "
+                f"{run['p99_ms']:.2f}  p99.9 {run['p999_ms']:.2f} ms, {run['unanswered']} unanswered after 2 s, "
+                f"generator late p99 {run['send_lag_p99_ms']:.2f} ms, bg {run['background_cpu_cores']:.2f} cores"
+            )
+    summary = []
+    for fraction, done in runs.items():
+        summary.append(
+            {
+                "fraction": fraction,
+                "rate": round(max_rps * fraction),
+                **{k: median([r[k] for r in done]) for k in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms")},
+                "achieved_rps": median([r["achieved_rps"] for r in done]),
+                "unanswered": sum(r["unanswered"] for r in done),
+                "statuses": {
+                    c: sum(r["statuses"].get(c, 0) for r in done) for c in {c for r in done for c in r["statuses"]}
+                },
+                "send_lag_p99_ms": max(r["send_lag_p99_ms"] for r in done),
+                "generator_cpu_cores": median([r["generator_cpu_cores"] for r in done]),
+                "background_cpu_cores": median([r["background_cpu_cores"] for r in done]),
+                "p99_ms_runs": [r["p99_ms"] for r in done],
+            }
+        )
+    return {"max_rps": max_rps, "duration_s": a.duration, "runs": summary}
+
+
+def blocked_clients(port: int) -> int:
+    with client(port) as r:
+        return int(r.info("clients")["blocked_clients"])
+
+
+def refusal_cost(bench: Bench, stack: Stack) -> dict[str, Any]:
+    """API CPU per request refused by the in-flight budget.
+
+    The server's budget is 1 and one purchase holds it: its Redis (the server's own) pauses writes, and the
+    server's Redis deadline is 60 s. Every other request is then refused, and a refused connection is read again
+    only after Retry-After (1 s), so wrk with C connections makes about C refusals a second. Each repeat runs
+    wrk with REFUSAL_CONNECTIONS and with a quarter of them: the cost of a refusal is the difference in server
+    CPU over the difference in refusals, so what the server spends anyway (its background tasks, the span
+    exporter process, open connections) cancels out."""
+    import threading
+
+    import httpx
+
+    a = bench.args
+    sale = stack.create_sale("refused", HUGE_STOCK)
+    path = ROUTE_PATHS["purchase"].format(sale=sale)
+    pause_ms = int((a.duration * 2 + 2) * (a.repeats + 1) * 1000) + 10_000
+    redis_command(stack.redis_port, "CLIENT", "PAUSE", str(pause_ms), "WRITE")
+    holder = threading.Thread(
+        target=lambda: httpx.post(
+            stack.server.url + path,
+            json={"buyer_id": "holder", "quantity": 1},
+            headers={"Idempotency-Key": "refusal-holder-0001"},
+            timeout=pause_ms / 1000 + 30,
+        ),
+        daemon=True,
+    )
+    holder.start()
+    deadline = time.monotonic() + 10
+    while blocked_clients(stack.redis_port) < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = stack.server.process.pid
+
+    def load(connections: int) -> tuple[float, int]:
+        cpu0 = tree_cpu_s(pid)
+        wrk = run_wrk(stack.server.url, path, connections, a.duration)
+        return tree_cpu_s(pid) - cpu0, int(wrk["statuses"].get("503", 0))
+
+    runs = []
+    try:
+        load(REFUSAL_CONNECTIONS)  # warm-up
+        for _ in range(a.repeats):
+            low_cpu, low = load(REFUSAL_CONNECTIONS // 4)
+            high_cpu, high = load(REFUSAL_CONNECTIONS)
+            cost = (high_cpu - low_cpu) / max(1, high - low) * 1e6
+            runs.append(
+                {
+                    "refusals_low": low,
+                    "refusals_high": high,
+                    "cpu_s_low": round(low_cpu, 4),
+                    "cpu_s_high": round(high_cpu, 4),
+                    "cpu_us_per_refusal": round(cost, 1),
+                }
+            )
+            bench.say(
+                f"refusal cost: {high} refusals with {REFUSAL_CONNECTIONS} connections ({high_cpu:.2f} s of API "
+                f"CPU), {low} with {REFUSAL_CONNECTIONS // 4} ({low_cpu:.2f} s): {cost:.1f} µs per refusal"
+            )
+    finally:
+        redis_command(stack.redis_port, "CLIENT", "UNPAUSE")
+        holder.join(timeout=30)
+    return {
+        "connections": REFUSAL_CONNECTIONS,
+        "cpu_us_per_refusal": median([r["cpu_us_per_refusal"] for r in runs]),
+        "runs": runs,
+    }
+
+
+def answered_figures(bench: Bench, conns: list[int], purchase: dict[str, Any]) -> dict[str, Any]:
+    """Issue 25's figures: answers after 2 s, p99/p50, served rate under many connections, refusal cost."""
+    f = bench.find
+    out: dict[str, Any] = {}
+    for c in conns:
+        rows = [x for x in (f("uvicorn-1", "purchase", c), f("uvicorn-1", "bare", c)) if x]
+        out[f"unanswered_2s_{c}"] = sum(x["unanswered_2s"] for x in rows) if rows else None
+    p200 = f("uvicorn-1", "purchase", 200)
+    p1000 = f("uvicorn-1", "purchase", 1000)
+    out["p99_vs_p50_50"] = ratio(purchase["p99_ms"], purchase["p50_ms"])
+    out["p99_vs_p50_200"] = ratio(p200["p99_ms"], p200["p50_ms"]) if p200 else None
+    out["served_1000_vs_50"] = ratio(p1000["served_rps"], purchase["served_rps"]) if p1000 else None
+    out["served_rps_1000"] = p1000["served_rps"] if p1000 else None
+    out["refused_share_1000"] = (
+        round(sum(r["answered_503"] for r in p1000["runs"]) / max(1, sum(r["requests"] for r in p1000["runs"])), 3)
+        if p1000
+        else None
+    )
+    refusal = bench.extra.get("refusal") or {}
+    out["cpu_us_per_refusal"] = refusal.get("cpu_us_per_refusal")
+    out["refusal_vs_purchase_cpu"] = ratio(out["cpu_us_per_refusal"], purchase["api_cpu_us_per_request"])
+    ol = bench.extra.get("open_loop")
+    if ol:
+        by = {r["fraction"]: r for r in ol["runs"]}
+        out["open_loop_p99_ms_70"] = by[0.7]["p99_ms"] if 0.7 in by else None
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

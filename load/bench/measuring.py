@@ -7,7 +7,7 @@ import json
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +45,10 @@ def parse_wrk(output: str) -> dict[str, Any]:
     raise RuntimeError(f"wrk printed no WRK_JSON line:\n{output[-2000:]}")
 
 
-def wrk_command(url: str, path: str, connections: int, duration_s: float, tag: str, threads: int = 1) -> list[str]:
+def wrk_command(
+    url: str, path: str, connections: int, duration_s: float, tag: str, threads: int = 1, mode: str | None = None
+) -> list[str]:
+    """wrk with load/wrk/purchase.lua; ``mode`` is the script's optional third argument ("get", "tokens=...")."""
     return [
         "wrk",
         f"-t{threads}",
@@ -59,14 +62,17 @@ def wrk_command(url: str, path: str, connections: int, duration_s: float, tag: s
         "--",
         path,
         tag,
+        *([mode] if mode else []),
     ]
 
 
-def run_wrk(url: str, path: str, connections: int, duration_s: float, tag: str | None = None) -> dict[str, Any]:
+def run_wrk(
+    url: str, path: str, connections: int, duration_s: float, tag: str | None = None, mode: str | None = None
+) -> dict[str, Any]:
     """Run wrk once; returns its counts, statuses and latency percentiles (µs), plus ``rps``."""
     tag = tag or uuid.uuid4().hex[:10]
     done = subprocess.run(
-        wrk_command(url, path, connections, duration_s, tag),
+        wrk_command(url, path, connections, duration_s, tag, mode=mode),
         capture_output=True,
         text=True,
         timeout=duration_s + 60,
@@ -185,10 +191,29 @@ ROUTE_PATHS = {
     "bare": "/bench/bare/{sale}",
     "soldout": "/sales/{sale}/purchases",
     "hold": "/sales/{sale}/holds",
+    "refused": "/sales/{sale}/purchases",
 }
 """The hold route takes the purchase route's body ({buyer_id, quantity}) and Idempotency-Key, so
 load/wrk/purchase.lua drives both: the same requests, the same WRK_JSON line, compared in the same run."""
-EXPECTED_STATUS = {"purchase": "201", "bare": "200", "soldout": "409", "hold": "201"}
+EXPECTED_STATUS = {"purchase": "201", "bare": "200", "soldout": "409", "hold": "201", "refused": "503"}
+"""``refused``: purchases on a server whose in-flight budget is 1, so nearly every one is refused early (503)."""
+
+
+def request_factory(route: str, sale: str, tag: str) -> Callable[[int], bytes]:
+    """Request ``n`` of a route as load/wrk/purchase.lua sends it (same path, body and headers: a new buyer id
+    and Idempotency-Key each), for the bench's own generators (openloop.py). Change both together."""
+    path = ROUTE_PATHS[route].format(sale=sale).encode()
+
+    def make(n: int) -> bytes:
+        body = b'{"buyer_id":"b-%s-o-%d","quantity":1}' % (tag.encode(), n)
+        return (
+            b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            b"Idempotency-Key: key-%s-o-%d\r\nContent-Length: %d\r\n\r\n%s"
+        ) % (path, tag.encode(), n, len(body), body)
+
+    return make
+
+
 ROUTE_COUNTER = {"hold": "holds"}
 """The sale hash counter that counts a route's successes (holds created for the hold route; orders otherwise)."""
 
@@ -241,9 +266,16 @@ def measure(stack: Stack, route: str, connections: int, duration_s: float) -> di
     unexpected = wrk["requests"] - statuses.get(EXPECTED_STATUS[route], 0)
     errors = wrk["errors"]
     lat = wrk["latency_us"]
+    # Answers that took 2 s or more (from wrk's own latency record), plus wrk's timeouts (answers past its
+    # --timeout of 5 s, and requests its 2-s check found waiting longer than that): an upper bound.
+    unanswered_2s = wrk.get("over_2s", 0) + errors["timeout"]
+    seconds = wrk["duration_us"] / 1e6 or 1.0
     return {
         "rps": round(wrk["rps"], 1),
+        "served_rps": round(statuses.get(EXPECTED_STATUS[route], 0) / seconds, 1),
+        "answered_503": statuses.get("503", 0),
         "requests": wrk["requests"],
+        "api_cpu_s": round(server_cpu, 4),
         "p50_ms": lat["p50"] / 1000,
         "p95_ms": lat["p95"] / 1000,
         "p99_ms": lat["p99"] / 1000,
@@ -252,6 +284,7 @@ def measure(stack: Stack, route: str, connections: int, duration_s: float) -> di
         "statuses": statuses,
         "unexpected_responses": unexpected,
         "socket_errors": errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
+        "unanswered_2s": unanswered_2s,
         counter: made,
         "unit": COUNTERS[counter],
         "api_cpu_us_per_request": round(server_cpu / requests * 1e6, 1),
@@ -290,6 +323,7 @@ def wait_spans_settled(receiver: OtlpReceiver, quiet_s: float = 0.6, timeout_s: 
 
 FIGURE_KEYS = (
     "rps",
+    "served_rps",
     "p50_ms",
     "p95_ms",
     "p99_ms",
@@ -323,6 +357,11 @@ def figure(config: Config, route: str, connections: int, runs: list[dict[str, An
     out["audit_ok"] = all(r["audit"]["ok"] for r in runs)
     out["unexpected_responses"] = sum(r["unexpected_responses"] for r in runs)
     out["socket_errors"] = sum(r["socket_errors"] for r in runs)
+    out["unanswered_2s"] = sum(r["unanswered_2s"] for r in runs)  # summed: every buyer left waiting counts
+    out["statuses"] = {
+        code: sum(int(r["statuses"].get(code, 0)) for r in runs)
+        for code in sorted({c for r in runs for c in r["statuses"]})
+    }
     out["traced"] = config.traced
     out["unit"] = runs[0]["unit"]
     if config.traced and route != "bare":

@@ -77,6 +77,9 @@ def target_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
             "by": by,
         }
 
+    def info(name: str, label: str, value: float | None) -> dict[str, Any]:
+        return {"target": name, "label": label, "value": value, "threshold": None, "met": None, "by": "reported"}
+
     return [
         row(
             "purchase_vs_bare",
@@ -106,7 +109,48 @@ def target_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
             TARGETS["redis_commands_per_hold"],
             "==",
         ),
-        row("p99_ms", "p99 at 50 connections < 10 ms (traced)", result["p99_ms"], TARGETS["p99_ms"], "<", " ms"),
+        row(
+            "open_loop_p99_ms_70",
+            "open-loop p99 at 70 % of the measured maximum < 10 ms (the latency headline)",
+            result.get("open_loop_p99_ms_70"),
+            TARGETS["open_loop_p99_ms_70"],
+            "<",
+            " ms",
+        ),
+        *(
+            row(
+                f"unanswered_2s_{c}",
+                f"answers after 2 s or more at {c} connections (purchase and bare) = 0",
+                result.get(f"unanswered_2s_{c}"),
+                TARGETS["unanswered_2s"],
+                "==",
+            )
+            for c in (200, 1000)
+        ),
+        row(
+            "p99_vs_p50_200",
+            "p99 / p50 at 200 connections ≤ 3 (purchase)",
+            result.get("p99_vs_p50_200"),
+            TARGETS["p99_vs_p50_200"],
+            "<=",
+        ),
+        row(
+            "refusal_vs_purchase_cpu",
+            "a refused-early 503 ≤ 0.2 x a purchase's API CPU",
+            result.get("refusal_vs_purchase_cpu"),
+            TARGETS["refusal_vs_purchase_cpu"],
+            "<=",
+        ),
+        info(
+            "p99_vs_p50_50",
+            "closed-loop p99 / p50 at 50 connections (reported, no target: wrk waits for answers)",
+            result.get("p99_vs_p50_50"),
+        ),
+        info(
+            "served_1000_vs_50",
+            "purchases served per second at 1,000 connections / at 50 (reported)",
+            result.get("served_1000_vs_50"),
+        ),
         row(
             "p99_200_vs_bare",
             "p99 at 200 connections ≤ 2 x bare's p99",
@@ -164,16 +208,32 @@ def diagnose(result: dict[str, Any]) -> list[str]:
             + (steps("parameters", "body decode", "recorded", "answer()") or "no profile")
             + "."
         )
-    if "p99_ms" in missed and result.get("purchase_rps"):
-        mean = 50 / result["purchase_rps"] * 1000
-        tail = result["p99_ms"] / mean
-        needed = 50 * tail / (TARGETS["p99_ms"] / 1000)
+    if "open_loop_p99_ms_70" in missed:
+        ol = {r["fraction"]: r for r in (result.get("open_loop") or {}).get("runs", [])}
+        r70 = ol.get(0.7) or {}
         notes.append(
-            f"* **p99 at 50 connections**: wrk keeps 50 requests in flight (closed loop), so the mean latency is "
-            f"50 / {result['purchase_rps']:,.0f} req/s = {mean:.1f} ms (Little's law), and the p99 is "
-            f"{result['p99_ms']:.1f} ms = {tail:.2f} x the mean. With that tail, p99 < 10 ms at 50 connections needs "
-            f"about {needed:,.0f} req/s from this configuration (the untraced server's p99 was "
-            f"{fmt(result.get('untraced_p99_ms'))} ms in the same interleaved runs)."
+            f"* **open-loop p99 at 70 %**: {fmt(r70.get('p99_ms'))} ms at {fmt(r70.get('rate'), 0)} req/s "
+            f"(p50 {fmt(r70.get('p50_ms'))} ms, runs {r70.get('p99_ms_runs')}); the generator itself was at most "
+            f"{fmt(r70.get('send_lag_p99_ms'))} ms late (p99) and used {fmt(r70.get('generator_cpu_cores'))} cores "
+            f"of the two the worker shares; other processes used {fmt(r70.get('background_cpu_cores'))} cores. "
+            "A tail at 70 % load comes from the worker's pauses (the span and log flushes every 200 ms, the "
+            "garbage collector, the exporter process taking the other core) queueing the arrivals behind them."
+        )
+    for c in (200, 1000):
+        if f"unanswered_2s_{c}" in missed:
+            notes.append(
+                f"* **answers after 2 s at {c} connections**: {result.get(f'unanswered_2s_{c}')} over all runs of "
+                "the purchase and bare routes (wrk: answers of 2 s or more, plus its timeouts)."
+            )
+    if "p99_vs_p50_200" in missed:
+        notes.append(
+            f"* **p99 / p50 at 200 connections**: {fmt(result.get('p99_vs_p50_200'), 2)}; purchase p99 "
+            f"{fmt(result.get('p99_ms_200'))} ms."
+        )
+    if "refusal_vs_purchase_cpu" in missed:
+        notes.append(
+            f"* **refusal cost**: {fmt(result.get('cpu_us_per_refusal'), 1)} µs of API CPU per refused request "
+            f"against {fmt(result.get('cpu_us_per_purchase'), 0)} µs per purchase."
         )
     if "p99_200_vs_bare" in missed:
         notes.append(
@@ -350,18 +410,20 @@ def markdown(result: dict[str, Any]) -> str:
         "",
     ]
     lines += hold_section(result)
+    lines += answered_section(result)
     lines += [
         "## ASGI server: uvicorn against granian",
         "",
     ]
-    for c in (50, 200):
+    for c in result["method"]["connections"]:
         u, g = result["_find"]("uvicorn-1", "purchase", c), result["_find"]("granian-1", "purchase", c)
         if u and g:
             lines.append(
-                f"* purchase, {c} connections: uvicorn {u['rps']:,.0f} req/s (p99 {u['p99_ms']:.1f} ms, "
-                f"{u['api_cpu_us_per_request']:.0f} µs/req) against granian {g['rps']:,.0f} req/s "
-                f"(p99 {g['p99_ms']:.1f} ms, {g['api_cpu_us_per_request']:.0f} µs/req): granian/uvicorn = "
-                f"{g['rps'] / u['rps']:.2f}."
+                f"* purchase, {c} connections: uvicorn {u['served_rps']:,.0f} purchases/s (p99 {u['p99_ms']:.1f} ms, "
+                f"{u['unanswered_2s']} answers after 2 s, {u['api_cpu_us_per_request']:.0f} µs/req) against granian "
+                f"{g['served_rps']:,.0f} purchases/s (p99 {g['p99_ms']:.1f} ms, {g['unanswered_2s']} after 2 s, "
+                f"{g['api_cpu_us_per_request']:.0f} µs/req): granian/uvicorn = "
+                f"{g['served_rps'] / u['served_rps'] if u['served_rps'] else float('nan'):.2f}."
             )
     lines += [
         "",
@@ -482,6 +544,66 @@ def hold_section(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def answered_section(result: dict[str, Any]) -> list[str]:
+    """Issue 25: many connections, open-loop latency and the cost of refusing early."""
+    find = result["_find"]
+    lines = [
+        "## Every buyer answered: many connections, open loop, refusing early",
+        "",
+        "Headline server (uvicorn 1 worker, telemetry on, in-flight budget "
+        f"{result.get('max_in_flight', 'default')}), wrk closed loop. `>= 2 s`: answers that took 2 s or more "
+        "(wrk's latency record) plus wrk's timeouts, summed over the runs. `served/s`: purchases answered 201 "
+        "(bare: 200) per second; `503`: answers refused by the in-flight budget (or, rarely, a Redis deadline).",
+        "",
+        "| route | conns | req/s | served/s | 503 share | p50 ms | p99 ms | p99/p50 | >= 2 s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in result["method"]["connections"]:
+        for route in ("purchase", "bare"):
+            x = find("uvicorn-1", route, c)
+            if not x:
+                continue
+            requests = max(1, sum(r["requests"] for r in x["runs"]))
+            share = sum(r["answered_503"] for r in x["runs"]) / requests
+            lines.append(
+                f"| {route} | {c} | {x['rps']:,.0f} | {x['served_rps']:,.0f} | {share:.1%} | {x['p50_ms']:.2f} | "
+                f"{x['p99_ms']:.2f} | {ratio(x['p99_ms'], x['p50_ms'])} | {x['unanswered_2s']} |"
+            )
+    ol = result.get("open_loop")
+    if ol:
+        lines += [
+            "",
+            f"Open loop (load/bench/openloop.py: requests leave at a constant rate whatever the server does, and "
+            f"each latency counts from when the request was due), purchase route, {ol['duration_s']:g} s per run, "
+            f"rates as fractions of the closed-loop maximum of {ol['max_rps']:,.0f} purchases/s; medians of the runs:",
+            "",
+            "| rate | req/s | achieved | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | unanswered after 2 s | "
+            "generator late p99 ms | generator cores | bg cores |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in ol["runs"]:
+            lines.append(
+                f"| {r['fraction']:.0%} | {r['rate']:,} | {r['achieved_rps']:,.0f} | {r['p50_ms']:.2f} | "
+                f"{r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['p999_ms']:.2f} | {r['max_ms']:.1f} | "
+                f"{r['unanswered']} | {r['send_lag_p99_ms']:.2f} | {r['generator_cpu_cores']:.2f} | "
+                f"{r['background_cpu_cores']:.2f} |"
+            )
+    lines += [
+        "",
+        f"Refusing early: a server (telemetry on) whose in-flight budget of 1 is held by a purchase its Redis "
+        "keeps waiting refuses every other request with `503 overloaded`, and reads a refused connection again "
+        "after Retry-After; wrk with "
+        f"{(result.get('refusal') or {}).get('connections', 'n/a')} connections and with a quarter of them, "
+        "alternately: the difference in API CPU over the difference in refusals is "
+        f"**{fmt(result.get('cpu_us_per_refusal'), 1)} µs** per refusal (runs: "
+        f"{[r['cpu_us_per_refusal'] for r in (result.get('refusal') or {}).get('runs', [])]}) against "
+        f"{fmt(result.get('cpu_us_per_purchase'), 0)} µs per purchase on the headline server = "
+        f"**{fmt(result.get('refusal_vs_purchase_cpu'), 3)}**.",
+        "",
+    ]
+    return lines
+
+
 def plot(result: dict[str, Any], path: Path) -> None:
     """Throughput and p99 against connections: one colour per configuration, solid purchase, dashed bare."""
     import matplotlib
@@ -512,7 +634,6 @@ def plot(result: dict[str, Any], path: Path) -> None:
     ax_rps.set(xlabel="connections", ylabel="requests / s")
     ax_p99.set(xlabel="connections", ylabel="p99 (ms)")
     ax_p99.set_title("p99 latency (wrk, closed loop)", fontsize=10)
-    ax_p99.axhline(TARGETS["p99_ms"], color="red", linestyle=":", label="p99 target at 50 connections")
     for ax in (ax_rps, ax_p99):
         ax.grid(alpha=0.3)
         ax.set_xticks(sorted({f["connections"] for f in result["figures"]}))

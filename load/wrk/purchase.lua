@@ -14,8 +14,8 @@
 -- load/wrk/hold.lua reads the same file). Without it no token is sent (the buyer routes answer 401;
 -- /bench/bare needs none). Every request carries its own Idempotency-Key, and the sales driven here have no
 -- per-buyer limit, so neither a limit nor an idempotent replay can answer it early: each one runs the whole
--- purchase (or hold) script. done() prints one line "WRK_JSON {...}" with the counts and the latency
--- percentiles in microseconds, for load/bench/measuring.py to parse.
+-- purchase (or hold) script. done() prints one line "WRK_JSON {...}" with the counts, the latency
+-- percentiles in microseconds and "over_2s" (answers that took 2 s or more), for load/bench/measuring.py to parse.
 
 local threads = {}
 
@@ -87,6 +87,21 @@ function response(status, _, _)
   statuses[status] = (statuses[status] or 0) + 1
 end
 
+-- Answers that took at least `us` microseconds. wrk gives Lua percentiles, not counts, so: the smallest
+-- percentile whose latency reaches `us` (bisection; wrk's percentiles are exact per microsecond), times the
+-- answers recorded. wrk records answers faster than its --timeout only; slower ones are timeout errors.
+local function at_least(latency, us, recorded)
+  if recorded <= 0 or latency.max < us then
+    return 0
+  end
+  local lo, hi = 0.0, 100.0
+  for _ = 1, 60 do
+    local mid = (lo + hi) / 2
+    if latency:percentile(mid) >= us then hi = mid else lo = mid end
+  end
+  return math.floor(recorded * (100.0 - hi) / 100.0 + 0.5)
+end
+
 function done(summary, latency, _)
   local counts = {}
   for _, thread in ipairs(threads) do
@@ -103,9 +118,9 @@ function done(summary, latency, _)
   io.write(string.format(
     'WRK_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"errors":{"connect":%d,"read":%d,"write":%d,' ..
     '"status":%d,"timeout":%d},"statuses":{%s},"latency_us":{"mean":%.1f,"p50":%d,"p75":%d,"p90":%d,' ..
-    '"p95":%d,"p99":%d,"p999":%d,"max":%d}}\n',
+    '"p95":%d,"p99":%d,"p999":%d,"max":%d},"over_2s":%d}\n',
     summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
     table.concat(parts, ","), latency.mean, latency:percentile(50), latency:percentile(75),
     latency:percentile(90), latency:percentile(95), latency:percentile(99), latency:percentile(99.9),
-    latency.max))
+    latency.max, at_least(latency, 2000000, summary.requests - e.timeout)))
 end

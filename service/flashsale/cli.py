@@ -259,7 +259,9 @@ def _register_admission_key(settings: Settings) -> None:
     "--server",
     type=click.Choice(["uvicorn", "granian"]),
     default="uvicorn",
-    help="HTTP server: uvicorn (uvloop, httptools, header and body deadlines) or granian.",
+    help="HTTP server: uvicorn (uvloop accepting every waiting connection, httptools, header and body deadlines, "
+    "the in-flight budget refusing without a task) or granian (its header timeout also closes idle keep-alive "
+    "connections: not behind a load balancer; docs/decisions.md, issue 25).",
 )
 @option(
     "--embedded",
@@ -342,7 +344,7 @@ def serve(host: str, port: int, workers: int, server: str, embedded: bool) -> in
             from granian.http import HTTP1Settings
 
             Granian(
-                "flashsale.app:create_app",
+                "flashsale.app:create_served_app",
                 address=settings.host,
                 port=settings.port,
                 workers=settings.workers,
@@ -357,15 +359,17 @@ def serve(host: str, port: int, workers: int, server: str, embedded: bool) -> in
         else:
             import uvicorn
 
-            # The protocol adds header and body read deadlines (server.py); keep-alive outlasts an ALB's 60 s.
+            # The protocol adds header and body read deadlines, the loop accepts every waiting connection at
+            # once (server.py); keep-alive outlasts an ALB's 60 s.
             uvicorn.run(
-                "flashsale.app:create_app",
+                "flashsale.app:create_served_app",
                 factory=True,
                 host=settings.host,
                 port=settings.port,
                 workers=settings.workers,
-                loop="uvloop",
+                loop="flashsale.server:new_event_loop",
                 http="flashsale.server:DeadlineHttpToolsProtocol",
+                ws="none",  # no WebSocket route: an Upgrade header gets a plain HTTP answer
                 access_log=settings.access_log,
                 log_level=settings.log_level.lower(),
                 log_config=uvicorn_log_config(settings.log_level),

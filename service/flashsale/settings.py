@@ -175,6 +175,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     limit_concurrency: NonNegative = 0
     """Connections plus in-flight requests per worker beyond which uvicorn answers 503 (0: no limit). Slow
     clients count too, so keep it far above the slow connections a flood can hold (see docs/decisions.md)."""
+    max_in_flight: Annotated[int, _range(0, 100_000)] = 256
+    """Most requests a worker works on at once (health, metrics and admin routes apart); past it the worker
+    answers ``503 overloaded`` with ``Retry-After`` at once, before reading the body or calling Redis, and it
+    lets in fewer while they take longer than the Redis deadline on average (api/overload.py). 0: no
+    budget. The default is measured in load/README.md ("Every buyer answered")."""
 
     def __post_init__(self) -> None:
         """Construction in code (tests, the CLI) is held to the same types and ranges as the environment."""

@@ -69,6 +69,8 @@ IDEMPOTENCY_CONFLICT = ProblemType(
 )
 INVALID = ProblemType("invalid-request", 400, "The request is not valid")
 UNAVAILABLE = ProblemType("unavailable", 503, "Storage unavailable: outcome unknown")
+OVERLOADED = ProblemType("overloaded", 503, "Too many requests in flight on this server: nothing was done")
+"""Written by the in-flight budget (api/overload.py) before any route runs."""
 RATE_LIMITED = ProblemType("rate-limited", 429, "Too many requests")
 UNAUTHORIZED = ProblemType("unauthorized", 401, "Missing or wrong admin token")
 FORBIDDEN = ProblemType("admin-disabled", 403, "Admin routes are disabled")

@@ -34,6 +34,11 @@ IN_PROGRESS = Gauge(
     multiprocess_mode="livesum",
 )
 
+OVERLOADED = Counter(
+    "flashsale_overloaded",
+    "Requests answered 503 overloaded at once: the worker had FLASHSALE_MAX_IN_FLIGHT requests in flight.",
+)
+
 
 class HttpMetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
