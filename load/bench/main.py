@@ -329,7 +329,10 @@ def open_loop_runs(bench: Bench, stack: Stack, max_rps: float) -> dict[str, Any]
             busy0, own0, t0 = machine_busy_s(), own_cpu_s(), time.monotonic()
             server0 = tree_cpu_s(stack.server.process.pid)
             run = run_open_loop(
-                stack.server.url, request_factory("purchase", sale, f"ol{round_}{fraction}"), rate, a.duration
+                stack.server.url,
+                request_factory("purchase", sale, f"ol{round_}{fraction}", stack.tokens),
+                rate,
+                a.duration,
             )
             elapsed = time.monotonic() - t0
             server_cpu = tree_cpu_s(stack.server.process.pid) - server0
@@ -389,8 +392,8 @@ def refusal_cost(bench: Bench, stack: Stack) -> dict[str, Any]:
     holder = threading.Thread(
         target=lambda: httpx.post(
             stack.server.url + path,
-            json={"buyer_id": "holder", "quantity": 1},
-            headers={"Idempotency-Key": "refusal-holder-0001"},
+            json={"quantity": 1},
+            headers={"Idempotency-Key": "refusal-holder-0001", "Authorization": f"Bearer {stack.tokens[0]}"},
             timeout=pause_ms / 1000 + 30,
         ),
         daemon=True,

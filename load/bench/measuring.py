@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -34,6 +35,7 @@ from load.bench.redis_stats import (
     snapshot,
     wait_quiet,
 )
+from load.buyers import WRK_BUYERS_ENV, mint_file
 
 # -- wrk -----------------------------------------------------------------------------------------------------
 
@@ -114,6 +116,8 @@ class Stack:
     server: Any
     http: Any
     sales: dict[str, str] = field(default_factory=dict)
+    tokens: list[str] = field(default_factory=list)
+    """Buyer tokens of the server's demo issuer, used in turn by every generator (wrk reads the same file)."""
     receiver: OtlpReceiver | None = None
     """The OTLP/HTTP receiver the server exports its spans to (traced configurations only)."""
 
@@ -169,6 +173,12 @@ def api_stack(redis: Any, config: Config, log_dir: Path, flush: bool = True) -> 
     server = LocalServer(redis.url, env=env, workers=config.workers, server=config.server)
     server.start(log_path=str(log_dir / f"bench-server-{config.key}.log"))
     http = httpx.Client(base_url=server.url, timeout=30.0, headers={"Authorization": f"Bearer {server.admin_token}"})
+    # Buyers sign in before the load (a signature costs ~1 ms, more than a request): wrk and the bench's own
+    # generators take these tokens in turn, so verification is a cache hit after each buyer's first request.
+    buyers_file = log_dir / f"bench-buyers-{config.key}-{uuid.uuid4().hex[:6]}.tsv"
+    mint_file(buyers_file, server.env["FLASHSALE_DEMO_ISSUER_KEY"], BENCH_BUYERS, "bench")
+    os.environ[WRK_BUYERS_ENV] = str(buyers_file)
+    tokens = [line.split("\t", 1)[1] for line in buyers_file.read_text().splitlines()]
     try:
         deadline = time.monotonic() + 10
         assert server.process is not None
@@ -176,7 +186,7 @@ def api_stack(redis: Any, config: Config, log_dir: Path, flush: bool = True) -> 
             if time.monotonic() > deadline:
                 break
             time.sleep(0.1)
-        yield Stack(config, redis, server, http, receiver=receiver)
+        yield Stack(config, redis, server, http, tokens=tokens, receiver=receiver)
     finally:
         http.close()
         server.stop()
@@ -199,20 +209,25 @@ EXPECTED_STATUS = {"purchase": "201", "bare": "200", "soldout": "409", "hold": "
 """``refused``: purchases on a server whose in-flight budget is 1, so nearly every one is refused early (503)."""
 
 
-def request_factory(route: str, sale: str, tag: str) -> Callable[[int], bytes]:
-    """Request ``n`` of a route as load/wrk/purchase.lua sends it (same path, body and headers: a new buyer id
-    and Idempotency-Key each), for the bench's own generators (openloop.py). Change both together."""
+def request_factory(route: str, sale: str, tag: str, tokens: list[str]) -> Callable[[int], bytes]:
+    """Request ``n`` of a route as load/wrk/purchase.lua sends it (same path, body and headers: the buyers'
+    tokens in turn, a new Idempotency-Key each), for the bench's own generators (openloop.py). Change both
+    together."""
     path = ROUTE_PATHS[route].format(sale=sale).encode()
+    body = b'{"quantity":1}'
+    auth = [t.encode() for t in tokens]
 
     def make(n: int) -> bytes:
-        body = b'{"buyer_id":"b-%s-o-%d","quantity":1}' % (tag.encode(), n)
         return (
-            b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nAuthorization: Bearer %s\r\n"
             b"Idempotency-Key: key-%s-o-%d\r\nContent-Length: %d\r\n\r\n%s"
-        ) % (path, tag.encode(), n, len(body), body)
+        ) % (path, auth[n % len(auth)], tag.encode(), n, len(body), body)
 
     return make
 
+
+BENCH_BUYERS = 500
+"""Distinct buyers per stack; the bench's sales have no per-buyer limit, so buyers may buy again and again."""
 
 ROUTE_COUNTER = {"hold": "holds"}
 """The sale hash counter that counts a route's successes (holds created for the hold route; orders otherwise)."""

@@ -14,6 +14,7 @@ fresh place: the same Lua work as a buyer admitted by the controller. Writes loa
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import tempfile
@@ -30,12 +31,20 @@ from flashsale.queue import Signer
 from load.bench.common import WRK_SCRIPT, tree_cpu_s
 from load.bench.measuring import parse_wrk
 from load.bench.redis_stats import monitor_sample
+from load.buyers import WRK_BUYERS_ENV, mint_file
 
 ROUNDS = 5
 SECONDS = 4
 CONNECTIONS = 50
 TOKENS = 60_000
+JOIN_BUYERS = 3_000
+"""Buyers joining in turn: the first join of each makes a place, later ones replay it (both are joins)."""
 REPORT = Path("load/reports/queue-bench.json")
+
+
+def buyers_env(path: Path) -> None:
+    """The buyers whose tokens wrk sends in turn (load/wrk/purchase.lua reads FLASHSALE_WRK_BUYERS)."""
+    os.environ[WRK_BUYERS_ENV] = str(path)
 
 
 def wrk(url: str, path: str, extra: str = "") -> dict[str, Any]:
@@ -68,25 +77,35 @@ def main() -> int:
             for sale, extra in (("plain", {}), ("queued", {"queue": queue})):
                 r = http.post("/admin/sales", json={"sale_id": sale, "name": sale, "stock": huge, **extra})
                 assert r.status_code == 201, r.text
-            joined = http.post(
-                "/sales/queued/queue", json={"buyer_id": "poller"}, headers={"Idempotency-Key": "poller-key-0001"}
-            )
+            key = server.env["FLASHSALE_DEMO_ISSUER_KEY"]
+            poller = Path(tmp) / "poller.tsv"
+            mint_file(poller, key, 1, "poller")
+            poller_auth = {"Authorization": f"Bearer {poller.read_text().split(chr(9))[1].strip()}"}
+            many = Path(tmp) / "buyers.tsv"  # purchases on the plain sale and joins: these buyers in turn
+            mint_file(many, key, JOIN_BUYERS, "b")
+            joined = http.post("/sales/queued/queue", headers={"Idempotency-Key": "poller-key-0001", **poller_auth})
             ticket_path = joined.headers["Location"]
             deadline = time.monotonic() + 20
-            while http.get(ticket_path).json().get("state") != "admitted":  # the controller's first steps
+            while http.get(ticket_path, headers=poller_auth).json().get("state") != "admitted":  # first steps
                 assert time.monotonic() < deadline, "the poller was never admitted"
                 time.sleep(0.1)
             signer = Signer(server.admission_key.encode())
             room = http.get("/sales/queued/queue").json()["room"]
             now = int(time.time() * 1000)
+            # One buyer holds every synthetic admission (the API checks the admission's buyer against the token's,
+            # the Lua step spends (room, place)): each purchase spends an unspent place with a cached buyer token,
+            # as the plain purchases' buyers are cached after their first request.
+            admitted = Path(tmp) / "admitted.tsv"
+            mint_file(admitted, key, 1, "admitted")
+            admitted_token = admitted.read_text().split("\t")[1].strip()
             files = []
             for r_ in range(ROUNDS + 1):  # a fresh token file per run: every purchase spends an unspent jti
                 path = Path(tmp) / f"tokens-{r_}.tsv"
                 with path.open("w") as out:
                     for i in range(TOKENS):
                         place = 10_000_000 + r_ * TOKENS + i
-                        token, _ = signer.issue("queued", room, f"t{place}", place, now - 1000, now + 3_600_000)
-                        out.write(f"t{place}\t{token}\n")
+                        token, _ = signer.issue("queued", room, "admitted-1", place, now - 1000, now + 3_600_000)
+                        out.write(f"{admitted_token}\t{token}\n")
                 files.append(path)
             names = ("purchase", "purchase_token", "bare", "poll", "join")
             runs: dict[str, list[float]] = {k: [] for k in names}
@@ -102,10 +121,13 @@ def main() -> int:
                 cpu_us[name].append((tree_cpu_s(server_pid) - before) * 1e6 / max(1, out["requests"]))
 
             for round_ in range(ROUNDS):
+                buyers_env(many)
                 measured("purchase", "/sales/plain/purchases")
                 measured("purchase_token", "/sales/queued/purchases", f"tokens={files[round_]}")
                 measured("bare", "/bench/bare/plain")
+                buyers_env(poller)  # a place is polled by its own buyer
                 measured("poll", ticket_path, "get")
+                buyers_env(many)
                 measured("join", "/sales/queued/queue")
                 print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in runs.items()), flush=True)
             sample = monitor_sample(
