@@ -7,9 +7,9 @@ runs the script and caches it on exactly the node that lacked it. NOSCRIPT means
 that second call can never apply a purchase twice.
 
 Scripts start with the Lua libraries they use (``USES``: ``lua/idemlib.lua`` for the idempotency record,
-``lua/holdlib.lua`` for the hold record and the expiry step, ``lua/clocklib.lua`` for Redis time,
-``lua/queuelib.lua`` for the waiting room's open step), joined to their source here, so each record format
-is written once on the Lua side. Redis runs one self-contained source per
+``lua/skulib.lua`` for a sale's SKUs, quotas and lines, ``lua/holdlib.lua`` for the hold record and the expiry
+step, ``lua/clocklib.lua`` for Redis time, ``lua/queuelib.lua`` for the waiting room's open step), joined to
+their source here, so each record format is written once on the Lua side. Redis runs one self-contained source per
 script either way; the SHA is the SHA of the joined source.
 """
 
@@ -23,20 +23,23 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-LIBRARIES = ("clocklib", "idemlib", "holdlib", "queuelib")
+LIBRARIES = ("clocklib", "idemlib", "skulib", "holdlib", "queuelib")
 """Lua files that are never run alone: prepended to the scripts that use them."""
-_HOLD = ("clocklib", "holdlib")
+_HOLD = ("clocklib", "skulib", "holdlib")
 _QUEUE = ("clocklib", "queuelib")
 USES: dict[str, tuple[str, ...]] = {
-    "purchase": ("clocklib", "idemlib", "holdlib"),
-    "repair": ("idemlib",),
+    "purchase": ("clocklib", "idemlib", "skulib", "holdlib"),
+    "repair": ("clocklib", "idemlib", "skulib"),
+    "cancel_order": ("skulib",),
+    "create_sale": ("clocklib",),
     **{name: _HOLD for name in ("hold", "confirm", "release", "read_hold", "read_sale", "reap")},
     **{name: _QUEUE for name in ("queue_create", "queue_join", "queue_advance")},
 }
 """Which libraries each script starts with, in this order: lua/clocklib.lua (Redis time) for the scripts that
 read the clock, lua/idemlib.lua (the idempotency record) for those that read or write that record,
-lua/holdlib.lua (the hold record and the expiry step) for those that touch holds, lua/queuelib.lua (the waiting
-room's open step) for the queue scripts."""
+lua/skulib.lua (SKUs, quotas and lines) for those that sell, hold, return or count units per SKU (holdlib.lua
+uses it: a hold's lines go back on expiry), lua/holdlib.lua (the hold record and the expiry step) for those that
+touch holds, lua/queuelib.lua (the waiting room's open step) for the queue scripts."""
 
 
 def _read(name: str) -> str:

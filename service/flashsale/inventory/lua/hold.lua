@@ -1,4 +1,5 @@
--- hold.lua: reserve units for one buyer until the sale's hold TTL runs out (holdlib.lua is prepended).
+-- hold.lua: reserve units for one buyer until the sale's hold TTL runs out (skulib.lua and holdlib.lua are
+-- prepended).
 --
 -- KEYS[1] sale hash  fs:{<sale>}:sale         KEYS[2] buyers  fs:{<sale>}:buyers
 -- KEYS[3] holds      fs:{<sale>}:holds        KEYS[4] expiry  fs:{<sale>}:hold-expiry
@@ -7,34 +8,42 @@
 -- ARGV[5] how many expired holds to reclaim first, at most
 -- KEYS[6] admissions fs:{<sale>}:admissions (jti -> hold id)  ARGV[6] the admission token's jti, or ""
 --         (as in purchase.lua: a sale with a waiting room needs an unspent jti, spent by the hold)
+-- ARGV[7] lines "<sku>:<quantity>,..." or "" (as in purchase.lua; ARGV[2] is then their sum)
 --
 -- Returns {code, ...} (Outcome values, inventory/outcomes.py), decoded by replies.decode_hold:
 --   {"held", hold_id, expires_ms, remaining}
---   {"replayed", hold_id, expires_ms, buyer, quantity, state}   key used before by this very request
---   {"idempotency_conflict", buyer, quantity}                   key used before for another buyer or quantity
+--   {"replayed", hold_id, expires_ms, buyer, quantity, state, lines}  key used before by this very request
+--   {"idempotency_conflict", buyer, quantity}           key used before for another buyer, quantity or lines
 --   {"unknown_sale"}  {"not_open", opens_ms}  {"closed"}  {"limit_reached", committed, limit}
 --   {"sold_out", remaining, held}   {"admission_required"}   {"admission_used"}
+--   with lines, as purchase.lua: {"unknown_sku", line, sku}, {"limit_reached", committed, limit, line, sku},
+--   {"sold_out", remaining, held, line, "sku"|"quota", name}
 --
 -- The expiry is fixed here, from Redis TIME, and nothing ever moves it: a replay returns the same expiry.
 -- The per-buyer limit counts the buyer's held and bought units. Expired holds are reclaimed before the stock
--- check, so units of abandoned holds are back on sale without waiting for the reaper.
+-- check, so units of abandoned holds are back on sale without waiting for the reaper (the reclaim is complete on
+-- its own). Then, as in purchase.lua, every check before the first write of the hold itself.
 local sale, buyers, holds, expiry = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local s = redis.call('HMGET', sale, 'remaining', 'limit', 'opens_ms', 'closes_ms', 'closed', 'hold_ttl_ms', 'queued')
+local s = redis.call('HMGET', sale, 'remaining', 'limit', 'opens_ms', 'closes_ms', 'closed', 'hold_ttl_ms', 'queued',
+  'skus')
 if not s[1] or not s[2] then  -- no limit field: debris of the unsafe demo path (see purchase.lua), no sale
   return {'unknown_sale'}
 end
 local buyer = ARGV[1]
 local quantity = tonumber(ARGV[2])
+local lines_text = ARGV[7] or ''
+
+-- ---- validate ----
 
 local seen = redis.call('GET', KEYS[5])
 if seen then
   local raw = redis.call('HGET', holds, seen)
   if raw then
     local h = hold_decode(raw)
-    if h.buyer ~= buyer or h.quantity ~= quantity then
+    if h.buyer ~= buyer or h.quantity ~= quantity or h.lines ~= lines_text then
       return {'idempotency_conflict', h.buyer, h.quantity}
     end
-    return {'replayed', seen, h.expires_ms, h.buyer, h.quantity, h.state}
+    return {'replayed', seen, h.expires_ms, h.buyer, h.quantity, h.state, h.lines}
   end
 end
 
@@ -63,10 +72,27 @@ local committed = tonumber(redis.call('HGET', buyers, buyer) or '0')
 if limit > 0 and committed + quantity > limit then
   return {'limit_reached', committed, limit}
 end
+local lines = nil
+if s[8] then
+  if lines_text == '' then
+    return {'unknown_sku', 0, 'default'}
+  end
+  lines = lines_decode(lines_text)
+  local refusal = lines_check(sale, buyers, nil, buyer, lines)
+  if refusal and refusal[1] == 'sold_out' then  -- a hold's sold_out carries no ledger length
+    return {'sold_out', refusal[2], refusal[4], refusal[5], refusal[6], refusal[7]}
+  elseif refusal then
+    return refusal
+  end
+elseif lines_text ~= '' then
+  return {'unknown_sku', 0, lines_decode(lines_text)[1][1]}
+end
 local remaining = tonumber(redis.call('HGET', sale, 'remaining'))
 if remaining < quantity then
   return {'sold_out', remaining, tonumber(redis.call('HGET', sale, 'held') or '0')}
 end
+
+-- ---- write ----
 
 local id = ARGV[4]
 local expires_ms = now_ms + tonumber(s[6] or '600000')
@@ -74,8 +100,11 @@ redis.call('HINCRBY', sale, 'remaining', -quantity)
 redis.call('HINCRBY', sale, 'held', quantity)
 redis.call('HINCRBY', sale, 'holds', 1)
 redis.call('HINCRBY', buyers, buyer, quantity)
+if lines then
+  lines_move(sale, buyers, buyer, lines, 'remaining', 'held', 1, now_ms)
+end
 redis.call('HSET', holds, id, hold_encode({state = 'held', buyer = buyer, quantity = quantity,
-  expires_ms = expires_ms, order_id = '', done_ms = ''}))
+  expires_ms = expires_ms, order_id = '', done_ms = '', lines = lines_text}))
 redis.call('ZADD', expiry, expires_ms, id)
 redis.call('SET', KEYS[5], id, 'EX', ARGV[3])
 if queued then
