@@ -41,6 +41,7 @@ OPERATION_IDS = {
     ("DELETE", "/sales/{sale_id}/holds/{hold_id}"): "releaseHold",
     ("POST", "/sales/{sale_id}/holds/{hold_id}/confirm"): "confirmHold",
     ("GET", "/sales/{sale_id}"): "getSale",
+    ("GET", "/sales/{sale_id}/availability"): "getAvailability",
     ("GET", "/health/live"): "getLiveness",
     ("GET", "/health/ready"): "getReadiness",
     ("GET", "/admin/sales"): "listSales",

@@ -27,6 +27,7 @@ from flashsale.api.purchases import DemoController, PurchaseController, count_re
 from flashsale.api.queue import AdminQueueController, QueueController, make_signer
 from flashsale.api.sales import AdminController, SaleController, admin_guard
 from flashsale.inventory import Inventory
+from flashsale.inventory.board import SaleBoard
 from flashsale.inventory.connection import connect, warm_pool
 from flashsale.orders.db import OrderStore
 from flashsale.queue.controller import admit_forever
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         inventory = Inventory(connect(settings), settings)
         app.state.inventory = inventory
+        board = app.state.sale_board = SaleBoard(inventory)
         # The orders database serves the admin reconcile routes only; connected on first use.
         orders = OrderStore(settings.database_url) if settings.database_url else None
         app.state.orders = orders
@@ -124,6 +126,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         loop = asyncio.get_running_loop()
         flusher = loop.create_task(flush_periodically(recorder.flush))
         reaper = loop.create_task(inventory.reap_forever())
+        refresher = loop.create_task(board.refresh_forever())
         admitter = loop.create_task(
             admit_forever(inventory, app.state.queue_board, observe_queue if settings.telemetry else None)
         )
@@ -133,6 +136,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             reaper.cancel()
+            refresher.cancel()
             admitter.cancel()
             flusher.cancel()
             if purger is not None:
