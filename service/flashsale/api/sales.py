@@ -37,6 +37,7 @@ from flashsale.api.schemas import (
     SaleIdParam,
     SaleStatus,
     SaleView,
+    SkuReconciliation,
     SkuView,
     StockAudit,
     decode_strict,
@@ -547,4 +548,5 @@ def _reconciliation(r: rc.Reconciliation) -> Reconciliation:
         export_lag=r.export_lag,
         missing_in_db=r.missing_in_db,
         missing_in_redis=r.missing_in_redis,
+        items=[SkuReconciliation(i.sku, i.redis_sold, i.db_sold) for i in r.items] or None,
     )

@@ -365,8 +365,16 @@ class Cancellation(msgspec.Struct, omit_defaults=True):
     lines: list[Line] | None = None
 
 
-class Reconciliation(msgspec.Struct):
-    """Redis and PostgreSQL compared for one sale; ``ok`` when the export is caught up and both agree."""
+class SkuReconciliation(msgspec.Struct):
+    sku: str
+    redis_sold: int
+    db_sold: int
+    """Units of this SKU in the lines of PostgreSQL's confirmed orders."""
+
+
+class Reconciliation(msgspec.Struct, omit_defaults=True):
+    """Redis and PostgreSQL compared for one sale; ``ok`` when the export is caught up and both agree (on a sale
+    of SKUs, per SKU too: ``items``, absent for a one-stock sale)."""
 
     sale_id: str
     ok: bool
@@ -375,6 +383,7 @@ class Reconciliation(msgspec.Struct):
     export_lag: int
     missing_in_db: list[str]
     missing_in_redis: list[str]
+    items: list[SkuReconciliation] | None = None
 
 
 class RepairReport(msgspec.Struct):
