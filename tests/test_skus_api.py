@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shutil
+import subprocess
 import time
 import uuid
 from collections import Counter
@@ -14,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from flashsale.inventory import sale_keys
 from flashsale.inventory.skus import decode_lines
@@ -349,3 +352,30 @@ def test_1000_buyers_12_sizes_on_redis_cluster(cluster_api: LocalServer, redis_c
         _thousand_buyers(client, redis_cluster.url, cluster=True)
     finally:
         client.http.close()
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (make system-deps)")
+def test_metrics_per_sku_are_bounded_by_the_sale(client: Api) -> None:
+    sale = new_sale(client, stock=1, quotas=[{"name": "big", "cap": 1, "skus": ["us-8", "us-9"]}])
+    assert buy(client, sale, "ida", [("us-4", 1)]).status_code == 201
+    for i in range(30):  # made-up SKUs: refused, and no series of theirs
+        assert buy(client, sale, f"bot{i}", [(f"fake-{uuid.uuid4().hex[:10]}", 1)]).status_code == 404
+    text = client.http.get("/metrics").text
+    lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert (lint.returncode, lint.stdout + lint.stderr) == (0, "")
+    samples = [s for f in text_string_to_metric_families(text) for s in f.samples if s.labels.get("sale") == sale]
+
+    def of(name: str) -> dict[str, float]:
+        return {s.labels.get("sku") or s.labels.get("quota", ""): s.value for s in samples if s.name == name}
+
+    assert of("flashsale_sku_stock_remaining") == {s: (0 if s == "us-4" else 1) for s in SIZES[:6]}
+    assert of("flashsale_sku_stock_sold") == {s: (1 if s == "us-4" else 0) for s in SIZES[:6]}
+    assert set(of("flashsale_sku_sold_out_seconds")) == {"us-4"}
+    assert of("flashsale_quota_remaining") == {"big": 1}
+    assert not [s for s in samples if "fake-" in str(s.labels)]
+    attempts = {
+        s.labels["outcome"]: s.value
+        for s in samples
+        if s.name == "flashsale_purchase_attempts_total" and s.labels["path"] == "safe"
+    }
+    assert (attempts["sold"], attempts["unknown_sku"]) == (1, 30)

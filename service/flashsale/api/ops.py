@@ -19,6 +19,7 @@ from flashsale.api.limits import BUYERS_TRACKED
 from flashsale.api.schemas import Health, InventoryDep, RecorderDep
 from flashsale.inventory import Unavailable, sale_keys
 from flashsale.telemetry import holds as hold_metrics
+from flashsale.telemetry import skus as sku_metrics
 
 
 class HealthController(Controller):
@@ -69,6 +70,7 @@ async def refresh_sale_gauges(inventory: InventoryDep, recorder: RecorderDep) ->
             recorder.sale_state(snapshot)
             hold_metrics.prepare_sale(snapshot.sale_id)
             hold_metrics.sale_state(snapshot)
+            sku_metrics.sale_state(snapshot)
 
 
 class MetricsController(PrometheusController):

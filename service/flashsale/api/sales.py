@@ -52,6 +52,7 @@ from flashsale.orders import reconcile as rc
 from flashsale.orders.db import OrderStore
 from flashsale.orders.stream import backlog, ensure_group
 from flashsale.telemetry import holds as hold_metrics
+from flashsale.telemetry import skus as sku_metrics
 from flashsale.timefmt import format_ms
 
 AVAILABILITY_CACHE = CacheControlHeader(public=True, max_age=1)
@@ -376,6 +377,7 @@ class AdminController(Controller):
             raise p.Problem(p.UNKNOWN_SALE, f"no sale {sale_id!r}")
         recorder.forget_sale(sale_id)
         hold_metrics.forget_sale(sale_id)
+        sku_metrics.forget_sale(sale_id)
         request.app.state.sale_board.forget(sale_id)
 
     @post(
