@@ -23,6 +23,7 @@ from flashsale.inventory.skus import decode_lines
 from flashsale.local import LocalServer
 from tests.conftest import Api
 from tests.servers import RedisClusterProcesses, RedisProcess
+from tests.test_cli import one_line_error, script
 
 SIZES = [f"us-{n}" for n in (4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)]
 P = "urn:flashsale:problem:"
@@ -379,3 +380,30 @@ def test_metrics_per_sku_are_bounded_by_the_sale(client: Api) -> None:
         if s.name == "flashsale_purchase_attempts_total" and s.labels["path"] == "safe"
     }
     assert (attempts["sold"], attempts["unknown_sku"]) == (1, 30)
+
+
+def test_cli_create_sale_with_items_and_quotas(client: Api, redis_server: RedisProcess) -> None:
+    sale = f"cli-{uuid.uuid4().hex[:8]}"
+    url = {"FLASHSALE_REDIS_URL": redis_server.url}
+    r = script(
+        *("create-sale", sale, "--item", "us-9=40:1", "--item", "us-10=40", "--item", "us-11=20"),
+        *("--quota", "all-sizes=80:us-9,us-10,us-11", "--limit", "2"),
+        **url,
+    )
+    assert (r.returncode, r.stdout.strip()) == (0, "created"), r.stderr
+    view = client.sale(sale)
+    assert [(i["sku"], i["stock"], i["per_buyer_limit"]) for i in view["items"]] == [
+        ("us-9", 40, 1),
+        ("us-10", 40, 0),
+        ("us-11", 20, 0),
+    ]
+    assert (view["stock"], view["per_buyer_limit"], view["quotas"][0]["cap"]) == (100, 2, 80)
+    for args, says in (
+        (("--stock", "5", "--item", "a=1"), "--stock"),
+        (("--item", "a"), "SKU=STOCK"),
+        (("--item", "a=1", "--quota", "q=1:b"), "not an item"),
+        (("--item", "a=1", "--item", "a=2"), "distinct"),
+        (("--stock", "5", "--quota", "q=1:a"), "--quota"),
+    ):
+        bad = script("create-sale", f"cli-{uuid.uuid4().hex[:8]}", *args, **url)
+        assert bad.returncode == 2 and says in one_line_error(bad.stderr), (args, bad.stderr)
