@@ -24,6 +24,7 @@ from flashsale.local import LocalServer
 from tests.conftest import Api
 from tests.servers import RedisClusterProcesses, RedisProcess
 from tests.test_cli import one_line_error, script
+from tests.test_queue_api import join, poll, until
 
 SIZES = [f"us-{n}" for n in (4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)]
 P = "urn:flashsale:problem:"
@@ -407,3 +408,24 @@ def test_cli_create_sale_with_items_and_quotas(client: Api, redis_server: RedisP
     ):
         bad = script("create-sale", f"cli-{uuid.uuid4().hex[:8]}", *args, **url)
         assert bad.returncode == 2 and says in one_line_error(bad.stderr), (args, bad.stderr)
+
+
+def test_the_waiting_room_admits_by_units_across_the_sale(client: Api) -> None:
+    """One room for every size: it admits while the sizes together can still sell (quota respected) and ends
+    sold out once the quota is used up, although each size still has units of its own."""
+    queue = {"mode": "fifo", "admit_rate": 200, "max_active": 1000, "token_ttl_s": 60}
+    items = [{"sku": "us-9", "stock": 5}, {"sku": "us-10", "stock": 5}]
+    sale = new_sale(client, items=items, quotas=[{"name": "pair", "cap": 2, "skus": ["us-9", "us-10"]}], queue=queue)
+    places = [join(client, sale, f"q{i}").headers["Location"] for i in range(4)]
+    tokens = []
+    for location in places[:2]:
+        place = until(lambda loc=location: (v := poll(client, loc))["state"] == "admitted" and v, "admission")
+        tokens.append(place["admission_token"])
+    for i, (token, sku) in enumerate(zip(tokens, ("us-9", "us-10"), strict=True)):
+        body = {"buyer_id": f"q{i}", "lines": [{"sku": sku, "quantity": 1}]}
+        headers = {"Idempotency-Key": str(uuid.uuid4()), "Admission-Token": token}
+        assert client.http.post(f"/sales/{sale}/purchases", json=body, headers=headers).status_code == 201
+    until(lambda: client.http.get(f"/sales/{sale}/queue").json()["state"] == "sold_out", "the room sold out")
+    assert [poll(client, loc)["state"] for loc in places[2:]] == ["sold_out", "sold_out"]
+    view = client.sale(sale)
+    assert (view["status"], view["remaining"], view["quotas"][0]["remaining"]) == ("sold_out", 8, 0)

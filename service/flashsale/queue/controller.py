@@ -1,8 +1,10 @@
 """The admission controller: every worker, every tick, one admission step per sale with a waiting room.
 
 The step itself is a Lua script paced by Redis time (lua/queue_advance.lua), so N workers admit no faster than
-one; what a worker adds is the sale's supply (remaining plus held units, admissions spent), read from the sale's
-own slot just before, and the snapshot it keeps for polls (queue/view.py).
+one; what a worker adds is the sale's supply (units still sellable across every SKU plus held units, admissions
+spent), read from the sale's own slot just before, and the snapshot it keeps for polls (queue/view.py). A sale of
+SKUs has one room for all its SKUs: its supply is what the SKUs can still sell together with their quotas
+(``SaleSnapshot.sellable``), not their sum; for a one-stock sale it is its remaining units.
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ async def step(inventory: Inventory, board: QueueBoard, sale_id: str) -> QueueSn
     if sale is None:
         board.forget(sale_id)
         return None
-    state = sale_state(sale.remaining, sale.held, sale.closed, sale.closes_ms, sale.now_ms)
+    sellable = sale.sellable
+    state = sale_state(sellable, sale.held, sale.closed, sale.closes_ms, sale.now_ms)
     snapshot = await inventory.advance_queue(
-        sale_id, sale.remaining + sale.held, sale.admissions_spent, state, board.since_ms(sale_id)
+        sale_id, sellable + sale.held, sale.admissions_spent, state, board.since_ms(sale_id)
     )
     if snapshot is None:
         board.forget(sale_id)
