@@ -66,7 +66,7 @@ fuzz: system-deps $(STAMP) ## schemathesis, deep: 300 examples per operation, ev
 chaos: system-deps $(STAMP) ## the fault-injection suite only
 	$(BIN)/python -m pytest -q -m chaos
 
-load: $(STAMP) ## one locust campaign headless (CAMPAIGN=rush|steady|soldout-storm|unsafe-vs-safe|checkout|queue, HOST=...)
+load: $(STAMP) ## one locust campaign headless (CAMPAIGN=rush|steady|soldout-storm|unsafe-vs-safe|checkout|queue|sizes, HOST=...)
 	$(BIN)/python -m load.run $(CAMPAIGN) $(if $(HOST),--host $(HOST),)
 
 bench: system-deps $(STAMP) ## the throughput benchmark: load/reports/bench.{json,md,png}, then export.json and queue-bench.json

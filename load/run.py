@@ -51,6 +51,7 @@ CAMPAIGNS: dict[str, Spec] = {
     "unsafe-vs-safe": Spec("unsafe_vs_safe.py", users=200, run_time_s=15),
     "checkout": Spec("checkout.py", users=100, run_time_s=20),
     "queue": Spec("queue.py", users=300, run_time_s=25),
+    "sizes": Spec("sizes.py", users=600, run_time_s=20),
 }
 
 
@@ -131,7 +132,9 @@ def locust_command(args: argparse.Namespace, host: str) -> list[str]:
     return command
 
 
-def run_locust(args: argparse.Namespace, host: str, admin_token: str) -> int:
+def run_locust(args: argparse.Namespace, host: str, admin_token: str, redis_url: str | None = None) -> int:
+    """``redis_url``: the local stack's Redis, for campaigns that check their answers against the ledger
+    (LOAD_LEDGER_REDIS_URL; the sizes campaign)."""
     args.reports.mkdir(parents=True, exist_ok=True)
     verdict = args.reports / f"{args.campaign}.json"
     verdict.unlink(missing_ok=True)
@@ -140,6 +143,8 @@ def run_locust(args: argparse.Namespace, host: str, admin_token: str) -> int:
         "FLASHSALE_ADMIN_TOKEN": admin_token,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
+    if redis_url:
+        env["LOAD_LEDGER_REDIS_URL"] = redis_url
     command = locust_command(args, host)
     print(f"load.run: {args.campaign} against {host}: {args.users} users, {args.run_time} s", flush=True)
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
@@ -185,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         server.start(log_path=str(args.reports / f"server-{args.campaign}.log"))
         try:
-            return run_locust(args, server.url, server.admin_token)
+            return run_locust(args, server.url, server.admin_token, redis.url)
         finally:
             server.stop()
 
