@@ -69,10 +69,11 @@ chaos: system-deps $(STAMP) ## the fault-injection suite only
 load: $(STAMP) ## one locust campaign headless (CAMPAIGN=rush|steady|soldout-storm|unsafe-vs-safe|checkout|queue|sizes, HOST=...)
 	$(BIN)/python -m load.run $(CAMPAIGN) $(if $(HOST),--host $(HOST),)
 
-bench: system-deps $(STAMP) ## the throughput benchmark: load/reports/bench.{json,md,png}, then export.json and queue-bench.json
+bench: system-deps $(STAMP) ## the throughput benchmark: load/reports/bench.{json,md,png}, then export.json, queue-bench.json and sizes-bench.json
 	$(BIN)/python -m load.bench
 	$(BIN)/python -m load.export_bench
 	$(BIN)/python -m load.bench.queue
+	$(BIN)/python -m load.bench.sizes
 
 UV_VERSION := 0.13.9
 lock: $(STAMP) ## regenerate requirements.lock (hash-pinned image dependencies) from pyproject.toml; needs PyPI

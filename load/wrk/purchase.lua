@@ -4,8 +4,10 @@
 --
 -- <path> is /sales/<sale>/purchases, /sales/<sale>/holds (the same body and header), /sales/<sale>/queue (a
 -- join: the same body, quantity ignored) or /bench/bare/<sale>; <tag> makes this run's keys unique. An optional
--- third argument: "get" sends GET <path> (a queue poll), "tokens=<file>" takes the buyer and Admission-Token of
--- each request from the file's lines "<buyer>\t<token>" (purchases on a sale with a waiting room, -t1 only). Every request carries its own buyer id and Idempotency-Key, so neither a
+-- third argument: "get" sends GET <path> (a queue poll, an availability read), "tokens=<file>" takes the buyer
+-- and Admission-Token of each request from the file's lines "<buyer>\t<token>" (purchases on a sale with a
+-- waiting room, -t1 only), "lines=<sku>:<n>,<sku>:<n>" sends those lines instead of a quantity (a sale of
+-- SKUs). Every request carries its own buyer id and Idempotency-Key, so neither a
 -- per-buyer limit nor an idempotent replay can answer it early: each one runs the whole purchase (or hold)
 -- script. done() prints one line "WRK_JSON {...}" with the counts and the latency percentiles in
 -- microseconds, for load/bench/measuring.py to parse.
@@ -24,6 +26,7 @@ local headers = { ["Content-Type"] = "application/json" }
 
 local mode = "post"
 local tokens = {}
+local order = '"quantity":1'
 
 function init(args)
   path = args[1] or path
@@ -35,6 +38,13 @@ function init(args)
       table.insert(tokens, { buyer, token })
     end
     mode = "tokens"
+  elseif string.sub(mode, 1, 6) == "lines=" then
+    local lines = {}
+    for sku, n in string.gmatch(string.sub(mode, 7), "([^,:]+):(%d+)") do
+      table.insert(lines, '{"sku":"' .. sku .. '","quantity":' .. n .. '}')
+    end
+    order = '"lines":[' .. table.concat(lines, ",") .. ']'
+    mode = "post"
   end
   statuses = {}
 end
@@ -52,7 +62,7 @@ function request()
   end
   local n = tag .. "-" .. tid .. "-" .. counter
   headers["Idempotency-Key"] = "key-" .. n
-  return wrk.format("POST", path, headers, '{"buyer_id":"b-' .. n .. '","quantity":1}')
+  return wrk.format("POST", path, headers, '{"buyer_id":"b-' .. n .. '",' .. order .. '}')
 end
 
 function response(status, _, _)
