@@ -429,3 +429,11 @@ def test_the_waiting_room_admits_by_units_across_the_sale(client: Api) -> None:
     assert [poll(client, loc)["state"] for loc in places[2:]] == ["sold_out", "sold_out"]
     view = client.sale(sale)
     assert (view["status"], view["remaining"], view["quotas"][0]["remaining"]) == ("sold_out", 8, 0)
+
+
+def test_the_unsafe_demo_route_takes_no_lines(client: Api) -> None:
+    sale = new_sale(client)
+    body = {"buyer_id": "demo", "lines": [{"sku": "us-4", "quantity": 1}]}
+    r = client.http.post(f"/demo/sales/{sale}/purchases", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert (r.status_code, r.json()["type"]) == (400, P + "invalid-request")
+    audited(client, sale)

@@ -409,6 +409,8 @@ class DemoController(Controller):
         inventory: Inventory = request.app.state.inventory
         recorder: Recorder = request.app.state.recorder
         data = decode_purchase(await request.body())
+        if data.lines:
+            raise p.Problem(p.INVALID, "invalid purchase body: the unsafe demo route sells one-stock sales only")
         return await run_attempt(
             recorder,
             "unsafe",
