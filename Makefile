@@ -95,14 +95,15 @@ fuzz: system-deps $(STAMP) ## schemathesis, deep: 300 examples per operation, ev
 chaos: system-deps $(STAMP) $(IDP_STAMP) ## the fault-injection suite only
 	$(BIN)/python -m pytest -q -m chaos
 
-load: $(STAMP) ## one locust campaign headless (CAMPAIGN=rush|steady|soldout-storm|unsafe-vs-safe|checkout|queue, HOST=...)
+load: $(STAMP) ## one locust campaign headless (CAMPAIGN=rush|steady|soldout-storm|unsafe-vs-safe|checkout|queue|sizes, HOST=...)
 	$(BIN)/python -m load.run $(CAMPAIGN) $(if $(HOST),--host $(HOST),)
 
-bench: system-deps $(STAMP) ## the throughput benchmark: load/reports/bench.{json,md,png}, then export.json and queue-bench.json
+bench: system-deps $(STAMP) ## the throughput benchmark: load/reports/bench.{json,md,png}, then export.json, queue-bench.json and sizes-bench.json
 	$(BIN)/python -m load.bench
 	$(BIN)/python -m load.export_bench
 	$(BIN)/python -m load.bench.queue
 	$(BIN)/python -m load.bench.identity
+	$(BIN)/python -m load.bench.sizes
 
 lock-check: $(UV_STAMP) ## does uv.lock still match pyproject.toml? (offline, resolves nothing)
 	@$(UV) lock --check --offline --quiet || { echo "uv.lock does not match pyproject.toml: run 'make lock'" >&2; exit 1; }

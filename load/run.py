@@ -60,6 +60,7 @@ CAMPAIGNS: dict[str, Spec] = {
     "unsafe-vs-safe": Spec("unsafe_vs_safe.py", users=200, run_time_s=15),
     "checkout": Spec("checkout.py", users=100, run_time_s=20),
     "queue": Spec("queue.py", users=300, run_time_s=25),
+    "sizes": Spec("sizes.py", users=600, run_time_s=20),
 }
 
 
@@ -145,10 +146,17 @@ def locust_command(args: argparse.Namespace, host: str) -> list[str]:
     return command
 
 
-def run_locust(args: argparse.Namespace, host: str, admin_token: str, issuer_key: str | None = None) -> int:
+def run_locust(
+    args: argparse.Namespace,
+    host: str,
+    admin_token: str,
+    issuer_key: str | None = None,
+    redis_url: str | None = None,
+) -> int:
     """Run the campaign's locust. Its buyers' tokens: minted with ``issuer_key`` (the demo issuer key file of
     the server under test; default the caller's FLASHSALE_DEMO_ISSUER_KEY), else the caller's
-    LOAD_BUYER_TOKENS file."""
+    LOAD_BUYER_TOKENS file. ``redis_url``: the local stack's Redis, for campaigns that check their answers
+    against the ledger (LOAD_LEDGER_REDIS_URL; the sizes campaign)."""
     args.reports.mkdir(parents=True, exist_ok=True)
     verdict = args.reports / f"{args.campaign}.json"
     verdict.unlink(missing_ok=True)
@@ -157,6 +165,8 @@ def run_locust(args: argparse.Namespace, host: str, admin_token: str, issuer_key
         "FLASHSALE_ADMIN_TOKEN": admin_token,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
+    if redis_url:
+        env["LOAD_LEDGER_REDIS_URL"] = redis_url
     issuer_key = issuer_key or os.environ.get("FLASHSALE_DEMO_ISSUER_KEY")
     with tempfile.TemporaryDirectory(prefix="flashsale-load-") as private:
         if issuer_key:
@@ -218,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         server.start(log_path=str(args.reports / f"server-{args.campaign}.log"))
         try:
-            return run_locust(args, server.url, server.admin_token, server.env["FLASHSALE_DEMO_ISSUER_KEY"])
+            return run_locust(args, server.url, server.admin_token, server.env["FLASHSALE_DEMO_ISSUER_KEY"], redis.url)
         finally:
             server.stop()
 

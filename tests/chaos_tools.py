@@ -141,7 +141,9 @@ class Rush:
     and again (the chaos sales have no per-buyer limit): its token, from ``mint`` (the server's issuer), is minted
     before the rush starts, since a signature costs the client ~1-5 ms here and would pace the rush. A 503 or a
     dropped connection is retried with the same key (what the API tells clients to do), at most ``retries``
-    times; any other answer ends the intent. ``phase`` labels the attempts started from then on.
+    times; any other answer ends the intent. ``phase`` labels the attempts started from then on. ``order(buyer)``:
+    what the intent asks for (default one unit: ``{"quantity": 1}``; a sale of SKUs: ``{"lines": [...]}``), the
+    same on each retry of it.
     """
 
     url: str
@@ -152,6 +154,7 @@ class Rush:
     retries: int = 50
     pace_s: float = 0.02
     phase: str = "before"
+    order: Callable[[str], dict[str, Any]] | None = None
     attempts: list[Attempt] = field(default_factory=list)
     counts: Counter[tuple[str, int]] = field(default_factory=Counter)
 
@@ -209,20 +212,21 @@ class Rush:
     async def _buyer(self, i: int) -> None:
         while not self.stopped():
             key, buyer = str(uuid.uuid4()), f"b{i}"
+            body = self.order(buyer) if self.order else {"quantity": 1}
             for _ in range(self.retries + 1):
-                attempt = await self._attempt(key, buyer)
+                attempt = await self._attempt(key, buyer, body)
                 if attempt.status not in (0, 503) or self.stopped():
                     break
                 await asyncio.sleep(self.pace_s)  # pacing, as Retry-After asks (scaled down)
 
-    async def _attempt(self, key: str, buyer: str) -> Attempt:
+    async def _attempt(self, key: str, buyer: str, body: dict[str, Any]) -> Attempt:
         assert self._http is not None
         a = Attempt(key, buyer, self.phase, time.monotonic())
         self.attempts.append(a)
         try:
             r = await self._http.post(
                 f"/sales/{self.sale}/purchases",
-                json={"quantity": 1},
+                json=body,
                 headers={"Idempotency-Key": key, "Authorization": f"Bearer {self._tokens[buyer]}"},
             )
         except httpx.HTTPError:

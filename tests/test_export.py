@@ -69,7 +69,7 @@ def test_db_upgrade_is_idempotent_and_concurrent(database: str) -> None:
         key = conn.execute(
             "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'orders_pkey'"
         ).fetchone()
-    assert version == [("0001",)]
+    assert version == [("0002",)]  # head: 0002 adds order_lines (issue 26)
     assert {"order_id", "sale_id", "buyer_id", "quantity", "created_at", "key_digest", "status"} <= columns
     assert key == ("PRIMARY KEY (sale_id, order_id)",)
 

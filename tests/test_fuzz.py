@@ -9,6 +9,7 @@ the buyer routes are fuzzed past their 401, in both modes.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,10 +18,11 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
 
+from flashsale.inventory.skus import Item, Quota, check_catalogue
 from flashsale.local import LocalServer
 from tests.conftest import Api, start_api
 from tests.export_tools import new_database
@@ -62,6 +64,41 @@ def fuzz_target(redis_server: RedisProcess, postgres: PostgresProcess) -> Iterat
     server.stop()
 
 
+def refused_by_rule(body: Any) -> bool:
+    """A body valid by the schema that a documented rule the schema does not state refuses with a 400 (issue 26),
+    so not a positive case: purchase or hold lines naming one SKU twice (JSON Schema cannot require array items
+    distinct by one member); a sale with both or neither of `stock` and `items`, or `quotas` without `items`
+    (a ``oneOf`` saying so makes openapi-python-client drop the operation); a sale's items and quotas that
+    ``check_catalogue`` refuses (repeated names, a quota naming a SKU that is not an item, an item `default`)."""
+    if not isinstance(body, dict):
+        return False
+    lines = body.get("lines")
+    if isinstance(lines, list):
+        skus = [line.get("sku") for line in lines if isinstance(line, dict)]
+        return len(skus) != len(set(skus))
+    if "sale_id" in body and "name" in body:  # a sale's creation
+        stock, items = body.get("stock") is not None, body.get("items") is not None
+        if stock == items or (body.get("quotas") is not None and not items):
+            return True
+    items = body.get("items")
+    if isinstance(items, list) and all(isinstance(i, dict) for i in items):
+        quotas = [q for q in body.get("quotas") or [] if isinstance(q, dict)]
+        catalogue = (
+            tuple(Item(str(i.get("sku")), 1) for i in items),
+            tuple(Quota(str(q.get("name")), 1, tuple(str(s) for s in q.get("skus") or ())) for q in quotas),
+        )
+        return check_catalogue(*catalogue) is not None
+    return False
+
+
+def oversized(case: Any) -> bool:
+    """A buyer-route body over FLASHSALE_MAX_BODY_BYTES (4 KB) is refused with the documented 413 before it is
+    read, valid or not: arrays of `lines` that hypothesis pads with unknown members reach it."""
+    if case.path.startswith("/admin") or not isinstance(case.body, dict | list):
+        return False
+    return len(json.dumps(case.body).encode()) > 3500
+
+
 def _operations(url: str) -> list[Any]:
     schema = schemathesis.openapi.from_url(f"{url}/schema/openapi.json")
     return [result.ok() for result in schema.get_all_operations()]
@@ -82,6 +119,9 @@ def test_api_conforms_to_its_schema(fuzz_target: LocalServer, mode: GenerationMo
         @given(case=operation.as_strategy(generation_mode=mode))
         @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def check(case: schemathesis.Case) -> None:
+            if mode is GenerationMode.POSITIVE:
+                assume(not refused_by_rule(case.body))
+            assume(not oversized(case))
             if case.path.startswith("/admin") and mode is GenerationMode.POSITIVE:
                 case.headers = {**(case.headers or {}), "Authorization": f"Bearer {fuzz_target.admin_token}"}
             elif not case.path.startswith("/admin"):

@@ -43,6 +43,7 @@ OPERATION_IDS = {
     ("GET", "/sales/{sale_id}/orders"): "listOrders",
     ("GET", "/sales/{sale_id}/orders/{order_id}"): "getOrder",
     ("GET", "/sales/{sale_id}"): "getSale",
+    ("GET", "/sales/{sale_id}/availability"): "getAvailability",
     ("GET", "/health/live"): "getLiveness",
     ("GET", "/health/ready"): "getReadiness",
     ("GET", "/admin/sales"): "listSales",

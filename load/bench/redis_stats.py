@@ -154,9 +154,10 @@ def monitor_sample(port: int, sale: str, load: Callable[[], dict[str, Any]], cou
     }
 
 
-BACKGROUND_COMMANDS = frozenset({"smembers", "evalsha reap"})
-"""What each worker's background hold reaper sends (SMEMBERS of the sales, then the reap script per sale) on
-its own clock, whatever the request rate: not part of any purchase."""
+BACKGROUND_COMMANDS = frozenset({"smembers", "evalsha reap", "evalsha read_sale"})
+"""What each worker's background loops send on their own clock, whatever the request rate: the hold reaper
+(SMEMBERS of the sales, then the reap script per sale) and the availability board (SMEMBERS, then one sale read
+per sale polled in the last minute, inventory/board.py). Not part of any purchase."""
 
 
 def _scripts() -> list[Any]:

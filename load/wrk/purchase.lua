@@ -3,10 +3,11 @@
 --   wrk -t1 -c50 -d5s -s load/wrk/purchase.lua http://127.0.0.1:PORT -- <path> <tag>
 --
 -- <path> is /sales/<sale>/purchases, /sales/<sale>/holds (the same body and header), /sales/<sale>/queue (a
--- join: the body is ignored) or /bench/bare/<sale>; <tag> makes this run's keys unique. An optional third
+-- join: sent without a body) or /bench/bare/<sale>; <tag> makes this run's keys unique. An optional third
 -- argument: "get" sends GET <path> (a queue poll), "tokens=<file>" takes the buyer's token and the
 -- Admission-Token of each request from the file's lines "<buyer token>\t<admission token>" (purchases on a sale
--- with a waiting room, -t1 only).
+-- with a waiting room, -t1 only), "lines=<sku>:<n>,<sku>:<n>" sends those lines instead of a quantity (a sale of
+-- SKUs). A GET (a queue poll, an availability read) carries the token too.
 --
 -- The buyer is the token's: every request carries "Authorization: Bearer <token>", the tokens taken in turn
 -- from the file named by the environment variable FLASHSALE_WRK_BUYERS (lines "<buyer>\t<token>", minted
@@ -32,7 +33,7 @@ local headers = { ["Content-Type"] = "application/json" }
 local mode = "post"
 local tokens = {}
 local buyers = {}
-local body = '{"quantity":1}'
+local order = '"quantity":1'
 
 -- The next buyer's token, in turn (threads start at different lines), or nil when there is none.
 local function buyer_token()
@@ -52,6 +53,13 @@ function init(args)
       table.insert(tokens, { jwt, admission })
     end
     mode = "tokens"
+  elseif string.sub(mode, 1, 6) == "lines=" then
+    local lines = {}
+    for sku, n in string.gmatch(string.sub(mode, 7), "([^,:]+):(%d+)") do
+      table.insert(lines, '{"sku":"' .. sku .. '","quantity":' .. n .. '}')
+    end
+    order = '"lines":[' .. table.concat(lines, ",") .. ']'
+    mode = "post"
   end
   local file = os.getenv("FLASHSALE_WRK_BUYERS")
   if file and file ~= "" then
@@ -77,10 +85,13 @@ function request()
     headers["Idempotency-Key"] = "key-" .. tag .. "-" .. counter
     headers["Authorization"] = "Bearer " .. t[1]
     headers["Admission-Token"] = t[2]
-    return wrk.format("POST", path, headers, body)
+    return wrk.format("POST", path, headers, "{" .. order .. "}")
   end
   headers["Idempotency-Key"] = "key-" .. tag .. "-" .. tid .. "-" .. counter
-  return wrk.format("POST", path, headers, body)
+  if string.sub(path, -6) == "/queue" then  -- a join takes no body: the buyer is the token's
+    return wrk.format("POST", path, headers)
+  end
+  return wrk.format("POST", path, headers, "{" .. order .. "}")
 end
 
 function response(status, _, _)

@@ -77,6 +77,9 @@ REQUIRED_PANELS = {
     "queue active vs max active": "active admitted buyers against max_active",
     "queue no-shows": "admissions that expired unused",
     "queue expected wait": "expected wait of a buyer joining now",
+    "remaining per sku": "units left per SKU (row Sizes)",
+    "sell-out time per sku": "how long after the start each SKU sold out (row Sizes)",
+    "quota remaining": "units each quota still allows (row Sizes)",
 }
 
 EVAL_TIME = "5m"
@@ -117,6 +120,14 @@ for _inst in ("a:8000", "b:8000"):
                                 ("waitlist_reoffered_units", "0+1x40"), ("waitlist_bought_units", "0+1x40")):
             _add(f"flashsale_queue_{_gauge}", f'{_base},sale="{_sale}"', _values)
         _add("flashsale_oversold_units", f'{_base},sale="{_sale}"', "0x40" if _path == "safe" else "3x40")
+        # A sale of sizes (telemetry/skus.py): two SKUs, one sold out 90 s after the start, and one quota.
+        for _sku, _left in (("us-9", "0"), ("us-10", "12")):
+            _add("flashsale_sku_stock_remaining", f'{_base},sale="{_sale}",sku="{_sku}"', f"{_left}x40")
+            _add("flashsale_sku_stock_sold", f'{_base},sale="{_sale}",sku="{_sku}"', "0+1x40")
+            _add("flashsale_sku_stock_held", f'{_base},sale="{_sale}",sku="{_sku}"', "2x40")
+            _add("flashsale_sku_stock_added", f'{_base},sale="{_sale}",sku="{_sku}"', "60x40")
+        _add("flashsale_sku_sold_out_seconds", f'{_base},sale="{_sale}",sku="us-9"', "90x40")
+        _add("flashsale_quota_remaining", f'{_base},sale="{_sale}",quota="all-sizes"', "12x40")
         _cumulative = 0
         for _le, _step in (("0.0001", 0), ("0.001", 20), ("0.01", 8), ("0.1", 1), ("1", 1), ("+Inf", 0)):
             _cumulative += _step

@@ -39,6 +39,7 @@ from flashsale.api.queue import (
 from flashsale.api.sales import AdminController, SaleController, admin_guard
 from flashsale.identity import local_issuer, verifier_for
 from flashsale.inventory import Inventory
+from flashsale.inventory.board import SaleBoard
 from flashsale.inventory.connection import connect, warm_pool
 from flashsale.orders.db import OrderStore
 from flashsale.queue.controller import admit_forever
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         inventory = Inventory(connect(settings), settings)
         app.state.inventory = inventory
+        board = app.state.sale_board = SaleBoard(inventory)
         # The orders database serves the admin reconcile routes only; connected on first use.
         orders = OrderStore(settings.database_url) if settings.database_url else None
         app.state.orders = orders
@@ -139,6 +141,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         flusher = loop.create_task(flush_periodically(recorder.flush))
         reaper = loop.create_task(inventory.reap_forever())
         keys_keeper = loop.create_task(verifier.keys.keep_fresh())
+        refresher = loop.create_task(board.refresh_forever())
         admitter = loop.create_task(
             admit_forever(
                 inventory,
@@ -154,6 +157,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             reaper.cancel()
             keys_keeper.cancel()
+            refresher.cancel()
             admitter.cancel()
             flusher.cancel()
             if purger is not None:

@@ -73,19 +73,45 @@ def _one(summary: str, value: Any) -> dict[str, Example]:
     return {"default": Example(summary=summary, value=value)}
 
 
+_LINES = [{"sku": "us-9", "quantity": 1}, {"sku": "us-10", "quantity": 1}]
+
 REQUESTS: dict[str, dict[str, Example]] = {
     "createPurchase": {
         "two-units": Example(summary="Buy two units", value={"quantity": 2}),
         "one-unit": Example(summary="Buy one unit (quantity defaults to 1)", value={}),
+        "two-sizes": Example(summary="Buy a size 9 and a size 10, both or neither", value={"lines": _LINES}),
     },
     "createUnsafePurchase": _one("Buy one unit the unsafe way", {"quantity": 1}),
-    "createHold": _one("Hold two units while paying", {"quantity": 2}),
+    "createHold": {
+        "two-units": Example(summary="Hold two units while paying", value={"quantity": 2}),
+        "two-sizes": Example(summary="Hold two sizes while paying", value={"lines": _LINES}),
+    },
     "confirmHold": _one("Confirm with the payment's reference", {"payment_ref": "pay_3MtwBwLkdIwHu7ix"}),
-    "createSale": _one(
-        "A sale of 500 units, two per buyer, opening at 08:00 UTC",
-        {"sale_id": SALE, "name": "Spring drop", "stock": 500, "per_buyer_limit": 2, "opens_at": AT},
-    ),
-    "restockSale": _one("Add 100 units", {"units": 100}),
+    "createSale": {
+        "default": Example(
+            summary="A sale of 500 units, two per buyer, opening at 08:00 UTC",
+            value={"sale_id": SALE, "name": "Spring drop", "stock": 500, "per_buyer_limit": 2, "opens_at": AT},
+        ),
+        "sizes": Example(
+            summary="Three sizes, 300 pairs in all, two pairs per buyer across sizes, one size 9 each",
+            value={
+                "sale_id": "sneaker-drop",
+                "name": "Sneaker drop",
+                "per_buyer_limit": 2,
+                "items": [
+                    {"sku": "us-9", "stock": 150, "per_buyer_limit": 1},
+                    {"sku": "us-10", "stock": 150},
+                    {"sku": "us-11", "stock": 100},
+                ],
+                "quotas": [{"name": "all-sizes", "cap": 300, "skus": ["us-9", "us-10", "us-11"]}],
+                "opens_at": AT,
+            },
+        ),
+    },
+    "restockSale": {
+        "default": Example(summary="Add 100 units", value={"units": 100}),
+        "one-size": Example(summary="Add 20 pairs of size 10", value={"units": 20, "sku": "us-10"}),
+    },
     "cancelOrder": _one("Cancel and put the units back on sale", {"restock": True}),
 }
 """Request body examples by operation id."""
@@ -100,7 +126,52 @@ RESPONSES: dict[str, dict[str, Example]] = {
     "listOrders": _one(
         "The caller's orders in the sale", {"sale_id": SALE, "orders": [{**_ORDER, "cancelled": False}]}
     ),
-    "getSale": _one("An open sale", _SALE_VIEW),
+    "getSale": {
+        "default": Example(summary="An open sale", value=_SALE_VIEW),
+        "sizes": Example(
+            summary="A sale of two sizes under one quota",
+            value={
+                **_SALE_VIEW,
+                "stock": 300,
+                "remaining": 298,
+                "items": [
+                    {
+                        "sku": "us-9",
+                        "stock": 150,
+                        "remaining": 149,
+                        "held": 0,
+                        "sold": 1,
+                        "available": 149,
+                        "per_buyer_limit": 1,
+                        "quotas": ["all-sizes"],
+                    },
+                    {
+                        "sku": "us-10",
+                        "stock": 150,
+                        "remaining": 149,
+                        "held": 0,
+                        "sold": 1,
+                        "available": 149,
+                        "per_buyer_limit": 0,
+                        "quotas": ["all-sizes"],
+                    },
+                ],
+                "quotas": [
+                    {"name": "all-sizes", "cap": 250, "remaining": 248, "held": 0, "sold": 2, "skus": ["us-9", "us-10"]}
+                ],
+            },
+        ),
+    },
+    "getAvailability": _one(
+        "Size 9 sold out, size 10 on sale",
+        {
+            "sale_id": SALE,
+            "status": "open",
+            "available": 40,
+            "items": [{"sku": "us-9", "available": 0}, {"sku": "us-10", "available": 40}],
+            "as_of": "2026-12-07T08:00:01.250Z",
+        },
+    ),
     "createSale": _one("The sale created", {**_SALE_VIEW, "status": "scheduled", "remaining": 500, "sold": 0}),
     "restockSale": _one("The sale after the restock", {**_SALE_VIEW, "stock": 600, "remaining": 598}),
     "closeSale": _one("The sale, closed", {**_SALE_VIEW, "status": "closed"}),
@@ -229,7 +300,14 @@ RESPONSES: dict[str, dict[str, Example]] = {
 """Success response examples by operation id (the 2xx answer with a body)."""
 
 PROBLEM_EXTRAS: dict[str, dict[str, Any]] = {
-    "sold-out": {"detail": "1 left", "remaining": 1},
+    "sold-out": {
+        "detail": "line 1 (us-10): quota 'all-sizes' has 0 left",
+        "line": 1,
+        "sku": "us-10",
+        "quota": "all-sizes",
+        "remaining": 0,
+    },
+    "unknown-sku": {"detail": "line 0 (eu-40): the sale has no SKU 'eu-40'", "line": 0, "sku": "eu-40"},
     "limit-reached": {"detail": "this buyer has bought 2 of at most 2", "bought": 2, "limit": 2},
     "sale-not-open": {"detail": f"opens at {AT}", "opens_at": AT},
     "hold-expired": {

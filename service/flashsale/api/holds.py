@@ -34,6 +34,8 @@ from flashsale.api.purchases import (
     PurchaseOperation,
     attempt_responses,
     decode_purchase,
+    line_refused,
+    lines_view,
     order_location,
 )
 from flashsale.api.queue import admission
@@ -162,6 +164,8 @@ async def count_refused_step(exc: Exception, scope: Any) -> None:
 def _problem(result: HoldResult, sale_id: str, instance: str) -> Response[Any]:
     outcome = result.outcome
     problem = p.BY_OUTCOME[outcome]
+    if result.line >= 0:
+        return line_refused(problem, result, instance, "holds or has bought", held=True)
     if outcome is Outcome.SOLD_OUT:
         return p.problem_response(
             problem,
@@ -210,7 +214,14 @@ def hold_location(sale_id: str, hold_id: str) -> str:
 def _hold_answer(sale_id: str, instance: str) -> Callable[[HoldResult], Response[Any]]:
     def answer(result: HoldResult) -> Response[Any]:
         if result.outcome is Outcome.HELD or result.outcome is Outcome.REPLAYED:
-            hold = Hold(result.hold_id, sale_id, result.buyer_id, result.quantity, format_ms(result.expires_ms))
+            hold = Hold(
+                result.hold_id,
+                sale_id,
+                result.buyer_id,
+                result.quantity,
+                format_ms(result.expires_ms),
+                lines_view(result.lines),
+            )
             headers = {"Location": hold_location(sale_id, result.hold_id)}
             if result.outcome is Outcome.REPLAYED:
                 headers.update(REPLAYED_HEADERS)
@@ -223,7 +234,14 @@ def _hold_answer(sale_id: str, instance: str) -> Callable[[HoldResult], Response
 def _confirm_answer(sale_id: str, instance: str) -> Callable[[HoldResult], Response[Any]]:
     def answer(result: HoldResult) -> Response[Any]:
         if result.outcome is Outcome.CONFIRMED or result.outcome is Outcome.REPLAYED:
-            order = Order(result.order_id, sale_id, result.buyer_id, result.quantity, format_ms(result.created_ms))
+            order = Order(
+                result.order_id,
+                sale_id,
+                result.buyer_id,
+                result.quantity,
+                format_ms(result.created_ms),
+                lines_view(result.lines),
+            )
             headers = {"Location": order_location(sale_id, result.order_id)}
             if result.outcome is Outcome.REPLAYED:
                 headers.update(REPLAYED_HEADERS)
@@ -274,6 +292,8 @@ class HoldController(Controller):
         description=(
             "Reserves units for the buyer until `expires_at` (the sale's `hold_ttl_s` after the hold, by the "
             "Redis server's clock; it is never extended). The per-buyer limit counts held and bought units. "
+            "On a sale of SKUs, `lines` are held all or none, as a purchase's; confirm, release, expiry and a "
+            "cancellation move every line's units (and their quotas') together. "
             "Send the same Idempotency-Key on every retry: a repeat returns the same hold with "
             "`Idempotent-Replayed: true`."
         ),
@@ -290,7 +310,7 @@ class HoldController(Controller):
         buyer = await _buyer(request, Step.HOLD, sale_id, instance)
         if not isinstance(buyer, Buyer):
             return buyer
-        quantity = decode_purchase(await request.body(), "hold")
+        data = decode_purchase(await request.body(), "hold")
         limiter = recorder.buyer_limiter
         if limiter is not None and not limiter.allow(buyer.id):
             record_step(recorder, Step.HOLD, sale_id, Outcome.RATE_LIMITED, request.scope, buyer_id=buyer.id)
@@ -303,10 +323,12 @@ class HoldController(Controller):
             recorder,
             Step.HOLD,
             sale_id,
-            quantity,
+            data.quantity,
             (lambda: refused_hold(refused))
             if refused is not None
-            else lambda: inventory.hold(sale_id, buyer.id, quantity, idempotency_key, jti, buyer.facts),
+            else lambda: inventory.hold(
+                sale_id, buyer.id, data.quantity, idempotency_key, jti, buyer.facts, data.lines
+            ),
             _hold_answer(sale_id, instance),
             instance,
             request.scope,
@@ -424,6 +446,7 @@ class HoldController(Controller):
             problem = p.BY_OUTCOME[result.outcome]
             missing: Response[Any] = p.problem_response(problem, f"no hold {hold_id!r} in sale {sale_id!r}", instance)
             return missing
+        lines = lines_view(result.lines)
         return Response(
             HoldView(
                 hold_id,
@@ -433,5 +456,6 @@ class HoldController(Controller):
                 result.state.value,
                 format_ms(result.expires_ms),
                 result.order_id or None,
+                msgspec.UNSET if lines is None else lines,
             )
         )

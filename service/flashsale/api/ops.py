@@ -22,6 +22,7 @@ from flashsale.identity import Buyer
 from flashsale.inventory import Unavailable, sale_keys
 from flashsale.inventory.keys import buyer_tag
 from flashsale.telemetry import holds as hold_metrics
+from flashsale.telemetry import skus as sku_metrics
 
 
 class HealthController(Controller):
@@ -77,6 +78,7 @@ async def refresh_sale_gauges(inventory: InventoryDep, recorder: RecorderDep) ->
             recorder.sale_state(snapshot)
             hold_metrics.prepare_sale(snapshot.sale_id)
             hold_metrics.sale_state(snapshot)
+            sku_metrics.sale_state(snapshot)
 
 
 class MetricsController(PrometheusController):

@@ -17,6 +17,7 @@ from litestar.datastructures import CacheControlHeader
 
 from flashsale.api import problems as p
 from flashsale.api.auth import buyer_of, refusal
+from flashsale.api.purchases import lines_view
 from flashsale.api.schemas import Order, OrderIdParam, SaleIdParam
 from flashsale.identity import Buyer
 from flashsale.inventory import Inventory, Unavailable
@@ -28,10 +29,10 @@ MAX_LISTED = 100
 """Orders one list answer carries at most (the newest): a buyer without a per-buyer limit may have many."""
 
 
-class OrderRead(Order):
+class OrderRead(Order, omit_defaults=False):
     """An order as its buyer reads it back."""
 
-    cancelled: bool
+    cancelled: bool = False
     """The shop cancelled it (``POST /admin/sales/{id}/orders/{order_id}/cancel``)."""
 
 
@@ -42,7 +43,15 @@ class OrderList(msgspec.Struct):
 
 
 def _read(sale_id: str, o: OrderView) -> OrderRead:
-    return OrderRead(o.order_id, sale_id, o.buyer_id, o.quantity, format_ms(o.created_ms), o.cancelled)
+    return OrderRead(
+        order_id=o.order_id,
+        sale_id=sale_id,
+        buyer_id=o.buyer_id,
+        quantity=o.quantity,
+        created_at=format_ms(o.created_ms),
+        lines=lines_view(o.lines),
+        cancelled=o.cancelled,
+    )
 
 
 READ_ERRORS = p.responses(

@@ -64,6 +64,7 @@ LIMIT_REACHED = ProblemType("limit-reached", 409, "Per-buyer limit reached")
 NOT_OPEN = ProblemType("sale-not-open", 409, "The sale has not opened yet")
 CLOSED = ProblemType("sale-closed", 409, "The sale is closed")
 UNKNOWN_SALE = ProblemType("unknown-sale", 404, "No such sale")
+UNKNOWN_SKU = ProblemType("unknown-sku", 404, "No such SKU in this sale")
 IDEMPOTENCY_CONFLICT = ProblemType(
     "idempotency-key-reused", 422, "Idempotency-Key already used with another request body"
 )
@@ -177,6 +178,17 @@ class ProblemBody(msgspec.Struct):
         Annotated[list[dict[str, Any]], msgspec.Meta(description="invalid-request: what failed validation, where")]
         | Unset
     ) = msgspec.UNSET
+    line: (
+        Annotated[
+            int, msgspec.Meta(description="sold-out, limit-reached, unknown-sku: 0-based index of the line that failed")
+        ]
+        | Unset
+    ) = msgspec.UNSET
+    sku: Annotated[str, msgspec.Meta(description="the SKU of that line")] | Unset = msgspec.UNSET
+    quota: (
+        Annotated[str, msgspec.Meta(description="sold-out: the quota that had too few units left for that line")]
+        | Unset
+    ) = msgspec.UNSET
 
 
 PROBLEM_EXTENSIONS: frozenset[str] = frozenset(ProblemBody.__struct_fields__) - {
@@ -194,6 +206,7 @@ BY_OUTCOME: dict[Outcome, ProblemType] = {
     Outcome.NOT_OPEN: NOT_OPEN,
     Outcome.CLOSED: CLOSED,
     Outcome.UNKNOWN_SALE: UNKNOWN_SALE,
+    Outcome.UNKNOWN_SKU: UNKNOWN_SKU,
     Outcome.IDEMPOTENCY_CONFLICT: IDEMPOTENCY_CONFLICT,
     Outcome.INVALID: INVALID,
     Outcome.UNAVAILABLE: UNAVAILABLE,

@@ -24,15 +24,20 @@ from flashsale.api.auth import buyer_of, refusal
 from flashsale.api.limits import BuyerRateLimiter
 from flashsale.api.queue import admission
 from flashsale.api.schemas import (
+    MAX_LINE_QUANTITY,
     MAX_QUANTITY,
     IdempotencyKey,
+    Line,
     Order,
+    PurchaseRequest,
     SaleIdParam,
+    Sku,
     from_ms,
 )
 from flashsale.errors import is_disconnect
 from flashsale.identity import Buyer
 from flashsale.inventory import Inventory, Outcome, PurchaseResult, Unavailable
+from flashsale.inventory.skus import DEFAULT_SKU, MAX_LINES, SKU_PATTERN, decode_lines
 from flashsale.telemetry import PURCHASE, Recorder
 from flashsale.telemetry.logs import key_digest
 from flashsale.timefmt import format_ms
@@ -54,6 +59,14 @@ UNSAFE_DESCRIPTION = (
 # -- the body ------------------------------------------------------------------------------------------------
 
 
+_WireQuantity = Annotated[float, msgspec.Meta(ge=1, le=MAX_QUANTITY)]
+
+
+class _LineWire(msgspec.Struct, forbid_unknown_fields=True):
+    sku: Sku
+    quantity: Annotated[float, msgspec.Meta(ge=1, le=MAX_LINE_QUANTITY)]
+
+
 class _PurchaseWire(msgspec.Struct, forbid_unknown_fields=True):
     """The body as JSON Schema defines it: an integer may be written 2 or 2.0 (but never "2" or true).
 
@@ -61,33 +74,96 @@ class _PurchaseWire(msgspec.Struct, forbid_unknown_fields=True):
     refuse a wrong type outright, so the purchase routes decode the raw body themselves with one strict decoder
     made at import (also the cheapest way to decode it). Because the handlers then take no ``data`` parameter,
     the request body is added to the OpenAPI operation by ``PurchaseOperation``, from the same rules.
+
+    ``quantity`` (a one-stock sale) or ``lines`` (a sale of SKUs), never both; ``quantity`` alone defaults to 1.
     """
 
-    quantity: Annotated[float, msgspec.Meta(ge=1, le=MAX_QUANTITY)] = 1.0
+    quantity: _WireQuantity | msgspec.UnsetType = msgspec.UNSET
+    lines: Annotated[list[_LineWire], msgspec.Meta(min_length=1, max_length=MAX_LINES)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
 
 
 _decoder = msgspec.json.Decoder(_PurchaseWire)
 
 
-def decode_purchase(raw: bytes, what: str = "purchase") -> int:
+def decode_purchase(raw: bytes, what: str = "purchase") -> PurchaseRequest:
     """The strict body decoder, shared by the hold route (same body; ``what`` names it in the 400's detail):
     the quantity. The buyer is never in the body: it is the verified token's (api/auth.py)."""
     try:
         wire = _decoder.decode(raw)
     except msgspec.DecodeError as exc:
         raise p.Problem(p.INVALID, f"invalid {what} body: {exc}") from None
-    if not wire.quantity.is_integer():
-        raise p.Problem(p.INVALID, f"invalid {what} body: quantity must be a whole number - at `$.quantity`")
-    return int(wire.quantity)
+    quantity, lines = _units(wire, what)
+    return PurchaseRequest(quantity, lines)
+
+
+def _invalid(what: str, why: str) -> p.Problem:
+    return p.Problem(p.INVALID, f"invalid {what} body: {why}")
+
+
+def _units(wire: _PurchaseWire, what: str) -> tuple[int, tuple[tuple[str, int], ...]]:
+    """What the body asks for: (units, lines). Lines have distinct SKUs (JSON Schema cannot say so: a repeated
+    SKU is the one schema-valid body refused here) and MAX_LINE_QUANTITY units each, so at most MAX_QUANTITY in
+    all; a single line of ``default`` is the one-stock request it names (a sale created with ``stock``)."""
+    if isinstance(wire.lines, msgspec.UnsetType):
+        quantity = 1.0 if isinstance(wire.quantity, msgspec.UnsetType) else wire.quantity
+        if not quantity.is_integer():
+            raise _invalid(what, "quantity must be a whole number - at `$.quantity`")
+        return int(quantity), ()
+    if not isinstance(wire.quantity, msgspec.UnsetType):
+        raise _invalid(what, "send `quantity` (a one-stock sale) or `lines` (a sale of SKUs), not both")
+    seen: set[str] = set()
+    lines = []
+    for i, line in enumerate(wire.lines):
+        if not line.quantity.is_integer():
+            raise _invalid(what, f"quantity must be a whole number - at `$.lines[{i}].quantity`")
+        if line.sku in seen:
+            raise _invalid(what, f"SKU {line.sku!r} is in two lines; one line per SKU - at `$.lines[{i}].sku`")
+        seen.add(line.sku)
+        lines.append((line.sku, int(line.quantity)))
+    total = sum(q for _, q in lines)
+    if len(lines) == 1 and lines[0][0] == DEFAULT_SKU:
+        return total, ()
+    return total, tuple(lines)
+
+
+def lines_view(text: str) -> list[Line] | None:
+    """An answer's ``lines`` member: None (left out) for a one-stock order, hold or cancellation."""
+    return [Line(sku, quantity) for sku, quantity in decode_lines(text)] or None
 
 
 PURCHASE_REQUEST_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
     title="PurchaseRequest",
     additional_properties=False,
+    description=(
+        "`quantity` units of a one-stock sale, or `lines` of a sale of SKUs (not both): every line is bought "
+        "or none is. A one-stock sale's one SKU is `default`."
+    ),
+    schema_not=Schema(required=["quantity", "lines"]),
     properties={
         "quantity": Schema(
             type=OpenAPIType.INTEGER, minimum=1, maximum=MAX_QUANTITY, default=1, description="Units to buy"
+        ),
+        "lines": Schema(
+            type=OpenAPIType.ARRAY,
+            min_items=1,
+            max_items=MAX_LINES,
+            description=(
+                f"Units of each SKU: 1 to {MAX_LINES} lines, each of a distinct SKU (a repeated SKU is a 400), "
+                f"at most {MAX_LINE_QUANTITY} units a line"
+            ),
+            items=Schema(
+                type=OpenAPIType.OBJECT,
+                title="Line",
+                required=["sku", "quantity"],
+                additional_properties=False,
+                properties={
+                    "sku": Schema(type=OpenAPIType.STRING, pattern=SKU_PATTERN, min_length=1, max_length=32),
+                    "quantity": Schema(type=OpenAPIType.INTEGER, minimum=1, maximum=MAX_LINE_QUANTITY),
+                },
+            ),
         ),
     },
 )
@@ -140,13 +216,15 @@ def answer(sale_id: str, path: str, result: PurchaseResult) -> Response[Any]:
     outcome = result.outcome
     if outcome is Outcome.SOLD or outcome is Outcome.REPLAYED:
         created_at = format_ms(result.created_ms)
-        order = Order(result.order_id, sale_id, result.buyer_id, result.quantity, created_at)
+        order = Order(result.order_id, sale_id, result.buyer_id, result.quantity, created_at, lines_view(result.lines))
         headers = {"Location": order_location(sale_id, result.order_id)}
         if outcome is Outcome.REPLAYED:
             headers.update(REPLAYED_HEADERS)
         return Response(order, status_code=201, headers=headers)
     problem = p.BY_OUTCOME[outcome]
     instance = f"/demo/sales/{sale_id}/purchases" if path == "unsafe" else f"/sales/{sale_id}/purchases"
+    if result.line >= 0:
+        return line_refused(problem, result, instance, "bought")
     if outcome is Outcome.SOLD_OUT:
         return p.problem_response(problem, f"{result.remaining} left", instance, remaining=result.remaining)
     if outcome is Outcome.LIMIT_REACHED:
@@ -165,6 +243,33 @@ def answer(sale_id: str, path: str, result: PurchaseResult) -> Response[Any]:
     if outcome is Outcome.BUYER_NOT_ELIGIBLE:
         return p.problem_response(problem, f"the sale requires {result.rule}", instance, rule=result.rule)
     return p.problem_response(problem, outcome.value, instance)
+
+
+def line_refused(problem: p.ProblemType, result: Any, instance: str, verb: str, held: bool = False) -> Response[Any]:
+    """A refusal that names the first line (and, for sold out, the quota) that failed and what remains of it:
+    extension members ``line`` (0-based index into ``lines``), ``sku``, ``quota`` and ``remaining`` (with
+    ``held`` for a hold) or ``bought`` / ``limit``. ``result``: a PurchaseResult or a HoldResult; ``verb``: how
+    the limit counts ("bought", "holds or has bought")."""
+    where = f"line {result.line} ({result.sku})"
+    outcome = result.outcome
+    if outcome is Outcome.UNKNOWN_SKU:
+        detail = f"{where}: the sale has no SKU {result.sku!r}"
+        if result.sku == DEFAULT_SKU:
+            detail = "this sale has SKUs: send `lines` naming them (GET the sale lists its items)"
+        return p.problem_response(problem, detail, instance, line=result.line, sku=result.sku)
+    if outcome is Outcome.LIMIT_REACHED:
+        detail = f"{where}: this buyer has {verb} {result.bought} of at most {result.limit} of this SKU"
+        extra = {"bought": result.bought, "limit": result.limit}
+        return p.problem_response(problem, detail, instance, line=result.line, sku=result.sku, **extra)
+    if result.quota:
+        detail = f"{where}: quota {result.quota!r} has {result.remaining} left"
+        extra = {"quota": result.quota, "remaining": result.remaining}
+    else:
+        detail = f"{where}: {result.remaining} left"
+        extra = {"remaining": result.remaining}
+    if held:
+        extra["held"] = result.held
+    return p.problem_response(problem, detail, instance, line=result.line, sku=result.sku, **extra)
 
 
 async def refused_now(outcome: Outcome) -> PurchaseResult:
@@ -210,7 +315,7 @@ def attempt_responses() -> dict[int, Any]:
     return p.responses(
         p.DOC_BAD_REQUEST,
         *p.DOC_BUYER_AUTH,
-        (404, p.describe(p.UNKNOWN_SALE)),
+        (404, p.describe(p.UNKNOWN_SALE, p.UNKNOWN_SKU)),
         (
             403,
             p.describe(
@@ -249,6 +354,9 @@ class PurchaseController(Controller):
         summary="Buy units of a sale",
         description=(
             "Atomically checks that the sale is open, the buyer's limit and the stock, then records the order. "
+            "On a sale of SKUs, send `lines`: one step checks every line, every quota and the buyer's limit "
+            "across SKUs, then buys them all, or buys nothing and answers naming the first line (`line`, `sku`) "
+            "or quota (`quota`) that failed and what remains of it. "
             "Send the same Idempotency-Key on every retry: a repeat returns the first order with "
             "`Idempotent-Replayed: true` and never buys twice."
         ),
@@ -277,7 +385,7 @@ async def purchase_as(
     """The purchase once the buyer is known: shared with the benchmark's unverified twin (api/ops.py)."""
     inventory: Inventory = request.app.state.inventory
     recorder: Recorder = request.app.state.recorder
-    quantity = decode_purchase(await request.body())
+    data = decode_purchase(await request.body())
     limiter = recorder.buyer_limiter
     if limiter is not None and not limiter.allow(buyer.id):
         return rate_limited(recorder, limiter, sale_id, buyer.id, request.scope)
@@ -286,10 +394,12 @@ async def purchase_as(
         recorder,
         "safe",
         sale_id,
-        quantity,
+        data.quantity,
         (lambda: refused_now(refused))
         if refused is not None
-        else lambda: inventory.purchase(sale_id, buyer.id, quantity, idempotency_key, jti, buyer.facts, buyer.tag),
+        else lambda: inventory.purchase(
+            sale_id, buyer.id, data.quantity, idempotency_key, jti, buyer.facts, buyer.tag, data.lines
+        ),
         request.scope,
         buyer_id=buyer.id,
         key_digest=key_digest(idempotency_key),
@@ -328,13 +438,15 @@ class DemoController(Controller):
         if not isinstance(buyer, Buyer):
             recorder.attempt(sale_id, "unsafe", buyer[0], scope=request.scope)
             return refusal(buyer[0], buyer[1], f"/demo/sales/{sale_id}/purchases")
-        quantity = decode_purchase(await request.body())
+        data = decode_purchase(await request.body())
+        if data.lines:
+            raise p.Problem(p.INVALID, "invalid purchase body: the unsafe demo route sells one-stock sales only")
         return await run_attempt(
             recorder,
             "unsafe",
             sale_id,
-            quantity,
-            lambda: inventory.purchase_unsafe(sale_id, buyer.id, quantity),
+            data.quantity,
+            lambda: inventory.purchase_unsafe(sale_id, buyer.id, data.quantity),
             request.scope,
             buyer_id=buyer.id,
         )

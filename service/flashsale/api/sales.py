@@ -8,16 +8,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 import asyncpg
-from litestar import Controller, Request, Response, delete, get, post
+import msgspec
+from litestar import Controller, MediaType, Request, Response, delete, get, post
 from litestar.connection import ASGIConnection
+from litestar.datastructures import CacheControlHeader
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import JSONBody
 
 from flashsale.api import problems as p
 from flashsale.api.holds import run_step
-from flashsale.api.purchases import REPLAYED_HEADERS
+from flashsale.api.purchases import REPLAYED_HEADERS, lines_view
 from flashsale.api.schemas import (
     Audit,
+    Availability,
+    AvailableSku,
     Cancellation,
     CancelOrder,
     CreateSale,
@@ -27,6 +31,7 @@ from flashsale.api.schemas import (
     InventoryDep,
     OrderIdParam,
     OrderStoreDep,
+    QuotaView,
     Reconciliation,
     RecorderDep,
     RepairReport,
@@ -34,22 +39,34 @@ from flashsale.api.schemas import (
     SaleIdParam,
     SaleStatus,
     SaleView,
+    SkuReconciliation,
+    SkuView,
+    StockAudit,
     decode_strict,
     from_ms,
     to_ms,
 )
 from flashsale.identity.claims import decode_rules, encode_rules
 from flashsale.inventory import CancelResult, Inventory, Outcome, SaleSnapshot, Step
+from flashsale.inventory.board import SaleBoard
 from flashsale.inventory.engine import QueueConfig
+from flashsale.inventory.skus import DEFAULT_SKU, Item, Quota, SkuState, available, check_catalogue
 from flashsale.orders import reconcile as rc
 from flashsale.orders.db import OrderStore
 from flashsale.orders.stream import backlog, ensure_group
 from flashsale.queue.fair import new_room
 from flashsale.telemetry import holds as hold_metrics
+from flashsale.telemetry import skus as sku_metrics
 from flashsale.timefmt import format_ms
+
+AVAILABILITY_CACHE = CacheControlHeader(public=True, max_age=1)
+"""Product pages poll availability: any cache may keep an answer for a second (it is a worker's snapshot,
+at most about half a second old when sent)."""
 
 
 def sale_view(s: SaleSnapshot) -> SaleView:
+    """The public view; a one-stock sale's has no ``items`` or ``quotas`` (its answer is as it always was)."""
+    left = available(s.skus, s.quotas)
     return SaleView(
         sale_id=s.sale_id,
         name=s.name,
@@ -62,6 +79,12 @@ def sale_view(s: SaleSnapshot) -> SaleView:
         opens_at=from_ms(s.opens_ms),
         closes_at=from_ms(s.closes_ms),
         hold_ttl_s=s.hold_ttl_s,
+        items=[
+            SkuView(k.name, k.total, k.remaining, k.held, k.sold, left[k.name], k.limit, list(k.members))
+            for k in s.skus
+        ]
+        or None,
+        quotas=[QuotaView(q.name, q.total, q.remaining, q.held, q.sold, list(q.members)) for q in s.quotas] or None,
         eligibility=eligibility_view(s.eligibility),
     )
 
@@ -80,6 +103,21 @@ def eligibility_rules(e: Eligibility | None) -> str:
     return encode_rules(
         e.email_verified, e.phone_number_verified, e.group, to_ms(e.account_created_before), to_ms(e.until)
     )
+
+
+def availability_view(s: SaleSnapshot) -> bytes:
+    """The availability answer, encoded once per snapshot (every poll until the next tick sends these bytes)."""
+    if s.skus:
+        left = available(s.skus, s.quotas)
+        items = [AvailableSku(k.name, left[k.name]) for k in s.skus]
+    else:
+        items = [AvailableSku(DEFAULT_SKU, max(0, s.remaining))]
+    view = Availability(s.sale_id, cast("SaleStatus", s.status), max(0, s.sellable), items, format_ms(s.now_ms))
+    return msgspec.json.encode(view)
+
+
+def _stock_audit(k: SkuState) -> StockAudit:
+    return StockAudit(k.name, k.total, k.remaining, k.held, k.sold, k.withdrawn, k.restocked, k.oversold, k.balanced)
 
 
 def audit_view(s: SaleSnapshot) -> Audit:
@@ -106,7 +144,9 @@ def audit_view(s: SaleSnapshot) -> Audit:
         stock_balanced=s.stock_balanced,
         ledger_matches=s.ledger_matches,
         holds_balanced=s.holds_balanced,
-        ok=s.stock_balanced and s.ledger_matches and s.holds_balanced and s.oversold == 0,
+        ok=s.stock_balanced and s.ledger_matches and s.holds_balanced and s.skus_balanced and s.oversold == 0,
+        items=[_stock_audit(k) for k in s.skus] or None,
+        quotas=[_stock_audit(q) for q in s.quotas] or None,
     )
 
 
@@ -119,15 +159,43 @@ class SaleController(Controller):
         operation_class=p.DocumentedOperation,
         summary="A sale's status and stock",
         operation_id="getSale",
-        description="`status` is one of scheduled, open, sold_out, closed, judged by the Redis server's clock.",
+        description=(
+            "`status` is one of scheduled, open, sold_out, closed, judged by the Redis server's clock. A sale of "
+            "SKUs also lists each SKU's and each quota's units (`items`, `quotas`); one Redis read per request: "
+            "product pages should poll `/availability` instead."
+        ),
         responses=p.responses(p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE)), p.DOC_UNAVAILABLE),
     )
     async def read_sale(self, sale_id: SaleIdParam, inventory: InventoryDep) -> SaleView:
         return sale_view(await _snapshot(inventory, sale_id))
 
+    @get(
+        "/{sale_id:str}/availability",
+        operation_class=p.DocumentedOperation,
+        summary="What a product page shows: units still on sale per SKU",
+        operation_id="getAvailability",
+        description=(
+            "Each SKU with the units one purchase of it could still get (0: sold out, by itself or by a quota it "
+            "draws on), from the answering worker's snapshot of the sale (`as_of`, refreshed about every half "
+            "second; no Redis call per request). Cacheable for a second: poll this, not `GET /sales/{id}`. A "
+            "one-stock sale lists its one SKU, `default`."
+        ),
+        cache_control=AVAILABILITY_CACHE,
+        responses=p.responses(p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE)), p.DOC_UNAVAILABLE),
+    )
+    async def availability(self, sale_id: SaleIdParam, request: Request[Any, Any, Any]) -> Response[Availability]:
+        board: SaleBoard = request.app.state.sale_board
+        body = await board.view(sale_id, availability_view)
+        if body is None:
+            raise p.Problem(p.UNKNOWN_SALE, f"no sale {sale_id!r}")
+        return Response(body, media_type=MediaType.JSON)
+
 
 # -- admin -----------------------------------------------------------------------------------------------------
 
+CREATE_MAX_BODY_BYTES = 1 << 16
+"""An admin's create body may carry a whole catalogue (64 items and 16 quotas of 64 SKUs: about 12 KB), past the
+buyer routes' FLASHSALE_MAX_BODY_BYTES (4 KB by default); only a holder of the admin token reaches it."""
 AUTH_FAILURES = p.DOC_ADMIN_AUTH
 ON_A_SALE = (p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE)), p.DOC_UNAVAILABLE)
 """The errors of an admin route addressing one sale (besides the auth failures)."""
@@ -206,7 +274,13 @@ class AdminController(Controller):
         status_code=201,
         response_headers=[SALE_LOCATION],
         before_request=strict_body(CreateSale),
+        request_max_body_size=CREATE_MAX_BODY_BYTES,
         summary="Create a sale",
+        description=(
+            "Either `stock` (a one-stock sale) or `items` (a sale of SKUs, with optional `quotas`), not both: a "
+            "400 otherwise. SKU and quota names are distinct, a quota names only the sale's items, and no item "
+            "is called `default` (the one SKU of a one-stock sale)."
+        ),
         responses=admin_responses(p.DOC_BAD_REQUEST, (409, p.describe(p.SALE_EXISTS)), p.DOC_UNAVAILABLE),
     )
     async def create_sale(
@@ -218,6 +292,13 @@ class AdminController(Controller):
         request: Request[Any, Any, Any],
     ) -> Response[SaleView]:
         opens_ms, closes_ms = to_ms(data.opens_at), to_ms(data.closes_at)
+        items = tuple(Item(i.sku, i.stock, i.per_buyer_limit) for i in data.items or ())
+        quotas = tuple(Quota(q.name, q.cap, tuple(q.skus)) for q in data.quotas or ())
+        stock = data.stock or 0
+        if items:
+            why = check_catalogue(items, quotas)
+            if why is not None:
+                raise p.Problem(p.INVALID, f"invalid body: {why}")
         q = data.queue
         queue = (
             new_room(
@@ -230,13 +311,15 @@ class AdminController(Controller):
         created = await inventory.create_sale(
             data.sale_id,
             data.name,
-            data.stock,
+            stock,
             data.per_buyer_limit,
             opens_ms,
             closes_ms,
             data.hold_ttl_s,
             queue,
             eligibility_rules(data.eligibility),
+            items,
+            quotas,
         )
         if not created:
             raise p.Problem(p.SALE_EXISTS, f"sale {data.sale_id!r} exists; restock or delete it")
@@ -245,6 +328,7 @@ class AdminController(Controller):
         recorder.prepare_sale(data.sale_id)
         if recorder.metrics:
             hold_metrics.prepare_sale(data.sale_id)
+        request.app.state.sale_board.add(data.sale_id)
         view = sale_view(await _snapshot(inventory, data.sale_id))
         return Response(view, status_code=201, headers={"Location": sale_location(data.sale_id)})
 
@@ -254,12 +338,23 @@ class AdminController(Controller):
         operation_class=p.DocumentedOperation,
         status_code=200,
         before_request=strict_body(Restock),
-        summary="Add stock to a sale",
-        responses=admin_responses(*ON_A_SALE),
+        summary="Add stock to a sale (to one SKU of a sale of SKUs)",
+        description=(
+            "`units` more on sale; on a sale of SKUs `sku` names the SKU restocked (its quotas are caps and stay "
+            "as they are). A `sku` the sale does not have, none on a sale of SKUs, or one on a one-stock sale is "
+            "a 404 `unknown-sku`."
+        ),
+        responses=admin_responses(
+            p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE, p.UNKNOWN_SKU)), p.DOC_UNAVAILABLE
+        ),
     )
     async def restock(self, sale_id: SaleIdParam, data: JSONBody[Restock], inventory: InventoryDep) -> SaleView:
-        if await inventory.restock(sale_id, data.units) is None:
+        remaining = await inventory.restock(sale_id, data.units, data.sku or "")
+        if remaining is None:
             raise p.Problem(p.UNKNOWN_SALE, f"no sale {sale_id!r}")
+        if remaining < 0:
+            named = f"no SKU {data.sku!r} in sale {sale_id!r}" if data.sku else f"sale {sale_id!r} has SKUs"
+            raise p.Problem(p.UNKNOWN_SKU, f"{named}: name one of its SKUs as `sku`", sku=data.sku or DEFAULT_SKU)
         return sale_view(await _snapshot(inventory, sale_id))
 
     @post(
@@ -289,7 +384,12 @@ class AdminController(Controller):
         responses=admin_responses(*ON_A_SALE, (409, p.describe(p.EXPORT_PENDING))),
     )
     async def delete_sale(
-        self, sale_id: SaleIdParam, inventory: InventoryDep, recorder: RecorderDep, orders: OrderStoreDep
+        self,
+        sale_id: SaleIdParam,
+        inventory: InventoryDep,
+        recorder: RecorderDep,
+        orders: OrderStoreDep,
+        request: Request[Any, Any, Any],
     ) -> None:
         waiting = await inventory._call(backlog(inventory.client, sale_id))
         export_on = waiting.group or orders is not None
@@ -302,6 +402,8 @@ class AdminController(Controller):
             raise p.Problem(p.UNKNOWN_SALE, f"no sale {sale_id!r}")
         recorder.forget_sale(sale_id)
         hold_metrics.forget_sale(sale_id)
+        sku_metrics.forget_sale(sale_id)
+        request.app.state.sale_board.forget(sale_id)
 
     @post(
         "/{sale_id:str}/orders/{order_id:str}/cancel",
@@ -341,6 +443,7 @@ class AdminController(Controller):
                     result.quantity,
                     result.restock,
                     format_ms(result.created_ms),
+                    lines_view(result.lines),
                 )
                 return Response(body, headers=REPLAYED_HEADERS if result.outcome is Outcome.REPLAYED else None)
             detail = f"no sale {sale_id!r}" if result.outcome is Outcome.UNKNOWN_SALE else f"no order {order_id!r}"
@@ -407,6 +510,8 @@ class AdminController(Controller):
         description=(
             "stock_added == remaining + held + sold + withdrawn; ledger length == orders + cancels; holds "
             "created == held + confirmed + released + expired, and the live holds' units == held; oversold == 0. "
+            "A sale of SKUs adds `items` and `quotas`: the same stock invariant for each SKU and each quota, "
+            "and `ok` also needs the SKUs to add up to the sale and each SKU's live holds' units == its held. "
             "Costs O(live holds): an admin check, not a dashboard poll."
         ),
         responses=admin_responses(*ON_A_SALE),
@@ -470,4 +575,5 @@ def _reconciliation(r: rc.Reconciliation) -> Reconciliation:
         export_lag=r.export_lag,
         missing_in_db=r.missing_in_db,
         missing_in_redis=r.missing_in_redis,
+        items=[SkuReconciliation(i.sku, i.redis_sold, i.db_sold) for i in r.items] or None,
     )

@@ -12,11 +12,15 @@ from litestar.params import HeaderParameter, Parameter
 
 from flashsale.identity.claims import GROUP_PATTERN
 from flashsale.inventory import HOLD_ID_PATTERN, ORDER_ID_PATTERN, SALE_ID_PATTERN, Inventory
+from flashsale.inventory.skus import MAX_LINES, MAX_QUOTAS, MAX_SKUS, SKU_PATTERN
 from flashsale.orders.db import OrderStore
 from flashsale.telemetry import Recorder
 from flashsale.timefmt import format_ms
 
 MAX_QUANTITY = 1000
+MAX_LINE_QUANTITY = MAX_QUANTITY // MAX_LINES
+"""Units per line (100): with at most MAX_LINES lines a request never asks for more than MAX_QUANTITY, a bound
+the published schema can state (JSON Schema cannot bound a sum)."""
 BUYER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:+/=~-]{8,255}$"
 PAYMENT_REF_PATTERN = r"^[A-Za-z0-9._:@/+=~-]{1,128}$"
@@ -39,11 +43,31 @@ BuyerId = Annotated[
 Quantity = Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY, description="Units to buy")]
 Units = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 SaleStatus = Literal["scheduled", "open", "sold_out", "closed"]
+Sku = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=SKU_PATTERN,
+        min_length=1,
+        max_length=32,
+        description="A SKU of the sale (a size, a colour, a ticket tier): letters, digits and . _ -",
+    ),
+]
+QuotaName = Annotated[str, msgspec.Meta(pattern=SKU_PATTERN, min_length=1, max_length=32, description="A quota's name")]
+
+
+class Line(msgspec.Struct, forbid_unknown_fields=True):
+    """One line of a purchase, a hold or an order: units of one SKU."""
+
+    sku: Sku
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=MAX_LINE_QUANTITY, description="Units of this SKU")]
 
 
 class PurchaseRequest(msgspec.Struct, forbid_unknown_fields=True):
-    buyer_id: BuyerId
+    """A purchase or hold as decoded: ``lines`` empty for a one-stock sale (``quantity`` units of it), else
+    ``quantity`` is the sum of the lines' (api/purchases.py ``decode_purchase``)."""
+
     quantity: Quantity = 1
+    lines: tuple[tuple[str, int], ...] = ()
 
 
 Timestamp = Annotated[
@@ -56,15 +80,43 @@ Timestamp = Annotated[
 """An instant in an answer: always written by ``flashsale.timefmt`` (one format everywhere)."""
 
 
-class Order(msgspec.Struct):
+class Order(msgspec.Struct, omit_defaults=True):
+    """An order; ``lines`` on a sale with SKUs (absent for a one-stock sale, whose ``quantity`` says it all)."""
+
     order_id: str
     sale_id: str
     buyer_id: str
     quantity: int
     created_at: Timestamp
+    lines: list[Line] | None = None
 
 
-class SaleView(msgspec.Struct):
+class SkuView(msgspec.Struct):
+    """One SKU of a sale: where its units are; ``available`` is what one purchase of it alone could still get
+    (its remaining, capped by each quota it draws on)."""
+
+    sku: str
+    stock: int
+    remaining: int
+    held: int
+    sold: int
+    available: int
+    per_buyer_limit: int
+    quotas: list[str]
+
+
+class QuotaView(msgspec.Struct):
+    """A cap over some SKUs: their held plus sold units never exceed ``cap``."""
+
+    name: str
+    cap: int
+    remaining: int
+    held: int
+    sold: int
+    skus: list[str]
+
+
+class SaleView(msgspec.Struct, omit_defaults=True):
     sale_id: str
     name: str
     status: SaleStatus
@@ -75,9 +127,14 @@ class SaleView(msgspec.Struct):
     """Units in live holds: they come back on sale when a hold is released or expires."""
     sold: int
     per_buyer_limit: int
+    """A sale with SKUs: units one buyer may hold plus buy across every SKU."""
     opens_at: Timestamp | None
     closes_at: Timestamp | None
     hold_ttl_s: int
+    items: list[SkuView] | None = None
+    """Each SKU (absent for a one-stock sale)."""
+    quotas: list[QuotaView] | None = None
+    """Each quota (absent for a one-stock sale)."""
     eligibility: EligibilityView | None = None
     """What a buyer's token must show (absent: every signed-in buyer may buy)."""
 
@@ -90,6 +147,25 @@ class EligibilityView(msgspec.Struct, omit_defaults=True):
     group: str | None = None
     account_created_before: Timestamp | None = None
     until: Timestamp | None = None
+
+
+class AvailableSku(msgspec.Struct):
+    sku: str
+    available: int
+    """Units one purchase of this SKU alone could get: 0 once it, or a quota it draws on, is sold out."""
+
+
+class Availability(msgspec.Struct):
+    """What a product page shows: each SKU still on sale, from the answering worker's snapshot of the sale
+    (``as_of``, at most about a second old; cacheable for a second). A one-stock sale lists its one SKU,
+    ``default``."""
+
+    sale_id: str
+    status: SaleStatus
+    available: int
+    """Units the sale can still sell across every SKU (quotas respected)."""
+    items: list[AvailableSku]
+    as_of: Timestamp
 
 
 Instant = Annotated[
@@ -150,18 +226,67 @@ class Eligibility(msgspec.Struct, omit_defaults=True):
     """The rules apply only before this instant; afterwards every signed-in buyer may buy."""
 
 
+PerBuyerLimit = Annotated[int, msgspec.Meta(ge=0, le=MAX_QUANTITY * 1000)]
+
+
+class ItemSpec(msgspec.Struct):
+    """One SKU of a new sale."""
+
+    sku: Sku
+    stock: Units
+    per_buyer_limit: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0, le=MAX_QUANTITY * 1000, description="Units of this SKU one buyer may hold plus buy; 0: no own limit"
+        ),
+    ] = 0
+
+
+class QuotaSpec(msgspec.Struct):
+    """A cap over a set of the sale's SKUs (all sizes together, a VIP tier across two ticket types)."""
+
+    name: QuotaName
+    cap: Units
+    skus: Annotated[list[Sku], msgspec.Meta(min_length=1, max_length=MAX_SKUS)]
+
+
+OptionalUnits = Annotated[int, msgspec.Meta(gt=-1, le=1_000_000_000)]
+"""``Units`` for an optional member: Litestar 2 leaves a 0 lower bound (``ge=0``) of an optional integer out of
+the published schema, an exclusive -1 it keeps (for integers the same bound)."""
+
+
 class CreateSale(msgspec.Struct):
+    """A one-stock sale (``stock``) or a sale of SKUs (``items``, optional ``quotas``): exactly one of the two.
+    With items, ``per_buyer_limit`` counts a buyer's units across every SKU; the SKUs and quota names are
+    distinct, every SKU a quota names is an item, and no item is called ``default`` (the one SKU of a one-stock
+    sale). These rules are in the description, not the schema: the ``oneOf`` that states the first one made
+    openapi-python-client drop the whole operation (tests/test_openapi_contract.py)."""
+
     sale_id: SaleId
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    stock: Units
-    per_buyer_limit: Annotated[int, msgspec.Meta(ge=0, le=MAX_QUANTITY * 1000)] = 0
+    stock: OptionalUnits | None = None
+    per_buyer_limit: PerBuyerLimit = 0
     opens_at: Instant | None = None
     closes_at: Instant | None = None
     hold_ttl_s: Annotated[int, msgspec.Meta(ge=1, le=86_400, description="How long a hold lasts (seconds)")] = 600
     queue: QueueSettings | None = None
     eligibility: Eligibility | None = None
+    items: (
+        Annotated[
+            list[ItemSpec],
+            msgspec.Meta(min_length=1, max_length=MAX_SKUS, description=f"The sale's SKUs, 1 to {MAX_SKUS}"),
+        ]
+        | None
+    ) = None
+    quotas: (
+        Annotated[list[QuotaSpec], msgspec.Meta(max_length=MAX_QUOTAS, description=f"At most {MAX_QUOTAS}")] | None
+    ) = None
 
     def __post_init__(self) -> None:
+        if (self.stock is None) == (self.items is None):
+            raise ValueError("send either `stock` (one-stock sale) or `items` (a sale of SKUs)")
+        if self.quotas is not None and self.items is None:
+            raise ValueError("`quotas` need `items`: a one-stock sale has no SKUs to cap")
         # "9999-12-31T23:59:59-01:00" is a valid date-time whose instant is in year 10000, which no datetime
         # (and so no answer showing it) can hold: it was a 500 after the sale had been written.
         for name in ("opens_at", "closes_at"):
@@ -183,6 +308,8 @@ class CreateSale(msgspec.Struct):
 
 class Restock(msgspec.Struct):
     units: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
+    sku: Sku | None = None
+    """The SKU to restock: required on a sale with SKUs, absent on a one-stock sale."""
 
 
 class HoldCounts(msgspec.Struct):
@@ -195,7 +322,21 @@ class HoldCounts(msgspec.Struct):
     expired: int
 
 
-class Audit(msgspec.Struct):
+class StockAudit(msgspec.Struct):
+    """One SKU's or quota's invariant (``name`` is the SKU or the quota; a quota's stock_added is its cap)."""
+
+    name: str
+    stock_added: int
+    remaining: int
+    held: int
+    sold: int
+    withdrawn: int
+    restocked: int
+    oversold: int
+    balanced: bool
+
+
+class Audit(msgspec.Struct, omit_defaults=True):
     """The invariants: stock_added == remaining + held + sold + withdrawn; ledger length == orders + cancels
     (the ledger has an entry per order and per cancellation); holds created == held + confirmed + released +
     expired, and the units of live holds == held; nothing oversold."""
@@ -218,9 +359,15 @@ class Audit(msgspec.Struct):
     ledger_matches: bool
     holds_balanced: bool
     ok: bool
+    """Everything above holds, and on a sale with SKUs every SKU and quota below is balanced with nothing
+    oversold, the SKUs add up to the sale and each SKU's live holds' units == its held."""
+    items: list[StockAudit] | None = None
+    """A sale with SKUs: each SKU's stock_added == remaining + held + sold + withdrawn (absent otherwise)."""
+    quotas: list[StockAudit] | None = None
+    """A sale with SKUs: each quota's cap == remaining + held + sold + withdrawn."""
 
 
-class Hold(msgspec.Struct):
+class Hold(msgspec.Struct, omit_defaults=True):
     """A hold as made (201) or replayed: the units are the buyer's until ``expires_at``, never later."""
 
     hold_id: str
@@ -228,13 +375,15 @@ class Hold(msgspec.Struct):
     buyer_id: str
     quantity: int
     expires_at: Timestamp
+    lines: list[Line] | None = None
 
 
 HoldStateName = Literal["held", "confirmed", "released", "expired"]
 
 
 class HoldView(msgspec.Struct):
-    """A hold read back: ``state`` judged by the Redis server's clock; ``order_id`` once confirmed."""
+    """A hold read back: ``state`` judged by the Redis server's clock; ``order_id`` once confirmed; ``lines`` on
+    a sale with SKUs."""
 
     hold_id: str
     sale_id: str
@@ -243,6 +392,7 @@ class HoldView(msgspec.Struct):
     state: HoldStateName
     expires_at: Timestamp
     order_id: str | None = None
+    lines: list[Line] | msgspec.UnsetType = msgspec.UNSET
 
 
 PaymentRef = Annotated[
@@ -266,7 +416,7 @@ class CancelOrder(msgspec.Struct):
     """True: the order's units go back on sale. False: they leave the sale (damaged, kept back)."""
 
 
-class Cancellation(msgspec.Struct):
+class Cancellation(msgspec.Struct, omit_defaults=True):
     """An order's cancellation: a ledger entry of its own (``cancel_id``), made once; a repeat returns it."""
 
     order_id: str
@@ -276,10 +426,19 @@ class Cancellation(msgspec.Struct):
     quantity: int
     restock: bool
     cancelled_at: Timestamp
+    lines: list[Line] | None = None
 
 
-class Reconciliation(msgspec.Struct):
-    """Redis and PostgreSQL compared for one sale; ``ok`` when the export is caught up and both agree."""
+class SkuReconciliation(msgspec.Struct):
+    sku: str
+    redis_sold: int
+    db_sold: int
+    """Units of this SKU in the lines of PostgreSQL's confirmed orders."""
+
+
+class Reconciliation(msgspec.Struct, omit_defaults=True):
+    """Redis and PostgreSQL compared for one sale; ``ok`` when the export is caught up and both agree (on a sale
+    of SKUs, per SKU too: ``items``, absent for a one-stock sale)."""
 
     sale_id: str
     ok: bool
@@ -288,6 +447,7 @@ class Reconciliation(msgspec.Struct):
     export_lag: int
     missing_in_db: list[str]
     missing_in_redis: list[str]
+    items: list[SkuReconciliation] | None = None
 
 
 class RepairReport(msgspec.Struct):
@@ -313,9 +473,12 @@ T = TypeVar("T")
 
 
 def _whole_floats(value: Any) -> Any:
-    """``5.0`` as 5 in an object and the objects inside it (a sale's ``queue`` settings), as JSON Schema reads it."""
+    """``5.0`` as 5 in an object and the objects and arrays inside it (a sale's ``queue`` settings, its
+    ``items``), as JSON Schema reads it."""
     if isinstance(value, dict):
         return {k: _whole_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_floats(v) for v in value]
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
         return int(value)
     return value

@@ -40,7 +40,7 @@ from flashsale.inventory.keys import (
     queue_keys,
     sale_keys,
 )
-from flashsale.inventory.memo import SoldOutMemo
+from flashsale.inventory.memo import SoldOut, SoldOutMemo
 from flashsale.inventory.outcomes import Outcome
 from flashsale.inventory.records import OrderRecord, encode_order
 from flashsale.inventory.replies import (
@@ -64,9 +64,11 @@ from flashsale.inventory.replies import (
     decode_reap,
     decode_release,
     decode_repair,
+    decode_restock,
     decode_sale,
 )
 from flashsale.inventory.scripts import LuaScript, Scripts
+from flashsale.inventory.skus import Item, Line, Quota, encode_lines
 from flashsale.settings import Durability, Settings
 
 UNSAFE_WORK_S = 0.02
@@ -202,14 +204,18 @@ class Inventory:
         admission: str = "",
         facts: str = "",
         tag: str | None = None,
+        lines: tuple[Line, ...] = (),
     ) -> PurchaseResult:
-        """One atomic purchase attempt: one script call, one round trip (plus WAIT in replicated mode).
+        """One atomic purchase attempt: one script call, one round trip (plus WAIT in replicated mode), however
+        many lines.
 
         ``admission``: the jti of a verified admission token (sales with a waiting room), spent by the same
         script that sells. ``facts``: the buyer's verified facts for the sale's eligibility rules; ``tag``: the
-        buyer's key digest (``keys.buyer_tag``, computed here when the caller has none cached)."""
+        buyer's key digest (``keys.buyer_tag``, computed here when the caller has none cached). ``lines``: (sku,
+        quantity) pairs with distinct SKUs for a sale with SKUs (``quantity`` is then their sum), empty for a
+        one-stock sale: every line sells, or none."""
         if self.memo is not None:
-            hit = self.memo.lookup(sale_id, idempotency_key, buyer_id, quantity)
+            hit = self.memo.lookup(sale_id, idempotency_key, buyer_id, quantity, lines)
             # In replicated mode a replay must be confirmed by the replicas too: only "sold out" is answered
             # from memory there, a replay goes to Redis (_with_replicas).
             if hit is not None and not (self._replicated and hit[0] is Outcome.REPLAYED):
@@ -217,7 +223,8 @@ class Inventory:
         k = sale_keys(sale_id)
         orders_of = k.buyer_orders(tag or buyer_tag(buyer_id))
         keys = (k.sale, k.buyers, k.orders, k.idem(idempotency_key), k.holds, k.hold_expiry, k.admissions, orders_of)
-        args = (buyer_id, quantity, idempotency_key, self._ttl, self._reclaim, admission, facts)
+        text = encode_lines(lines)
+        args = (buyer_id, quantity, idempotency_key, self._ttl, self._reclaim, admission, facts, text)
         try:
             async with asyncio.timeout(self._deadline):
                 if self._replicated:
@@ -228,10 +235,11 @@ class Inventory:
                     reply = await self.scripts.purchase.run(self.client, keys, args)
         except _REDIS_FAILURES as exc:
             raise await self._unavailable(exc) from exc
-        result = decode_purchase(reply, buyer_id, quantity)
-        # Only a sale with nothing held is memoised as sold out: a live hold may expire and put units back.
+        result = decode_purchase(reply, buyer_id, quantity, text)
+        # Only a SKU (or a one-stock sale, SKU "") with nothing held is memoised as sold out: a live hold may
+        # expire and put units back.
         if result.outcome is Outcome.SOLD_OUT and self.memo is not None and result.remaining == 0 and result.held == 0:
-            self.memo.sold_out(sale_id, result.ledger_length)
+            self.memo.sold_out(sale_id, result.ledger_length, result.sku, result.quota)
         return result
 
     async def _with_replicas(
@@ -397,13 +405,18 @@ class Inventory:
         hold_ttl_s: int = HOLD_TTL_S_DEFAULT,
         queue: QueueConfig | None = None,
         eligibility: str = "",
+        items: tuple[Item, ...] = (),
+        quotas: tuple[Quota, ...] = (),
     ) -> bool:
         """Create a sale; False if one with this id exists already (it is left untouched).
 
         With ``queue`` the waiting room is made first (on its own slot, with a fresh random room id), so no
         purchase can meet a sale flagged ``queued`` whose room does not exist yet. A queued sale without
         ``closes_ms`` closes QUEUED_SALE_OPEN_S after its open; the room's keys expire the sale's retention
-        (FLASHSALE_QUEUE_RETENTION_S) after that."""
+        (FLASHSALE_QUEUE_RETENTION_S) after that. With ``items`` (checked by ``skus.check_catalogue``) the sale has
+        those SKUs and ``quotas``; ``stock`` is then ignored (the sale's stock is the sum of its items')."""
+        if items:
+            stock = sum(i.stock for i in items)
         k = sale_keys(sale_id)
         room = ""
         if queue is not None and queue.units_per_admission < 1:
@@ -436,7 +449,7 @@ class Inventory:
                     )
                 )
             )
-        args = (
+        args: tuple[str | int, ...] = (
             name,
             stock,
             per_buyer_limit,
@@ -448,6 +461,13 @@ class Inventory:
             room,
             eligibility,
         )
+        if items:
+            args += (
+                len(items),
+                *(v for i in items for v in (i.sku, i.stock, i.per_buyer_limit)),
+                len(quotas),
+                *(v for q in quotas for v in (q.name, q.cap, ",".join(q.skus))),
+            )
         created = bool(await self._call(self.scripts.create_sale.run(self.client, (k.sale,), args)))
         if created:
             await self._call(self.client.sadd(SALES_INDEX, sale_id))
@@ -456,12 +476,14 @@ class Inventory:
             self._forget(sale_id)
         return created
 
-    async def restock(self, sale_id: str, units: int) -> int | None:
-        """Add units; returns the new remaining stock, or None for an unknown sale."""
+    async def restock(self, sale_id: str, units: int, sku: str = "") -> int | None:
+        """Add units (to one SKU of a sale with SKUs); returns the new remaining stock (of that SKU), None for an
+        unknown sale, -1 when ``sku`` is not one of the sale's (or is missing on a sale with SKUs, or given for a
+        one-stock sale)."""
         k = sale_keys(sale_id)
-        remaining = int(await self._call(self.scripts.restock.run(self.client, (k.sale,), (units,))))
+        remaining = decode_restock(await self._call(self.scripts.restock.run(self.client, (k.sale,), (units, sku))))
         self._forget(sale_id)
-        return None if remaining < 0 else remaining
+        return remaining
 
     async def close_sale(self, sale_id: str) -> bool:
         k = sale_keys(sale_id)
@@ -579,16 +601,18 @@ class Inventory:
         idempotency_key: str,
         admission: str = "",
         facts: str = "",
+        lines: tuple[Line, ...] = (),
     ) -> HoldResult:
-        """Reserve units until the sale's hold TTL runs out: one script call, one round trip.
+        """Reserve units until the sale's hold TTL runs out: one script call, one round trip, every line or none.
 
         Never consults the sold-out memo: a sale sold out a moment ago may have units back from expired holds,
         and a hold's replay lives in its own record, which the memo does not know.
         """
         k = sale_keys(sale_id)
         keys = (*k.hold_keys, k.hold_idem(idempotency_key), k.admissions)
-        args = (buyer_id, quantity, self._ttl, secrets.token_hex(16), self._reclaim, admission, facts)
-        return decode_hold(await self._run(self.scripts.hold, keys, args, _HOLD_WRITES), buyer_id, quantity)
+        text = encode_lines(lines)
+        args = (buyer_id, quantity, self._ttl, secrets.token_hex(16), self._reclaim, admission, facts, text)
+        return decode_hold(await self._run(self.scripts.hold, keys, args, _HOLD_WRITES), buyer_id, quantity, text)
 
     async def confirm(
         self, sale_id: str, hold_id: str, buyer_id: str, payment_ref: str = "", tag: str | None = None
@@ -678,7 +702,7 @@ class Inventory:
         args = [
             v
             for o in orders
-            for v in (o.order_id, o.buyer_id, o.quantity, o.created_ms, o.idempotency_key, o.record_ttl_s)
+            for v in (o.order_id, o.buyer_id, o.quantity, o.created_ms, o.idempotency_key, o.record_ttl_s, o.lines)
         ]
         result = decode_repair(await self._call(self.scripts.repair.run(self.client, keys, tuple(args))))
         if result is not None:
@@ -718,7 +742,8 @@ _CANCEL_WRITES = frozenset({Outcome.CANCELLED.value})
 
 
 def _purchase_replay_rewrite(keys: tuple[str, ...], reply: Any) -> tuple[Any, ...]:
-    record = encode_order(OrderRecord(reply[1], reply[3], int(reply[4]), int(reply[2])))
+    lines = str(reply[5]) if len(reply) > 5 else ""
+    record = encode_order(OrderRecord(reply[1], reply[3], int(reply[4]), int(reply[2]), lines))
     return ("SET", keys[3], record, "XX", "KEEPTTL")
 
 
@@ -727,12 +752,13 @@ def _counter_rewrite(keys: tuple[str, ...], _: Any) -> tuple[Any, ...]:
     return ("HINCRBY", keys[0], "holds", 0)
 
 
-def _from_memo(outcome: Outcome, order: OrderRecord | None) -> PurchaseResult:
+def _from_memo(outcome: Outcome, order: OrderRecord | None, line: int, sku: str, why: SoldOut | None) -> PurchaseResult:
     if order is None:
-        return PurchaseResult(outcome, remaining=0)
-    order_id, buyer_id, quantity, created_ms = order
+        quota = why.quota if why is not None else ""
+        return PurchaseResult(outcome, remaining=0, line=line, sku=sku, quota=quota)
+    order_id, buyer_id, quantity, created_ms, lines = order
     if outcome is Outcome.REPLAYED:
-        return PurchaseResult(outcome, order_id, created_ms, buyer_id, quantity)
+        return PurchaseResult(outcome, order_id, created_ms, buyer_id, quantity, lines=lines)
     return PurchaseResult(outcome, buyer_id=buyer_id, quantity=quantity)
 
 

@@ -15,6 +15,8 @@ class Outcome(StrEnum):
     NOT_OPEN = "not_open"
     CLOSED = "closed"
     UNKNOWN_SALE = "unknown_sale"
+    UNKNOWN_SKU = "unknown_sku"
+    """A line names a SKU the sale does not have (or a sale with SKUs got a request without lines)."""
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     INVALID = "invalid"
     UNAVAILABLE = "unavailable"
@@ -76,6 +78,7 @@ PURCHASE_OUTCOMES: tuple[Outcome, ...] = (
     Outcome.SOLD,
     Outcome.SOLD_OUT,
     Outcome.LIMIT_REACHED,
+    Outcome.UNKNOWN_SKU,
     Outcome.NOT_OPEN,
     Outcome.CLOSED,
     Outcome.IDEMPOTENCY_CONFLICT,
@@ -100,6 +103,7 @@ STEP_OUTCOMES: dict[Step, tuple[Outcome, ...]] = {
         Outcome.HELD,
         Outcome.SOLD_OUT,
         Outcome.LIMIT_REACHED,
+        Outcome.UNKNOWN_SKU,
         Outcome.NOT_OPEN,
         Outcome.CLOSED,
         Outcome.IDEMPOTENCY_CONFLICT,

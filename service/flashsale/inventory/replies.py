@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flashsale.inventory.outcomes import HoldState, Outcome
+from flashsale.inventory.skus import SkuState, decode_lines, read_states, sellable
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,14 @@ class PurchaseResult:
     """Units in live holds (sold_out): when > 0, units may come back, so the sold-out memo is not filled."""
     rule: str = ""
     """The eligibility rule the buyer failed (buyer_not_eligible)."""
+    lines: str = ""
+    """The order's lines text (inventory/skus.py), "" for a one-stock order (sold, replayed)."""
+    line: int = -1
+    """The 0-based index of the line that failed (unknown_sku, limit_reached, sold_out with lines), else -1."""
+    sku: str = ""
+    """The SKU of that line."""
+    quota: str = ""
+    """sold_out: the quota that had too few units left for that line ("" when the SKU itself had)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +59,12 @@ class HoldResult:
     held: int = 0
     rule: str = ""
     """The eligibility rule the buyer failed (buyer_not_eligible)."""
+    lines: str = ""
+    """The hold's (or its order's) lines text, "" for a one-stock hold."""
+    line: int = -1
+    """As in PurchaseResult: the line that failed, its SKU and, for sold_out, the quota that was short."""
+    sku: str = ""
+    quota: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +76,7 @@ class CancelResult:
     buyer_id: str = ""
     quantity: int = 0
     restock: bool = False
+    lines: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +116,20 @@ class SaleSnapshot:
     """Units bought or held with admissions given from the waitlist (after the sale first sold out)."""
     eligibility: str = ""
     """The sale's eligibility rules as stored (identity/claims.py reads them back)."""
+    skus: tuple[SkuState, ...] = ()
+    """A sale created with items: each SKU's counters, in creation order (empty for a one-stock sale)."""
+    quotas: tuple[SkuState, ...] = ()
+    created_ms: int | None = None
+    """Redis ms when a sale with items was created (None for a one-stock sale)."""
+    live_lines: str = ""
+    """Audit of a sale with items: the live holds' units per SKU, as lines text."""
+
+    @property
+    def sellable(self) -> int:
+        """Units a new purchase or hold could still get, across every SKU (inventory/skus.py ``sellable``)."""
+        if not self.skus:
+            return self.remaining
+        return sellable(self.skus, self.quotas)
 
     @property
     def status(self) -> str:
@@ -107,18 +137,36 @@ class SaleSnapshot:
             return "closed"
         if self.opens_ms is not None and self.now_ms < self.opens_ms:
             return "scheduled"
-        if self.remaining <= 0:
+        if self.sellable <= 0:
             return "sold_out"
         return "open"
 
     @property
     def oversold(self) -> int:
-        """Units promised (sold, held or withdrawn) beyond the stock ever added."""
-        return max(0, self.sold + self.held + self.withdrawn - self.total, -self.remaining)
+        """Units promised (sold, held or withdrawn) beyond the stock ever added: for the sale, plus every SKU's
+        and every quota's beyond its own stock or cap."""
+        own = max(0, self.sold + self.held + self.withdrawn - self.total, -self.remaining)
+        return own + sum(s.oversold for s in self.skus) + sum(q.oversold for q in self.quotas)
 
     @property
     def stock_balanced(self) -> bool:
         return self.total == self.remaining + self.held + self.sold + self.withdrawn
+
+    @property
+    def skus_balanced(self) -> bool:
+        """Every SKU's and quota's stock_added == remaining + held + sold + withdrawn, the SKUs add up to the
+        sale's counters, and (audit) each SKU's live holds' units == its held. True for a one-stock sale."""
+        if not self.skus:
+            return True
+        if not all(s.balanced for s in (*self.skus, *self.quotas)):
+            return False
+        for field in ("total", "remaining", "held", "sold", "withdrawn"):
+            if sum(getattr(s, field) for s in self.skus) != getattr(self, field):
+                return False
+        if self.live_held_units == -1:
+            return True
+        live = dict(decode_lines(self.live_lines))
+        return all(live.get(s.name, 0) == s.held for s in self.skus)
 
     @property
     def ledger_matches(self) -> bool:
@@ -151,6 +199,8 @@ class RestoredOrder:
     idempotency_key: str
     record_ttl_s: int
     """What is left of the idempotency record's lifetime (0: expired, none is written)."""
+    lines: str = ""
+    """The order's lines text ("" for a one-stock order)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +212,16 @@ class RepairResult:
     key_reused: int
     remaining: int
     restored_ids: list[str]
+
+
+def _text(reply: list[Any], index: int) -> str:
+    """An optional trailing text of a reply (a lines text), "" when absent."""
+    return str(reply[index]) if len(reply) > index else ""
+
+
+def _line_sku(lines: str, line: int) -> str:
+    decoded = decode_lines(lines)
+    return decoded[line][0] if 0 <= line < len(decoded) else ""
 
 
 def decode_repair(reply: list[Any]) -> RepairResult | None:
@@ -177,19 +237,33 @@ def decode_repair(reply: list[Any]) -> RepairResult | None:
     )
 
 
-def decode_purchase(reply: list[Any], buyer_id: str, quantity: int) -> PurchaseResult:
-    """lua/purchase.lua's reply."""
+def decode_purchase(reply: list[Any], buyer_id: str, quantity: int, lines: str = "") -> PurchaseResult:
+    """lua/purchase.lua's reply (``lines``: the request's lines text)."""
     outcome = Outcome(reply[0])
     if outcome is Outcome.SOLD:
-        return PurchaseResult(outcome, reply[1], int(reply[2]), buyer_id, quantity, int(reply[3]))
+        return PurchaseResult(outcome, reply[1], int(reply[2]), buyer_id, quantity, int(reply[3]), lines=lines)
     if outcome is Outcome.REPLAYED:
-        return PurchaseResult(outcome, reply[1], int(reply[2]), reply[3], int(reply[4]))
+        return PurchaseResult(outcome, reply[1], int(reply[2]), reply[3], int(reply[4]), lines=_text(reply, 5))
     if outcome is Outcome.SOLD_OUT:
-        return PurchaseResult(outcome, remaining=int(reply[1]), ledger_length=int(reply[2]), held=int(reply[3]))
+        remaining, ledger_length, held = int(reply[1]), int(reply[2]), int(reply[3])
+        if len(reply) > 4:
+            line, kind, name = int(reply[4]), reply[5], reply[6]
+            sku = name if kind == "sku" else _line_sku(lines, line)
+            quota = name if kind == "quota" else ""
+            return PurchaseResult(
+                outcome, remaining=remaining, ledger_length=ledger_length, held=held, line=line, sku=sku, quota=quota
+            )
+        return PurchaseResult(outcome, remaining=remaining, ledger_length=ledger_length, held=held)
     if outcome is Outcome.LIMIT_REACHED:
+        if len(reply) > 3:
+            return PurchaseResult(
+                outcome, bought=int(reply[1]), limit=int(reply[2]), line=int(reply[3]), sku=str(reply[4])
+            )
         return PurchaseResult(outcome, bought=int(reply[1]), limit=int(reply[2]))
     if outcome is Outcome.ADMISSION_UNITS_EXCEEDED:
         return PurchaseResult(outcome, limit=int(reply[1]))
+    if outcome is Outcome.UNKNOWN_SKU:
+        return PurchaseResult(outcome, line=int(reply[1]), sku=str(reply[2]))
     if outcome is Outcome.NOT_OPEN:
         return PurchaseResult(outcome, opens_ms=int(reply[1]))
     if outcome is Outcome.IDEMPOTENCY_CONFLICT:
@@ -199,19 +273,44 @@ def decode_purchase(reply: list[Any], buyer_id: str, quantity: int) -> PurchaseR
     return PurchaseResult(outcome)
 
 
-def decode_hold(reply: list[Any], buyer_id: str, quantity: int) -> HoldResult:
-    """lua/hold.lua's reply."""
+def decode_hold(reply: list[Any], buyer_id: str, quantity: int, lines: str = "") -> HoldResult:
+    """lua/hold.lua's reply (``lines``: the request's lines text)."""
     outcome = Outcome(reply[0])
     if outcome is Outcome.HELD:
-        return HoldResult(outcome, reply[1], buyer_id, quantity, int(reply[2]), HoldState.HELD, remaining=int(reply[3]))
+        return HoldResult(
+            outcome,
+            reply[1],
+            buyer_id,
+            quantity,
+            int(reply[2]),
+            HoldState.HELD,
+            remaining=int(reply[3]),
+            lines=lines,
+        )
     if outcome is Outcome.REPLAYED:
-        return HoldResult(outcome, reply[1], reply[3], int(reply[4]), int(reply[2]), HoldState(reply[5]))
+        return HoldResult(
+            outcome, reply[1], reply[3], int(reply[4]), int(reply[2]), HoldState(reply[5]), lines=_text(reply, 6)
+        )
     if outcome is Outcome.SOLD_OUT:
+        if len(reply) > 3:
+            line, kind, name = int(reply[3]), reply[4], reply[5]
+            return HoldResult(
+                outcome,
+                remaining=int(reply[1]),
+                held=int(reply[2]),
+                line=line,
+                sku=name if kind == "sku" else _line_sku(lines, line),
+                quota=name if kind == "quota" else "",
+            )
         return HoldResult(outcome, remaining=int(reply[1]), held=int(reply[2]))
     if outcome is Outcome.LIMIT_REACHED:
+        if len(reply) > 3:
+            return HoldResult(outcome, bought=int(reply[1]), limit=int(reply[2]), line=int(reply[3]), sku=str(reply[4]))
         return HoldResult(outcome, bought=int(reply[1]), limit=int(reply[2]))
     if outcome is Outcome.ADMISSION_UNITS_EXCEEDED:
         return HoldResult(outcome, limit=int(reply[1]))
+    if outcome is Outcome.UNKNOWN_SKU:
+        return HoldResult(outcome, line=int(reply[1]), sku=str(reply[2]))
     if outcome is Outcome.NOT_OPEN:
         return HoldResult(outcome, opens_ms=int(reply[1]))
     if outcome is Outcome.IDEMPOTENCY_CONFLICT:
@@ -233,6 +332,7 @@ def decode_confirm(reply: list[Any], hold_id: str) -> HoldResult:
             state=HoldState.CONFIRMED,
             order_id=reply[1],
             created_ms=int(reply[2]),
+            lines=_text(reply, 5),
         )
     if outcome is Outcome.HOLD_EXPIRED:
         return HoldResult(outcome, hold_id, expires_ms=int(reply[1]), state=HoldState.EXPIRED)
@@ -258,7 +358,14 @@ def decode_read_hold(reply: list[Any], hold_id: str) -> HoldResult:
     outcome = Outcome(reply[0])
     if outcome is Outcome.FOUND:
         return HoldResult(
-            outcome, hold_id, reply[2], int(reply[3]), int(reply[4]), HoldState(reply[1]), order_id=reply[5]
+            outcome,
+            hold_id,
+            reply[2],
+            int(reply[3]),
+            int(reply[4]),
+            HoldState(reply[1]),
+            order_id=reply[5],
+            lines=_text(reply, 6),
         )
     return HoldResult(outcome, hold_id)
 
@@ -267,8 +374,19 @@ def decode_cancel(reply: list[Any], order_id: str) -> CancelResult:
     """lua/cancel_order.lua's reply."""
     outcome = Outcome(reply[0])
     if outcome is Outcome.CANCELLED or outcome is Outcome.REPLAYED:
-        return CancelResult(outcome, order_id, reply[1], int(reply[2]), reply[3], int(reply[4]), reply[5] == "1")
+        return CancelResult(
+            outcome, order_id, reply[1], int(reply[2]), reply[3], int(reply[4]), reply[5] == "1", _text(reply, 6)
+        )
     return CancelResult(outcome, order_id)
+
+
+def decode_restock(reply: Any) -> int | None:
+    """lua/restock.lua's reply: the new remaining stock (of the SKU restocked, on a sale with SKUs), None for an
+    unknown sale, -1 when the SKU is not one of the sale's (or the sale's kind and the request's disagree)."""
+    value = int(reply)
+    if value == -1:
+        return None
+    return -1 if value == -2 else value
 
 
 def decode_reap(reply: list[Any]) -> tuple[int, int]:
@@ -280,10 +398,12 @@ def decode_sale(sale_id: str, reply: list[Any]) -> SaleSnapshot | None:
     """lua/read_sale.lua's reply."""
     if not reply:
         return None
-    now_ms, ledger_length, live_holds, live_units, *flat = reply
+    now_ms, ledger_length, live_holds, live_units, live_lines, *flat = reply
     f = dict(zip(flat[::2], flat[1::2], strict=True))
     if "limit" not in f:  # debris of the unsafe path writing to a deleted sale (purchase.lua): no sale
         return None
+    sku_names = [s for s in f.get("skus", "").split(",") if s]
+    quota_names = [q for q in f.get("quotas", "").split(",") if q]
 
     def n(name: str, default: int = 0) -> int:
         return int(f.get(name, default))
@@ -317,6 +437,10 @@ def decode_sale(sale_id: str, reply: list[Any]) -> SaleSnapshot | None:
         admission_units=n("admission_units"),
         waitlist_units=n("waitlist_units"),
         eligibility=f.get("eligibility", ""),
+        skus=read_states(f, "sku", sku_names),
+        quotas=read_states(f, "quota", quota_names),
+        created_ms=int(f["created_ms"]) if "created_ms" in f else None,
+        live_lines=str(live_lines),
     )
 
 
@@ -441,6 +565,8 @@ class OrderView:
     quantity: int
     created_ms: int
     cancelled: bool
+    lines: str = ""
+    """The order's lines text ("" for a one-stock order)."""
 
 
 def decode_orders(reply: list[Any]) -> list[OrderView] | None:
@@ -449,6 +575,8 @@ def decode_orders(reply: list[Any]) -> list[OrderView] | None:
         return None
     flat = reply[2:]
     return [
-        OrderView(str(flat[i]), str(flat[i + 1]), int(flat[i + 2]), int(flat[i + 3]), int(flat[i + 4]) == 1)
-        for i in range(0, len(flat), 5)
+        OrderView(
+            str(flat[i]), str(flat[i + 1]), int(flat[i + 2]), int(flat[i + 3]), int(flat[i + 4]) == 1, str(flat[i + 5])
+        )
+        for i in range(0, len(flat), 6)
     ]

@@ -7,10 +7,11 @@ runs the script and caches it on exactly the node that lacked it. NOSCRIPT means
 that second call can never apply a purchase twice.
 
 Scripts start with the Lua libraries they use (``USES``: ``lua/idemlib.lua`` for the idempotency record,
-``lua/holdlib.lua`` for the hold record and the expiry step, ``lua/clocklib.lua`` for Redis time,
-``lua/queuelib.lua`` for the waiting room's open step, ``lua/admitlib.lua`` for the admission check of a
-purchase or hold), joined to their source here, so each record format
-is written once on the Lua side. Redis runs one self-contained source per
+``lua/skulib.lua`` for a sale's SKUs, quotas and lines, ``lua/holdlib.lua`` for the hold record and the expiry
+step, ``lua/clocklib.lua`` for Redis time, ``lua/queuelib.lua`` for the waiting room's open step,
+``lua/admitlib.lua`` for the admission check of a purchase or hold, ``lua/eligibilitylib.lua`` for a sale's
+eligibility rules), joined to their source here, so each record format is written once on the Lua side. Redis
+runs one self-contained source per
 script either way; the SHA is the SHA of the joined source.
 """
 
@@ -24,21 +25,25 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-LIBRARIES = ("clocklib", "idemlib", "holdlib", "queuelib", "admitlib", "eligibilitylib")
+LIBRARIES = ("clocklib", "idemlib", "skulib", "holdlib", "queuelib", "admitlib", "eligibilitylib")
 """Lua files that are never run alone: prepended to the scripts that use them."""
-_HOLD = ("clocklib", "holdlib")
+_HOLD = ("clocklib", "skulib", "holdlib")
 _QUEUE = ("clocklib", "queuelib")
 USES: dict[str, tuple[str, ...]] = {
-    "purchase": ("clocklib", "idemlib", "holdlib", "admitlib", "eligibilitylib"),
+    "purchase": ("clocklib", "idemlib", "skulib", "holdlib", "admitlib", "eligibilitylib"),
     "hold": (*_HOLD, "admitlib", "eligibilitylib"),
-    "repair": ("idemlib",),
+    "repair": ("clocklib", "idemlib", "skulib"),
+    "cancel_order": ("skulib",),
+    "create_sale": ("clocklib",),
     **{name: _HOLD for name in ("confirm", "release", "read_hold", "read_sale", "reap")},
     **{name: _QUEUE for name in ("queue_create", "queue_join", "queue_advance")},
 }
 """Which libraries each script starts with, in this order: lua/clocklib.lua (Redis time) for the scripts that
 read the clock, lua/idemlib.lua (the idempotency record) for those that read or write that record,
-lua/holdlib.lua (the hold record and the expiry step) for those that touch holds, lua/queuelib.lua (the waiting
-room's open step) for the queue scripts, lua/admitlib.lua (the admission check) for purchase and hold."""
+lua/skulib.lua (SKUs, quotas and lines) for those that sell, hold, return or count units per SKU (holdlib.lua
+uses it: a hold's lines go back on expiry), lua/holdlib.lua (the hold record and the expiry step) for those that
+touch holds, lua/queuelib.lua (the waiting room's open step) for the queue scripts, lua/admitlib.lua (the
+admission check) and lua/eligibilitylib.lua (eligibility rules) for purchase and hold."""
 
 
 def _read(name: str) -> str:

@@ -35,6 +35,20 @@ RETURNING o.sale_id, (xmax = 0) AS inserted
 """One statement per batch. A row already there (a re-delivery after a crash between commit and XACK, or two
 exporters claiming the same entry) changes nothing, unless the entry moves the order's status forward."""
 
+_WRITE_LINES = """
+INSERT INTO order_lines (sale_id, order_id, sku, quantity, position)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::smallint[])
+ON CONFLICT (sale_id, order_id, sku) DO NOTHING
+"""
+"""The lines of the batch's orders, in the same transaction: an order's lines never change, so a re-delivered
+entry (or its cancellation, which carries the same lines) finds them there and adds nothing."""
+
+_SKU_SOLD = """
+SELECT l.sku, sum(l.quantity)::bigint AS sold FROM order_lines l
+JOIN orders o ON o.sale_id = l.sale_id AND o.order_id = l.order_id
+WHERE l.sale_id = $1 AND o.status = 'confirmed' GROUP BY l.sku
+"""
+
 
 def driver_url(url: str) -> str:
     """``postgresql://`` for asyncpg (it also takes ``postgres://``); SQLAlchemy dialect prefixes removed."""
@@ -83,6 +97,8 @@ class StoredOrder:
     created_ms: int
     idempotency_key: str
     status: str
+    lines: str = ""
+    """The order's lines text (inventory/skus.py), "" for a one-stock order."""
 
 
 def dedupe(rows: Iterable[OrderRow]) -> list[OrderRow]:
@@ -153,11 +169,18 @@ class OrderStore:
                 strict=True,
             )
         )
+        lines = [
+            (r.sale_id, r.order_id, sku, quantity, position)
+            for r in rows
+            for position, (sku, quantity) in enumerate(r.lines)
+        ]
         async with self._lock:
             try:
                 conn = await self._connection()
                 async with conn.transaction():
                     result = await conn.fetch(_WRITE, *[list(c) for c in columns], list(STATUSES))
+                    if lines:
+                        await conn.execute(_WRITE_LINES, *[list(c) for c in zip(*lines, strict=True)])
             except BaseException:
                 await self._drop()
                 raise
@@ -176,11 +199,17 @@ class OrderStore:
                     "WHERE sale_id = $1",
                     sale_id,
                 )
+                lines = await conn.fetch(
+                    "SELECT order_id, string_agg(sku || ':' || quantity, ',' ORDER BY position) AS lines "
+                    "FROM order_lines WHERE sale_id = $1 GROUP BY order_id",
+                    sale_id,
+                )
             except asyncpg.UndefinedTableError:
                 return {}  # no exporter has migrated this database yet: nothing was exported
             except BaseException:
                 await self._drop()
                 raise
+        by_order = {r["order_id"]: r["lines"] for r in lines}
         return {
             r["order_id"]: StoredOrder(
                 r["order_id"],
@@ -189,6 +218,20 @@ class OrderStore:
                 round(r["created_at"].timestamp() * 1000),
                 r["idempotency_key"],
                 r["status"],
+                by_order.get(r["order_id"], ""),
             )
             for r in records
         }
+
+    async def sku_sold(self, sale_id: str) -> dict[str, int]:
+        """Units of each SKU in the sale's confirmed orders (their lines)."""
+        async with self._lock:
+            try:
+                conn = await self._connection()
+                records = await conn.fetch(_SKU_SOLD, sale_id)
+            except asyncpg.UndefinedTableError:
+                return {}
+            except BaseException:
+                await self._drop()
+                raise
+        return {r["sku"]: int(r["sold"]) for r in records}

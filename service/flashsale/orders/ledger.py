@@ -1,7 +1,8 @@
 """Ledger entries as the exporter reads them: one decoder for every kind of entry, tolerant of fields it does
 not know.
 
-The purchase script writes ``buyer``, ``quantity``, ``created_ms`` and ``key`` (the Idempotency-Key). A repair
+The purchase script writes ``buyer``, ``quantity``, ``created_ms``, ``key`` (the Idempotency-Key) and, for an order
+of a sale's SKUs, ``lines`` (inventory/skus.py; they become rows of ``order_lines``). A repair
 (``reconcile/repair``) re-appends a lost order under a new stream id and names the original in ``order_id``;
 the holds work may add ``kind``/``status`` (hold confirmations, cancellations) and an ``order_id`` naming the
 order the entry is about. Every entry becomes one row keyed by that order id; a later entry about the same
@@ -15,6 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from flashsale.inventory.skus import decode_lines
 from flashsale.telemetry.logs import key_digest
 
 STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -67,6 +69,8 @@ class OrderRow:
     status: str
     ledger_id: str
     """The stream entry the row was read from (differs from ``order_id`` for a repaired order)."""
+    lines: tuple[tuple[str, int], ...] = ()
+    """(sku, quantity) of an order of a sale's SKUs (the entry's ``lines``), empty for a one-stock order."""
 
 
 def order_id_of(entry_id: str, fields: dict[str, str]) -> str:
@@ -92,6 +96,12 @@ def decode(sale_id: str, entry_id: str, fields: dict[str, str]) -> OrderRow:
     if not buyer or quantity <= 0:
         raise BadEntry(f"ledger entry {entry_id} of sale {sale_id} has no buyer or quantity")
     try:
+        lines = decode_lines(fields.get("lines", ""))
+    except ValueError:
+        raise BadEntry(f"ledger entry {entry_id} of sale {sale_id} has unreadable lines") from None
+    if lines and (sum(q for _, q in lines) != quantity or min(q for _, q in lines) <= 0):
+        raise BadEntry(f"ledger entry {entry_id} of sale {sale_id}: its lines do not add up to its quantity")
+    try:
         created_ms = int(fields.get("created_ms", ""))
     except ValueError:
         created_ms = int(entry_id.split("-", 1)[0])
@@ -106,4 +116,5 @@ def decode(sale_id: str, entry_id: str, fields: dict[str, str]) -> OrderRow:
         key_digest=key_digest(key) if key else "",
         status=status_of(fields),
         ledger_id=entry_id,
+        lines=lines,
     )

@@ -4,7 +4,8 @@ Redis side: the sale's ``sold`` and its ledger (order ids, a repaired copy count
 PostgreSQL side: the sale's rows. ``missing_in_db`` lists orders the export group acknowledged that PostgreSQL
 does not have (entries still waiting for export are the ``export_lag``, not missing); ``missing_in_redis``
 lists orders PostgreSQL has and the ledger lost (an asynchronously replicated failover). ``ok``: caught up and
-both sides agree.
+both sides agree. On a sale of SKUs they must also agree per SKU: Redis's sold units of each SKU against the
+lines of PostgreSQL's confirmed orders (``items``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ def stream_order(order_id: str) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class SkuReconciliation:
+    sku: str
+    redis_sold: int
+    db_sold: int
+
+
+@dataclass(frozen=True, slots=True)
 class Reconciliation:
     sale_id: str
     ok: bool
@@ -38,6 +46,8 @@ class Reconciliation:
     export_lag: int
     missing_in_db: list[str]
     missing_in_redis: list[str]
+    items: list[SkuReconciliation] = field(default_factory=list)
+    """A sale of SKUs: sold units of each SKU on both sides (empty for a one-stock sale)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +81,18 @@ async def reconcile(inventory: Inventory, store: OrderStore, sale_id: str) -> Re
     missing_in_redis = sorted(
         (o for o, row in stored.items() if o not in in_redis and row.status == "confirmed"), key=stream_order
     )
-    ok = lag == 0 and not missing_in_db and not missing_in_redis and snapshot.sold == db_sold
-    return Reconciliation(sale_id, ok, snapshot.sold, db_sold, lag, missing_in_db, missing_in_redis)
+    items: list[SkuReconciliation] = []
+    if snapshot.skus:
+        db_skus = await store.sku_sold(sale_id)
+        items = [SkuReconciliation(k.name, k.sold, db_skus.get(k.name, 0)) for k in snapshot.skus]
+    ok = (
+        lag == 0
+        and not missing_in_db
+        and not missing_in_redis
+        and snapshot.sold == db_sold
+        and all(i.redis_sold == i.db_sold for i in items)
+    )
+    return Reconciliation(sale_id, ok, snapshot.sold, db_sold, lag, missing_in_db, missing_in_redis, items)
 
 
 async def repair(inventory: Inventory, store: OrderStore, sale_id: str) -> Repair | None:
@@ -92,6 +112,7 @@ async def repair(inventory: Inventory, store: OrderStore, sale_id: str) -> Repai
             o.created_ms,
             o.idempotency_key,
             max(0, math.ceil((o.created_ms + ttl_ms - now_ms) / 1000)),
+            o.lines,
         )
         for o in sorted(stored.values(), key=lambda o: stream_order(o.order_id))
         if o.status == "confirmed" and o.order_id not in in_redis and STREAM_ID.match(o.order_id)

@@ -2,8 +2,10 @@
 
 The step itself is a Lua script paced by Redis time (lua/queue_advance.lua), so N workers admit no faster than
 one; what a worker adds is the sale's supply (units left, admissions spent, units per admission), read from the
-sale's own slot just before, and the snapshot it keeps for polls (queue/view.py). Right after a random open the
-first worker to see it seals the draw (``seal``): the join log's Merkle root and the seed, published together.
+sale's own slot just before, and the snapshot it keeps for polls (queue/view.py). A sale of SKUs has one room for
+all its SKUs: its units left are what the SKUs can still sell together with their quotas (``SaleSnapshot.sellable``),
+not their sum. Right after a random open the first worker to see it seals the draw (``seal``): the join log's
+Merkle root and the seed, published together.
 """
 
 from __future__ import annotations
@@ -48,10 +50,10 @@ async def step(
     if sale is None:
         board.forget(sale_id)
         return None
-    state = sale_state(sale.remaining, sale.closed, sale.closes_ms, sale.now_ms)
+    state = sale_state(sale.sellable, sale.closed, sale.closes_ms, sale.now_ms)
     snapshot = await inventory.advance_queue(
         sale_id,
-        sale.remaining,
+        sale.sellable,
         sale.admissions_spent,
         state,
         board.since_ms(sale_id),

@@ -57,6 +57,7 @@ SALE_SEEN = frozenset(
         "replayed",
         "sold_out",
         "limit_reached",
+        "unknown_sku",
         "not_open",
         "closed",
         "idempotency_conflict",

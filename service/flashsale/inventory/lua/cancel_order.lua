@@ -1,4 +1,5 @@
--- cancel_order.lua: cancel one order, exactly once; optionally put its units back on sale.
+-- cancel_order.lua: cancel one order, exactly once; optionally put its units back on sale (skulib.lua is
+-- prepended).
 --
 -- KEYS[1] sale hash  fs:{<sale>}:sale   KEYS[2] buyers  fs:{<sale>}:buyers   KEYS[3] ledger  fs:{<sale>}:orders
 -- KEYS[4] cancellations  fs:{<sale>}:cancelled  (hash: order id -> "<cancel_id>\t<restock>\t<created_ms>")
@@ -7,16 +8,17 @@
 -- ARGV[1] order id (a stream id, checked by the caller)   ARGV[2] restock: "1" or "0"
 --
 -- Returns (decoded by replies.decode_cancel):
---   {"cancelled", cancel_id, created_ms, buyer, quantity, restock}
---   {"replayed", cancel_id, created_ms, buyer, quantity, restock}   cancelled before: the first cancellation,
---                                                                   whatever `restock` this call asked for
+--   {"cancelled", cancel_id, created_ms, buyer, quantity, restock, lines}
+--   {"replayed", cancel_id, created_ms, buyer, quantity, restock, lines}   cancelled before: the first
+--                                                   cancellation, whatever `restock` this call asked for
 --   {"unknown_order"}  {"unknown_sale"}
 --
 -- Ledger entry written (its stream id is the cancel id), fields in this order:
---   kind "cancel"  order_id  buyer  quantity  restock ("1"|"0")  created_ms
+--   kind "cancel"  order_id  buyer  quantity  restock ("1"|"0")  created_ms  [lines <the order's lines>]
 -- Accounting: sold -= quantity, cancels += 1, the buyer's count drops; with restock remaining += quantity and
 -- restocked += quantity, without it withdrawn += quantity (the units leave the sale). So
--- stock_added == remaining + held + sold + withdrawn still holds, and ledger length == orders + cancels.
+-- stock_added == remaining + held + sold + withdrawn still holds, and ledger length == orders + cancels. An order
+-- with lines moves every line's units the same way on its SKU and on each quota the SKU draws on.
 local sale, buyers, ledger, cancelled = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if redis.call('HEXISTS', sale, 'limit') == 0 then
   return {'unknown_sale'}
@@ -39,14 +41,24 @@ end
 local done = redis.call('HGET', cancelled, ARGV[1])
 if done then
   local cancel_id, restock, created_ms = string.match(done, '^([^\t]*)\t([^\t]*)\t([^\t]*)$')
-  return {'replayed', cancel_id, created_ms, f.buyer, f.quantity, restock}
+  return {'replayed', cancel_id, created_ms, f.buyer, f.quantity, restock, f.lines or ''}
 end
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local quantity = tonumber(f.quantity)
 local restock = ARGV[2]
-local cancel_id = redis.call('XADD', ledger, '*', 'kind', 'cancel', 'order_id', ARGV[1], 'buyer', f.buyer,
-  'quantity', quantity, 'restock', restock, 'created_ms', now_ms)
+local record = {'kind', 'cancel', 'order_id', ARGV[1], 'buyer', f.buyer, 'quantity', quantity, 'restock', restock,
+  'created_ms', now_ms}
+if f.lines and f.lines ~= '' then
+  local to, also = 'withdrawn', nil
+  if restock == '1' then
+    to, also = 'remaining', 'restocked'
+  end
+  lines_move(sale, buyers, f.buyer, lines_decode(f.lines), 'sold', to, -1, now_ms, also)
+  record[#record + 1] = 'lines'
+  record[#record + 1] = f.lines
+end
+local cancel_id = redis.call('XADD', ledger, '*', unpack(record))
 redis.call('HSET', cancelled, ARGV[1], cancel_id .. '\t' .. restock .. '\t' .. now_ms)
 redis.call('HINCRBY', sale, 'sold', -quantity)
 redis.call('HINCRBY', sale, 'cancels', 1)
@@ -57,4 +69,4 @@ if restock == '1' then
 else
   redis.call('HINCRBY', sale, 'withdrawn', quantity)
 end
-return {'cancelled', cancel_id, now_ms, f.buyer, quantity, restock}
+return {'cancelled', cancel_id, now_ms, f.buyer, quantity, restock, f.lines or ''}

@@ -1,9 +1,10 @@
 -- holdlib.lua: the hold record and the expiry step, shared by every script that touches holds.
--- scripts.py prepends this file to hold, confirm, release, read_hold, purchase, read_sale and reap, so the
--- record format below is written in exactly one place on the Lua side (inventory/records.py on the Python side).
+-- scripts.py prepends this file (after skulib.lua) to hold, confirm, release, read_hold, purchase, read_sale and
+-- reap, so the record format below is written in exactly one place on the Lua side.
 --
 -- Hold record, in the holds hash (fs:{<sale>}:holds) under its hold id:
---   "<state>\t<buyer>\t<quantity>\t<expires_ms>\t<order_id>\t<done_ms>"
+--   "<state>\t<buyer>\t<quantity>\t<expires_ms>\t<order_id>\t<done_ms>" and, for a hold on a sale's SKUs,
+--   "\t<lines>" (skulib.lua; quantity is then the sum of the lines)
 --   state     held | confirmed | released | expired
 --   order_id  the ledger entry id once confirmed, else ""
 --   done_ms   Redis time when the hold left `held`, else ""
@@ -14,17 +15,22 @@
 -- holds_released, holds_expired, hold_ttl_ms. The buyers hash counts a buyer's held plus bought units.
 
 local function hold_decode(raw)
-  local state, buyer, quantity, expires_ms, order_id, done_ms =
-    string.match(raw, '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
+  local state, buyer, quantity, expires_ms, order_id, done_ms, lines =
+    string.match(raw, '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t?([^\t]*)$')
   return {state = state, buyer = buyer, quantity = tonumber(quantity), expires_ms = tonumber(expires_ms),
-          order_id = order_id, done_ms = done_ms}
+          order_id = order_id, done_ms = done_ms, lines = lines or ''}
 end
 
 local function hold_encode(h)
-  return table.concat({h.state, h.buyer, h.quantity, h.expires_ms, h.order_id, h.done_ms}, '\t')
+  local fields = {h.state, h.buyer, h.quantity, h.expires_ms, h.order_id, h.done_ms}
+  if h.lines ~= '' then
+    fields[7] = h.lines
+  end
+  return table.concat(fields, '\t')
 end
 
--- A live hold ends (released or expired): its units go back on sale, the buyer's count drops.
+-- A live hold ends (released or expired): its units go back on sale (every line's, on its SKU and quotas), the
+-- buyer's counts drop.
 local function hold_end(sale, buyers, holds, expiry, id, h, state, now_ms)
   h.state = state
   h.done_ms = now_ms
@@ -34,6 +40,9 @@ local function hold_end(sale, buyers, holds, expiry, id, h, state, now_ms)
   redis.call('HINCRBY', sale, 'held', -h.quantity)
   redis.call('HINCRBY', sale, 'holds_' .. state, 1)
   redis.call('HINCRBY', buyers, h.buyer, -h.quantity)
+  if h.lines ~= '' then
+    lines_move(sale, buyers, h.buyer, lines_decode(h.lines), 'held', 'remaining', -1, now_ms)
+  end
 end
 
 -- One hold as of now, for a step on it (confirm, release, read) by `owner`: a live hold past its expiry is

@@ -1,4 +1,5 @@
--- reap.lua: expire the holds whose time has passed, for a sale nobody is buying from (holdlib.lua is prepended).
+-- reap.lua: expire the holds whose time has passed, for a sale nobody is buying from (skulib.lua and holdlib.lua
+-- are prepended).
 --
 -- KEYS[1] sale hash  KEYS[2] buyers  KEYS[3] holds  KEYS[4] expiry
 -- ARGV[1] how many holds at most (keeps one call short: O(log n) each)

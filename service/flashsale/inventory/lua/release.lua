@@ -1,4 +1,5 @@
--- release.lua: the buyer gives a hold up; its units go back on sale at once (holdlib.lua is prepended).
+-- release.lua: the buyer gives a hold up; its units (every line's, with its quotas) go back on sale at once
+-- (skulib.lua and holdlib.lua are prepended).
 --
 -- KEYS[1] sale hash  KEYS[2] buyers  KEYS[3] holds  KEYS[4] expiry
 -- ARGV[1] hold id   ARGV[2] the caller (buyer id): another buyer's hold is "unknown_hold"

@@ -1,10 +1,12 @@
--- repair.lua: re-apply orders that PostgreSQL holds and Redis lost (a failover), each exactly once (idemlib.lua is prepended).
+-- repair.lua: re-apply orders that PostgreSQL holds and Redis lost (a failover), each exactly once (clocklib.lua,
+-- idemlib.lua and skulib.lua are prepended).
 --
 -- KEYS[1] sale hash fs:{<sale>}:sale   KEYS[2] buyer hash fs:{<sale>}:buyers   KEYS[3] ledger fs:{<sale>}:orders
 -- KEYS[4] restored hash fs:{<sale>}:restored (original order id -> ledger id of its copy)
 -- KEYS[4 + i] idempotency record of order i (fs:{<sale>}:idem:<Idempotency-Key>)
--- ARGV, 6 per order i (ARGV[6 * (i - 1) + 1 .. 6 * i]): order_id, buyer, quantity, created_ms, Idempotency-Key
---   ("" for none), record TTL in seconds (0: write no record, its time is over)
+-- ARGV, 7 per order i (ARGV[7 * (i - 1) + 1 .. 7 * i]): order_id, buyer, quantity, created_ms, Idempotency-Key
+--   ("" for none), record TTL in seconds (0: write no record, its time is over), lines ("" for a one-stock order;
+--   else skulib.lua's text: every line's units are taken again from its SKU and quotas)
 --
 -- Returns {"unknown_sale"} or {"repaired", restored, present, key_reused, remaining, id1, id2, ...}:
 --   restored: orders re-applied now (stock decremented again, ledger entry appended, record written)
@@ -13,7 +15,7 @@
 --   id1..: the order ids restored now
 --
 -- Ledger entry written per restored order: kind "order"  buyer  quantity  created_ms  key  order_id <original id>
--- (purchase.lua's fields plus order_id). Stream ids only grow, so the copy gets a new ledger id and names the
+-- [lines <lines>] (purchase.lua's fields plus order_id). Stream ids only grow, so the copy gets a new ledger id and names the
 -- original in its order_id field; the idempotency record carries the original id, so a retry of that order
 -- replays it. Stock is decremented even below zero: the order exists (PostgreSQL has it); an oversell caused by
 -- the lost decrements shows in the audit.
@@ -23,10 +25,11 @@ end
 local restored, present, reused = 0, 0, 0
 local ids = {}
 local n = (#KEYS - 4)
+local now_ms = redis_now_ms()
 for i = 1, n do
-  local base = 6 * (i - 1)
+  local base = 7 * (i - 1)
   local order_id, buyer, quantity = ARGV[base + 1], ARGV[base + 2], tonumber(ARGV[base + 3])
-  local created_ms, key, ttl = ARGV[base + 4], ARGV[base + 5], tonumber(ARGV[base + 6])
+  local created_ms, key, ttl, lines = ARGV[base + 4], ARGV[base + 5], tonumber(ARGV[base + 6]), ARGV[base + 7]
   if #redis.call('XRANGE', KEYS[3], order_id, order_id) > 0 or redis.call('HEXISTS', KEYS[4], order_id) == 1 then
     present = present + 1
   else
@@ -34,11 +37,18 @@ for i = 1, n do
     redis.call('HINCRBY', KEYS[1], 'sold', quantity)
     redis.call('HINCRBY', KEYS[1], 'orders', 1)
     redis.call('HINCRBY', KEYS[2], buyer, quantity)
-    local copy = redis.call('XADD', KEYS[3], '*', 'kind', 'order', 'buyer', buyer, 'quantity', quantity,
-      'created_ms', created_ms, 'key', key, 'order_id', order_id)
+    local entry = {'kind', 'order', 'buyer', buyer, 'quantity', quantity, 'created_ms', created_ms, 'key', key,
+      'order_id', order_id}
+    if lines ~= '' then
+      lines_move(KEYS[1], KEYS[2], buyer, lines_decode(lines), 'remaining', 'sold', 1, now_ms)
+      entry[#entry + 1] = 'lines'
+      entry[#entry + 1] = lines
+    end
+    local copy = redis.call('XADD', KEYS[3], '*', unpack(entry))
     redis.call('HSET', KEYS[4], order_id, copy)
     if ttl > 0 and key ~= '' then
-      if not redis.call('SET', KEYS[4 + i], idem_encode(order_id, buyer, quantity, created_ms), 'EX', ttl, 'NX') then
+      local record = idem_encode(order_id, buyer, quantity, created_ms, lines)
+      if not redis.call('SET', KEYS[4 + i], record, 'EX', ttl, 'NX') then
         reused = reused + 1
       end
     end
