@@ -40,9 +40,11 @@ def new_sale(client: Api, stock: int = 5, limit: int = 0, **extra: Any) -> str:
 
 
 def buy(client: Api, sale: str, buyer: str, lines: list[tuple[str, int]], key: str | None = None) -> httpx.Response:
-    body = {"buyer_id": buyer, "lines": [{"sku": s, "quantity": q} for s, q in lines]}
+    body = {"lines": [{"sku": s, "quantity": q} for s, q in lines]}
     return client.http.post(
-        f"/sales/{sale}/purchases", json=body, headers={"Idempotency-Key": key or str(uuid.uuid4())}
+        f"/sales/{sale}/purchases",
+        json=body,
+        headers={"Idempotency-Key": key or str(uuid.uuid4()), **client.as_buyer(buyer)},
     )
 
 
@@ -147,24 +149,29 @@ def test_limit_counts_units_across_sizes(client: Api) -> None:
 def test_bodies_refused_before_redis(client: Api) -> None:
     sale = new_sale(client)
     cases = {
-        "two lines for one SKU": {"buyer_id": "d", "lines": [{"sku": "us-4", "quantity": 1}] * 2},
-        "quantity and lines": {"buyer_id": "d", "quantity": 1, "lines": [{"sku": "us-4", "quantity": 1}]},
-        "no line": {"buyer_id": "d", "lines": []},
-        "eleven lines": {"buyer_id": "d", "lines": [{"sku": f"s{i}", "quantity": 1} for i in range(11)]},
-        "too many units": {"buyer_id": "d", "lines": [{"sku": "a", "quantity": 101}]},
-        "half a unit": {"buyer_id": "d", "lines": [{"sku": "a", "quantity": 1.5}]},
-        "a colon in a SKU": {"buyer_id": "d", "lines": [{"sku": "a:1", "quantity": 1}]},
-        "an unknown field": {"buyer_id": "d", "lines": [{"sku": "a", "quantity": 1, "size": 9}]},
+        "two lines for one SKU": {"lines": [{"sku": "us-4", "quantity": 1}] * 2},
+        "quantity and lines": {"quantity": 1, "lines": [{"sku": "us-4", "quantity": 1}]},
+        "no line": {"lines": []},
+        "eleven lines": {"lines": [{"sku": f"s{i}", "quantity": 1} for i in range(11)]},
+        "too many units": {"lines": [{"sku": "a", "quantity": 101}]},
+        "half a unit": {"lines": [{"sku": "a", "quantity": 1.5}]},
+        "a colon in a SKU": {"lines": [{"sku": "a:1", "quantity": 1}]},
+        "an unknown field": {"lines": [{"sku": "a", "quantity": 1, "size": 9}]},
     }
+    signed = client.as_buyer("d")
     for why, body in cases.items():
         for route in ("purchases", "holds"):
-            r = client.http.post(f"/sales/{sale}/{route}", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+            r = client.http.post(
+                f"/sales/{sale}/{route}", json=body, headers={"Idempotency-Key": str(uuid.uuid4()), **signed}
+            )
             assert r.status_code == 400, (why, route, r.text)
             assert r.json()["type"] == P + "invalid-request"
     assert (
         "one line per SKU - at `$.lines[1].sku`"
         in client.http.post(
-            f"/sales/{sale}/purchases", json=cases["two lines for one SKU"], headers={"Idempotency-Key": "k" * 9}
+            f"/sales/{sale}/purchases",
+            json=cases["two lines for one SKU"],
+            headers={"Idempotency-Key": "k" * 9, **signed},
         ).json()["detail"]
     )
     assert client.audit(sale)["ledger_length"] == 0
@@ -198,31 +205,32 @@ def test_holds_with_lines_confirm_expire_and_cancel(client: Api) -> None:
     quotas = [{"name": "pair", "cap": 3, "skus": ["us-8", "us-9"]}]
     sale = new_sale(client, stock=2, quotas=quotas, hold_ttl_s=1)
     lines = [{"sku": "us-8", "quantity": 1}, {"sku": "us-9", "quantity": 1}]
-    body = {"buyer_id": "fay", "lines": lines}
-    held = client.http.post(f"/sales/{sale}/holds", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+    body = {"lines": lines}
+    fay, gus = client.as_buyer("fay"), client.as_buyer("gus")
+    held = client.http.post(f"/sales/{sale}/holds", json=body, headers={"Idempotency-Key": str(uuid.uuid4()), **fay})
     assert held.status_code == 201 and held.json()["lines"] == lines and held.json()["quantity"] == 2
     hold_id = held.json()["hold_id"]
-    read = client.http.get(f"/sales/{sale}/holds/{hold_id}").json()
+    read = client.http.get(f"/sales/{sale}/holds/{hold_id}", headers=fay).json()
     assert (read["state"], read["lines"]) == ("held", lines)
-    short = client.http.post(
-        f"/sales/{sale}/holds", json={**body, "buyer_id": "gus"}, headers={"Idempotency-Key": str(uuid.uuid4())}
-    )
+    assert client.http.get(f"/sales/{sale}/holds/{hold_id}", headers=gus).status_code == 404
+    short = client.http.post(f"/sales/{sale}/holds", json=body, headers={"Idempotency-Key": str(uuid.uuid4()), **gus})
     assert short.status_code == 409
     assert (short.json()["quota"], short.json()["remaining"], short.json()["held"]) == ("pair", 1, 2)
     audit = audited(client, sale)
     assert {i["name"]: i["held"] for i in audit["items"]}["us-9"] == 1 and audit["quotas"][0]["held"] == 2
     deadline = time.monotonic() + 10
-    while client.http.get(f"/sales/{sale}/holds/{hold_id}").json()["state"] != "expired":
+    while client.http.get(f"/sales/{sale}/holds/{hold_id}", headers=fay).json()["state"] != "expired":
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    late = client.http.post(f"/sales/{sale}/holds/{hold_id}/confirm")
+    late = client.http.post(f"/sales/{sale}/holds/{hold_id}/confirm", headers=fay)
     assert (late.status_code, late.json()["type"]) == (410, P + "hold-expired")
     audit = audited(client, sale)
     assert (audit["held"], audit["sold"], audit["quotas"][0]["remaining"]) == (0, 0, 3)
     assert [i["remaining"] for i in audit["items"]] == [2] * 6
 
-    again = client.http.post(f"/sales/{sale}/holds", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
-    order = client.http.post(f"/sales/{sale}/holds/{again.json()['hold_id']}/confirm").json()
+    again = client.http.post(f"/sales/{sale}/holds", json=body, headers={"Idempotency-Key": str(uuid.uuid4()), **fay})
+    assert client.http.post(f"/sales/{sale}/holds/{again.json()['hold_id']}/confirm", headers=gus).status_code == 404
+    order = client.http.post(f"/sales/{sale}/holds/{again.json()['hold_id']}/confirm", headers=fay).json()
     assert order["lines"] == lines
     cancel = client.http.post(
         f"/admin/sales/{sale}/orders/{order['order_id']}/cancel", json={"restock": True}, headers=client.auth
@@ -281,9 +289,10 @@ def _ledger(url: str, cluster: bool, sale: str) -> list[dict[str, str]]:
         client.close()
 
 
-async def _race(url: str, sale: str, buyers: int) -> Counter[int]:
-    """Each buyer wants a size (two sizes draw 40 % of buyers), tries it, then a neighbour; one in ten asks for
-    two sizes in one request. A 503 (outcome unknown) is retried with the same Idempotency-Key."""
+async def _race(url: str, sale: str, signed: dict[str, dict[str, str]]) -> Counter[int]:
+    """Each buyer (``signed``: their Authorization headers, minted before the race) wants a size (two sizes draw
+    40 % of buyers), tries it, then a neighbour; one in ten asks for two sizes in one request. A 503 (outcome
+    unknown) is retried with the same Idempotency-Key."""
     rng = random.Random(26)
     weights = [20 if s in ("us-9", "us-10") else 60 / 10 for s in SIZES]
     statuses: Counter[int] = Counter()
@@ -296,9 +305,10 @@ async def _race(url: str, sale: str, buyers: int) -> Counter[int]:
 
         async def attempt(buyer: str, lines: list[tuple[str, int]]) -> int:
             key = str(uuid.uuid4())
-            body = {"buyer_id": buyer, "lines": [{"sku": s, "quantity": q} for s, q in lines]}
+            body = {"lines": [{"sku": s, "quantity": q} for s, q in lines]}
+            headers = {"Idempotency-Key": key, **signed[buyer]}
             for _ in range(10):
-                r = await http.post(f"/sales/{sale}/purchases", json=body, headers={"Idempotency-Key": key})
+                r = await http.post(f"/sales/{sale}/purchases", json=body, headers=headers)
                 if r.status_code != 503:
                     break
             statuses[r.status_code] += 1
@@ -313,7 +323,7 @@ async def _race(url: str, sale: str, buyers: int) -> Counter[int]:
             elif await attempt(f"b{i}", [(size, 1)]) == 409:
                 await attempt(f"b{i}", [(neighbour, 1)])
 
-        tasks = [asyncio.create_task(one(i)) for i in range(buyers)]
+        tasks = [asyncio.create_task(one(i)) for i in range(len(signed))]
         await asyncio.sleep(0)
         gate.set()
         await asyncio.gather(*tasks)
@@ -323,7 +333,8 @@ async def _race(url: str, sale: str, buyers: int) -> Counter[int]:
 def _thousand_buyers(client: Api, url: str, cluster: bool) -> None:
     quotas = [{"name": "all-sizes", "cap": 300, "skus": SIZES}, {"name": "middle", "cap": 90, "skus": SIZES[4:8]}]
     sale = new_sale(client, limit=2, items=[{"sku": s, "stock": 35} for s in SIZES], quotas=quotas)
-    statuses = asyncio.run(_race(client.url, sale, 1000))
+    signed = {f"b{i}": client.as_buyer(f"b{i}") for i in range(1000)}
+    statuses = asyncio.run(_race(client.url, sale, signed))
     assert set(statuses) <= {201, 409}, statuses
     audit = audited(client, sale)
     assert audit["oversold"] == 0
@@ -412,8 +423,9 @@ def test_cli_create_sale_with_items_and_quotas(client: Api, redis_server: RedisP
 
 def test_the_waiting_room_admits_by_units_across_the_sale(client: Api) -> None:
     """One room for every size: it admits while the sizes together can still sell (quota respected) and ends
-    sold out once the quota is used up, although each size still has units of its own."""
-    queue = {"mode": "fifo", "admit_rate": 200, "max_active": 1000, "token_ttl_s": 60}
+    sold out once the quota is used up, although each size still has units of its own; the places behind wait on
+    the waitlist (docs/queue.md) instead of being admitted to a sale they cannot buy from."""
+    queue = {"mode": "fifo", "admit_rate": 200, "max_active": 1000, "token_ttl_s": 60, "units_per_admission": 1}
     items = [{"sku": "us-9", "stock": 5}, {"sku": "us-10", "stock": 5}]
     sale = new_sale(client, items=items, quotas=[{"name": "pair", "cap": 2, "skus": ["us-9", "us-10"]}], queue=queue)
     places = [join(client, sale, f"q{i}").headers["Location"] for i in range(4)]
@@ -422,18 +434,20 @@ def test_the_waiting_room_admits_by_units_across_the_sale(client: Api) -> None:
         place = until(lambda loc=location: (v := poll(client, loc))["state"] == "admitted" and v, "admission")
         tokens.append(place["admission_token"])
     for i, (token, sku) in enumerate(zip(tokens, ("us-9", "us-10"), strict=True)):
-        body = {"buyer_id": f"q{i}", "lines": [{"sku": sku, "quantity": 1}]}
-        headers = {"Idempotency-Key": str(uuid.uuid4()), "Admission-Token": token}
+        body = {"lines": [{"sku": sku, "quantity": 1}]}
+        headers = {"Idempotency-Key": str(uuid.uuid4()), "Admission-Token": token, **client.as_buyer(f"q{i}")}
         assert client.http.post(f"/sales/{sale}/purchases", json=body, headers=headers).status_code == 201
     until(lambda: client.http.get(f"/sales/{sale}/queue").json()["state"] == "sold_out", "the room sold out")
-    assert [poll(client, loc)["state"] for loc in places[2:]] == ["sold_out", "sold_out"]
+    assert [poll(client, loc)["state"] for loc in places[2:]] == ["waitlisted", "waitlisted"]
     view = client.sale(sale)
     assert (view["status"], view["remaining"], view["quotas"][0]["remaining"]) == ("sold_out", 8, 0)
 
 
 def test_the_unsafe_demo_route_takes_no_lines(client: Api) -> None:
     sale = new_sale(client)
-    body = {"buyer_id": "demo", "lines": [{"sku": "us-4", "quantity": 1}]}
-    r = client.http.post(f"/demo/sales/{sale}/purchases", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+    body = {"lines": [{"sku": "us-4", "quantity": 1}]}
+    headers = {"Idempotency-Key": str(uuid.uuid4()), **client.as_buyer("demo")}
+    r = client.http.post(f"/demo/sales/{sale}/purchases", json=body, headers=headers)
     assert (r.status_code, r.json()["type"]) == (400, P + "invalid-request")
+    assert "one-stock sales only" in r.json()["detail"], r.text
     audited(client, sale)
