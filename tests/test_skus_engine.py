@@ -120,7 +120,7 @@ def test_a_skus_own_limit_is_stricter_and_names_the_line(redis_server: RedisProc
         h = await inv.hold(sale, "eve", 1, key(), lines=(("us-9", 1),))
         assert h.outcome is Outcome.HELD
         assert (await inv.hold(sale, "eve", 1, key(), lines=(("us-9", 1),))).outcome is Outcome.LIMIT_REACHED
-        assert (await inv.release(sale, h.hold_id)).outcome is Outcome.RELEASED
+        assert (await inv.release(sale, h.hold_id, "eve")).outcome is Outcome.RELEASED
         assert (await inv.purchase(sale, "eve", 1, key(), lines=(("us-9", 1),))).outcome is Outcome.SOLD
         await audited(inv, sale)
 
@@ -172,7 +172,7 @@ def test_hold_with_lines_expires_returns_every_line_and_quota(redis_server: Redi
         assert (s.held, s.remaining, s.holds_expired) == (0, 12, 1)
         assert [x.remaining for x in s.skus] == [2] * len(SIZES)
         assert (of(s, "pair").remaining, of(s, "pair").held) == (3, 0)
-        late = await inv.confirm(sale, h.hold_id)
+        late = await inv.confirm(sale, h.hold_id, "ivo")
         assert late.outcome is Outcome.HOLD_EXPIRED
         s = await audited(inv, sale)
         assert (s.sold, s.orders, s.ledger_length) == (0, 0, 0)
@@ -190,13 +190,15 @@ def test_confirm_release_and_cancel_move_every_line(redis_server: RedisProcess) 
         sale = await new_sale(inv, stock=3, quotas=quotas)
         lines = (("us-9", 2), ("us-10", 1))
         h = await inv.hold(sale, "jo", 3, key(), lines=lines)
-        c = await inv.confirm(sale, h.hold_id, "pay-1")
+        assert (await inv.confirm(sale, h.hold_id, "kai", "pay-0")).outcome is Outcome.UNKNOWN_HOLD
+        c = await inv.confirm(sale, h.hold_id, "jo", "pay-1")
         assert c.outcome is Outcome.CONFIRMED and c.lines == "us-9:2,us-10:1"
-        assert (await inv.confirm(sale, h.hold_id)).lines == c.lines
+        assert (await inv.confirm(sale, h.hold_id, "jo")).lines == c.lines
         s = await audited(inv, sale)
         assert (of(s, "us-9").sold, of(s, "us-10").sold, of(s, "pair").sold, of(s, "pair").held) == (2, 1, 3, 0)
         released = await inv.hold(sale, "jo", 1, key(), lines=(("us-10", 1),))
-        assert (await inv.release(sale, released.hold_id)).outcome is Outcome.RELEASED
+        assert (await inv.release(sale, released.hold_id, "kai")).outcome is Outcome.UNKNOWN_HOLD
+        assert (await inv.release(sale, released.hold_id, "jo")).outcome is Outcome.RELEASED
         bought = await inv.purchase(sale, "kai", 1, key(), lines=(("us-9", 1),))
         kept = await inv.cancel_order(sale, bought.order_id, restock=False)
         assert kept.outcome is Outcome.CANCELLED and kept.lines == "us-9:1"
