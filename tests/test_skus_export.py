@@ -119,7 +119,7 @@ def test_order_lines_exported_and_reconciled_per_sku(redis_node: RedisProcess, d
             assert (await inventory.purchase(plain, "solo", 2, uuid.uuid4().hex)).outcome is Outcome.SOLD
             held = await inventory.hold(sale, "holder", 2, uuid.uuid4().hex, lines=(("us-6", 1), ("us-7", 1)))
             assert held.outcome is Outcome.HELD, held
-            confirmed = await inventory.confirm(sale, held.hold_id)
+            confirmed = await inventory.confirm(sale, held.hold_id, "holder")
             assert confirmed.outcome is Outcome.CONFIRMED
             first = next(iter(sold.values()))[0]
             assert (await inventory.cancel_order(sale, first, restock=True)).outcome is Outcome.CANCELLED
@@ -150,7 +150,11 @@ def test_order_lines_exported_and_reconciled_per_sku(redis_node: RedisProcess, d
             "(SELECT sum(quantity) FROM order_lines l WHERE l.sale_id = o.sale_id AND l.order_id = o.order_id)",
             (sale,),
         ).fetchone()
+        holder = conn.execute(
+            "SELECT buyer_id FROM orders WHERE sale_id = %s AND order_id = %s", (sale, confirmed)
+        ).fetchone()
     assert bad == (0,)
+    assert holder == ("holder",)
     s = audited(snapshot(redis_node.url, sale))
     result = reconcile(redis_node.url, database, sale)
     assert result["ok"] is True, result
