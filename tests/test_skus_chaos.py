@@ -69,7 +69,7 @@ def test_redis_killed_and_restarted_during_a_rush_of_lines(
 
     async def scenario() -> tuple[Rush, dict[str, float]]:
         t: dict[str, float] = {}
-        async with Rush(s.api.url, sale, order=one_or_two_sizes(26)) as rush:
+        async with Rush(s.api.url, sale, s.api.token, order=one_or_two_sizes(26)) as rush:
             await rush.wait_for(201, 40)
             rush.phase = "down"
             t["kill"] = time.monotonic()
@@ -115,7 +115,7 @@ def test_redis_paused_during_a_rush_of_lines(
     control = redis.Redis(port=s.redis.port, socket_timeout=5)
 
     async def scenario() -> Rush:
-        async with Rush(s.api.url, sale, order=one_or_two_sizes(7)) as rush:
+        async with Rush(s.api.url, sale, s.api.token, order=one_or_two_sizes(7)) as rush:
             await rush.wait_for(201, 40)
             rush.phase = "paused"
             control.execute_command("CLIENT", "PAUSE", 5000, "WRITE")
