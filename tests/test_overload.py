@@ -50,23 +50,26 @@ def in_flight_purchases(api: Api) -> float:
     return metric(api, "flashsale_http_requests_in_progress", 'route="/sales/{sale_id}/purchases"')
 
 
-async def purchase(url: str, sale: str, body: bytes) -> httpx.Response:
+async def purchase(url: str, sale: str, body: bytes, signed: dict[str, str]) -> httpx.Response:
+    """A purchase with the raw ``body`` by the buyer whose Authorization header is ``signed``."""
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
         return await http.post(
             f"/sales/{sale}/purchases",
             content=body,
-            headers={"Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"},
+            headers={"Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json", **signed},
         )
 
 
 async def held_bodies(api: Api, sale: str, count: int) -> list[asyncio.StreamWriter]:
-    """``count`` purchases whose headers announce a body that is never sent, one after the other, each once
-    the previous one reached the app and waits there for its body."""
+    """``count`` purchases by signed-in buyers whose headers announce a body that is never sent, one after the
+    other, each once the previous one reached the app and waits there for its body."""
     writers = []
+    tokens = [api.server.token(f"slow-{i}") for i in range(count)]
     for i in range(count):
         _, writer = await asyncio.open_connection("127.0.0.1", api.server.port)
         writer.write(
             f"POST /sales/{sale}/purchases HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {tokens[i]}\r\n"
             f"Idempotency-Key: {uuid.uuid4()}\r\nContent-Length: 40\r\n\r\n{{".encode()
         )
         await writer.drain()
@@ -96,14 +99,19 @@ def test_over_budget_is_refused_at_once_and_counted(paused_stack: tuple[Api, red
     api, admin = paused_stack
     sale = api.new_sale(stock=100)
     refused_before = metric(api, "flashsale_overloaded_total")
+    # Valid bodies and bodies that validation would refuse, all from signed-in buyers: all get 503 overloaded,
+    # so nothing was parsed (and no token was what refused them).
+    bodies = [b'{"quantity":1}'] * 6 + [b"{not json", b'{"quantity":-1}']
+    held_by = [api.as_buyer(f"held-{i}") for i in range(BUDGET)]
+    late = [api.as_buyer(f"late-{i}") for i in range(len(bodies))]
 
     async def scenario() -> tuple[list[httpx.Response], list[httpx.Response], int, int, httpx.Response]:
         admin.execute_command("CLIENT", "PAUSE", 20_000, "WRITE")
-        held = [asyncio.create_task(purchase(api.url, sale, b'{"buyer_id":"held-%d"}' % i)) for i in range(BUDGET)]
+        held = [asyncio.create_task(purchase(api.url, sale, b'{"quantity":1}', signed)) for signed in held_by]
         blocked = await until_blocked(admin, BUDGET)
-        # Valid bodies and bodies that validation would refuse: both get 503 overloaded, so nothing was parsed.
-        bodies = [b'{"buyer_id":"late-%d"}' % i for i in range(6)] + [b"{not json", b'{"quantity":-1}']
-        refused = await asyncio.gather(*(purchase(api.url, sale, body) for body in bodies))
+        refused = await asyncio.gather(
+            *(purchase(api.url, sale, body, signed) for body, signed in zip(bodies, late, strict=True))
+        )
         sale_page = api.http.get(f"/sales/{sale}").status_code  # a buyer route: refused like the purchases
         live = api.http.get("/health/live").status_code
         async with httpx.AsyncClient(base_url=api.url, timeout=30) as http:
@@ -135,7 +143,7 @@ def test_clients_that_never_send_their_body_do_not_use_the_budget(paused_stack: 
         writers = await held_bodies(api, sale, BUDGET * 3)
         try:
             assert in_flight_purchases(api) == BUDGET * 3  # they all reached the app and wait for their bodies
-            return (await purchase(api.url, sale, b'{"buyer_id":"real"}')).status_code
+            return (await purchase(api.url, sale, b'{"quantity":1}', api.as_buyer("real"))).status_code
         finally:
             for writer in writers:
                 writer.close()
