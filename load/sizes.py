@@ -194,8 +194,8 @@ class SizeBuyer(common.Buyer):
         key = self.pending_key or uuid.uuid4().hex
         tally = common.RUN.tally(sale)
         units = sum(q for _, q in lines)
-        body = {"buyer_id": self.buyer_id, "lines": [{"sku": s, "quantity": q} for s, q in lines]}
-        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+        body = {"lines": [{"sku": s, "quantity": q} for s, q in lines]}
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key, **self.auth}
         with self.client.post(
             f"/sales/{sale}/purchases", json=body, headers=headers, name=PURCHASE, catch_response=True
         ) as response:
