@@ -125,7 +125,8 @@ def verify(run: common.Run, environment: Environment) -> list[str]:
                 f"(+ {unknown_units[sku]} unknown)"
             )
     if server_errors:
-        failures.append(f"sizes: {len(server_errors)} 5xx answers, first: {server_errors[0]}")
+        kinds = ", ".join(f"{n} x {kind}" for kind, n in Counter(server_errors).most_common())
+        failures.append(f"sizes: {len(server_errors)} 5xx answers to {PURCHASE}: {kinds}")
     ledger = _ledger(sale)
     checked = "not read (no LOAD_LEDGER_REDIS_URL)"
     if ledger is not None:
@@ -158,6 +159,7 @@ def verify(run: common.Run, environment: Environment) -> list[str]:
             "pair_requests_sold": sum(1 for _, lines in answered.values() if len(lines) == 2),
             "ledger_check": checked,
             "server_errors": len(server_errors),
+            "server_errors_by_kind": dict(Counter(server_errors)),
         }
     )
     return failures
@@ -201,7 +203,7 @@ class SizeBuyer(common.Buyer):
         ) as response:
             code = response.status_code
             if code >= 500:
-                server_errors.append(f"{PURCHASE}: HTTP {code}")
+                server_errors.append(f"HTTP {code} {common.problem_slug(response)}")
             if code == 201:
                 order = response.json()
                 replayed = response.headers.get("Idempotent-Replayed") == "true"
