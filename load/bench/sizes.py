@@ -3,15 +3,16 @@
 Against one API server (telemetry and INFO logs on, as compose runs it; no trace export) on its own Redis, a sale
 of 12 sizes under an all-sizes quota (stock that never runs out), interleaved rounds of wrk (one thread, 50
 connections) on: the bare reference route, a one-stock purchase, purchases of 1, 3 and 10 lines, and the
-availability read. Ratios: 3-line / 1-line purchase (target >= 0.85), availability / bare (>= 2). Then, per line
-count (1, 3, 10): the Redis commands clients send per purchase (MONITOR, target exactly 1) and Redis's own time
-per purchase script call (INFO commandstats: usec of EVALSHA over its calls during a wrk run). Writes
-load/reports/sizes-bench.json.
+availability read; every request is a signed-in buyer's (tokens minted before the load, sent in turn by wrk).
+Ratios: 3-line / 1-line purchase (target >= 0.85), availability / bare (>= 2). Then, per line count (1, 3, 10):
+the Redis commands clients send per purchase (MONITOR, target exactly 1) and Redis's own time per purchase script
+call (INFO commandstats: usec of EVALSHA over its calls during a wrk run). Writes load/reports/sizes-bench.json.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import tempfile
@@ -24,8 +25,9 @@ import httpx
 from flashsale.embedded import EmbeddedRedis
 from flashsale.local import LocalServer
 from load.bench.common import WRK_SCRIPT, wait_for_quiet_machine
-from load.bench.measuring import parse_wrk
+from load.bench.measuring import BENCH_BUYERS, parse_wrk
 from load.bench.redis_stats import client, monitor_sample
+from load.buyers import WRK_BUYERS_ENV, mint_file
 
 ROUNDS = 3
 SECONDS = 4
@@ -40,10 +42,12 @@ def lines_arg(n: int) -> str:
     return "lines=" + ",".join(f"{s}:1" for s in SIZES[:n])
 
 
-def wrk(url: str, path: str, extra: str = "") -> dict[str, Any]:
+def wrk(url: str, buyers: Path, path: str, extra: str = "") -> dict[str, Any]:
+    """One wrk run on ``path``; its requests carry the tokens of the file ``buyers`` in turn."""
     command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--timeout", "5s", "-s", str(WRK_SCRIPT), url]
     command += ["--", path, uuid.uuid4().hex[:10], *([extra] if extra else [])]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=SECONDS + 60, check=True)
+    env = {**os.environ, WRK_BUYERS_ENV: str(buyers)}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=SECONDS + 60, check=True, env=env)
     result = parse_wrk(done.stdout)
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     return result
@@ -64,7 +68,7 @@ def main() -> int:
             http = httpx.Client(
                 base_url=server.url, timeout=30.0, headers={"Authorization": f"Bearer {server.admin_token}"}
             )
-            huge = 100_000_000
+            huge = 50_000_000  # the all-sizes cap (12 x huge) stays within the API bound of 10**9 units
             sizes = {
                 "sale_id": "sizes",
                 "name": "sizes",
@@ -74,6 +78,10 @@ def main() -> int:
             for body in (sizes, {"sale_id": "plain", "name": "plain", "stock": huge * 10}):
                 r = http.post("/admin/sales", json=body)
                 assert r.status_code == 201, r.text
+            # Buyers sign in before the load (a signature costs ~1 ms, more than a request); the sales have no
+            # per-buyer limit, so each buyer buys again and again.
+            buyers = Path(tmp) / "buyers.tsv"
+            mint_file(buyers, server.env["FLASHSALE_DEMO_ISSUER_KEY"], BENCH_BUYERS, "sizes")
             routes: dict[str, tuple[str, str]] = {
                 "bare": ("/bench/bare/plain", ""),
                 "purchase_one_stock": ("/sales/plain/purchases", ""),
@@ -85,7 +93,7 @@ def main() -> int:
             for round_ in range(ROUNDS):
                 for name, (path, extra) in routes.items():
                     wait_for_quiet_machine(max_wait_s=5)
-                    result = wrk(server.url, path, extra)
+                    result = wrk(server.url, buyers, path, extra)
                     bad = {k: v for k, v in result["statuses"].items() if k not in ("200", "201")}
                     assert not bad, (name, result["statuses"])
                     runs[name].append(result["rps"])
@@ -94,10 +102,10 @@ def main() -> int:
             per_lines: dict[str, Any] = {}
             for n in LINE_COUNTS:
                 sample = monitor_sample(
-                    redis.port, "sizes", lambda n=n: wrk(server.url, "/sales/sizes/purchases", lines_arg(n))
+                    redis.port, "sizes", lambda n=n: wrk(server.url, buyers, "/sales/sizes/purchases", lines_arg(n))
                 )
                 before = evalsha_usec(redis.port)
-                timed = wrk(server.url, "/sales/sizes/purchases", lines_arg(n))
+                timed = wrk(server.url, buyers, "/sales/sizes/purchases", lines_arg(n))
                 after = evalsha_usec(redis.port)
                 calls = after[0] - before[0]
                 per_lines[str(n)] = {
