@@ -54,8 +54,14 @@ class Admission(msgspec.Struct, array_like=True, frozen=True):
 
     @property
     def spent_as(self) -> str:
-        """The admission argument of purchase.lua / hold.lua (lua/admitlib.lua): ``<room>:<place>[:w]``."""
-        return f"{self.room}:{self.position}{':w' if self.waitlist else ''}"
+        """The admission argument of purchase.lua / hold.lua (lua/admitlib.lua): ``<room>:<place>:<exp_ms>[:w]``.
+
+        The expiry travels with it because Redis, not the worker, has the last word on it: the API lets a token
+        through CLOCK_SKEW_MS past its ``exp`` (workers' clocks differ), while the admission controller hands an
+        unspent admission's unit to the next place once ``exp`` has passed by Redis time. Judged by the same clock
+        in the purchase step, a late token cannot take the unit its successor was admitted for (seen under an
+        overloaded worker: 9-13 admitted buyers of 80 answered sold out)."""
+        return f"{self.room}:{self.position}:{self.exp_ms}{':w' if self.waitlist else ''}"
 
 
 @dataclass(frozen=True)

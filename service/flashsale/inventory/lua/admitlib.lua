@@ -11,12 +11,14 @@
 -- Sale hash counters: admissions_spent (+1 per spent admission), waitlist_units (units bought or held with an
 -- admission given from the waitlist, after the sale first sold out).
 --
--- The admission argument is "" (no token came) or "<room>:<place>[:w]" (queue/tokens.py Admission.spent_as): the
--- API checked the token's signature, sale, buyer and time before the call; ":w" marks a waitlist admission.
+-- The admission argument is "" (no token came) or "<room>:<place>:<exp_ms>[:w]" (queue/tokens.py
+-- Admission.spent_as): the API checked the token's signature, sale, buyer and time (with clock skew) before the
+-- call; the expiry is judged again here by Redis time (clocklib.lua), the clock the admission controller counts
+-- no-shows by; ":w" marks a waitlist admission.
 
 -- Returns nil and what to spend ({field, waitlist}, or nil on a sale without a waiting room) when the attempt
 -- may go on, else the refusal to return:
---   {"admission_required"}  {"admission_invalid"} (a token of another room)  {"admission_used"}
+--   {"admission_required"}  {"admission_invalid"} (a token of another room)  {"admission_expired"}  {"admission_used"}
 --   {"admission_units_exceeded", units}  more units than one admission admits
 local function admission_check(sale, admissions, admission, quantity)
   local a = redis.call('HMGET', sale, 'queued', 'room', 'admission_units')
@@ -26,9 +28,12 @@ local function admission_check(sale, admissions, admission, quantity)
   if admission == '' then
     return {'admission_required'}
   end
-  local room, place, flag = string.match(admission, '^([^:]+):(%d+):?(w?)$')
+  local room, place, exp_ms, flag = string.match(admission, '^([^:]+):(%d+):(%d+):?(w?)$')
   if not room or room ~= a[2] then
     return {'admission_invalid'}
+  end
+  if redis_now_ms() >= tonumber(exp_ms) then  -- by Redis time: the controller may have given its unit away
+    return {'admission_expired'}
   end
   local field = room .. ':' .. place
   if redis.call('HEXISTS', admissions, field) == 1 then

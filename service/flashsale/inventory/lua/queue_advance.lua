@@ -19,9 +19,9 @@
 -- waitlist_from: the serving counter when the room first sold out after admitting someone: admissions of places
 -- from there on are waitlist admissions; reoffered: the units those admissions were offered.
 --
--- Admits n = min(rate x elapsed + carry, max_active - active, ceil(units / per admission) - active,
+-- Admits n = min(rate x elapsed + carry, max_active - active, ceil(units / per admission) - promised,
 -- joined - serving), n >= 0: the stock-aware cap counts units, so no more buyers hold admissions than the units
--- left can serve.
+-- left can serve; promised = min(serving - spent, admitted within the last token_ttl) never counts low.
 -- active = min(serving - spent, admitted within the last token_ttl - spent within it): admitted buyers that
 -- neither spent their admission nor let it expire. Admissions older than token_ttl count as no-shows unless
 -- spent, so abandoning buyers stop holding admission capacity once their token expired.
@@ -74,6 +74,11 @@ end
 
 local cutoff, cutoff_spent = counters_at(now_ms - ttl)
 local active = math.max(0, math.min(serving - spent, (serving - cutoff) - (spent - cutoff_spent)))
+-- The units still promised: admissions of the last TTL (they may still buy; older ones cannot, purchase.lua
+-- judges the expiry by this clock) that are unspent, counted high rather than low. `active` above subtracts every
+-- spend of the window, including spends of admissions made before it, so near sell-out it could admit more
+-- buyers than units (measured: 34-36 admitted for 30 units under an overloaded worker); the stock cap uses this.
+local promised = math.max(0, math.min(serving - spent, serving - cutoff))
 local admitted = 0
 -- A random open admits once its draw is sealed (queue_seal.lua): before that no place is known.
 local drawn = q[2] ~= 'random_at_open' or (q[13] and q[13] ~= '')
@@ -82,14 +87,14 @@ if state ~= 'closed' and opened and drawn and not paused then
   if elapsed >= tonumber(ARGV[5]) then
     local budget = rate * elapsed / 1000 + tonumber(q[15])
     local by_rate = math.floor(budget)
-    local by_units = math.ceil(math.max(0, units) / per_admission) - active
+    local by_units = math.ceil(math.max(0, units) / per_admission) - promised
     admitted = math.max(0, math.min(by_rate, max_active - active, by_units, joined - serving))
     local carry = 0
     if admitted == by_rate then
       carry = budget - by_rate
     end
     if admitted > 0 and q[17] then
-      local offered = math.min(admitted * per_admission, math.max(0, units - active * per_admission))
+      local offered = math.min(admitted * per_admission, math.max(0, units - promised * per_admission))
       redis.call('HINCRBY', conf, 'reoffered', offered)
     end
     if admitted > 0 then
