@@ -14,7 +14,7 @@ Prometheus' HTTP API:
    ``FlashSaleOversold`` alert has been evaluated on that data and is not firing;
 2. after an unsafe attack (which oversells), the alert fires for that sale only, with the audit's oversold
    units as its value;
-3. after both attacks, a short Redis pause (503s), a few late clicks and a small checkout (holds confirmed,
+3. after both attacks, a short Redis pause (503s), a few late clicks, a sale of two sizes and a small checkout (holds confirmed,
    released and left to expire), every panel query of the dashboard and its ``sale`` variable query return
    data, except the panels listed in NO_DATA_HERE (metrics of processes this stack does not run; each with
    its reason). Those queries still run: one Prometheus rejects fails the test.
@@ -200,6 +200,7 @@ class Stack:
     fault_sale: str = ""
     checkout_sale: str = ""
     queue_sale: str = ""
+    sizes_sale: str = ""
     clicked_late: bool = False
     last_activity: float = 0.0
 
@@ -321,6 +322,39 @@ class Stack:
                 assert r.status_code == 201, r.text
         self.last_activity = time.time()
         self.queue_sale = sale
+
+    def sizes(self) -> None:
+        """A sale of two sizes under one quota: one size sold out (its sell-out time has a series), a unit of the
+        other held, so every per-SKU and per-quota panel has series to show."""
+        if self.sizes_sale:
+            return
+        server = self.replicas[0]
+        sale = f"sizes-{uuid.uuid4().hex[:10]}"
+        with httpx.Client(base_url=server.url, timeout=10.0) as http:
+            created = http.post(
+                "/admin/sales",
+                headers={"Authorization": f"Bearer {server.admin_token}"},
+                json={
+                    "sale_id": sale,
+                    "name": "sizes",
+                    "items": [{"sku": "us-8", "stock": 1}, {"sku": "us-9", "stock": 3}],
+                    "quotas": [{"name": "pair", "cap": 3, "skus": ["us-8", "us-9"]}],
+                },
+            )
+            assert created.status_code == 201, created.text
+            bought = http.post(
+                f"/sales/{sale}/purchases",
+                json={"lines": [{"sku": "us-8", "quantity": 1}]},
+                headers={"Idempotency-Key": str(uuid.uuid4()), **server.buyer("sizes-buyer")},
+            )
+            held = http.post(
+                f"/sales/{sale}/holds",
+                json={"lines": [{"sku": "us-9", "quantity": 1}]},
+                headers={"Idempotency-Key": str(uuid.uuid4()), **server.buyer("sizes-holder")},
+            )
+            assert (bought.status_code, held.status_code) == (201, 201), (bought.text, held.text)
+        self.last_activity = time.time()
+        self.sizes_sale = sale
 
     def checkout(self) -> None:
         """Holds on a sale with a 1 s hold TTL: one confirmed, one released, the others left to expire.
@@ -575,6 +609,7 @@ def test_every_dashboard_query_returns_data(stack: Stack) -> None:
     attacked = {path: stack.attack(path)["sale_id"] for path in ("safe", "unsafe")}
     stack.fault()
     stack.queue()
+    stack.sizes()
     stack.checkout()
     stack.late_clicks()
     dashboard = json.loads(DASHBOARD.read_text())

@@ -64,21 +64,24 @@ def test_hold_ids_tickets_and_keys_reach_the_logs_as_digests_only(redis_server: 
     api = Api(server)
     try:
         sale = api.new_sale(stock=5)
-        hold = api.http.post(f"/sales/{sale}/holds", json={"buyer_id": "h1"}, headers={"Idempotency-Key": "key-hold-1"})
+        hold = api.http.post(
+            f"/sales/{sale}/holds", json={}, headers={"Idempotency-Key": "key-hold-1", **api.as_buyer("h1")}
+        )
         assert hold.status_code == 201, hold.text
         hold_id = hold.json()["hold_id"]
-        assert api.http.post(f"/sales/{sale}/holds/{hold_id}/confirm").status_code == 201
+        assert api.http.post(f"/sales/{sale}/holds/{hold_id}/confirm", headers=api.as_buyer("h1")).status_code == 201
         other = api.http.post(
-            f"/sales/{sale}/holds", json={"buyer_id": "h2"}, headers={"Idempotency-Key": "key-hold-2"}
+            f"/sales/{sale}/holds", json={}, headers={"Idempotency-Key": "key-hold-2", **api.as_buyer("h2")}
         )
         released = other.json()["hold_id"]
-        assert api.http.delete(f"/sales/{sale}/holds/{released}").status_code == 204
+        assert api.http.delete(f"/sales/{sale}/holds/{released}", headers=api.as_buyer("h2")).status_code == 204
         queued = api.new_sale(stock=5, limit=1, queue={"mode": "fifo"})
         joined = api.http.post(
-            f"/sales/{queued}/queue", json={"buyer_id": "q1"}, headers={"Idempotency-Key": "key-join-1"}
+            f"/sales/{queued}/queue", headers={"Idempotency-Key": "key-join-1", **api.as_buyer("q1")}
         )
         ticket = joined.json()["ticket"]
-        assert api.http.get(joined.headers["Location"]).status_code == 200
+        assert joined.status_code == 201, joined.text
+        assert api.http.get(joined.headers["Location"], headers=api.as_buyer("q1")).status_code == 200
     finally:
         api.http.close()
         server.stop()

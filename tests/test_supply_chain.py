@@ -320,6 +320,7 @@ def test_the_image_serves_with_a_redis_url(
         tmp_path,
         FLASHSALE_REDIS_URL=redis_server.url,
         FLASHSALE_ADMIN_TOKEN="image-test-" + "x1y2z3w4" * 4,
+        FLASHSALE_ADMISSION_KEY="image-admission-" + "k9m8n7p6" * 4,
         FLASHSALE_PORT=str(port),
         FLASHSALE_LOG_LEVEL="WARNING",
         FLASHSALE_OIDC_ISSUER=oidc_provider.issuer,
@@ -347,8 +348,9 @@ def test_the_image_serves_with_a_redis_url(
                 time.sleep(0.1)
         assert status == 200, log.read_text()
     finally:
-        os.killpg(process.pid, 15)
-        process.wait(timeout=20)
+        if process.poll() is None:
+            os.killpg(process.pid, 15)
+            process.wait(timeout=20)
 
 
 # --- the audit ----------------------------------------------------------------------------------------------
