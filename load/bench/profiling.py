@@ -70,7 +70,7 @@ INCLUSIVE: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("    parameters: path, header, validation (litestar/_kwargs)", lambda f: "(litestar/_kwargs/" in f),
     ("    the purchase handler (PurchaseController.purchase)", lambda f: f.startswith("PurchaseController.purchase (")),
     ("      body decode (decode_purchase, msgspec)", lambda f: f.startswith("decode_purchase (")),
-    ("      Inventory.purchase (deadline + script call)", lambda f: f.startswith("Inventory.purchase (")),
+    ("      Inventory.purchase (deadline + script call)", lambda f: ".purchase (flashsale/inventory/" in f),
     ("        asyncio.timeout (the Redis deadline)", lambda f: "(asyncio/timeouts.py" in f),
     ("        redis-py (pool, pack, send, parse)", lambda f: "(redis/" in f),
     (

@@ -1,7 +1,10 @@
 """What each Lua script answers, decoded: exactly one function per script reply, next to the result types.
 
-The reply shapes are written in each script's header (lua/*.lua); these functions are the only Python code
-that reads them. They are pure: anything stateful done with a reply (the sold-out memo) stays in the engine.
+The decoder of ``<script>.lua`` is ``<script>_reply``. The reply shapes are written in each script's header
+(lua/*.lua), which names its decoder; these functions are the only Python code that reads them. Scripts that
+answer a bare 0/1 or an id (create_sale, close_sale, retire_sale, queue_create, queue_pause, queue_seal) are read
+by the one engine method that calls them, named in their header. The decoders are pure: anything stateful done
+with a reply (the sold-out memo) stays in the engine.
 """
 
 from __future__ import annotations
@@ -224,7 +227,7 @@ def _line_sku(lines: str, line: int) -> str:
     return decoded[line][0] if 0 <= line < len(decoded) else ""
 
 
-def decode_repair(reply: list[Any]) -> RepairResult | None:
+def repair_reply(reply: list[Any]) -> RepairResult | None:
     """``repair.lua``: None for an unknown sale."""
     if reply[0] == Outcome.UNKNOWN_SALE:
         return None
@@ -237,7 +240,7 @@ def decode_repair(reply: list[Any]) -> RepairResult | None:
     )
 
 
-def decode_purchase(reply: list[Any], buyer_id: str, quantity: int, lines: str = "") -> PurchaseResult:
+def purchase_reply(reply: list[Any], buyer_id: str, quantity: int, lines: str = "") -> PurchaseResult:
     """lua/purchase.lua's reply (``lines``: the request's lines text)."""
     outcome = Outcome(reply[0])
     if outcome is Outcome.SOLD:
@@ -273,7 +276,7 @@ def decode_purchase(reply: list[Any], buyer_id: str, quantity: int, lines: str =
     return PurchaseResult(outcome)
 
 
-def decode_hold(reply: list[Any], buyer_id: str, quantity: int, lines: str = "") -> HoldResult:
+def hold_reply(reply: list[Any], buyer_id: str, quantity: int, lines: str = "") -> HoldResult:
     """lua/hold.lua's reply (``lines``: the request's lines text)."""
     outcome = Outcome(reply[0])
     if outcome is Outcome.HELD:
@@ -320,7 +323,7 @@ def decode_hold(reply: list[Any], buyer_id: str, quantity: int, lines: str = "")
     return HoldResult(outcome)
 
 
-def decode_confirm(reply: list[Any], hold_id: str) -> HoldResult:
+def confirm_reply(reply: list[Any], hold_id: str) -> HoldResult:
     """lua/confirm.lua's reply."""
     outcome = Outcome(reply[0])
     if outcome is Outcome.CONFIRMED or outcome is Outcome.REPLAYED:
@@ -341,7 +344,7 @@ def decode_confirm(reply: list[Any], hold_id: str) -> HoldResult:
     return HoldResult(outcome, hold_id)
 
 
-def decode_release(reply: list[Any], hold_id: str) -> HoldResult:
+def release_reply(reply: list[Any], hold_id: str) -> HoldResult:
     """lua/release.lua's reply."""
     outcome = Outcome(reply[0])
     if outcome is Outcome.RELEASED or outcome is Outcome.HOLD_RELEASED:
@@ -353,7 +356,7 @@ def decode_release(reply: list[Any], hold_id: str) -> HoldResult:
     return HoldResult(outcome, hold_id)
 
 
-def decode_read_hold(reply: list[Any], hold_id: str) -> HoldResult:
+def read_hold_reply(reply: list[Any], hold_id: str) -> HoldResult:
     """lua/read_hold.lua's reply."""
     outcome = Outcome(reply[0])
     if outcome is Outcome.FOUND:
@@ -370,7 +373,7 @@ def decode_read_hold(reply: list[Any], hold_id: str) -> HoldResult:
     return HoldResult(outcome, hold_id)
 
 
-def decode_cancel(reply: list[Any], order_id: str) -> CancelResult:
+def cancel_order_reply(reply: list[Any], order_id: str) -> CancelResult:
     """lua/cancel_order.lua's reply."""
     outcome = Outcome(reply[0])
     if outcome is Outcome.CANCELLED or outcome is Outcome.REPLAYED:
@@ -380,7 +383,7 @@ def decode_cancel(reply: list[Any], order_id: str) -> CancelResult:
     return CancelResult(outcome, order_id)
 
 
-def decode_restock(reply: Any) -> int | None:
+def restock_reply(reply: Any) -> int | None:
     """lua/restock.lua's reply: the new remaining stock (of the SKU restocked, on a sale with SKUs), None for an
     unknown sale, -1 when the SKU is not one of the sale's (or the sale's kind and the request's disagree)."""
     value = int(reply)
@@ -389,12 +392,12 @@ def decode_restock(reply: Any) -> int | None:
     return -1 if value == -2 else value
 
 
-def decode_reap(reply: list[Any]) -> tuple[int, int]:
+def reap_reply(reply: list[Any]) -> tuple[int, int]:
     """lua/reap.lua's reply: (units reclaimed, live holds left)."""
     return int(reply[0]), int(reply[1])
 
 
-def decode_sale(sale_id: str, reply: list[Any]) -> SaleSnapshot | None:
+def read_sale_reply(sale_id: str, reply: list[Any]) -> SaleSnapshot | None:
     """lua/read_sale.lua's reply."""
     if not reply:
         return None
@@ -454,7 +457,7 @@ class JoinResult:
     """The room's cap on places (queue_full)."""
 
 
-def decode_join(reply: list[Any]) -> JoinResult:
+def queue_join_reply(reply: list[Any]) -> JoinResult:
     """lua/queue_join.lua's reply."""
     outcome = Outcome(reply[0])
     if outcome is Outcome.JOINED or outcome is Outcome.REPLAYED:
@@ -512,7 +515,7 @@ class QueueSnapshot:
     """Units bought or held with waitlist admissions."""
 
 
-def decode_queue_advance(reply: list[Any]) -> QueueSnapshot | None:
+def queue_advance_reply(reply: list[Any]) -> QueueSnapshot | None:
     """lua/queue_advance.lua's reply."""
     if not reply:
         return None
@@ -569,7 +572,7 @@ class OrderView:
     """The order's lines text ("" for a one-stock order)."""
 
 
-def decode_orders(reply: list[Any]) -> list[OrderView] | None:
+def read_orders_reply(reply: list[Any]) -> list[OrderView] | None:
     """lua/read_orders.lua's reply: None for an unknown sale; the caller's orders found (another buyer's never)."""
     if reply[0] == Outcome.UNKNOWN_SALE:
         return None

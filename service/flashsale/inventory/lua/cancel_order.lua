@@ -7,7 +7,7 @@
 --         re-applied after a failover is found under its original id)
 -- ARGV[1] order id (a stream id, checked by the caller)   ARGV[2] restock: "1" or "0"
 --
--- Returns (decoded by replies.decode_cancel):
+-- Returns (decoded by replies.cancel_order_reply):
 --   {"cancelled", cancel_id, created_ms, buyer, quantity, restock, lines}
 --   {"replayed", cancel_id, created_ms, buyer, quantity, restock, lines}   cancelled before: the first
 --                                                   cancellation, whatever `restock` this call asked for

@@ -2,7 +2,7 @@
 --
 -- KEYS[1] sale hash fs:{<sale>}:sale
 --
--- Returns 1 when closed, 0 when the sale does not exist.
+-- Returns 1 when closed, 0 when the sale does not exist (read by Administration.close_sale, admin.py).
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end

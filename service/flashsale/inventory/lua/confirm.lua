@@ -4,7 +4,7 @@
 -- ARGV[1] hold id   ARGV[2] payment_ref ("" for none)   ARGV[3] the caller (buyer id): another buyer's hold is
 -- "unknown_hold"   KEYS[6] the buyer's orders  fs:{<sale>}:buyer-orders:<buyer digest>  (the order id is appended)
 --
--- Returns (decoded by replies.decode_confirm):
+-- Returns (decoded by replies.confirm_reply):
 --   {"confirmed", order_id, created_ms, buyer, quantity, lines}
 --   {"replayed", order_id, created_ms, buyer, quantity, lines}   confirmed before: the same order
 --   {"hold_expired", expires_ms}   {"hold_released"}   {"unknown_hold"}   {"unknown_sale"}

@@ -11,7 +11,7 @@
 -- then how many quotas m; then m times: name, cap, "<sku>,<sku>,..." (inventory/skus.py checked them all:
 -- distinct names, known SKUs, bounded counts). The fields written are listed in skulib.lua.
 --
--- Returns 1 when created, 0 when the sale already exists.
+-- Returns 1 when created, 0 when the sale already exists (read by Administration.create_sale, admin.py).
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end

@@ -26,7 +26,7 @@
 -- neither spent their admission nor let it expire. Admissions older than token_ttl count as no-shows unless
 -- spent, so abandoning buyers stop holding admission capacity once their token expired.
 --
--- Returns {} without a waiting room, else (decoded by replies.decode_queue_advance):
+-- Returns {} without a waiting room, else (decoded by replies.queue_advance_reply):
 --   {now_ms, state, active, no_shows, admitted_now, {ms1, serving1, ms2, serving2, ...}, {field1, value1, ...}}
 --   state: the room's state after this step; no_shows: admissions older than token_ttl that were not spent (a
 --   lower bound); then the admission steps later than ARGV[4], and the queue hash's fields (queuelib.lua).

@@ -9,7 +9,8 @@
 -- ARGV[12] max_places: places the room gives at most  ARGV[13] salt: 16 random bytes (hex) the buyer digests
 --          of this room are keyed with (queue/joinlog.py)
 --
--- Returns the room id in effect: ARGV[8] when created, else the existing room's (left untouched).
+-- Returns the room id in effect: ARGV[8] when created, else the existing room's (left untouched); read by
+-- Administration._create_room (admin.py).
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.call('HGET', KEYS[1], 'room') or ''
 end

@@ -6,7 +6,7 @@
 --         buyer id in the published join log)
 -- ARGV[2] the room id the caller's ticket will name ("": any)
 --
--- Returns (Outcome values, inventory/outcomes.py; decoded by replies.decode_join):
+-- Returns (Outcome values, inventory/outcomes.py; decoded by replies.queue_join_reply):
 --   {"joined", index}     a new place: join index `index` (0-based, arrival order)
 --   {"replayed", index}   this buyer has a place already: the same place
 --   {"unknown_sale"}  no waiting room   {"room_changed"}  the sale's room is another one than ARGV[2]

@@ -6,7 +6,8 @@
 -- ARGV[4] seed: HMAC-SHA256(key=reveal, message=root) (hex), the permutation's key (queue/fair.py)
 --
 -- Returns 1 when sealed now, 0 when the room is not open yet, the pre-queue differs, or it was sealed before
--- (by another worker: the first one wins, every later one computed the same values anyway).
+-- (by another worker: the first one wins, every later one computed the same values anyway). Read by
+-- WaitingRoom.seal_room (room.py).
 local q = redis.call('HMGET', KEYS[1], 'opened', 'pre_count', 'seed')
 if q[1] ~= '1' or q[2] ~= ARGV[1] or (q[3] and q[3] ~= '') then
   return 0

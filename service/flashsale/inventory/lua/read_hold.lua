@@ -3,7 +3,7 @@
 -- KEYS[1] sale hash  KEYS[2] buyers  KEYS[3] holds  KEYS[4] expiry
 -- ARGV[1] hold id   ARGV[2] the caller (buyer id): another buyer's hold is "unknown_hold"
 --
--- Returns (decoded by replies.decode_read_hold):
+-- Returns (decoded by replies.read_hold_reply):
 --   {"found", state, buyer, quantity, expires_ms, order_id, lines}   state: held | confirmed | released | expired
 --   {"unknown_hold"}  {"unknown_sale"}
 -- A live hold past its expiry is expired here (units back on sale), so the state read is the state a confirm

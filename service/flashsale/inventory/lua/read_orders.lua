@@ -7,8 +7,8 @@
 -- ARGV[1] the caller (buyer id)   ARGV[2] one order id, or "" for the caller's orders   ARGV[3] at most this many
 --         (the newest)
 --
--- Returns {"unknown_sale"}, or {"orders", n, then per order: order_id, buyer, quantity, created_ms, cancelled 0|1,
--- lines ("" for a one-stock order; skulib.lua's lines text)}.
+-- Returns (decoded by replies.read_orders_reply) {"unknown_sale"}, or {"orders", n, then per order: order_id,
+-- buyer, quantity, created_ms, cancelled 0|1, lines ("" for a one-stock order; skulib.lua's lines text)}.
 -- An order of another buyer is left out exactly as one that does not exist: the caller cannot tell them apart.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'unknown_sale'}

@@ -5,7 +5,7 @@
 -- ARGV[1] how many expired holds to reclaim first, at most (so `remaining` is what a new hold can get)
 -- ARGV[2] "1" to also sum the units of live holds (the audit: O(live holds)), else "0"
 --
--- Returns {} when the sale does not exist, else (decoded by replies.decode_sale)
+-- Returns {} when the sale does not exist, else (decoded by replies.read_sale_reply)
 --   {now_ms, ledger_length, live_holds, live_held_units or -1, live_lines, field1, value1, field2, value2, ...}
 --   live_holds: holds in the expiry set; live_lines: the live holds' units per SKU, as lines text
 --   ("<sku>:<units>,...", skulib.lua; "" without the audit or for a one-stock sale); the rest is the sale

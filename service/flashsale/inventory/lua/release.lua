@@ -4,7 +4,7 @@
 -- KEYS[1] sale hash  KEYS[2] buyers  KEYS[3] holds  KEYS[4] expiry
 -- ARGV[1] hold id   ARGV[2] the caller (buyer id): another buyer's hold is "unknown_hold"
 --
--- Returns (decoded by replies.decode_release):
+-- Returns (decoded by replies.release_reply):
 --   {"released"}                     this call released it
 --   {"hold_released"}                released before (nothing changes)
 --   {"hold_expired", expires_ms}     expired before or at this call (units back on sale; nothing else changes)

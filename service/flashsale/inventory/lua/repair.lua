@@ -8,7 +8,8 @@
 --   ("" for none), record TTL in seconds (0: write no record, its time is over), lines ("" for a one-stock order;
 --   else skulib.lua's text: every line's units are taken again from its SKU and quotas)
 --
--- Returns {"unknown_sale"} or {"repaired", restored, present, key_reused, remaining, id1, id2, ...}:
+-- Returns (decoded by replies.repair_reply) {"unknown_sale"} or
+--   {"repaired", restored, present, key_reused, remaining, id1, id2, ...}:
 --   restored: orders re-applied now (stock decremented again, ledger entry appended, record written)
 --   present: orders the ledger already has (their own id, or a copy from an earlier repair): left alone
 --   key_reused: restored orders whose Idempotency-Key meanwhile bought another order (record left as is)

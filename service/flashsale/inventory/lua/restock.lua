@@ -4,7 +4,7 @@
 -- KEYS[1] sale hash fs:{<sale>}:sale
 -- ARGV[1] units to add (> 0)   ARGV[2] the SKU to restock: "" on a one-stock sale (required on a sale with SKUs)
 --
--- Returns (decoded by replies.decode_restock) the new remaining stock of the sale (of the SKU when one is named),
+-- Returns (decoded by replies.restock_reply) the new remaining stock of the sale (of the SKU when one is named),
 -- -1 when the sale does not exist, -2 when the SKU is not one of the sale's (or a one-stock sale got a SKU, or a
 -- sale with SKUs got none).
 if redis.call('EXISTS', KEYS[1]) == 0 then

@@ -6,6 +6,7 @@
 --
 -- Returns 1 when the sale hash and its holds are deleted (no purchase, hold or confirm can append to the ledger
 -- any more; the caller deletes the rest), 0 when the ledger length differs (nothing changed), -1 for no sale.
+-- Read by Administration.delete_sale (admin.py).
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -1
 end
