@@ -1,4 +1,4 @@
-"""The ``flashsale export``, ``flashsale db upgrade`` and ``flashsale reconcile`` commands (click, as cli.py)."""
+"""The order commands: ``flashsale export``, ``flashsale db upgrade`` and ``flashsale reconcile``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import click
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from flashsale.cli.options import RunFailed
 from flashsale.inventory.connection import no_retry
 from flashsale.settings import Settings
 
@@ -24,14 +25,8 @@ START_RETRY_S = 60.0
 ENV_HELP = "Reads FLASHSALE_DATABASE_URL and FLASHSALE_REDIS_URL (README: Settings)."
 
 
-class Failed(click.ClickException):
-    """A one-line failure while running (exit 1)."""
-
-    exit_code = 1
-
-
 class NoSuchSale(click.ClickException):
-    """``reconcile`` of a sale Redis does not know (exit 2, as before the move to click)."""
+    """``reconcile`` of a sale Redis does not know (exit 2: the caller named it)."""
 
     exit_code = 2
 
@@ -87,7 +82,7 @@ def _upgrade_with_retry(url: str) -> None:
             return
         except (OSError, ConnectionError) as exc:
             if time.monotonic() >= deadline:
-                raise Failed(f"PostgreSQL at {masked(url)} unreachable: {exc}") from exc
+                raise RunFailed(f"PostgreSQL at {masked(url)} unreachable: {exc}") from exc
             print(f"flashsale: waiting for PostgreSQL ({type(exc).__name__})", file=sys.stderr)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
@@ -202,16 +197,10 @@ def reconcile(sale_id: str, repair: bool) -> int:
     try:
         out = asyncio.run(go())
     except Unavailable as exc:
-        raise Failed(f"Redis unavailable ({exc.kind}: {exc})") from exc
+        raise RunFailed(f"Redis unavailable ({exc.kind}: {exc})") from exc
     except (OSError, ConnectionError) as exc:
-        raise Failed(f"reconcile failed: {type(exc).__name__}: {exc}") from exc
+        raise RunFailed(f"reconcile failed: {type(exc).__name__}: {exc}") from exc
     if out is None:
         raise NoSuchSale(f"no sale {sale_id!r}")
     click.echo(json.dumps(out[1], indent=2))
     return 0 if out[0] else 1
-
-
-def add_commands(group: click.Group) -> None:
-    group.add_command(export)
-    group.add_command(db)
-    group.add_command(reconcile)
