@@ -1,6 +1,6 @@
 """``flashsale attack --bots N``: bot accounts with many connections against humans with one, twice.
 
-Issue 17 asks whether the waiting room takes away the bots' edge. A bot operator runs B accounts and gives each
+The question: does the waiting room take away the bots' edge? A bot operator runs B accounts and gives each
 many connections that fire at the open; a human has one account and one connection. Every account may buy one
 unit (``per_buyer_limit`` 1), so the only edge a bot has is arriving first more often. The run measures the
 share of units each side took:

@@ -64,12 +64,12 @@ def connect(settings: Settings, url: str | None = None) -> Any:
 async def warm_pool(client: Any, count: int) -> int:
     """Open ``count`` pooled connections now (then return them to the pool); returns how many opened.
 
-    The pool opens connections lazily, so a drop's first burst used to open them all at once: each a TCP
+    The pool opens connections lazily, so a cold pool opens them all during a drop's first burst: each a TCP
     connect (host resolved in the default thread pool), HELLO and two CLIENT SETINFO (redis-py reads its own
-    version from the package metadata for each). py-spy on the worker during ``flashsale attack`` (500 buyers,
-    cold pool) put 30 % of its busy samples in ``BlockingConnectionPool.get_connection``, and the burst's
-    attempts waited past the deadline (503) behind it. Opening them at start-up moves that cost out of the
-    rush. Failures are ignored: the pool opens what it lacks later, as before.
+    version from the package metadata for each). With a cold pool, py-spy on the worker during ``flashsale
+    attack`` (500 buyers) puts 30 % of its busy samples in ``BlockingConnectionPool.get_connection``, and the
+    burst's attempts wait past the deadline (503) behind it. Opening them at start-up moves that cost out of
+    the rush. Failures are ignored: the pool opens what it lacks when it needs it.
     """
     if count <= 0:
         return 0

@@ -12,7 +12,7 @@ restock through another worker is seen at most ``ttl_s`` late, and stale memory 
 with more than ``max_orders`` orders are never memoised (memory bound); they always ask Redis.
 
 Holds: the memo is filled only when Redis answered "sold out" with no unit held (a live hold may expire and
-put its units back, which only a script run can see), and it never answers a hold or a confirm (engine.py).
+put its units back, which only a script run can see), and it never answers a hold or a confirm (buyer.py).
 Ledger entries without an Idempotency-Key (confirmed holds, cancellations) are counted but not indexed.
 
 Sales with SKUs: the memo works per SKU. Redis's "sold out" names the line whose SKU (or one of whose quotas)

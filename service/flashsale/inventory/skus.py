@@ -4,7 +4,7 @@ A sale is a set of SKUs (sizes, colours, ticket tiers), each with its own stock 
 limit, plus optional quotas: named caps over a set of SKUs (all sizes together 300 while the sizes add up to
 400; a VIP tier capped across two ticket types). The sale's own per-buyer limit counts units across every SKU.
 A sale created with one ``stock`` has one implicit SKU, ``default``, and none of the SKU fields in Redis: every
-script takes the path it took before SKUs existed (lua/skulib.lua lists the fields of a sale with SKUs).
+script takes its one-stock path, which reads no SKU field (lua/skulib.lua lists the fields of a sale with SKUs).
 
 Lines travel as one text, ``"<sku>:<quantity>,<sku>:<quantity>"``: the purchase and hold scripts' argument, the
 ledger entry's ``lines`` field, the hold and idempotency records' last field and the audit's live units. It is
