@@ -1,8 +1,9 @@
 """What every part of the engine shares: the client, the scripts, the deadline and the sold-out memo.
 
-``engine.Inventory`` is this core plus its three families of operations (buyer.py, room.py, admin.py); each
-family reaches Redis only through ``_run`` (a script, on the buyer path's deadline) or ``_call`` (anything else,
-on the longer deadline of reads and administration).
+``engine.Inventory`` is this core plus its three families of operations (buyer.py, room.py, admin.py). Every
+Redis call they make runs under the one ``Deadline``: ``_run`` for a script on the buyer path's deadline,
+``_call`` for anything else on the longer deadline of reads and administration (the SCAN iteration of
+``delete_sale``, an admin-only loop, excepted).
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ T = TypeVar("T")
 
 RECLAIM_PER_CALL = 16
 """Expired holds a hold, purchase or sale read reclaims at most, before its own work (O(log n) each)."""
-SLOW_DEADLINE_FACTOR = 4
-"""Reads and administration may take this many buyer-path deadlines: they scan, page or write several keys."""
 
 
 class EngineCore:
@@ -32,13 +31,10 @@ class EngineCore:
         self.settings = settings
         self.scripts = scripts or Scripts.load()
         self._deadline = Deadline(client, settings.redis_timeout_s)
-        self._slow_s = settings.redis_timeout_s * SLOW_DEADLINE_FACTOR
         self._ttl = str(settings.idempotency_ttl_s)
         self._reclaim = str(RECLAIM_PER_CALL)
         self.memo = (
-            SoldOutMemo(client, settings.soldout_cache_ms / 1000, settings.redis_timeout_s)
-            if settings.soldout_cache_ms
-            else None
+            SoldOutMemo(client, settings.soldout_cache_ms / 1000, self._deadline) if settings.soldout_cache_ms else None
         )
         self._replication = (
             Replication(client, settings.replicas, settings.replica_timeout_ms)
@@ -66,7 +62,7 @@ class EngineCore:
 
     def _call(self, call: Awaitable[T]) -> Awaitable[T]:
         """Any Redis call off the buyer path, with the longer deadline of reads and administration."""
-        return self._deadline.run(call, self._slow_s)
+        return self._deadline.run(call, self._deadline.slow_seconds)
 
     def _forget(self, sale_id: str) -> None:
         """Drop what the sold-out memo trusts about a sale whose stock just changed outside a purchase."""

@@ -72,19 +72,25 @@ def classify(exc: BaseException) -> Unavailable:
     return Unavailable("script", f"Redis error: {type(exc).__name__}")
 
 
+SLOW_DEADLINE_FACTOR = 4
+"""Reads and administration may take this many buyer-path deadlines: they scan, page or write several keys."""
+
+
 class Deadline:
     """Runs a Redis call under ``asyncio.timeout`` and turns any Redis failure into ``Unavailable``.
 
-    ``seconds`` is the buyer path's deadline (FLASHSALE_REDIS_TIMEOUT_S); reads and administration pass their
-    own, longer one.
+    ``seconds`` is the buyer path's deadline (FLASHSALE_REDIS_TIMEOUT_S); reads and administration pass
+    ``slow_seconds``, SLOW_DEADLINE_FACTOR times as long.
     """
 
     def __init__(self, client: Any, seconds: float) -> None:
         self.client = client
         self.seconds = seconds
+        self.slow_seconds = seconds * SLOW_DEADLINE_FACTOR
 
     async def run(self, call: Awaitable[T], seconds: float | None = None) -> T:
-        """Await ``call`` (one Redis call, or a few that make one step) within ``seconds``."""
+        """Await ``call`` (one Redis call, or a few that make one step) within ``seconds`` (default: the buyer
+        path's deadline)."""
         try:
             async with asyncio.timeout(self.seconds if seconds is None else seconds):
                 return await call

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from flashsale.inventory.deadline import Deadline
 from flashsale.inventory.keys import sale_keys
 from flashsale.inventory.outcomes import Outcome
 from flashsale.inventory.records import OrderRecord
@@ -66,10 +67,10 @@ MemoHit = tuple[Outcome, OrderRecord | None, int, str, SoldOut | None]
 
 
 class SoldOutMemo:
-    def __init__(self, client: Any, ttl_s: float, deadline_s: float, max_orders: int = 100_000) -> None:
+    def __init__(self, client: Any, ttl_s: float, deadline: Deadline, max_orders: int = 100_000) -> None:
         self.client = client
         self.ttl_s = ttl_s
-        self.deadline_s = deadline_s
+        self.deadline = deadline
         self.max_orders = max_orders
         self._sales: dict[str, _Ledger] = {}
 
@@ -122,8 +123,8 @@ class SoldOutMemo:
         try:
             while ledger.entries < orders:
                 start = "-" if ledger.last_id == "-" else "(" + ledger.last_id
-                async with asyncio.timeout(self.deadline_s * 4):
-                    page = await self.client.xrange(stream, min=start, max="+", count=LEDGER_PAGE)
+                read = self.client.xrange(stream, min=start, max="+", count=LEDGER_PAGE)
+                page = await self.deadline.run(read, self.deadline.slow_seconds)
                 if not page:
                     break
                 for entry_id, entry in page:

@@ -5,6 +5,9 @@ The decoder of ``<script>.lua`` is ``<script>_reply``. The reply shapes are writ
 answer a bare 0/1 or an id (create_sale, close_sale, retire_sale, queue_create, queue_pause, queue_seal) are read
 by the one engine method that calls them, named in their header. The decoders are pure: anything stateful done
 with a reply (the sold-out memo) stays in the engine.
+
+The file is longer than the others on purpose: every reply format the Python side reads is in this one place,
+each next to its result type, so a change to a script's reply is a change to one file here.
 """
 
 from __future__ import annotations
