@@ -7,14 +7,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
-from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, Parameter
 
 from flashsale.identity.claims import GROUP_PATTERN
-from flashsale.inventory import HOLD_ID_PATTERN, ORDER_ID_PATTERN, SALE_ID_PATTERN, Inventory
+from flashsale.inventory import HOLD_ID_PATTERN, ORDER_ID_PATTERN, SALE_ID_PATTERN
 from flashsale.inventory.skus import MAX_LINES, MAX_QUOTAS, MAX_SKUS, SKU_PATTERN
-from flashsale.orders.db import OrderStore
-from flashsale.telemetry import Recorder
 from flashsale.timefmt import format_ms
 
 MAX_QUANTITY = 1000
@@ -537,8 +534,3 @@ IdempotencyKey = Annotated[
         ),
     ),
 ]
-InventoryDep = NamedDependency[Inventory]
-"""Provided once in ``create_app``; the hot routes read app state instead (see ``purchases``)."""
-RecorderDep = NamedDependency[Recorder]
-OrderStoreDep = NamedDependency[OrderStore | None]
-"""The PostgreSQL order store, None while FLASHSALE_DATABASE_URL is unset."""

@@ -42,7 +42,7 @@ RESTART_EVERY_S = 5.0
 """At most one restart of a dead exporter process per this many seconds."""
 
 SpanRecord = tuple[str, int, int, int, int, int, int, str, str, str, int, int, str, Any]
-"""(operation, trace_id_high, trace_id_low, span_id, parent_span_id, start_ns, end_ns, sale, path, outcome,
+"""(operation, trace_id_high, trace_id_low, span_id, parent_span_id, start_ns, end_ns, sale, kind, outcome,
 quantity, redis_ns, error, extra): the wire format between the worker and the exporter process, packed once
 here and unpacked once in ``exporter.py``. The 128-bit trace id travels as two 64-bit halves (msgpack integers
 stop at 64 bits); ``parent_span_id`` 0 means a root span; ``error`` "" means none; ``extra`` is None or a dict
