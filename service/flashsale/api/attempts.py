@@ -134,7 +134,7 @@ def over_rate(
     return p.rate_limited_response(limiter, f"too many {what} for this buyer; retry after Retry-After", instance)
 
 
-def admission(request: Request[Any, Any, Any], sale_id: str, buyer_id: str) -> tuple[str, Outcome | None]:
+def check_admission_token(request: Request[Any, Any, Any], sale_id: str, buyer_id: str) -> tuple[str, Outcome | None]:
     """The request's admission token as the purchase or hold step spends it (``<room>:<place>[:w]``), checked
     without Redis: ("", None) when none came (the Lua step refuses it if the sale has a waiting room), ("", reason)
     when it is refused here. Its room is checked by the Lua step (lua/admitlib.lua)."""
@@ -158,8 +158,8 @@ def admission_refused(
     instance: str,
     **fields: Any,
 ) -> Response[Any]:
-    """An admission token refused before Redis (``admission``): the attempt recorded with that outcome, and its
-    problem answered."""
+    """An admission token refused before Redis (``check_admission_token``): the attempt recorded with that
+    outcome, and its problem answered."""
     decided(request.app.state.recorder, kind, sale_id, outcome, request.scope, quantity, **fields)
     return p.problem_response(p.BY_OUTCOME[outcome], outcome.value, instance)
 

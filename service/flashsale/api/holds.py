@@ -29,10 +29,10 @@ from flashsale.api.attempts import (
     REPLAYED_HEADERS,
     STEPS,
     PurchaseOperation,
-    admission,
     admission_refused,
     attempt_buyer,
     attempt_responses,
+    check_admission_token,
     decode_purchase,
     line_refused,
     lines_view,
@@ -242,7 +242,7 @@ class HoldController(Controller):
         if limited is not None:
             return limited
         digest = key_digest(idempotency_key)
-        jti, refused = admission(request, sale_id, buyer.id)
+        spent_as, refused = check_admission_token(request, sale_id, buyer.id)
         if refused is not None:
             return admission_refused(
                 request, HOLD, sale_id, data.quantity, refused, instance, buyer_id=buyer.id, key_digest=digest
@@ -253,7 +253,9 @@ class HoldController(Controller):
             HOLD,
             sale_id,
             data.quantity,
-            lambda: inventory.hold(sale_id, buyer.id, data.quantity, idempotency_key, jti, buyer.facts, data.lines),
+            lambda: inventory.hold(
+                sale_id, buyer.id, data.quantity, idempotency_key, spent_as, buyer.facts, data.lines
+            ),
             _hold_answer(sale_id, instance),
             instance,
             request.scope,

@@ -18,10 +18,10 @@ from flashsale.api.attempts import (
     SAFE,
     UNSAFE,
     PurchaseOperation,
-    admission,
     admission_refused,
     attempt_buyer,
     attempt_responses,
+    check_admission_token,
     decode_purchase,
     line_refused,
     lines_view,
@@ -87,7 +87,7 @@ async def purchase_as(
     if limited is not None:
         return limited
     digest = key_digest(idempotency_key)
-    jti, refused = admission(request, sale_id, buyer.id)
+    spent_as, refused = check_admission_token(request, sale_id, buyer.id)
     if refused is not None:
         return admission_refused(
             request, SAFE, sale_id, data.quantity, refused, instance, buyer_id=buyer.id, key_digest=digest
@@ -101,7 +101,7 @@ async def purchase_as(
         sale_id,
         data.quantity,
         lambda: inventory.purchase(
-            sale_id, buyer.id, data.quantity, idempotency_key, jti, buyer.facts, buyer.tag, data.lines
+            sale_id, buyer.id, data.quantity, idempotency_key, spent_as, buyer.facts, buyer.tag, data.lines
         ),
         lambda result: answer(sale_id, instance, result),
         instance,
