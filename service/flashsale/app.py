@@ -72,7 +72,7 @@ async def answer_options(request: Request[Any, Any, Any]) -> Response[None] | No
     profile (thread-pool submit, futures, ``AsyncCallable``), plus a thread hand-off per request.
 
     Litestar's automatic OPTIONS handler lists the methods of the route object that existed when the path's
-    first handler was registered: ``OPTIONS /admin/sales`` answered ``Allow: OPTIONS, POST`` without the GET
+    first handler was registered: ``OPTIONS /admin/sales`` would answer ``Allow: OPTIONS, POST`` without the GET
     that lists sales (schemathesis ST205). The table is built once per app, on the first OPTIONS request.
     """
     if request.method != "OPTIONS":

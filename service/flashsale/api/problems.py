@@ -442,8 +442,8 @@ class DocumentedOperation(Operation):
         for status, response in responses.items():
             if status in {"429", "503"} and isinstance(response, OpenAPIResponse):
                 response.headers = {**(response.headers or {}), "Retry-After": RETRY_AFTER}
-        # Every route that takes a body can answer 413 (FLASHSALE_MAX_BODY_BYTES): documented once, here, with
-        # the problem body of its 400 (make fuzz found an admin restock answering an undocumented 413).
+        # Every route that takes a body can answer 413 (FLASHSALE_MAX_BODY_BYTES), the admin routes included:
+        # documented once, here, with the problem body of its 400.
         bad_request = responses.get("400")
         if self.request_body is not None and "413" not in responses and isinstance(bad_request, OpenAPIResponse):
             too_large: dict[str, Example | Reference] = {

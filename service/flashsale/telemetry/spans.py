@@ -2,7 +2,7 @@
 
 Why hand-written: with the OpenTelemetry SDK in the worker (ASGI middleware + attempt span + Redis child span,
 ``BatchSpanProcessor``), ``make bench`` measured 2,350 traced purchases/s against 5,950 untraced (0.40x, field
-notes 2026-12-01), and a py-spy profile of the traced worker (load/README.md, "Telemetry") put 21 % of the event
+notes), and a py-spy profile of the traced worker (load/README.md, "Telemetry") put 21 % of the event
 loop thread in OpenTelemetry code (attribute validation, context managers, semconv, propagation) and 26 % of
 all busy samples in the SDK's export thread, which encodes and posts under the event loop's GIL. Here an
 attempt costs the worker two random ids, one clock read and one tuple appended to a list; every 100 ms (or
