@@ -31,7 +31,7 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Sc
 
 from flashsale.api import problems as p
 from flashsale.api.auth import buyer_of, refusal
-from flashsale.api.errors import ATTEMPT_ROUTE, attempt_of, is_disconnect
+from flashsale.api.errors import attempt_of, is_disconnect
 from flashsale.api.limits import BuyerRateLimiter
 from flashsale.api.schemas import MAX_LINE_QUANTITY, MAX_QUANTITY, Line, PurchaseRequest, Sku
 from flashsale.identity import Buyer
@@ -39,8 +39,6 @@ from flashsale.inventory import Outcome, Path, Step, Unavailable
 from flashsale.inventory.skus import DEFAULT_SKU, MAX_LINES, SKU_PATTERN, decode_lines
 from flashsale.queue.tokens import AdmissionError, Signer
 from flashsale.telemetry import HOLD, PURCHASE, Recorder
-
-__all__ = ["ATTEMPT_ROUTE"]
 
 AttemptKind = tuple[str, str]
 """(operation, kind): the telemetry operation (``purchase``, ``hold``) and its kind (the purchase path or the

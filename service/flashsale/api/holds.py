@@ -22,7 +22,6 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Sc
 
 from flashsale.api import problems as p
 from flashsale.api.attempts import (
-    ATTEMPT_ROUTE,
     NO_STORE,
     ORDER_LOCATION,
     REPLAYED_HEADER_DOC,
@@ -41,6 +40,7 @@ from flashsale.api.attempts import (
     run_attempt,
 )
 from flashsale.api.auth import buyer_of, refusal
+from flashsale.api.errors import ATTEMPT_ROUTE
 from flashsale.api.schemas import (
     PAYMENT_REF_PATTERN,
     ConfirmRequest,

@@ -10,7 +10,6 @@ from litestar import Controller, Request, Response, post
 
 from flashsale.api import problems as p
 from flashsale.api.attempts import (
-    ATTEMPT_ROUTE,
     NO_STORE,
     ORDER_LOCATION,
     REPLAYED_HEADER_DOC,
@@ -29,6 +28,7 @@ from flashsale.api.attempts import (
     over_rate,
     run_attempt,
 )
+from flashsale.api.errors import ATTEMPT_ROUTE
 from flashsale.api.schemas import IdempotencyKey, Order, SaleIdParam, from_ms
 from flashsale.digest import key_digest
 from flashsale.identity import Buyer
