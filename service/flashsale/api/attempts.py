@@ -10,9 +10,9 @@
 - the purchase body (``decode_purchase``, shared by the hold: the same body), the answer headers, ``lines_view``,
   ``line_refused``, ``order_location`` and the OpenAPI response sets.
 
-An attempt's kind is ``(operation, kind)``: ("purchase", "safe" | "unsafe") or ("hold", the checkout step). A
-route declares it in its ``opt`` under ``ATTEMPT_ROUTE`` (api/errors.py), so a refusal before its handler is
-still counted, and logged once. Expected outcomes are answered with a problem response built directly, never
+A route records its attempts as an ``AttemptKind``, (operation, kind): ("purchase", "safe" | "unsafe") or
+("hold", the checkout step). A buyer route declares it in its ``opt`` under ``ATTEMPT_ROUTE`` (api/errors.py), so
+a refusal before its handler is still counted, and logged once. Expected outcomes are answered with a problem response built directly, never
 raised: the sold-out phase is the hottest path of a drop.
 """
 
