@@ -12,8 +12,8 @@
 
 A route records its attempts as an ``AttemptKind``, (operation, kind): ("purchase", "safe" | "unsafe") or
 ("hold", the checkout step). A buyer route declares it in its ``opt`` under ``ATTEMPT_ROUTE`` (api/errors.py), so
-a refusal before its handler is still counted, and logged once. Expected outcomes are answered with a problem response built directly, never
-raised: the sold-out phase is the hottest path of a drop.
+a refusal before its handler is still counted, and logged once. Expected outcomes are answered with a problem
+response built directly, never raised: the sold-out phase is the hottest path of a drop.
 """
 
 from __future__ import annotations
