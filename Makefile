@@ -84,10 +84,11 @@ attack: $(STAMP) ## 500 buyers, 50 units, safe and unsafe paths, on an embedded 
 test: system-deps $(STAMP) $(IDP_STAMP) ## install what the tests need and run the whole suite
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-lint: $(STAMP) lock-check ## uv.lock matches pyproject.toml (offline), ruff and mypy --strict
+lint: $(STAMP) lock-check ## uv.lock matches pyproject.toml (offline), ruff, mypy --strict and the import layers
 	$(BIN)/ruff check service tests load tools
 	$(BIN)/ruff format --check service tests load tools
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 fuzz: system-deps $(STAMP) ## schemathesis, deep: 300 examples per operation, every phase, demo on, real server + Redis
 	$(BIN)/python -m tests.deep_fuzz --max-examples 300

@@ -59,3 +59,40 @@ def test_reconcile_without_a_database_is_a_clean_503_and_one_warning(no_database
         ("warning", "POST", "/admin/sales/{sale_id}/reconcile/repair", 503),
     ]
     assert all(w["problem"] == "urn:flashsale:problem:database-not-configured" for w in warnings)
+
+
+def test_a_refused_request_writes_one_line_on_every_buyer_route(no_database_server: LocalServer) -> None:
+    """A request refused before its handler decided it (a bad body, a bad Idempotency-Key) is one log line: on a
+    route that records attempts (the purchase, each hold step) its attempt line with outcome ``invalid``, and no
+    ``request_refused`` beside it; on any other route (the join) one ``request_refused`` line."""
+    log = LOG_DIR / f"api-{no_database_server.port}.log"
+    start = len(log.read_text(errors="replace").splitlines())
+    api = Api(no_database_server)
+    sale = api.new_sale(stock=3)
+    queued = api.new_sale(stock=3, limit=1, queue={"mode": "fifo"})
+    key = {"Idempotency-Key": "0123456789abcdef"}
+    bad_key = {"Idempotency-Key": "short"}
+    refused = [
+        api.http.post(f"/sales/{sale}/purchases", json={"quantity": "1"}, headers={**key, **api.as_buyer("a")}),
+        api.http.post(f"/sales/{sale}/holds", json={"quantity": "1"}, headers={**key, **api.as_buyer("b")}),
+        api.http.post(f"/sales/{sale}/holds", json={}, headers={**bad_key, **api.as_buyer("c")}),
+        api.http.post(f"/sales/{sale}/holds/h-1/confirm", json={"nope": 1}, headers=api.as_buyer("d")),
+        api.http.post(f"/sales/{queued}/queue", headers={**bad_key, **api.as_buyer("e")}),
+    ]
+    api.http.close()
+    no_database_server.stop()  # flushes the buffered log
+    assert [r.status_code for r in refused] == [400] * len(refused), [r.text for r in refused]
+    lines = log_lines(log, start)
+    attempts = sorted(
+        (line["event"], line.get("path") or line.get("step"), line["status"])
+        for line in lines
+        if line.get("event") in {"purchase_attempt", "hold_attempt"} and line.get("outcome") == "invalid"
+    )
+    assert attempts == [
+        ("hold_attempt", "confirm", 400),
+        ("hold_attempt", "hold", 400),
+        ("hold_attempt", "hold", 400),
+        ("purchase_attempt", "safe", 400),
+    ]
+    routes = [line["route"] for line in lines if line.get("event") in {"request_refused", "client_disconnected"}]
+    assert routes == ["/sales/{sale_id}/queue"]

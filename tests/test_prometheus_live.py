@@ -14,10 +14,10 @@ Prometheus' HTTP API:
    ``FlashSaleOversold`` alert has been evaluated on that data and is not firing;
 2. after an unsafe attack (which oversells), the alert fires for that sale only, with the audit's oversold
    units as its value;
-3. after both attacks, a short Redis pause (503s), a few late clicks, a sale of two sizes and a small checkout (holds confirmed,
-   released and left to expire), every panel query of the dashboard and its ``sale`` variable query return
-   data, except the panels listed in NO_DATA_HERE (metrics of processes this stack does not run; each with
-   its reason). Those queries still run: one Prometheus rejects fails the test.
+3. after both attacks, a short Redis pause (503s), a few late clicks, a sale of two sizes and a small checkout
+   (holds confirmed, released and left to expire), every panel query of the dashboard and its ``sale`` variable
+   query return data, except the panels listed in NO_DATA_HERE (metrics of processes this stack does not run;
+   each with its reason). Those queries still run: one Prometheus rejects fails the test.
 
 No fixed sleeps: every wait polls for a condition, bounded by WAIT_S.
 """

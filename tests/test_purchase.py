@@ -11,7 +11,7 @@ import redis
 
 from flashsale.inventory import sale_keys
 from flashsale.inventory.scripts import Scripts
-from tests.conftest import Api, burst
+from tests.conftest import Api, burst, start_api
 from tests.servers import RedisProcess
 
 
@@ -211,3 +211,31 @@ def test_sold_out_memo_answers_without_redis_and_still_replays(client: Api, redi
         assert conflict.status_code == 422
     assert client.audit(sale)["orders"] == 2
     r.close()
+
+
+def test_a_503_names_the_route_that_was_called() -> None:
+    """Redis not answering: the safe and the unsafe route each answer 503 ``unavailable`` with their own path as
+    the problem ``instance``, and so does a hold."""
+    redis_server = RedisProcess("--appendonly", "no").start()
+    server = start_api(redis_server.url)
+    api = Api(server)
+    try:
+        sale = api.new_sale(stock=5)
+        redis_server.freeze()
+        answers = {
+            path: api.http.post(path, json={"quantity": 1}, headers={"Idempotency-Key": uuid.uuid4().hex, **buyer})
+            for path, buyer in (
+                (f"/sales/{sale}/purchases", api.as_buyer("a")),
+                (f"/demo/sales/{sale}/purchases", api.as_buyer("b")),
+                (f"/sales/{sale}/holds", api.as_buyer("c")),
+            )
+        }
+    finally:
+        redis_server.thaw()
+        api.http.close()
+        server.stop()
+        redis_server.cleanup()
+    for path, answer in answers.items():
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["type"] == "urn:flashsale:problem:unavailable"
+        assert answer.json()["instance"] == path

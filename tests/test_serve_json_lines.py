@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from flashsale.telemetry.logs import key_digest
+from flashsale.digest import key_digest
 from tests.conftest import LOG_DIR, Api, start_api
 from tests.servers import RedisProcess
 
@@ -45,7 +45,7 @@ def test_every_line_of_serve_is_json(redis_server: RedisProcess) -> None:
     assert "serving" in events
     assert any(line.get("logger") == "uvicorn.error" for line in lines)  # start-up and shutdown lines
     access = [line for line in lines if line.get("event") == "http_access"]
-    assert {(a["method"], a["path"], a["status"]) for a in access} >= {
+    assert {(a["method"], a["url_path"], a["status"]) for a in access} >= {
         ("POST", f"/sales/{sale}/purchases", 201),
         ("GET", f"/sales/{sale}", 200),
         ("GET", "/no/such/route", 404),
@@ -89,7 +89,7 @@ def test_hold_ids_tickets_and_keys_reach_the_logs_as_digests_only(redis_server: 
     for handle in (hold_id, released, ticket, server.admission_key):
         assert handle not in text, handle
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-    paths = {line["path"] for line in lines if line.get("event") == "http_access"}
+    paths = {line["url_path"] for line in lines if line.get("event") == "http_access"}
     assert f"/sales/{sale}/holds/~{key_digest(hold_id)}/confirm" in paths, paths
     assert f"/sales/{queued}/queue/~{key_digest(ticket)}" in paths, paths
     steps = {line.get("hold_digest") for line in lines if line.get("step") in ("confirm", "release")}

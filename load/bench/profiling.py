@@ -75,7 +75,7 @@ INCLUSIVE: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("        redis-py (pool, pack, send, parse)", lambda f: "(redis/" in f),
     (
         "      the attempt recorded (Recorder.begin/record: span, metrics, log)",
-        lambda f: f.startswith(("Recorder.record (", "Recorder.begin (", "Recorder.attempt (")),
+        lambda f: f.startswith(("Recorder.record (", "Recorder.begin (")),
     ),
     ("        span tuple, pipe to the exporter process (SpanPipe)", lambda f: f.startswith("SpanPipe.")),
     ("        per-attempt log line (AttemptLog.write)", lambda f: f.startswith("AttemptLog.write (")),

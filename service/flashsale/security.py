@@ -112,7 +112,7 @@ def check_identity(settings: Settings) -> None:
             )
 
 
-# -- the admission key (issue 23): a function of its own, so the one production check can call it ---------------
+# -- the admission key: a function of its own, so the one production check can call it ---------------------------
 
 ADMISSION_KEY_VARIABLE = "FLASHSALE_ADMISSION_KEY"
 

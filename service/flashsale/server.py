@@ -15,7 +15,7 @@ So this protocol arms one timer per request:
 
 When it fires and no response has started, the client gets a ``408`` problem (``urn:flashsale:problem:
 request-timeout``) with ``Connection: close`` (a connection that never sent a byte is just closed), and the
-connection is closed; a handler awaiting the body sees a disconnect (logged as one INFO line, errors.py).
+connection is closed; a handler awaiting the body sees a disconnect (logged as one line, api/errors.py).
 Timeouts come from ``FLASHSALE_HEADER_TIMEOUT_S`` and ``FLASHSALE_BODY_TIMEOUT_S``, read once per worker.
 
 The same protocol applies the worker's in-flight budget (api/overload.py) as soon as a request's headers are
@@ -215,7 +215,7 @@ class AcceptAllServer(asyncio.AbstractServer):
     closed loop: measured here with 1,000 connections on a hello-world app (uvicorn 0.54, uvloop 0.23), ~300
     connections sat in the listen queue (``ss -lnt`` Recv-Q) for 3.5-4 s while ``strace`` showed exactly one
     ``accept4`` per ``epoll_pwait`` returning 640-650 ready sockets, and their first requests waited 4-6 s.
-    That is the "unanswered after 2 s" of issue 25 (load/README.md, "Every buyer answered").
+    Those are the buyers load/README.md ("Every buyer answered") counts as unanswered after 2 s.
 
     asyncio's selector loop accepts up to ``backlog`` connections per wake-up; this does the same on uvloop and
     hands each socket to uvloop's ``connect_accepted_socket``, so connections keep uvloop's transports.

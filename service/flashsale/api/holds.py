@@ -1,44 +1,46 @@
-"""The hold routes end to end: a buyer holds units, pays, then confirms (an order) or releases them.
+"""The hold routes: a buyer holds units, pays, then confirms (an order) or releases them.
 
     POST   /sales/{sale_id}/holds                      hold (Idempotency-Key)        -> 201 Hold
     POST   /sales/{sale_id}/holds/{hold_id}/confirm    confirm (empty or payment_ref) -> 201 Order
     DELETE /sales/{sale_id}/holds/{hold_id}            release                        -> 204
     GET    /sales/{sale_id}/holds/{hold_id}            read                           -> 200 HoldView
 
-Each step is one engine call (one Lua script, one round trip), recorded like a purchase attempt, through the same
-``Recorder``: the same outcome name in the metric (``flashsale_hold_attempts_total{sale,step,outcome}``), the span
-and the log line.
-Expected outcomes are answered with a problem response built directly, never raised, as on the purchase path.
-The admin's order cancellation (``api/sales.py``) is recorded with the same ``run_step`` as step ``cancel``.
+Each step is one engine call (one Lua script, one round trip), run and recorded like a purchase attempt by
+``attempts.run_attempt``: operation ``hold`` with the step as its kind, so the same outcome name is in the metric
+(``flashsale_hold_attempts_total{sale,step,outcome}``), the span and the log line.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.exceptions import HTTPException
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 
 from flashsale.api import problems as p
-from flashsale.api.auth import buyer_of, refusal
-from flashsale.api.purchases import (
+from flashsale.api.attempts import (
     NO_STORE,
     ORDER_LOCATION,
     REPLAYED_HEADER_DOC,
     REPLAYED_HEADERS,
+    STEPS,
     PurchaseOperation,
+    admission_refused,
+    attempt_buyer,
     attempt_responses,
+    check_admission_token,
     decode_purchase,
     line_refused,
     lines_view,
     order_location,
+    over_rate,
+    run_attempt,
 )
-from flashsale.api.queue import admission
+from flashsale.api.auth import buyer_of, refusal
+from flashsale.api.errors import ATTEMPT_ROUTE
 from flashsale.api.schemas import (
     PAYMENT_REF_PATTERN,
     ConfirmRequest,
@@ -50,21 +52,12 @@ from flashsale.api.schemas import (
     SaleIdParam,
     from_ms,
 )
+from flashsale.digest import key_digest
 from flashsale.identity import Buyer
-from flashsale.inventory import HoldResult, Inventory, Outcome, Step, Unavailable
-from flashsale.telemetry import Recorder
-from flashsale.telemetry.logs import key_digest
+from flashsale.inventory import HoldResult, Inventory, Outcome, Step
 from flashsale.timefmt import format_ms
 
-HOLD_STEP = "flashsale_hold_step"
-"""Route ``opt`` key marking the hold handlers, so steps refused before the handler still count."""
-
-HOLD = "hold"
-"""The attempt operation of every checkout step: span ``hold attempt`` (attribute ``flashsale.step``), log event
-``hold_attempt`` (field ``step``), counted by ``telemetry.holds.count``."""
-
-Result = Any
-"""A ``HoldResult`` or a ``CancelResult``: both carry ``outcome`` and ``quantity``."""
+HOLD, CONFIRM, RELEASE = STEPS[Step.HOLD], STEPS[Step.CONFIRM], STEPS[Step.RELEASE]
 
 _confirm_decoder = msgspec.json.Decoder(ConfirmRequest)
 
@@ -76,7 +69,7 @@ def decode_confirm(raw: bytes) -> str:
     try:
         return _confirm_decoder.decode(raw).payment_ref or ""
     except msgspec.DecodeError as exc:
-        raise p.Problem(p.INVALID, f"invalid confirm body: {exc}") from None
+        raise p.Problem(p.INVALID_REQUEST, f"invalid confirm body: {exc}") from None
 
 
 @dataclass
@@ -106,56 +99,6 @@ class ConfirmOperation(p.DocumentedOperation):
             },
         )
         super().__post_init__()
-
-
-# -- one step: engine call, span, metrics, log, HTTP answer ---------------------------------------------------
-
-
-async def run_step(
-    recorder: Recorder,
-    step: Step,
-    sale_id: str,
-    quantity: int,
-    call: Callable[[], Awaitable[Result]],
-    answer: Callable[[Result], Response[Any]],
-    instance: str,
-    scope: Any,
-    **log_fields: Any,
-) -> Response[Any]:
-    """The engine call, timed (the span's Redis script time), then the attempt recorded once and answered: the
-    same mechanism as a purchase (``Recorder.begin``/``record``), operation ``hold``, with the step as its kind."""
-    attempt = recorder.begin(HOLD, sale_id, step.value, quantity, scope, **log_fields)
-    started = time.perf_counter()
-    try:
-        result = await call()
-    except Unavailable as exc:
-        attempt.redis_s = time.perf_counter() - started
-        recorder.redis_error(exc.kind)
-        recorder.record(attempt, Outcome.UNAVAILABLE, error=exc.kind)
-        return p.problem_response(
-            p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", instance, headers=p.unavailable_headers()
-        )
-    attempt.redis_s = time.perf_counter() - started
-    units = result.quantity if result.outcome in (Outcome.HELD, Outcome.CONFIRMED, Outcome.CANCELLED) else 0
-    recorder.record(attempt, result.outcome, units)
-    return answer(result)
-
-
-def record_step(recorder: Recorder, step: Step, sale: str, outcome: Outcome, scope: Any, **fields: Any) -> None:
-    """A step decided without a Redis call (refused before or by the handler)."""
-    recorder.record(recorder.begin(HOLD, sale, step.value, 0, scope, **fields), outcome)
-
-
-async def count_refused_step(exc: Exception, scope: Any) -> None:
-    """``after_exception`` hook: a step refused before its handler decided it (bad path, header or body) is
-    still an attempt, counted with outcome ``invalid`` (or ``rate_limited``)."""
-    handler = scope.get("route_handler")
-    step = getattr(handler, "opt", {}).get(HOLD_STEP) if handler is not None else None
-    if step is None or not isinstance(exc, HTTPException):
-        return
-    recorder: Recorder = scope["litestar_app"].state.recorder
-    outcome = Outcome.RATE_LIMITED if exc.status_code == 429 else Outcome.INVALID
-    record_step(recorder, Step(step), "", outcome, scope, status=exc.status_code)
 
 
 # -- answers ------------------------------------------------------------------------------------------------
@@ -263,20 +206,6 @@ def _release_answer(sale_id: str, instance: str) -> Callable[[HoldResult], Respo
 # -- the routes ----------------------------------------------------------------------------------------------
 
 
-async def refused_hold(outcome: Outcome) -> HoldResult:
-    """An admission token refused before Redis: answered without a Redis call, recorded like any attempt."""
-    return HoldResult(outcome)
-
-
-async def _buyer(request: Request[Any, Any, Any], step: Step, sale_id: str, instance: str) -> Buyer | Response[Any]:
-    """The step's verified buyer, or its refusal recorded as the step's attempt and answered."""
-    buyer = await buyer_of(request)
-    if isinstance(buyer, Buyer):
-        return buyer
-    record_step(request.app.state.recorder, step, sale_id, buyer[0], request.scope)
-    return refusal(buyer[0], buyer[1], instance)
-
-
 class HoldController(Controller):
     path = "/sales/{sale_id:str}/holds"
     tags = ["holds"]
@@ -287,7 +216,7 @@ class HoldController(Controller):
         operation_id="createHold",
         security=[{"buyer": []}],
         operation_class=PurchaseOperation,
-        opt={HOLD_STEP: Step.HOLD.value},
+        opt={ATTEMPT_ROUTE: HOLD},
         summary="Hold units while the buyer pays",
         description=(
             "Reserves units for the buyer until `expires_at` (the sale's `hold_ttl_s` after the hold, by the "
@@ -304,36 +233,34 @@ class HoldController(Controller):
     async def hold(
         self, sale_id: SaleIdParam, request: Request[Any, Any, Any], idempotency_key: IdempotencyKey
     ) -> Response[Hold]:
-        inventory: Inventory = request.app.state.inventory
-        recorder: Recorder = request.app.state.recorder
         instance = f"/sales/{sale_id}/holds"
-        buyer = await _buyer(request, Step.HOLD, sale_id, instance)
+        buyer = await attempt_buyer(request, HOLD, sale_id, instance)
         if not isinstance(buyer, Buyer):
             return buyer
         data = decode_purchase(await request.body(), "hold")
-        limiter = recorder.buyer_limiter
-        if limiter is not None and not limiter.allow(buyer.id):
-            record_step(recorder, Step.HOLD, sale_id, Outcome.RATE_LIMITED, request.scope, buyer_id=buyer.id)
-            limited: Response[Any] = p.rate_limited_response(
-                limiter, "too many requests for this buyer; retry after Retry-After", instance
-            )
+        limited = over_rate(request, HOLD, sale_id, buyer.id, instance)
+        if limited is not None:
             return limited
-        jti, refused = admission(request, sale_id, buyer.id)
-        return await run_step(
-            recorder,
-            Step.HOLD,
+        digest = key_digest(idempotency_key)
+        spent_as, refused = check_admission_token(request, sale_id, buyer.id)
+        if refused is not None:
+            return admission_refused(
+                request, HOLD, sale_id, data.quantity, refused, instance, buyer_id=buyer.id, key_digest=digest
+            )
+        inventory: Inventory = request.app.state.inventory
+        return await run_attempt(
+            request.app.state.recorder,
+            HOLD,
             sale_id,
             data.quantity,
-            (lambda: refused_hold(refused))
-            if refused is not None
-            else lambda: inventory.hold(
-                sale_id, buyer.id, data.quantity, idempotency_key, jti, buyer.facts, data.lines
+            lambda: inventory.hold(
+                sale_id, buyer.id, data.quantity, idempotency_key, spent_as, buyer.facts, data.lines
             ),
             _hold_answer(sale_id, instance),
             instance,
             request.scope,
             buyer_id=buyer.id,
-            key_digest=key_digest(idempotency_key),
+            key_digest=digest,
         )
 
     @post(
@@ -342,7 +269,7 @@ class HoldController(Controller):
         operation_id="confirmHold",
         security=[{"buyer": []}],
         operation_class=ConfirmOperation,
-        opt={HOLD_STEP: Step.CONFIRM.value},
+        opt={ATTEMPT_ROUTE: CONFIRM},
         summary="Confirm a hold: it becomes an order",
         description=(
             'Body: empty, or `{"payment_ref": "..."}` (copied into the ledger entry). Before `expires_at` the '
@@ -364,16 +291,15 @@ class HoldController(Controller):
     async def confirm(
         self, sale_id: SaleIdParam, hold_id: HoldIdParam, request: Request[Any, Any, Any]
     ) -> Response[Order]:
-        inventory: Inventory = request.app.state.inventory
-        recorder: Recorder = request.app.state.recorder
         instance = f"/sales/{sale_id}/holds/{hold_id}/confirm"
-        buyer = await _buyer(request, Step.CONFIRM, sale_id, instance)
+        buyer = await attempt_buyer(request, CONFIRM, sale_id, instance)
         if not isinstance(buyer, Buyer):
             return buyer
         payment_ref = decode_confirm(await request.body())
-        return await run_step(
-            recorder,
-            Step.CONFIRM,
+        inventory: Inventory = request.app.state.inventory
+        return await run_attempt(
+            request.app.state.recorder,
+            CONFIRM,
             sale_id,
             0,
             lambda: inventory.confirm(sale_id, hold_id, buyer.id, payment_ref, buyer.tag),
@@ -389,7 +315,7 @@ class HoldController(Controller):
         operation_id="releaseHold",
         security=[{"buyer": []}],
         operation_class=p.DocumentedOperation,
-        opt={HOLD_STEP: Step.RELEASE.value},
+        opt={ATTEMPT_ROUTE: RELEASE},
         summary="Release a hold: its units go back on sale",
         description="204 also when the hold was already released or has expired; 409 once it is confirmed.",
         responses=p.responses(
@@ -403,15 +329,14 @@ class HoldController(Controller):
     async def release(
         self, sale_id: SaleIdParam, hold_id: HoldIdParam, request: Request[Any, Any, Any]
     ) -> Response[None]:
-        inventory: Inventory = request.app.state.inventory
-        recorder: Recorder = request.app.state.recorder
         instance = f"/sales/{sale_id}/holds/{hold_id}"
-        buyer = await _buyer(request, Step.RELEASE, sale_id, instance)
+        buyer = await attempt_buyer(request, RELEASE, sale_id, instance)
         if not isinstance(buyer, Buyer):
             return buyer
-        return await run_step(
-            recorder,
-            Step.RELEASE,
+        inventory: Inventory = request.app.state.inventory
+        return await run_attempt(
+            request.app.state.recorder,
+            RELEASE,
             sale_id,
             0,
             lambda: inventory.release(sale_id, hold_id, buyer.id),

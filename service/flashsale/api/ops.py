@@ -1,4 +1,5 @@
-"""Operations routes: liveness and readiness, the Prometheus scrape, and the benchmark's reference route.
+"""Operations routes: liveness and readiness, the Prometheus scrape, and the benchmark's reference route (the
+framework ceiling; the purchase route's unverified twin is in api/purchases.py).
 
 Load balancers route by readiness, which checks the purchase script itself: a Redis that answers PING but
 lost its script cache would otherwise look healthy. Liveness needs nothing but the process, so a shared
@@ -15,12 +16,10 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.prometheus import PrometheusController
 
 from flashsale.api import problems as p
+from flashsale.api.deps import InventoryDep, RecorderDep
 from flashsale.api.limits import BUYERS_TRACKED
-from flashsale.api.purchases import purchase_as
-from flashsale.api.schemas import Health, InventoryDep, RecorderDep
-from flashsale.identity import Buyer
+from flashsale.api.schemas import Health
 from flashsale.inventory import Unavailable, sale_keys
-from flashsale.inventory.keys import buyer_tag
 from flashsale.telemetry import holds as hold_metrics
 from flashsale.telemetry import skus as sku_metrics
 
@@ -85,27 +84,14 @@ class MetricsController(PrometheusController):
     path = "/metrics"
 
     @get(include_in_schema=False)
-    async def get(self, inventory: InventoryDep, recorder: RecorderDep) -> Response[bytes]:
+    async def get(
+        self, inventory: InventoryDep, recorder: RecorderDep, request: Request[Any, Any, Any]
+    ) -> Response[bytes]:
         await refresh_sale_gauges(inventory, recorder)
-        limiter = recorder.buyer_limiter
+        limiter = request.app.state.buyer_limiter
         if limiter is not None:
             BUYERS_TRACKED.set(max(limiter.peak, limiter.tracked))
         return await PrometheusController.get.fn(self)  # type: ignore[no-any-return]
-
-
-class UnverifiedPurchaseController(Controller):
-    """The purchase route without token verification, for ``make bench`` only (FLASHSALE_BENCH_ROUTES=true): the
-    buyer comes from an ``X-Bench-Buyer`` header, everything after that is the real route's code (``purchase_as``),
-    so the benchmark can say what verifying a token costs a purchase."""
-
-    path = "/bench/unverified/sales/{sale_id:str}/purchases"
-    include_in_schema = False
-
-    @post("/", status_code=201)
-    async def purchase(self, sale_id: str, request: Request[Any, Any, Any]) -> Response[Any]:
-        buyer_id = request.headers.get("x-bench-buyer", "bench")
-        key = request.headers.get("idempotency-key", "bench-key")
-        return await purchase_as(Buyer(buyer_id, "", 1e12, buyer_tag(buyer_id)), sale_id, request, key)
 
 
 class BareController(Controller):

@@ -13,18 +13,16 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, get
-from litestar.datastructures import CacheControlHeader
 
 from flashsale.api import problems as p
+from flashsale.api.attempts import NO_STORE, lines_view
 from flashsale.api.auth import buyer_of, refusal
-from flashsale.api.purchases import lines_view
 from flashsale.api.schemas import Order, OrderIdParam, SaleIdParam
 from flashsale.identity import Buyer
 from flashsale.inventory import Inventory, Unavailable
 from flashsale.inventory.replies import OrderView
 from flashsale.timefmt import format_ms
 
-NO_STORE = CacheControlHeader(no_store=True)
 MAX_LISTED = 100
 """Orders one list answer carries at most (the newest): a buyer without a per-buyer limit may have many."""
 

@@ -61,22 +61,22 @@ class ProblemType:
 
 SOLD_OUT = ProblemType("sold-out", 409, "Not enough stock left")
 LIMIT_REACHED = ProblemType("limit-reached", 409, "Per-buyer limit reached")
-NOT_OPEN = ProblemType("sale-not-open", 409, "The sale has not opened yet")
-CLOSED = ProblemType("sale-closed", 409, "The sale is closed")
+SALE_NOT_OPEN = ProblemType("sale-not-open", 409, "The sale has not opened yet")
+SALE_CLOSED = ProblemType("sale-closed", 409, "The sale is closed")
 UNKNOWN_SALE = ProblemType("unknown-sale", 404, "No such sale")
 UNKNOWN_SKU = ProblemType("unknown-sku", 404, "No such SKU in this sale")
-IDEMPOTENCY_CONFLICT = ProblemType(
+IDEMPOTENCY_KEY_REUSED = ProblemType(
     "idempotency-key-reused", 422, "Idempotency-Key already used with another request body"
 )
-INVALID = ProblemType("invalid-request", 400, "The request is not valid")
+INVALID_REQUEST = ProblemType("invalid-request", 400, "The request is not valid")
 UNAVAILABLE = ProblemType("unavailable", 503, "Storage unavailable: outcome unknown")
 OVERLOADED = ProblemType("overloaded", 503, "Too many requests in flight on this server: nothing was done")
 """Written by the in-flight budget (api/overload.py) before any route runs."""
 RATE_LIMITED = ProblemType("rate-limited", 429, "Too many requests")
 UNAUTHORIZED = ProblemType("unauthorized", 401, "Missing or wrong admin token")
-FORBIDDEN = ProblemType("admin-disabled", 403, "Admin routes are disabled")
+ADMIN_DISABLED = ProblemType("admin-disabled", 403, "Admin routes are disabled")
 NOT_FOUND = ProblemType("not-found", 404, "Not found")
-TOO_LARGE = ProblemType("body-too-large", 413, "Request body too large")
+BODY_TOO_LARGE = ProblemType("body-too-large", 413, "Request body too large")
 REQUEST_TIMEOUT = ProblemType("request-timeout", 408, "Request not received in time")
 """Written by the server protocol (server.py), not by a route: headers or body arrived too slowly."""
 SALE_EXISTS = ProblemType("sale-exists", 409, "A sale with this id exists already")
@@ -203,12 +203,12 @@ PROBLEM_EXTENSIONS: frozenset[str] = frozenset(ProblemBody.__struct_fields__) - 
 BY_OUTCOME: dict[Outcome, ProblemType] = {
     Outcome.SOLD_OUT: SOLD_OUT,
     Outcome.LIMIT_REACHED: LIMIT_REACHED,
-    Outcome.NOT_OPEN: NOT_OPEN,
-    Outcome.CLOSED: CLOSED,
+    Outcome.NOT_OPEN: SALE_NOT_OPEN,
+    Outcome.CLOSED: SALE_CLOSED,
     Outcome.UNKNOWN_SALE: UNKNOWN_SALE,
     Outcome.UNKNOWN_SKU: UNKNOWN_SKU,
-    Outcome.IDEMPOTENCY_CONFLICT: IDEMPOTENCY_CONFLICT,
-    Outcome.INVALID: INVALID,
+    Outcome.IDEMPOTENCY_CONFLICT: IDEMPOTENCY_KEY_REUSED,
+    Outcome.INVALID: INVALID_REQUEST,
     Outcome.UNAVAILABLE: UNAVAILABLE,
     Outcome.RATE_LIMITED: RATE_LIMITED,
     Outcome.UNKNOWN_HOLD: UNKNOWN_HOLD,
@@ -226,6 +226,11 @@ BY_OUTCOME: dict[Outcome, ProblemType] = {
     Outcome.IDENTITY_UNAVAILABLE: IDENTITY_UNAVAILABLE,
     Outcome.ADMISSION_UNITS_EXCEEDED: ADMISSION_UNITS_EXCEEDED,
 }
+"""The one map from an engine outcome (a metric label value and log ``outcome``) to the problem a client is
+answered with. Both spellings are published, so where they differ (``not_open`` -> ``sale-not-open``, ``closed``
+-> ``sale-closed``, ``idempotency_conflict`` -> ``idempotency-key-reused``, ``invalid`` -> ``invalid-request``)
+each keeps its own: docs/glossary.md, "Names that differ on purpose". A ``ProblemType`` constant is named after
+its slug."""
 
 UNAVAILABLE_DETAIL = (
     "The outcome of this request is unknown. Retrying with the same Idempotency-Key is safe: it can never buy twice."
@@ -270,17 +275,19 @@ class Problem(ProblemDetailsException):
         )
 
 
-def _from_http(exc: HTTPException) -> ProblemDetailsException:
+def problem_of(exc: HTTPException) -> ProblemDetailsException:
+    """The problem an ``HTTPException`` raised outside the routes' own answers (Litestar's validation, routing,
+    body size, the per-address limiter) is answered with: the one exception -> problem table."""
     known: dict[type[HTTPException], ProblemType] = {
-        ValidationException: INVALID,
+        ValidationException: INVALID_REQUEST,
         NotAuthorizedException: UNAUTHORIZED,
-        PermissionDeniedException: FORBIDDEN,
+        PermissionDeniedException: ADMIN_DISABLED,
         NotFoundException: NOT_FOUND,
         TooManyRequestsException: RATE_LIMITED,
     }
     problem = known.get(type(exc))
     if problem is None and exc.status_code == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
-        problem = TOO_LARGE
+        problem = BODY_TOO_LARGE
     if problem is None:
         problem = ProblemType(HTTP_ERROR.slug, exc.status_code, HTTP_ERROR.title)
     headers = dict(exc.headers or {})
@@ -317,7 +324,7 @@ def problem_details_config() -> ProblemDetailsConfig:
     return ProblemDetailsConfig(
         enable_for_all_http_exceptions=True,
         exception_to_problem_detail_map={
-            HTTPException: _from_http,
+            HTTPException: problem_of,
             Unavailable: _from_storage,
             RedisError: _from_storage,
             RedisClusterException: _from_storage,
@@ -370,7 +377,7 @@ DOC_ADMIN_AUTH = (
     (403, "No admin token configured: admin routes refuse every call."),
 )
 """The auth failures every admin route documents (its guard: api/sales.py ``admin_guard``)."""
-DOC_BAD_REQUEST = (400, f"Invalid path, header or body (type `{INVALID.uri}`).")
+DOC_BAD_REQUEST = (400, f"Invalid path, header or body (type `{INVALID_REQUEST.uri}`).")
 DOC_TOO_LARGE = (413, "Request body larger than FLASHSALE_MAX_BODY_BYTES.")
 DOC_RATE_LIMITED = (
     429,
@@ -435,12 +442,12 @@ class DocumentedOperation(Operation):
         for status, response in responses.items():
             if status in {"429", "503"} and isinstance(response, OpenAPIResponse):
                 response.headers = {**(response.headers or {}), "Retry-After": RETRY_AFTER}
-        # Every route that takes a body can answer 413 (FLASHSALE_MAX_BODY_BYTES): documented once, here, with
-        # the problem body of its 400 (make fuzz found an admin restock answering an undocumented 413).
+        # Every route that takes a body can answer 413 (FLASHSALE_MAX_BODY_BYTES), the admin routes included:
+        # documented once, here, with the problem body of its 400.
         bad_request = responses.get("400")
         if self.request_body is not None and "413" not in responses and isinstance(bad_request, OpenAPIResponse):
             too_large: dict[str, Example | Reference] = {
-                str(e.id): e for e in problem_examples(f"`{TOO_LARGE.uri}`", TOO_LARGE.status)
+                str(e.id): e for e in problem_examples(f"`{BODY_TOO_LARGE.uri}`", BODY_TOO_LARGE.status)
             }
             content = {
                 media_type: OpenAPIMediaType(schema=media.schema, examples=too_large)

@@ -21,6 +21,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.params import JSONBody, Parameter
 
 from flashsale.api import problems as p
+from flashsale.api.attempts import NO_STORE
 from flashsale.api.auth import buyer_of, refusal
 from flashsale.api.limits import PER_ADDRESS, BuyerRateLimiter
 from flashsale.api.schemas import IdempotencyKey, SaleIdParam
@@ -30,16 +31,13 @@ from flashsale.inventory.outcomes import QueueState
 from flashsale.queue import joinlog
 from flashsale.queue.controller import join_tree, step
 from flashsale.queue.fair import permute
-from flashsale.queue.tokens import AdmissionError, Signer, TicketError
+from flashsale.queue.tokens import Signer, TicketError
 from flashsale.queue.tokens import Ticket as TicketClaims
 from flashsale.queue.view import ISSUED_KEPT, Place, QueueBoard, QueueStale, Room
 from flashsale.settings import Settings
 from flashsale.timefmt import format_ms
 
-ADMISSION_HEADER = "admission-token"
-"""The request header a purchase or hold on a sale with a waiting room carries its admission token in."""
 PUBLIC_CACHE = CacheControlHeader(public=True, max_age=1)
-NO_STORE = CacheControlHeader(no_store=True)
 
 log = structlog.get_logger("flashsale")
 
@@ -215,7 +213,7 @@ async def _room(request: Request[Any, Any, Any], sale_id: str) -> Room | Respons
 
 def _admission_of(signer: Signer, room: Room, ticket: TicketClaims, place: Place) -> tuple[str, str]:
     """The admitted place's token and its expiry, issued once per worker (polls repeat every second while
-    admitted: 7 % of a poll's CPU went to the token's HMACs, 3 % to the date, in the last round's profile)."""
+    admitted: issuing the token on every poll spends 7 % of a poll's CPU on its HMACs and 3 % on the date)."""
     assert place.position is not None
     key = (place.position, place.admitted_ms, ticket.buyer_id)
     kept = room.issued.get(key)
@@ -278,21 +276,6 @@ def queue_view(sale_id: str, room: Room) -> QueueView:
     )
 
 
-def admission(request: Request[Any, Any, Any], sale_id: str, buyer_id: str) -> tuple[str, Outcome | None]:
-    """The request's admission token as the purchase or hold step spends it (``<room>:<place>[:w]``), checked
-    without Redis: ("", None) when none came (the Lua step refuses it if the sale has a waiting room), ("", reason)
-    when it is refused here. Its room is checked by the Lua step (lua/admitlib.lua)."""
-    token = request.headers.get(ADMISSION_HEADER)
-    if token is None:
-        return "", None
-    signer: Signer = request.app.state.signer
-    try:
-        claims = signer.verify(token, sale_id, buyer_id, int(time.time() * 1000))
-    except AdmissionError as exc:
-        return "", Outcome(exc.reason)
-    return claims.spent_as, None
-
-
 class QueueController(Controller):
     path = "/sales/{sale_id:str}"
     tags = ["waiting room"]
@@ -335,8 +318,8 @@ class QueueController(Controller):
             return refusal(buyer[0], buyer[1], instance)
         raw = await request.body()
         if raw.strip() and raw.strip() != b"{}":
-            # The buyer is the token's: a body naming one (as joins did before tokens) is refused, not ignored.
-            return _problem(p.INVALID, "a join takes no body: the buyer is the bearer token's", instance)
+            # The buyer is the token's: a body naming one is refused, not ignored.
+            return _problem(p.INVALID_REQUEST, "a join takes no body: the buyer is the bearer token's", instance)
         buyer_id = buyer.id
         limiter: BuyerRateLimiter | None = request.app.state.join_limiter
         if limiter is not None and not limiter.allow(request.client.host if request.client else ""):

@@ -16,8 +16,8 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import JSONBody
 
 from flashsale.api import problems as p
-from flashsale.api.holds import run_step
-from flashsale.api.purchases import REPLAYED_HEADERS, lines_view
+from flashsale.api.attempts import REPLAYED_HEADERS, STEPS, lines_view, run_attempt
+from flashsale.api.deps import InventoryDep, OrderStoreDep, RecorderDep
 from flashsale.api.schemas import (
     Audit,
     Availability,
@@ -28,12 +28,9 @@ from flashsale.api.schemas import (
     Eligibility,
     EligibilityView,
     HoldCounts,
-    InventoryDep,
     OrderIdParam,
-    OrderStoreDep,
     QuotaView,
     Reconciliation,
-    RecorderDep,
     RepairReport,
     Restock,
     SaleIdParam,
@@ -222,7 +219,7 @@ def admin_guard(token: str | None) -> Any:
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         if expected is None:
-            raise p.Problem(p.FORBIDDEN, "set FLASHSALE_ADMIN_TOKEN to use the admin routes")
+            raise p.Problem(p.ADMIN_DISABLED, "set FLASHSALE_ADMIN_TOKEN to use the admin routes")
         scheme, _sep, given = connection.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
             raise p.Problem(
@@ -242,7 +239,7 @@ def strict_body(kind: type[Any]) -> Any:
         try:
             decode_strict(await request.body(), kind)
         except ValueError as exc:
-            raise p.Problem(p.INVALID, f"invalid body: {exc}") from None
+            raise p.Problem(p.INVALID_REQUEST, f"invalid body: {exc}") from None
 
     return check
 
@@ -298,7 +295,7 @@ class AdminController(Controller):
         if items:
             why = check_catalogue(items, quotas)
             if why is not None:
-                raise p.Problem(p.INVALID, f"invalid body: {why}")
+                raise p.Problem(p.INVALID_REQUEST, f"invalid body: {why}")
         q = data.queue
         queue = (
             new_room(
@@ -449,9 +446,9 @@ class AdminController(Controller):
             detail = f"no sale {sale_id!r}" if result.outcome is Outcome.UNKNOWN_SALE else f"no order {order_id!r}"
             return p.problem_response(p.BY_OUTCOME[result.outcome], detail, instance)
 
-        return await run_step(
+        return await run_attempt(
             recorder,
-            Step.CANCEL,
+            STEPS[Step.CANCEL],
             sale_id,
             0,
             lambda: inventory.cancel_order(sale_id, order_id, data.restock),

@@ -7,14 +7,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
-from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, Parameter
 
 from flashsale.identity.claims import GROUP_PATTERN
-from flashsale.inventory import HOLD_ID_PATTERN, ORDER_ID_PATTERN, SALE_ID_PATTERN, Inventory
+from flashsale.inventory import HOLD_ID_PATTERN, ORDER_ID_PATTERN, SALE_ID_PATTERN
 from flashsale.inventory.skus import MAX_LINES, MAX_QUOTAS, MAX_SKUS, SKU_PATTERN
-from flashsale.orders.db import OrderStore
-from flashsale.telemetry import Recorder
 from flashsale.timefmt import format_ms
 
 MAX_QUANTITY = 1000
@@ -64,7 +61,7 @@ class Line(msgspec.Struct, forbid_unknown_fields=True):
 
 class PurchaseRequest(msgspec.Struct, forbid_unknown_fields=True):
     """A purchase or hold as decoded: ``lines`` empty for a one-stock sale (``quantity`` units of it), else
-    ``quantity`` is the sum of the lines' (api/purchases.py ``decode_purchase``)."""
+    ``quantity`` is the sum of the lines' (api/attempts.py ``decode_purchase``)."""
 
     quantity: Quantity = 1
     lines: tuple[tuple[str, int], ...] = ()
@@ -288,7 +285,7 @@ class CreateSale(msgspec.Struct):
         if self.quotas is not None and self.items is None:
             raise ValueError("`quotas` need `items`: a one-stock sale has no SKUs to cap")
         # "9999-12-31T23:59:59-01:00" is a valid date-time whose instant is in year 10000, which no datetime
-        # (and so no answer showing it) can hold: it was a 500 after the sale had been written.
+        # (and so no answer showing it) can hold: refused here, before the sale is written.
         for name in ("opens_at", "closes_at"):
             ms = to_ms(getattr(self, name))
             if ms is not None and not MIN_MS <= ms <= MAX_MS:
@@ -537,8 +534,3 @@ IdempotencyKey = Annotated[
         ),
     ),
 ]
-InventoryDep = NamedDependency[Inventory]
-"""Provided once in ``create_app``; the hot routes read app state instead (see ``purchases``)."""
-RecorderDep = NamedDependency[Recorder]
-OrderStoreDep = NamedDependency[OrderStore | None]
-"""The PostgreSQL order store, None while FLASHSALE_DATABASE_URL is unset."""

@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from flashsale.digest import key_digest
 from flashsale.inventory.skus import decode_lines
-from flashsale.telemetry.logs import key_digest
 
 STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 """A Redis stream entry id (``<ms>-<seq>``): the only shape an order id has."""

@@ -20,13 +20,14 @@ from flashsale.telemetry.metrics import (
     SPANS_EXPORTED,
     UNITS_SOLD,
 )
-from flashsale.telemetry.recorder import PURCHASE, Attempt, Recorder
+from flashsale.telemetry.recorder import HOLD, PURCHASE, Attempt, Recorder
 from flashsale.telemetry.spans import SpanPipe, parse_traceparent, traceparent_of
 
 __all__ = [
     "ATTEMPTS",
     "DURATION",
     "DURATION_BUCKETS",
+    "HOLD",
     "NO_SALE",
     "PURCHASE",
     "REDIS_ERRORS",

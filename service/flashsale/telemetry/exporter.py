@@ -39,7 +39,8 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 from flashsale.telemetry.config import exporter_from_env
 
 KIND_ATTRIBUTE = {"purchase": "flashsale.path"}
-"""The span attribute naming an attempt's ``path`` field, by operation; other operations (holds) call it a step."""
+"""The span attribute carrying an attempt's kind, by operation: a purchase's path (safe or unsafe); other
+operations (holds) call it ``flashsale.step``."""
 STATIC_ATTRIBUTES = {"db.system.name": "redis"}
 SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 SCOPE = InstrumentationScope("flashsale")
@@ -76,7 +77,7 @@ def to_span(record: Sequence[Any], res: Resource) -> ReadableSpan:
         start_ns,
         end_ns,
         sale,
-        path,
+        kind,
         outcome,
         quantity,
         redis_ns,
@@ -87,7 +88,7 @@ def to_span(record: Sequence[Any], res: Resource) -> ReadableSpan:
     attributes: dict[str, Any] = {
         "flashsale.operation": operation,
         "flashsale.sale": sale,
-        KIND_ATTRIBUTE.get(operation, "flashsale.step"): path,
+        KIND_ATTRIBUTE.get(operation, "flashsale.step"): kind,
         "flashsale.outcome": outcome,
         "flashsale.quantity": quantity,
         "flashsale.redis_script_ms": redis_ns / 1e6,
@@ -119,7 +120,7 @@ MAX_CACHED_VALUES = 10_000
 
 class OtlpEncoder:
     """Span records -> a serialized ``ExportTraceServiceRequest``, with the attribute values that repeat (sale,
-    path, outcome) built once and reused."""
+    kind, outcome) built once and reused."""
 
     def __init__(self, res: Resource) -> None:
         self._resource = [KeyValue(key=str(k), value=_any_value(v)) for k, v in res.attributes.items()]
@@ -151,7 +152,7 @@ class OtlpEncoder:
             start_ns,
             end_ns,
             sale,
-            path,
+            kind,
             outcome,
             quantity,
             redis_ns,
@@ -173,7 +174,7 @@ class OtlpEncoder:
                 (
                     kv("flashsale.operation", operation),
                     kv("flashsale.sale", sale),
-                    kv(KIND_ATTRIBUTE.get(operation, "flashsale.step"), path),
+                    kv(KIND_ATTRIBUTE.get(operation, "flashsale.step"), kind),
                     kv("flashsale.outcome", outcome),
                 )
             )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import re
 import sys
@@ -21,18 +20,11 @@ from litestar.logging.config import StructLoggingConfig
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 
 from flashsale import timefmt
-from flashsale.errors import log_exception
+from flashsale.digest import key_digest
 
 SECRET_FIELDS = frozenset({"authorization", "token", "admin_token", "idempotency_key", "password", "redis_url"})
 
 _encoder = msgspec.json.Encoder()
-
-
-def key_digest(idempotency_key: str) -> str:
-    """A short, stable digest that lets operators correlate retries without logging the key itself. Hold ids
-    and queue tickets are bearer handles too (whoever has one may confirm the hold or poll the place): they are
-    logged the same way."""
-    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
 
 
 _HANDLE_IN_PATH = re.compile(r"^(/sales/[^/]+/(?:holds|queue)/)([^/?]+)")
@@ -85,12 +77,12 @@ class AttemptLog:
 
     Why: the attempt line is written once per purchase, and structlog's chain (contextvars merge, level, an
     ISO timestamp from ``datetime``, redaction, exception formatting, rendering) cost the worker about 8 %
-    of a purchase (``make bench``, 2026-12-01: telemetry on/off 0.78 without traces). This writer builds the
+    of a purchase (``make bench``: telemetry on/off 0.78 without traces). This writer builds the
     same JSON object (same keys, ``level`` and a UTC ISO ``timestamp``, secrets redacted) with one msgspec
     encode, the timestamp by ``timefmt`` (date and time formatted once per second): 5.2-8.4 µs per line against
     27.7-29.2 µs through the structlog chain, same process (load/README.md, "Telemetry").
     Every attempt keeps its own line: the log is the per-attempt record an operator greps for one buyer, so
-    repeated outcomes are not sampled (docs/decisions.md, issue 10).
+    repeated outcomes are not sampled (docs/decisions.md).
     """
 
     def __init__(self, level: str | None = None, stream: Any = None) -> None:
@@ -135,7 +127,13 @@ async def flush_periodically(*also: Callable[[], None], interval_s: float = 0.2)
                 logging.getLogger("flashsale").exception("periodic flush failed: %r", flush)
 
 
-def structlog_plugin(level: str) -> StructlogPlugin:
+ExceptionLogger = Callable[[Any, Any, list[str]], None]
+"""Litestar's ``exception_logging_handler``: (logger, ASGI scope, traceback lines) -> None."""
+
+
+def structlog_plugin(level: str, log_exception: ExceptionLogger) -> StructlogPlugin:
+    """The app's structlog set-up; ``log_exception`` decides how an exception that reached Litestar is logged
+    (the API's, api/errors.py: telemetry knows no routes)."""
     numeric = _numeric(level)
     config = StructLoggingConfig(
         processors=[
@@ -158,7 +156,7 @@ def structlog_plugin(level: str) -> StructlogPlugin:
 
 def _uvicorn_fields(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """uvicorn's records as fields: an access record's arguments (client, method, full path, HTTP version,
-    status) become ``method``, ``path`` (without the query string, which may carry a token) and ``status``;
+    status) become ``method``, ``url_path`` (without the query string, which may carry a token) and ``status``;
     the client address and the request's headers are never written."""
     record = event.get("_record")
     if record is None:
@@ -169,7 +167,7 @@ def _uvicorn_fields(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutable
         _, method, full_path, http_version, status = args
         event["event"] = "http_access"
         event["method"] = str(method)
-        event["path"] = path_digest(str(full_path).split("?", 1)[0])
+        event["url_path"] = path_digest(str(full_path).split("?", 1)[0])
         event["status"] = int(status)
         event["http_version"] = str(http_version)
     return event

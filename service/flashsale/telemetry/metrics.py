@@ -1,8 +1,8 @@
 """The process's metric objects: attempts, Redis errors, sale gauges and the span pipeline's counters.
 
 Importing this module turns off prometheus-client's ``<counter>_created`` / ``<histogram>_created`` series
-for the process (importing any module of ``flashsale.telemetry`` imports this one first): they were a fifth
-of the samples on ``/metrics``, no rule or panel reads them, and Prometheus keeps every one as a series of its
+for the process (importing any module of ``flashsale.telemetry`` imports this one first): they would be a
+fifth of the samples on ``/metrics``, no rule or panel reads them, and Prometheus keeps every one as a series of its
 own. Multiprocess mode never writes them; this makes a one-worker server say the same.
 """
 

@@ -41,14 +41,18 @@ from flashsale.telemetry.metrics import (
 from flashsale.telemetry.spans import SpanPipe, new_span_id, new_trace_id, parse_traceparent, traceparent_of
 
 PURCHASE = "purchase"
-KIND_FIELD = {PURCHASE: "path"}
-"""The name of an attempt's ``path`` field in logs, by operation: purchases have a path, holds a step."""
+HOLD = "hold"
+"""The operation of every checkout step (hold, confirm, release, the admin's cancel): span ``hold attempt``, log
+event ``hold_attempt``, counted by ``telemetry.holds.count``."""
+KIND_FIELD = {PURCHASE: "path", HOLD: "step"}
+"""The name of an attempt's kind in logs and metrics, by operation: a purchase's path (safe or unsafe), a hold's
+checkout step."""
 
 _perf_counter = time.perf_counter
 _time_ns = time.time_ns
 
 Counting = Callable[[str, str, str, float, int], None]
-"""(sale, path or step, outcome, seconds, units) -> None: how an operation counts its attempts in metrics."""
+"""(sale, kind, outcome, seconds, units) -> None: how an operation counts its attempts in metrics."""
 
 
 SALE_SEEN = frozenset(
@@ -79,9 +83,9 @@ class Attempt:
 
     __slots__ = (
         "fields",
+        "kind",
         "operation",
         "parent_id",
-        "path",
         "quantity",
         "redis_s",
         "sale",
@@ -92,10 +96,11 @@ class Attempt:
         "trace_low",
     )
 
-    def __init__(self, operation: str, sale: str, path: str, quantity: int, fields: dict[str, Any]) -> None:
+    def __init__(self, operation: str, sale: str, kind: str, quantity: int, fields: dict[str, Any]) -> None:
         self.operation = operation
         self.sale = sale
-        self.path = path
+        self.kind = kind
+        """What sort of ``operation`` this is: a purchase's path (safe or unsafe), a hold's checkout step."""
         self.quantity = quantity
         self.fields = fields
         self.started = _perf_counter()
@@ -112,10 +117,7 @@ class Recorder:
         spans: SpanPipe | None = None,
         log: AttemptLog | None = None,
         metrics: bool = True,
-        buyer_limiter: Any = None,
     ) -> None:
-        self.buyer_limiter = buyer_limiter
-        """A per-buyer rate limiter (api/limits.py), or None when that limit is off."""
         self.spans = spans
         """None when no trace exporter is configured: then no span is made at all."""
         self.log = log
@@ -140,10 +142,10 @@ class Recorder:
 
     # -- the attempt ------------------------------------------------------------------------------------------
 
-    def begin(self, operation: str, sale: str, path: str, quantity: int, scope: Any = None, **fields: Any) -> Attempt:
+    def begin(self, operation: str, sale: str, kind: str, quantity: int, scope: Any = None, **fields: Any) -> Attempt:
         """Start an attempt; with tracing on, give it a span id in the trace of the request's W3C
         ``traceparent`` header (``scope``: the ASGI scope) or in a new one, so the log line can carry both."""
-        attempt = Attempt(operation, sale, path, quantity, fields)
+        attempt = Attempt(operation, sale, kind, quantity, fields)
         if self.spans is not None:
             attempt.start_ns = _time_ns()
             parent = parse_traceparent(traceparent_of(scope)) if scope is not None else None
@@ -177,7 +179,7 @@ class Recorder:
                     attempt.start_ns,
                     attempt.start_ns + int(seconds * 1e9),
                     sale,
-                    attempt.path,
+                    attempt.kind,
                     outcome,
                     attempt.quantity,
                     int(attempt.redis_s * 1e9),
@@ -190,7 +192,7 @@ class Recorder:
             line = {
                 "event": f"{attempt.operation}_attempt",
                 "sale": sale,
-                KIND_FIELD.get(attempt.operation, "step"): attempt.path,
+                KIND_FIELD.get(attempt.operation, "step"): attempt.kind,
                 "outcome": outcome,
                 "duration_ms": round(seconds * 1000, 3),
                 "units": units,
@@ -204,23 +206,7 @@ class Recorder:
                 line["span_id"] = f"{attempt.span_id:016x}"
             log.write(line)
         if self.metrics:
-            self._counting[attempt.operation](sale, attempt.path, outcome, seconds, units)
-
-    def attempt(
-        self,
-        sale: str,
-        path: str,
-        outcome: Outcome,
-        seconds: float = 0.0,
-        units: int = 0,
-        scope: Any = None,
-        **fields: Any,
-    ) -> None:
-        """Record a purchase attempt decided without a Redis call (refused before or by the handler)."""
-        attempt = self.begin(PURCHASE, sale, path, 0, scope, **fields)
-        attempt.started -= seconds
-        attempt.start_ns -= int(seconds * 1e9) if attempt.start_ns else 0
-        self.record(attempt, outcome, units)
+            self._counting[attempt.operation](sale, attempt.kind, outcome, seconds, units)
 
     def _count_purchase(self, sale: str, path: str, outcome: str, seconds: float, units: int) -> None:
         key = (sale, path, outcome)

@@ -2,7 +2,7 @@
 
 Why hand-written: with the OpenTelemetry SDK in the worker (ASGI middleware + attempt span + Redis child span,
 ``BatchSpanProcessor``), ``make bench`` measured 2,350 traced purchases/s against 5,950 untraced (0.40x, field
-notes 2026-12-01), and a py-spy profile of the traced worker (load/README.md, "Telemetry") put 21 % of the event
+notes), and a py-spy profile of the traced worker (load/README.md, "Telemetry") put 21 % of the event
 loop thread in OpenTelemetry code (attribute validation, context managers, semconv, propagation) and 26 % of
 all busy samples in the SDK's export thread, which encodes and posts under the event loop's GIL. Here an
 attempt costs the worker two random ids, one clock read and one tuple appended to a list; every 100 ms (or
@@ -42,7 +42,7 @@ RESTART_EVERY_S = 5.0
 """At most one restart of a dead exporter process per this many seconds."""
 
 SpanRecord = tuple[str, int, int, int, int, int, int, str, str, str, int, int, str, Any]
-"""(operation, trace_id_high, trace_id_low, span_id, parent_span_id, start_ns, end_ns, sale, path, outcome,
+"""(operation, trace_id_high, trace_id_low, span_id, parent_span_id, start_ns, end_ns, sale, kind, outcome,
 quantity, redis_ns, error, extra): the wire format between the worker and the exporter process, packed once
 here and unpacked once in ``exporter.py``. The 128-bit trace id travels as two 64-bit halves (msgpack integers
 stop at 64 bits); ``parent_span_id`` 0 means a root span; ``error`` "" means none; ``extra`` is None or a dict
