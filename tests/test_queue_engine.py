@@ -312,7 +312,9 @@ def test_admission_resumes_at_its_rate_after_pauses_of_half_two_and_five_ttls(re
     results = run(redis_server.url, body)
     print("resume after pauses: " + "; ".join(f"{r['pause_s']} s -> {r['rate']:.1f}/s" for r in results))
     for r in results:
-        assert r["first_admitting_step"] <= 1, r  # the first step after the resume, or the one after it
+        # Within half a second of the resume (a loaded machine buys the last admissions a few steps late); the
+        # freeze this guards against lasted a whole TTL, 20 steps.
+        assert r["first_admitting_step"] <= 5, r
         assert r["rate"] >= 0.9 * rate, r
         assert r["unspent"] >= 10, r  # the no-shows of the first 3 TTLs: more than max_active
 

@@ -296,6 +296,27 @@ class PurchaseOperation(p.DocumentedOperation):
         super().__post_init__()
 
 
+UNSAFE_REQUEST_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    title="UnsafePurchaseRequest",
+    additional_properties=False,
+    description="`quantity` units of a one-stock sale: the unsafe demo route has no lines.",
+    properties={"quantity": PURCHASE_REQUEST_SCHEMA.properties["quantity"]},  # type: ignore[index]
+)
+
+
+@dataclass
+class UnsafePurchaseOperation(p.DocumentedOperation):
+    """The demo route's body: the purchase body without ``lines``, so the contract promises only what it sells."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            content={"application/json": OpenAPIMediaType(schema=UNSAFE_REQUEST_SCHEMA)},
+        )
+        super().__post_init__()
+
+
 # -- answers ----------------------------------------------------------------------------------------------------
 
 

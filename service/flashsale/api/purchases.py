@@ -17,6 +17,7 @@ from flashsale.api.attempts import (
     SAFE,
     UNSAFE,
     PurchaseOperation,
+    UnsafePurchaseOperation,
     admission_refused,
     attempt_buyer,
     attempt_responses,
@@ -171,7 +172,7 @@ class DemoController(Controller):
     @post(
         "/",
         status_code=201,
-        operation_class=PurchaseOperation,
+        operation_class=UnsafePurchaseOperation,
         operation_id="createUnsafePurchase",
         security=[{"buyer": []}],
         opt={ATTEMPT_ROUTE: UNSAFE},

@@ -139,6 +139,7 @@ class JwksSource:
     _jwks_uri: str | None = None
     _fresh_until: float = 0.0
     _last_fetch: float = -1e18
+    _last_failed: bool = False
     _inflight: asyncio.Task[KeySet] | None = field(default=None, repr=False)
 
     @property
@@ -155,6 +156,9 @@ class JwksSource:
             if found is not None:
                 return found
             if time.monotonic() - self._last_fetch < self.cooldown_s:
+                if self._last_failed:
+                    # The provider did not answer the last fetch: the kid may be its new key (503), not a forgery.
+                    raise KeysUnavailable("the last key fetch failed; the key id is not among the cached keys")
                 return None
         keys = await self.refresh()
         return keys.get(kid)
@@ -181,11 +185,13 @@ class JwksSource:
             if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
                 raise KeysUnavailable("the JWKS document has no keys list")
         except KeysUnavailable as exc:
+            self._last_failed = True
             log.warning("jwks_fetch_failed", issuer=self.issuer, error=str(exc))
             if self.on_fetch is not None:
                 self.on_fetch("error")
             raise
         self.fetches += 1
+        self._last_failed = False
         if self.on_fetch is not None:
             self.on_fetch("ok")
         keys = KeySet(jwks)
