@@ -300,6 +300,31 @@ def test_eligibility_rules_name_the_rule_that_failed(stack: Stack) -> None:
     assert (audit["sold"], audit["ok"]) == (1, True)
 
 
+def test_a_members_only_room_gives_no_place_to_a_buyer_the_sale_would_refuse(stack: Stack) -> None:
+    """A place in line is a promise of a chance to buy: an ineligible buyer gets the 403 at the join, naming the
+    rule, and takes no place from a member (the room's copy of the rules, judged by the join script)."""
+    room = stack.new_sale(
+        stock=5,
+        limit=1,
+        queue={"mode": "fifo", "admit_rate": 100, "max_active": 10},
+        eligibility={"email_verified": True, "group": "members"},
+    )
+
+    def join(token: str) -> httpx.Response:
+        auth = {"Idempotency-Key": str(uuid.uuid4()), "Authorization": f"Bearer {token}"}
+        return stack.http.post(f"/sales/{room}/queue", headers=auth)
+
+    outsider = join(stack.idp.token("outsider", claims={"email_verified": True, "groups": ["public"]}))
+    assert outsider.status_code == 403, outsider.text
+    assert (outsider.json()["type"], outsider.json()["rule"]) == ("urn:flashsale:problem:buyer-not-eligible", "group")
+    unverified = join(stack.idp.token("unverified", claims={"email_verified": False, "groups": ["members"]}))
+    assert (unverified.status_code, unverified.json()["rule"]) == (403, "email_verified")
+    member = join(stack.idp.token("member", claims={"email_verified": True, "groups": ["members"]}))
+    assert member.status_code == 201, member.text
+    assert member.json()["joined_index"] == 0  # the refused joins took no place
+    _until(lambda: stack.http.get(f"/sales/{room}/queue").json()["joined"] == 1, "one join counted")
+
+
 def test_a_flood_of_random_kids_costs_the_provider_one_fetch_per_cooldown(redis_server: RedisProcess) -> None:
     cooldown_s = 1
     stack = Stack(redis_server, cooldown_s=cooldown_s).start()

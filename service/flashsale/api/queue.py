@@ -301,6 +301,7 @@ class QueueController(Controller):
         responses=p.responses(
             p.DOC_BAD_REQUEST,
             *p.DOC_BUYER_AUTH,
+            (403, p.describe(p.BUYER_NOT_ELIGIBLE)),
             (404, p.describe(p.NO_QUEUE)),
             (409, p.describe(p.QUEUE_ENDED, p.QUEUE_FULL)),
             p.DOC_RATE_LIMITED,
@@ -330,7 +331,7 @@ class QueueController(Controller):
             return room
         s = room.snapshot
         try:
-            result = await inventory.join(sale_id, room.buyer_digest(buyer_id), s.room)
+            result = await inventory.join(sale_id, room.buyer_digest(buyer_id), s.room, buyer.facts)
         except Unavailable as exc:
             return _problem(
                 p.UNAVAILABLE, f"{p.UNAVAILABLE_DETAIL} ({exc.kind})", instance, headers=p.unavailable_headers()
@@ -349,6 +350,8 @@ class QueueController(Controller):
             return _problem(
                 p.UNAVAILABLE, "the waiting room was just re-created; retry", instance, headers=p.unavailable_headers()
             )
+        if outcome is Outcome.BUYER_NOT_ELIGIBLE:  # a place the sale would refuse to sell to is nobody's
+            return _problem(p.BUYER_NOT_ELIGIBLE, f"the sale requires {result.rule}", instance, rule=result.rule)
         if outcome is Outcome.QUEUE_FULL:
             detail = f"the waiting room gave its {result.max_places} places"
             return _problem(p.QUEUE_FULL, detail, instance, max_places=result.max_places)

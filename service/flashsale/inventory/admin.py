@@ -86,7 +86,7 @@ class Administration(EngineCore):
             closes_ms = (opens_ms if opens_ms is not None else int(time.time() * 1000)) + QUEUED_SALE_OPEN_S * 1000
         expires_ms = 0 if closes_ms is None else closes_ms + self.settings.queue_retention_s * 1000
         if queue is not None and not await self._call(self.client.exists(k.sale)):
-            room = await self._create_room(sale_id, stock, queue, opens_ms, closes_ms, expires_ms)
+            room = await self._create_room(sale_id, stock, queue, opens_ms, closes_ms, expires_ms, eligibility)
         args: tuple[str | int, ...] = (
             name,
             stock,
@@ -115,9 +115,17 @@ class Administration(EngineCore):
         return created
 
     async def _create_room(
-        self, sale_id: str, stock: int, queue: QueueConfig, opens_ms: int | None, closes_ms: int | None, expires_ms: int
+        self,
+        sale_id: str,
+        stock: int,
+        queue: QueueConfig,
+        opens_ms: int | None,
+        closes_ms: int | None,
+        expires_ms: int,
+        eligibility: str,
     ) -> str:
-        """The sale's waiting room (lua/queue_create.lua): the id of the room in effect, new or existing."""
+        """The sale's waiting room (lua/queue_create.lua): the id of the room in effect, new or existing. It
+        keeps the sale's ``eligibility`` rules, so a buyer the sale would refuse gets no place in its line."""
         q = queue_keys(sale_id)
         args = (
             queue.mode,
@@ -125,7 +133,7 @@ class Administration(EngineCore):
             queue.max_active,
             queue.token_ttl_s * 1000,
             "" if opens_ms is None else opens_ms,
-            "",
+            eligibility,
             queue.commitment,
             queue.room or secrets.token_urlsafe(9),
             queue.kid,

@@ -458,6 +458,8 @@ class JoinResult:
     index: int = -1
     max_places: int = 0
     """The room's cap on places (queue_full)."""
+    rule: str = ""
+    """The eligibility rule the buyer failed (buyer_not_eligible)."""
 
 
 def queue_join_reply(reply: list[Any]) -> JoinResult:
@@ -467,6 +469,8 @@ def queue_join_reply(reply: list[Any]) -> JoinResult:
         return JoinResult(outcome, int(reply[1]))
     if outcome is Outcome.QUEUE_FULL:
         return JoinResult(outcome, max_places=int(reply[1]))
+    if outcome is Outcome.BUYER_NOT_ELIGIBLE:
+        return JoinResult(outcome, rule=str(reply[1]))
     return JoinResult(outcome)
 
 

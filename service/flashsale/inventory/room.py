@@ -58,15 +58,16 @@ def default_max_places(stock: int, units_per_admission: int) -> int:
 class WaitingRoom(EngineCore):
     """The room's operations: the buyer's join (buyer path deadline), the workers' step, the operator's admin."""
 
-    async def join(self, sale_id: str, buyer_digest: bytes, room: str = "") -> JoinResult:
+    async def join(self, sale_id: str, buyer_digest: bytes, room: str = "", facts: str = "") -> JoinResult:
         """One place per (room, buyer) in the room ``room`` ("": whichever the sale has): one script call on the
         queue's slot, with the purchase deadline. ``buyer_digest``: the buyer's 16 bytes in this room
-        (queue/joinlog.py); a join is idempotent by buyer, so it keeps no record of its Idempotency-Key."""
+        (queue/joinlog.py); a join is idempotent by buyer, so it keeps no record of its Idempotency-Key.
+        ``facts``: the buyer's verified facts, judged against the sale's eligibility rules before a new place."""
         if len(buyer_digest) != 16:
             raise ValueError("a buyer digest has 16 bytes")
         q = queue_keys(sale_id)
         keys = (q.conf, q.buyers, q.join_log)
-        return queue_join_reply(await self._run(self.scripts.queue_join, keys, (buyer_digest, room)))
+        return queue_join_reply(await self._run(self.scripts.queue_join, keys, (buyer_digest, room, facts)))
 
     async def advance_queue(
         self,

@@ -36,14 +36,16 @@ USES: dict[str, tuple[str, ...]] = {
     "cancel_order": ("skulib",),
     "create_sale": ("clocklib",),
     **{name: _HOLD for name in ("confirm", "release", "read_hold", "read_sale", "reap")},
-    **{name: _QUEUE for name in ("queue_create", "queue_join", "queue_advance")},
+    **{name: _QUEUE for name in ("queue_create", "queue_advance")},
+    "queue_join": (*_QUEUE, "eligibilitylib"),
 }
 """Which libraries each script starts with, in this order: lua/clocklib.lua (Redis time) for the scripts that
 read the clock, lua/idemlib.lua (the idempotency record) for those that read or write that record,
 lua/skulib.lua (SKUs, quotas and lines) for those that sell, hold, return or count units per SKU (holdlib.lua
 uses it: a hold's lines go back on expiry), lua/holdlib.lua (the hold record and the expiry step) for those that
 touch holds, lua/queuelib.lua (the waiting room's open step) for the queue scripts, lua/admitlib.lua (the
-admission check) and lua/eligibilitylib.lua (eligibility rules) for purchase and hold."""
+admission check) for purchase and hold, lua/eligibilitylib.lua (eligibility rules) for purchase, hold and queue
+join."""
 
 
 def _read(name: str) -> str:
