@@ -48,7 +48,7 @@ _FALSE = frozenset({"0", "false", "no", "off", ""})
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    """Every knob of the engine. The README's settings table lists the same names and defaults."""
+    """Every knob of the engine. The settings table of docs/operations.md lists the same names and defaults."""
 
     redis_url: str | None = None
     """Redis or Valkey URL (``redis://``, ``rediss://``). Required outside demo mode and laptop runs (security.py);

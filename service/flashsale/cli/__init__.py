@@ -29,7 +29,7 @@ __all__ = ["cli", "main"]
 def cli() -> None:
     """A flash-sale engine: sells exactly the stock there is, once per request, and shows every attempt.
 
-    Every setting is a FLASHSALE_* environment variable (README: Settings); the options below show the ones
+    Every setting is a FLASHSALE_* environment variable (docs/operations.md: Settings); the options below show the ones
     each command also takes on its command line.
     """
 

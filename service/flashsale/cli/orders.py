@@ -22,7 +22,7 @@ START_RETRY_S = 60.0
 """How long ``export`` and ``db upgrade`` wait for PostgreSQL to accept the migration before giving up."""
 
 
-ENV_HELP = "Reads FLASHSALE_DATABASE_URL and FLASHSALE_REDIS_URL (README: Settings)."
+ENV_HELP = "Reads FLASHSALE_DATABASE_URL and FLASHSALE_REDIS_URL (docs/operations.md: Settings)."
 
 
 class NoSuchSale(click.ClickException):
@@ -152,7 +152,7 @@ def db() -> None:
     """The orders database's schema."""
 
 
-@db.command(epilog="Reads FLASHSALE_DATABASE_URL (README: Settings).")
+@db.command(epilog="Reads FLASHSALE_DATABASE_URL (docs/operations.md: Settings).")
 def upgrade() -> int:
     """Apply the migrations (idempotent, safe from several processes at once)."""
     settings = _settings(need_redis=False)

@@ -133,7 +133,7 @@ def serve(host: str, port: int, workers: int, server: str, embedded: bool) -> in
             say(
                 "order_export_off",
                 message="order export to PostgreSQL off: set FLASHSALE_DATABASE_URL=postgresql://... here and run "
-                "'flashsale export' beside it (README: Orders in PostgreSQL)",
+                "'flashsale export' beside it (docs/operations.md: Orders in PostgreSQL)",
             )
         if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in env:
             env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="flashsale-metrics-")

@@ -43,7 +43,7 @@ _FAILURES = (RedisError, OSError, TimeoutError, ConnectionError)
 
 @dataclass(frozen=True, slots=True)
 class ExportConfig:
-    """``FLASHSALE_EXPORT_*`` knobs of the exporter (the README's export table lists the same)."""
+    """``FLASHSALE_EXPORT_*`` knobs of the exporter (docs/operations.md's export table lists the same)."""
 
     batch: int = 500
     """Entries read per stream per call, written in one transaction."""
