@@ -145,6 +145,15 @@ def test_half_of_admitted_buyers_abandoning_keeps_the_admission_rate(redis_serve
     assert out["no_shows"] > 0
 
 
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisProcess]:
+    """This module's own Redis: the session's API servers run admission controllers that step every waiting room
+    on their Redis, so on the shared one they would step this module's rooms too and take their admissions."""
+    server = RedisProcess("--appendonly", "no").start()
+    yield server
+    server.cleanup()
+
+
 @pytest.fixture
 def aof_redis() -> Iterator[RedisProcess]:
     server = RedisProcess("--appendonly", "yes", "--appendfsync", "always").start()
@@ -312,9 +321,7 @@ def test_admission_resumes_at_its_rate_after_pauses_of_half_two_and_five_ttls(re
     results = run(redis_server.url, body)
     print("resume after pauses: " + "; ".join(f"{r['pause_s']} s -> {r['rate']:.1f}/s" for r in results))
     for r in results:
-        # Within half a second of the resume (a loaded machine buys the last admissions a few steps late); the
-        # freeze this guards against lasted a whole TTL, 20 steps.
-        assert r["first_admitting_step"] <= 5, r
+        assert r["first_admitting_step"] <= 1, r  # the first step after the resume, or the one after it
         assert r["rate"] >= 0.9 * rate, r
         assert r["unspent"] >= 10, r  # the no-shows of the first 3 TTLs: more than max_active
 

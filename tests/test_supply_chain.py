@@ -26,6 +26,7 @@ from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 
 from flashsale.embedded import free_port
+from tests.conftest import ADMISSION_KEY
 from tests.idp import OidcProvider
 from tests.servers import RedisProcess
 
@@ -320,7 +321,8 @@ def test_the_image_serves_with_a_redis_url(
         tmp_path,
         FLASHSALE_REDIS_URL=redis_server.url,
         FLASHSALE_ADMIN_TOKEN="image-test-" + "x1y2z3w4" * 4,
-        FLASHSALE_ADMISSION_KEY="image-admission-" + "k9m8n7p6" * 4,
+        # The session's key: the servers of the suite registered it on this Redis, which refuses another.
+        FLASHSALE_ADMISSION_KEY=ADMISSION_KEY,
         FLASHSALE_PORT=str(port),
         FLASHSALE_LOG_LEVEL="WARNING",
         FLASHSALE_OIDC_ISSUER=oidc_provider.issuer,
