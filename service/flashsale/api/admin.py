@@ -41,13 +41,7 @@ from flashsale.timefmt import format_ms
 CREATE_MAX_BODY_BYTES = 1 << 16
 """An admin's create body may carry a whole catalogue (64 items and 16 quotas of 64 SKUs: about 12 KB), past the
 buyer routes' FLASHSALE_MAX_BODY_BYTES (4 KB by default); only a holder of the admin token reaches it."""
-
-
 AUTH_FAILURES = p.DOC_ADMIN_AUTH
-
-
-ON_A_SALE = (p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE)), p.DOC_UNAVAILABLE)
-"""The errors of an admin route addressing one sale (besides the auth failures)."""
 
 
 class Restock(msgspec.Struct):
@@ -226,7 +220,7 @@ class AdminController(Controller):
         operation_class=p.DocumentedOperation,
         status_code=200,
         summary="Close a sale now",
-        responses=admin_responses(*ON_A_SALE),
+        responses=admin_responses(*p.DOC_ON_A_SALE),
     )
     async def close_sale(self, sale_id: SaleIdParam, inventory: InventoryDep) -> SaleView:
         if not await inventory.close_sale(sale_id):
@@ -244,7 +238,7 @@ class AdminController(Controller):
             "exporter has not acknowledged, whenever export is on: the sale has an export group, or this API has "
             "FLASHSALE_DATABASE_URL. Without export the ledger is the only record and goes with the sale."
         ),
-        responses=admin_responses(*ON_A_SALE, (409, p.describe(p.EXPORT_PENDING))),
+        responses=admin_responses(*p.DOC_ON_A_SALE, (409, p.describe(p.EXPORT_PENDING))),
     )
     async def delete_sale(
         self,

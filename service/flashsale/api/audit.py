@@ -20,10 +20,6 @@ from flashsale.inventory.skus import SkuState
 from flashsale.orders import reconcile as rc
 from flashsale.orders.db import OrderStore
 
-ON_A_SALE = (p.DOC_BAD_REQUEST, (404, p.describe(p.UNKNOWN_SALE)), p.DOC_UNAVAILABLE)
-"""The errors of an admin route addressing one sale (besides the auth failures)."""
-
-
 RECONCILE_ERRORS = (
     p.DOC_BAD_REQUEST,
     (404, p.describe(p.UNKNOWN_SALE)),
@@ -33,11 +29,7 @@ RECONCILE_ERRORS = (
         + p.describe(p.UNAVAILABLE, p.DATABASE_UNAVAILABLE, p.DATABASE_NOT_CONFIGURED),
     ),
 )
-
-
 _DATABASE_FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
-
-
 T = TypeVar("T")
 
 
@@ -221,7 +213,7 @@ class AuditController(Controller):
             "and `ok` also needs the SKUs to add up to the sale and each SKU's live holds' units == its held. "
             "Costs O(live holds): an admin check, not a dashboard poll."
         ),
-        responses=p.responses(*p.DOC_ADMIN_AUTH, *ON_A_SALE),
+        responses=p.responses(*p.DOC_ADMIN_AUTH, *p.DOC_ON_A_SALE),
     )
     async def audit(self, sale_id: SaleIdParam, inventory: InventoryDep) -> Audit:
         return audit_view(await read_snapshot(inventory, sale_id, audit=True))

@@ -1,5 +1,10 @@
-"""Every request and response body as a msgspec Struct, and the path/header parameters and dependencies the
-routes share: what a client sends and gets, validated by Litestar and documented in OpenAPI from one place."""
+"""The wire shapes more than one route family reads, as msgspec Structs and annotated types: a sale id, a line,
+an order, an instant, the new sale's body (the admin's create route and ``flashsale create-sale`` check a sale
+against the same ``CreateSale``), and the path and header parameters. Validated by Litestar and documented in
+OpenAPI from these definitions; a body only one family sends or answers sits in that family's module.
+
+Shared shapes live below the controllers so that no controller imports another (pyproject's ``api-layers``).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,6 @@ MAX_LINE_QUANTITY = MAX_QUANTITY // MAX_LINES
 the published schema can state (JSON Schema cannot bound a sum)."""
 BUYER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:+/=~-]{8,255}$"
-PAYMENT_REF_PATTERN = r"^[A-Za-z0-9._:@/+=~-]{1,128}$"
 
 SaleId = Annotated[
     str,
@@ -224,50 +228,6 @@ class CreateSale(msgspec.Struct):
         if self.queue is not None and self.queue.units_per_admission is not None:
             return self.queue.units_per_admission
         return self.per_buyer_limit
-
-
-class Hold(msgspec.Struct, omit_defaults=True):
-    """A hold as made (201) or replayed: the units are the buyer's until ``expires_at``, never later."""
-
-    hold_id: str
-    sale_id: str
-    buyer_id: str
-    quantity: int
-    expires_at: Timestamp
-    lines: list[Line] | None = None
-
-
-HoldStateName = Literal["held", "confirmed", "released", "expired"]
-
-
-class HoldView(msgspec.Struct):
-    """A hold read back: ``state`` judged by the Redis server's clock; ``order_id`` once confirmed; ``lines`` on
-    a sale with SKUs."""
-
-    hold_id: str
-    sale_id: str
-    buyer_id: str
-    quantity: int
-    state: HoldStateName
-    expires_at: Timestamp
-    order_id: str | None = None
-    lines: list[Line] | msgspec.UnsetType = msgspec.UNSET
-
-
-PaymentRef = Annotated[
-    str,
-    msgspec.Meta(
-        pattern=PAYMENT_REF_PATTERN,
-        min_length=1,
-        max_length=128,
-        description="The payment's reference, copied into the ledger entry",
-    ),
-]
-
-
-class ConfirmRequest(msgspec.Struct, forbid_unknown_fields=True):
-    payment_ref: PaymentRef | msgspec.UnsetType = msgspec.UNSET
-    """Absent or a string: ``null`` is refused, as the published schema (a string) says (schemathesis ST201)."""
 
 
 _json_decoder = msgspec.json.Decoder()
