@@ -1,6 +1,7 @@
-"""The waiting room as everyone sees it, and as its operator steers it: the room's public state, the join log a
-random open's draw was made from, a place's inclusion proof in that draw, and the admin's figures, pause and
-resume. docs/queue.md shows how anyone recomputes every place from what these routes publish.
+"""What checks a waiting room's draw, and how its operator steers the room: the join log a random open's draw
+was made from, a place's inclusion proof in that draw, and the admin's figures, pause and resume. docs/queue.md
+shows how anyone recomputes every place from what these routes and the room's public state (api/queue.py)
+publish.
 """
 
 from __future__ import annotations
