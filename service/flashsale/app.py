@@ -20,7 +20,9 @@ from litestar.types import ASGIApp
 
 from flashsale import __version__
 from flashsale.api import overload
+from flashsale.api.admin import AdminController, admin_guard
 from flashsale.api.attempts import count_refused
+from flashsale.api.audit import AuditController
 from flashsale.api.deps import dependencies
 from flashsale.api.errors import log_exception
 from flashsale.api.holds import HoldController
@@ -28,17 +30,12 @@ from flashsale.api.limits import RATE_LIMIT_STORE, BuyerRateLimiter, ip_rate_lim
 from flashsale.api.ops import BareController, HealthController, MetricsController
 from flashsale.api.orders import OrderController
 from flashsale.api.overload import InFlightBudget, InFlightLimit
+from flashsale.api.page import DemoSignInController, PageController, SignedInController, wait_page
 from flashsale.api.problems import problem_details_config
 from flashsale.api.purchases import DemoController, PurchaseController, UnverifiedPurchaseController
-from flashsale.api.queue import (
-    AdminQueueController,
-    DemoSignInController,
-    QueueController,
-    SignedInController,
-    make_signer,
-    wait_page,
-)
-from flashsale.api.sales import AdminController, SaleController, admin_guard
+from flashsale.api.queue import QueueController, make_signer
+from flashsale.api.room import AdminQueueController, RoomController
+from flashsale.api.sales import SaleController
 from flashsale.identity import local_issuer, verifier_for
 from flashsale.inventory import Inventory
 from flashsale.inventory.board import SaleBoard
@@ -162,6 +159,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         OrderController,
         SaleController,
         QueueController,
+        RoomController,
+        PageController,
         SignedInController,
         HealthController,
     ]
@@ -170,7 +169,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if settings.admin_enabled:
         handlers.append(
             Router(
-                "/", route_handlers=[AdminController, AdminQueueController], guards=[admin_guard(settings.admin_token)]
+                "/",
+                route_handlers=[AdminController, AuditController, AdminQueueController],
+                guards=[admin_guard(settings.admin_token)],
             )
         )
     demo_issuer = local_issuer(settings) if (settings.demo or settings.embedded) and not settings.oidc_issuer else None

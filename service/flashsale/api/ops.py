@@ -9,8 +9,9 @@ dependency failing never gets a healthy process replaced.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.prometheus import PrometheusController
@@ -18,10 +19,14 @@ from litestar.plugins.prometheus import PrometheusController
 from flashsale.api import problems as p
 from flashsale.api.deps import InventoryDep, RecorderDep
 from flashsale.api.limits import BUYERS_TRACKED
-from flashsale.api.schemas import Health
 from flashsale.inventory import Unavailable, sale_keys
 from flashsale.telemetry import holds as hold_metrics
 from flashsale.telemetry import skus as sku_metrics
+
+
+class Health(msgspec.Struct):
+    status: Literal["ok", "unavailable"]
+    detail: str = ""
 
 
 class HealthController(Controller):

@@ -2,6 +2,10 @@
 
 Every error the API returns is built here, so a problem type is named once and documented once
 (docs/problems.md lists the same slugs), together with the OpenAPI description of each route's error answers.
+
+One file past 400 lines: the catalogue of types is one list a reader scans, and each type's status, its answer body
+and the text that documents it sit side by side, so a new type is added in one place and the published ``type``
+enum (tests/test_openapi_contract.py) is this module's set.
 """
 
 from __future__ import annotations
@@ -376,7 +380,7 @@ DOC_ADMIN_AUTH = (
     (401, "Missing or wrong bearer token."),
     (403, "No admin token configured: admin routes refuse every call."),
 )
-"""The auth failures every admin route documents (its guard: api/sales.py ``admin_guard``)."""
+"""The auth failures every admin route documents (its guard: api/admin.py ``admin_guard``)."""
 DOC_BAD_REQUEST = (400, f"Invalid path, header or body (type `{INVALID_REQUEST.uri}`).")
 DOC_TOO_LARGE = (413, "Request body larger than FLASHSALE_MAX_BODY_BYTES.")
 DOC_RATE_LIMITED = (
@@ -397,6 +401,8 @@ DOC_UNAVAILABLE = (
     "Redis did not answer within the deadline: the outcome is unknown. Retry after the Retry-After header "
     "with the same Idempotency-Key; it cannot buy twice.",
 )
+DOC_ON_A_SALE = (DOC_BAD_REQUEST, (404, describe(UNKNOWN_SALE)), DOC_UNAVAILABLE)
+"""The errors of an admin route addressing one sale (besides the auth failures)."""
 
 
 def location_header(what: str, template: str) -> ResponseHeader:

@@ -1,5 +1,10 @@
-"""Every request and response body as a msgspec Struct, and the path/header parameters and dependencies the
-routes share: what a client sends and gets, validated by Litestar and documented in OpenAPI from one place."""
+"""The wire shapes more than one route family reads, as msgspec Structs and annotated types: a sale id, a line,
+an order, an instant, the new sale's body (the admin's create route and ``flashsale create-sale`` check a sale
+against the same ``CreateSale``), and the path and header parameters. Validated by Litestar and documented in
+OpenAPI from these definitions; a body only one family sends or answers sits in that family's module.
+
+Shared shapes live below the controllers so that no controller imports another (pyproject's ``api-layers``).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,6 @@ MAX_LINE_QUANTITY = MAX_QUANTITY // MAX_LINES
 the published schema can state (JSON Schema cannot bound a sum)."""
 BUYER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:+/=~-]{8,255}$"
-PAYMENT_REF_PATTERN = r"^[A-Za-z0-9._:@/+=~-]{1,128}$"
 
 SaleId = Annotated[
     str,
@@ -86,83 +90,6 @@ class Order(msgspec.Struct, omit_defaults=True):
     quantity: int
     created_at: Timestamp
     lines: list[Line] | None = None
-
-
-class SkuView(msgspec.Struct):
-    """One SKU of a sale: where its units are; ``available`` is what one purchase of it alone could still get
-    (its remaining, capped by each quota it draws on)."""
-
-    sku: str
-    stock: int
-    remaining: int
-    held: int
-    sold: int
-    available: int
-    per_buyer_limit: int
-    quotas: list[str]
-
-
-class QuotaView(msgspec.Struct):
-    """A cap over some SKUs: their held plus sold units never exceed ``cap``."""
-
-    name: str
-    cap: int
-    remaining: int
-    held: int
-    sold: int
-    skus: list[str]
-
-
-class SaleView(msgspec.Struct, omit_defaults=True):
-    sale_id: str
-    name: str
-    status: SaleStatus
-    stock: int
-    remaining: int
-    """What a new hold or purchase can still get."""
-    held: int
-    """Units in live holds: they come back on sale when a hold is released or expires."""
-    sold: int
-    per_buyer_limit: int
-    """A sale with SKUs: units one buyer may hold plus buy across every SKU."""
-    opens_at: Timestamp | None
-    closes_at: Timestamp | None
-    hold_ttl_s: int
-    items: list[SkuView] | None = None
-    """Each SKU (absent for a one-stock sale)."""
-    quotas: list[QuotaView] | None = None
-    """Each quota (absent for a one-stock sale)."""
-    eligibility: EligibilityView | None = None
-    """What a buyer's token must show (absent: every signed-in buyer may buy)."""
-
-
-class EligibilityView(msgspec.Struct, omit_defaults=True):
-    """A sale's eligibility rules, as ``Eligibility`` creates them (instants in the one answer format)."""
-
-    email_verified: bool = False
-    phone_number_verified: bool = False
-    group: str | None = None
-    account_created_before: Timestamp | None = None
-    until: Timestamp | None = None
-
-
-class AvailableSku(msgspec.Struct):
-    sku: str
-    available: int
-    """Units one purchase of this SKU alone could get: 0 once it, or a quota it draws on, is sold out."""
-
-
-class Availability(msgspec.Struct):
-    """What a product page shows: each SKU still on sale, from the answering worker's snapshot of the sale
-    (``as_of``, at most about a second old; cacheable for a second). A one-stock sale lists its one SKU,
-    ``default``."""
-
-    sale_id: str
-    status: SaleStatus
-    available: int
-    """Units the sale can still sell across every SKU (quotas respected)."""
-    items: list[AvailableSku]
-    as_of: Timestamp
 
 
 Instant = Annotated[
@@ -301,168 +228,6 @@ class CreateSale(msgspec.Struct):
         if self.queue is not None and self.queue.units_per_admission is not None:
             return self.queue.units_per_admission
         return self.per_buyer_limit
-
-
-class Restock(msgspec.Struct):
-    units: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
-    sku: Sku | None = None
-    """The SKU to restock: required on a sale with SKUs, absent on a one-stock sale."""
-
-
-class HoldCounts(msgspec.Struct):
-    """Holds ever created, by the state they are in now (``held``: live, counted from the expiry index)."""
-
-    created: int
-    held: int
-    confirmed: int
-    released: int
-    expired: int
-
-
-class StockAudit(msgspec.Struct):
-    """One SKU's or quota's invariant (``name`` is the SKU or the quota; a quota's stock_added is its cap)."""
-
-    name: str
-    stock_added: int
-    remaining: int
-    held: int
-    sold: int
-    withdrawn: int
-    restocked: int
-    oversold: int
-    balanced: bool
-
-
-class Audit(msgspec.Struct, omit_defaults=True):
-    """The invariants: stock_added == remaining + held + sold + withdrawn; ledger length == orders + cancels
-    (the ledger has an entry per order and per cancellation); holds created == held + confirmed + released +
-    expired, and the units of live holds == held; nothing oversold."""
-
-    sale_id: str
-    stock_added: int
-    remaining: int
-    held: int
-    sold: int
-    withdrawn: int
-    """Units of orders cancelled without restock: they left the sale."""
-    restocked: int
-    """Units of cancelled orders put back on sale (already counted in remaining, held or sold again)."""
-    orders: int
-    cancels: int
-    ledger_length: int
-    holds: HoldCounts
-    oversold: int
-    stock_balanced: bool
-    ledger_matches: bool
-    holds_balanced: bool
-    ok: bool
-    """Everything above holds, and on a sale with SKUs every SKU and quota below is balanced with nothing
-    oversold, the SKUs add up to the sale and each SKU's live holds' units == its held."""
-    items: list[StockAudit] | None = None
-    """A sale with SKUs: each SKU's stock_added == remaining + held + sold + withdrawn (absent otherwise)."""
-    quotas: list[StockAudit] | None = None
-    """A sale with SKUs: each quota's cap == remaining + held + sold + withdrawn."""
-
-
-class Hold(msgspec.Struct, omit_defaults=True):
-    """A hold as made (201) or replayed: the units are the buyer's until ``expires_at``, never later."""
-
-    hold_id: str
-    sale_id: str
-    buyer_id: str
-    quantity: int
-    expires_at: Timestamp
-    lines: list[Line] | None = None
-
-
-HoldStateName = Literal["held", "confirmed", "released", "expired"]
-
-
-class HoldView(msgspec.Struct):
-    """A hold read back: ``state`` judged by the Redis server's clock; ``order_id`` once confirmed; ``lines`` on
-    a sale with SKUs."""
-
-    hold_id: str
-    sale_id: str
-    buyer_id: str
-    quantity: int
-    state: HoldStateName
-    expires_at: Timestamp
-    order_id: str | None = None
-    lines: list[Line] | msgspec.UnsetType = msgspec.UNSET
-
-
-PaymentRef = Annotated[
-    str,
-    msgspec.Meta(
-        pattern=PAYMENT_REF_PATTERN,
-        min_length=1,
-        max_length=128,
-        description="The payment's reference, copied into the ledger entry",
-    ),
-]
-
-
-class ConfirmRequest(msgspec.Struct, forbid_unknown_fields=True):
-    payment_ref: PaymentRef | msgspec.UnsetType = msgspec.UNSET
-    """Absent or a string: ``null`` is refused, as the published schema (a string) says (schemathesis ST201)."""
-
-
-class CancelOrder(msgspec.Struct):
-    restock: bool
-    """True: the order's units go back on sale. False: they leave the sale (damaged, kept back)."""
-
-
-class Cancellation(msgspec.Struct, omit_defaults=True):
-    """An order's cancellation: a ledger entry of its own (``cancel_id``), made once; a repeat returns it."""
-
-    order_id: str
-    sale_id: str
-    cancel_id: str
-    buyer_id: str
-    quantity: int
-    restock: bool
-    cancelled_at: Timestamp
-    lines: list[Line] | None = None
-
-
-class SkuReconciliation(msgspec.Struct):
-    sku: str
-    redis_sold: int
-    db_sold: int
-    """Units of this SKU in the lines of PostgreSQL's confirmed orders."""
-
-
-class Reconciliation(msgspec.Struct, omit_defaults=True):
-    """Redis and PostgreSQL compared for one sale; ``ok`` when the export is caught up and both agree (on a sale
-    of SKUs, per SKU too: ``items``, absent for a one-stock sale)."""
-
-    sale_id: str
-    ok: bool
-    redis_sold: int
-    db_sold: int
-    export_lag: int
-    missing_in_db: list[str]
-    missing_in_redis: list[str]
-    items: list[SkuReconciliation] | None = None
-
-
-class RepairReport(msgspec.Struct):
-    """What a repair re-applied, and the reconciliation right after it (``after.export_lag`` counts the
-    restored copies until the exporter acknowledges them)."""
-
-    sale_id: str
-    restored: int
-    already_present: int
-    key_reused: int
-    remaining: int
-    restored_ids: list[str]
-    after: Reconciliation | None
-
-
-class Health(msgspec.Struct):
-    status: Literal["ok", "unavailable"]
-    detail: str = ""
 
 
 _json_decoder = msgspec.json.Decoder()

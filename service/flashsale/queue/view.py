@@ -97,7 +97,7 @@ class QueueBoard:
     def __init__(self) -> None:
         self.rooms: dict[str, Room] = {}
         self.stepping: dict[str, asyncio.Future[Any]] = {}
-        """A first step of a sale in flight (api/queue.py), shared by the requests that wait for it."""
+        """A first step of a sale in flight (api/waiting.py ``room_of``), shared by the requests that wait for it."""
         self.sealing: set[str] = set()
         """Sales whose draw this worker is sealing (queue/controller.py)."""
         self.trees: dict[tuple[str, str], list[list[bytes]]] = {}
