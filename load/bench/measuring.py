@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import subprocess
 import time
 import uuid
@@ -150,6 +151,10 @@ class Stack:
         return r.json()  # type: ignore[no-any-return]
 
 
+RUN_ADMISSION_KEY = secrets.token_urlsafe(32)
+"""The admission key of every server this bench run starts."""
+
+
 @contextmanager
 def api_stack(redis: Any, config: Config, log_dir: Path, flush: bool = True) -> Iterator[Stack]:
     import httpx
@@ -160,7 +165,14 @@ def api_stack(redis: Any, config: Config, log_dir: Path, flush: bool = True) -> 
         redis_command(redis.port, "FLUSHALL")
     receiver = OtlpReceiver().start() if config.traced else None
     # INFO is the product's default: one JSON log line per attempt, so "telemetry on" includes the logs.
-    env = {"FLASHSALE_BENCH_ROUTES": "true", "FLASHSALE_LOG_LEVEL": "INFO", **dict(config.env)}
+    env = {
+        "FLASHSALE_BENCH_ROUTES": "true",
+        "FLASHSALE_LOG_LEVEL": "INFO",
+        # One key for every stack of the run: the servers measured interleaved share a Redis, whose keyring
+        # refuses a second key (as it would refuse a misconfigured replica).
+        "FLASHSALE_ADMISSION_KEY": RUN_ADMISSION_KEY,
+        **dict(config.env),
+    }
     if receiver is not None:  # as compose runs it: OTLP over HTTP/protobuf to a collector
         env.update(
             {
