@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -153,6 +154,8 @@ class Stack:
 
 RUN_ADMISSION_KEY = secrets.token_urlsafe(32)
 """The admission key of every server this bench run starts."""
+RUN_ISSUER_KEY = Path(tempfile.mkdtemp(prefix="flashsale-bench-issuer-")) / "demo-issuer-key.json"
+"""The demo issuer's key of every server this bench run starts (made by the first one)."""
 
 
 @contextmanager
@@ -171,6 +174,8 @@ def api_stack(redis: Any, config: Config, log_dir: Path, flush: bool = True) -> 
         # One key for every stack of the run: the servers measured interleaved share a Redis, whose keyring
         # refuses a second key (as it would refuse a misconfigured replica).
         "FLASHSALE_ADMISSION_KEY": RUN_ADMISSION_KEY,
+        # One demo issuer too: wrk reads one buyers file (an environment variable) whichever stack it measures.
+        "FLASHSALE_DEMO_ISSUER_KEY": str(RUN_ISSUER_KEY),
         **dict(config.env),
     }
     if receiver is not None:  # as compose runs it: OTLP over HTTP/protobuf to a collector
@@ -191,6 +196,16 @@ def api_stack(redis: Any, config: Config, log_dir: Path, flush: bool = True) -> 
     mint_file(buyers_file, server.env["FLASHSALE_DEMO_ISSUER_KEY"], BENCH_BUYERS, "bench")
     os.environ[WRK_BUYERS_ENV] = str(buyers_file)
     tokens = [line.split("\t", 1)[1] for line in buyers_file.read_text().splitlines()]
+    # The server must take these buyers: a refused token answers in microseconds and would pass for a fast
+    # purchase. A purchase on a sale that does not exist is 404 for a signed-in buyer, 401 for anyone else.
+    probe = http.post(
+        "/sales/no-such-sale/purchases",
+        json={"quantity": 1},
+        headers={"Authorization": f"Bearer {tokens[0]}", "Idempotency-Key": uuid.uuid4().hex},
+    )
+    if probe.status_code != 404:
+        server.stop()
+        raise RuntimeError(f"the bench's buyer tokens are refused: {probe.status_code} {probe.text[:200]}")
     try:
         deadline = time.monotonic() + 10
         assert server.process is not None
