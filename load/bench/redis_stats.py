@@ -200,18 +200,26 @@ def redis_ceiling(server: Any, repeats: int, duration_s: float) -> dict[str, Any
         "closed",
         "0",
     )
+    from flashsale.inventory.keys import buyer_tag, sale_keys
+
+    k = sale_keys("s")
+    # purchase.lua's KEYS and ARGV (its header): a random idempotency key per call, one buyer, no admission,
+    # no eligibility facts, no lines (a one-stock sale).
+    keys = (k.sale, k.buyers, k.orders, k.idem("__rand_int__"), k.holds, k.hold_expiry, k.admissions)
     command = [
         "EVALSHA",
         sha,
-        "4",
-        "fs:{s}:sale",
-        "fs:{s}:buyers",
-        "fs:{s}:orders",
-        "fs:{s}:idem:__rand_int__",
+        "8",
+        *keys,
+        k.buyer_orders(buyer_tag("b")),
         "b",
         "1",
         "k",
         "60",
+        "0",
+        "",
+        "",
+        "",
     ]
 
     def once(n: int) -> dict[str, float]:
@@ -238,8 +246,7 @@ def redis_ceiling(server: Any, repeats: int, duration_s: float) -> dict[str, Any
     audit = [int(x or 0) for x in redis_command(port, "HMGET", "fs:{s}:sale", "sold", "orders")]
     redis_command(port, "FLUSHALL")
     return {
-        "command": f"redis-benchmark -c 50 -n {n} -r 1000000000 EVALSHA <sha of purchase.lua> 4 fs:{{s}}:sale "
-        "fs:{s}:buyers fs:{s}:orders fs:{s}:idem:__rand_int__ b 1 k 60",
+        "command": f"redis-benchmark -c 50 -n {n} -r 1000000000 " + " ".join([*command[:1], "<sha>", *command[2:]]),
         "rps": round(median([r["rps"] for r in runs]), 1),
         "p50_ms": median([r["p50_ms"] for r in runs]),
         "p99_ms": median([r["p99_ms"] for r in runs]),
