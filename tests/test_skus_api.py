@@ -362,6 +362,11 @@ def _thousand_buyers(client: Api, url: str, cluster: bool) -> None:
     assert {s: lines[s] for s in SIZES} == {s: by_sku[s]["sold"] for s in SIZES}
     assert len(entries) == audit["orders"] == statuses[201]
     assert audit["sold"] > 250  # the drop sold out its all-sizes quota, or nearly (skewed demand, two per buyer)
+    print(
+        f"1,000 buyers, 12 sizes ({'cluster' if cluster else 'single'}): answers {dict(statuses)}, sold "
+        f"{audit['sold']} (all-sizes {by_quota['all-sizes']['sold']}/300, middle {by_quota['middle']['sold']}/90), "
+        f"orders {audit['orders']} = ledger {len(entries)}, oversold {audit['oversold']}"
+    )
 
 
 def test_1000_buyers_12_sizes_two_overlapping_quotas(client: Api, redis_server: RedisProcess) -> None:
