@@ -76,7 +76,7 @@ BUYERS = 200
 STOCK = 20
 UNSAFE_TRIES = 3  # the unsafe path oversells under a 200-buyer burst, but it is a race: bounded retries
 LATE_CLICKS = 10  # purchases on each attacked sale per wave after the drop (see Stack.late_clicks)
-LATE_WAVES = 4
+LATE_WAVES = 8  # bounded: each wave is a scrape interval or two; most runs need 1-2
 FAULT_REQUESTS = 20
 CHECKOUT_HOLDS = 4  # one confirmed, one released, the rest left to expire (hold_ttl_s = 1)
 WAIT_S = 90.0  # bound on every wait for Prometheus (scrapes and rule evaluations run every second)
