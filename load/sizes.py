@@ -6,7 +6,8 @@ of 90 % of the stock and a ``big`` quota (us-13 .. us-15) of half those sizes' u
 sizes. Demand is skewed: sizes us-9 and us-10 draw 40 % of the buyers, the other ten share the rest. A buyer tries
 its size, and if that is sold out (the size or one of its quotas) a neighbouring size; one buyer in ten asks for
 its size and the neighbour in one request (both or neither). Every user arrives at once and buys at most once; a
-503 (outcome unknown) is retried with the same Idempotency-Key.
+503 `overloaded` (the worker's in-flight budget refused it unread) is asked again after its Retry-After and
+counted (`refused_early`); any other 503 (outcome unknown) is retried with the same Idempotency-Key.
 
 End checks: the audit (every SKU's and quota's stock_added == remaining + held + sold + withdrawn, nothing
 oversold, the SKUs add up to the sale); the units clients were told they bought, per SKU, against what the
@@ -49,7 +50,11 @@ client_units: Counter[str] = Counter()
 """Units per SKU the clients were told they bought."""
 unknown_units: Counter[str] = Counter()
 """Units per SKU of attempts whose outcome is still unknown."""
+OVERLOADED = "overloaded"
 server_errors: list[str] = []
+refused_early: list[float] = []
+"""Retry-After of each 503 `overloaded`: the worker's in-flight budget refused the request before reading it
+(nothing happened), so the buyer waits what it says and asks again; counted, not an error."""
 rng = random.Random(26)
 
 
@@ -68,6 +73,7 @@ def setup(run: common.Run, environment: Environment) -> None:
     for table in (answered, client_units, unknown_units):
         table.clear()
     server_errors.clear()
+    refused_early.clear()
     units = common.stock(environment)
     per_size = max(1, units // len(SIZES))
     total = per_size * len(SIZES)
@@ -158,6 +164,7 @@ def verify(run: common.Run, environment: Environment) -> list[str]:
             "orders_answered_201": len(answered),
             "pair_requests_sold": sum(1 for _, lines in answered.values() if len(lines) == 2),
             "ledger_check": checked,
+            "refused_early": len(refused_early),
             "server_errors": len(server_errors),
             "server_errors_by_kind": dict(Counter(server_errors)),
         }
@@ -187,6 +194,8 @@ class SizeBuyer(common.Buyer):
         outcome = self.buy_lines(sale, self.attempts[0])
         if outcome in (common.SOLD, common.REPLAYED, "limit-reached", "sale-closed"):
             self.done = True
+        elif outcome == OVERLOADED:  # refused before it was read: the same request after Retry-After
+            gevent.sleep(refused_early[-1])
         elif outcome != common.UNKNOWN:  # sold out (the size or a quota): the next size
             self.attempts.pop(0)
         gevent.sleep(0)
@@ -202,7 +211,8 @@ class SizeBuyer(common.Buyer):
             f"/sales/{sale}/purchases", json=body, headers=headers, name=PURCHASE, catch_response=True
         ) as response:
             code = response.status_code
-            if code >= 500:
+            overloaded = code == 503 and common.problem_slug(response) == OVERLOADED
+            if code >= 500 and not overloaded:
                 server_errors.append(f"HTTP {code} {common.problem_slug(response)}")
             if code == 201:
                 order = response.json()
@@ -222,12 +232,18 @@ class SizeBuyer(common.Buyer):
                     response.success()
                 else:
                     response.failure(f"409 {outcome}")
+            elif overloaded:
+                outcome = OVERLOADED
+                refused_early.append(min(5.0, float(response.headers.get("Retry-After", "1") or 1)))
+                response.success()
             elif code in (0, 503):
                 outcome = common.UNKNOWN
                 response.failure(f"outcome unknown (HTTP {code or 'no response'})")
             else:
                 outcome = f"http-{code}"
                 response.failure(f"unexpected HTTP {code}")
+        if outcome == OVERLOADED:  # nothing happened: a pending key stays pending, a new one is not kept
+            return outcome
         if retry and outcome != common.UNKNOWN:
             tally.unknown -= units
             unknown_units.subtract(dict(lines))
